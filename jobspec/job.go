@@ -1,0 +1,91 @@
+package jobspec
+
+import "time"
+
+// State is where a live job is in its life.
+type State string
+
+// The states of a live job. created → scheduled → running (listening for
+// input) → streaming (media flowing) → stopping → stopped; failed with a
+// reason; deleting while its outputs are removed (then the record is gone).
+const (
+	StateCreated   State = "created"
+	StateScheduled State = "scheduled"
+	StateRunning   State = "running"
+	StateStreaming State = "streaming"
+	StateStopping  State = "stopping"
+	StateStopped   State = "stopped"
+	StateFailed    State = "failed"
+	StateDeleting  State = "deleting"
+)
+
+// Active reports whether the job should have a transcoder placed.
+func (s State) Active() bool {
+	switch s {
+	case StateCreated, StateScheduled, StateRunning, StateStreaming:
+		return true
+	}
+	return false
+}
+
+// LiveJob is the job record: the spec as sent plus what the platform adds.
+// It is stored in Redis as JSON and returned by the API as is; secrets (the
+// upload token, DRM keys) are kept elsewhere and never appear here.
+type LiveJob struct {
+	Id                      string    `json:"Id"`
+	State                   State     `json:"State"`
+	State_reason            string    `json:"State_reason,omitempty"`
+	StreamKey               string    `json:"StreamKey"`
+	RtmpIngestUrl           string    `json:"RtmpIngestUrl"`
+	Playback_url            string    `json:"Playback_url"`
+	Playback_urls           []string  `json:"Playback_urls,omitempty"`
+	Spec                    Spec      `json:"Spec"`
+	Job_validation_warnings []string  `json:"Job_validation_warnings"`
+	Assigned_worker_id      string    `json:"Assigned_worker_id"`
+	Ingest_addr             string    `json:"Ingest_addr,omitempty"`
+	Placement_generation    int64     `json:"Placement_generation"`
+	Placement_attempts      int       `json:"Placement_attempts"`
+	Time_created            time.Time `json:"Time_created"`
+	Time_updated            time.Time `json:"Time_updated"`
+	Time_scheduled          time.Time `json:"Time_scheduled,omitzero"`
+	Time_streaming          time.Time `json:"Time_streaming,omitzero"`
+	Time_stopped            time.Time `json:"Time_stopped,omitzero"`
+	Time_last_heartbeat     time.Time `json:"Time_last_heartbeat,omitzero"`
+	Stats                   *Stats    `json:"Stats,omitempty"`
+	Events                  []Event   `json:"Events,omitempty"`
+}
+
+// Stats are the transcoder's latest figures from ffmpeg's -progress output.
+type Stats struct {
+	Fps            float64 `json:"Fps"`
+	Bitrate_kbps   float64 `json:"Bitrate_kbps"`
+	Speed          float64 `json:"Speed"`
+	Frames         int64   `json:"Frames"`
+	Dropped_frames int64   `json:"Dropped_frames"`
+	Bytes_in       int64   `json:"Bytes_in"`
+	Bytes_out      int64   `json:"Bytes_out"`
+	Restarts       int     `json:"Restarts"`
+}
+
+// Event is one state change, kept with the job.
+type Event struct {
+	Time   time.Time `json:"Time"`
+	From   State     `json:"From,omitempty"`
+	To     State     `json:"To"`
+	Reason string    `json:"Reason,omitempty"`
+}
+
+// MaxEvents bounds the history kept in a record.
+const MaxEvents = 100
+
+// SetState moves the job to state to, recording when and why.
+func (j *LiveJob) SetState(to State, reason string, now time.Time) {
+	if j.State == to && j.State_reason == reason {
+		return
+	}
+	j.Events = append(j.Events, Event{Time: now, From: j.State, To: to, Reason: reason})
+	if len(j.Events) > MaxEvents {
+		j.Events = j.Events[len(j.Events)-MaxEvents:]
+	}
+	j.State, j.State_reason, j.Time_updated = to, reason, now
+}

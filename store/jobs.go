@@ -1,0 +1,217 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/ezlivestreaming/ezlive/jobspec"
+	"github.com/redis/go-redis/v9"
+)
+
+// createJob adds the record and its indexes at once, unless the id exists.
+var createJob = redis.NewScript(`
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('ZADD', KEYS[2], 0, ARGV[1])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[3], ARGV[3], ARGV[1]) end
+return 1`)
+
+// compareAndSwapJob writes a record only if it is still what the caller read,
+// so concurrent writers (API, schedulers, transcoders) never lose an update.
+var compareAndSwapJob = redis.NewScript(`
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+if ARGV[4] ~= ARGV[5] then
+  if ARGV[4] ~= '' then redis.call('HDEL', KEYS[2], ARGV[4]) end
+  if ARGV[5] ~= '' then redis.call('HSET', KEYS[2], ARGV[5], ARGV[1]) end
+end
+return 1`)
+
+// maxUpdateAttempts bounds the optimistic retries of one UpdateJob.
+const maxUpdateAttempts = 50
+
+// CreateJob stores a new job. ECONFLICT if the id exists.
+func (s *Store) CreateJob(ctx context.Context, job *jobspec.LiveJob) error {
+	raw, err := json.Marshal(job)
+	if err != nil {
+		return fmt.Errorf("encode job %s: %w", job.Id, err)
+	}
+	keys := []string{KeyJobs, KeyJobIDs, KeyStreamKeys}
+	created, err := createJob.Run(ctx, s.rdb, keys, job.Id, raw, job.StreamKey).Int()
+	if err != nil {
+		return wrap(err, "create job "+job.Id)
+	}
+	if created == 0 {
+		return jobspec.Errorf(jobspec.ECONFLICT, "job %s exists", job.Id)
+	}
+	return nil
+}
+
+// Job returns one job; ENOTFOUND when there is none.
+func (s *Store) Job(ctx context.Context, id string) (*jobspec.LiveJob, error) {
+	raw, err := s.rdb.HGet(ctx, KeyJobs, id).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, notFound(id)
+	}
+	if err != nil {
+		return nil, wrap(err, "get job "+id)
+	}
+	return decodeJob(raw)
+}
+
+// UpdateJob reads a job, applies fn and writes the result atomically,
+// retrying when another writer got there first. An error from fn aborts the
+// update and is returned as is.
+func (s *Store) UpdateJob(ctx context.Context, id string, fn func(*jobspec.LiveJob) error) (*jobspec.LiveJob, error) {
+	for range maxUpdateAttempts {
+		old, err := s.rdb.HGet(ctx, KeyJobs, id).Result()
+		if errors.Is(err, redis.Nil) {
+			return nil, notFound(id)
+		}
+		if err != nil {
+			return nil, wrap(err, "update job "+id)
+		}
+		job, err := decodeJob(old)
+		if err != nil {
+			return nil, err
+		}
+		oldKey := job.StreamKey
+		if err := fn(job); err != nil {
+			return nil, err
+		}
+		raw, err := json.Marshal(job)
+		if err != nil {
+			return nil, fmt.Errorf("encode job %s: %w", id, err)
+		}
+		if string(raw) == old {
+			return job, nil
+		}
+		keys := []string{KeyJobs, KeyStreamKeys}
+		ok, err := compareAndSwapJob.Run(ctx, s.rdb, keys, id, old, raw, oldKey, job.StreamKey).Int()
+		if err != nil {
+			return nil, wrap(err, "update job "+id)
+		}
+		if ok == 1 {
+			return job, nil
+		}
+	}
+	return nil, jobspec.Errorf(jobspec.EUNAVAILABLE, "update job %s: too many concurrent writers", id)
+}
+
+// DeleteJob removes a job and everything kept for it. Deleting a job that
+// does not exist is not an error.
+func (s *Store) DeleteJob(ctx context.Context, id string) error {
+	job, err := s.Job(ctx, id)
+	if jobspec.ErrorCode(err) == jobspec.ENOTFOUND {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HDel(ctx, KeyJobs, id)
+		p.ZRem(ctx, KeyJobIDs, id)
+		if job.StreamKey != "" {
+			p.HDel(ctx, KeyStreamKeys, job.StreamKey)
+		}
+		p.HDel(ctx, KeyUploadTokens, id)
+		p.ZRem(ctx, KeyHeartbeats, id)
+		p.LRem(ctx, KeyQueuedJobs, 0, id)
+		return nil
+	})
+	return wrap(err, "delete job "+id)
+}
+
+// JobByStreamKey returns the job a stream key belongs to.
+func (s *Store) JobByStreamKey(ctx context.Context, key string) (*jobspec.LiveJob, error) {
+	id, err := s.rdb.HGet(ctx, KeyStreamKeys, key).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, jobspec.Errorf(jobspec.ENOTFOUND, "no job has this stream key")
+	}
+	if err != nil {
+		return nil, wrap(err, "look up stream key")
+	}
+	return s.Job(ctx, id)
+}
+
+// ListOptions selects a page of jobs.
+type ListOptions struct {
+	States []jobspec.State // empty: every state
+	Limit  int             // page size; 0 means DefaultListLimit
+	Cursor string          // opaque; "" is the first page
+}
+
+// DefaultListLimit is the page size when none is asked for.
+const DefaultListLimit = 100
+
+// ListJobs returns a page of jobs in creation order and the cursor of the
+// next page ("" when this is the last).
+func (s *Store) ListJobs(ctx context.Context, opt ListOptions) ([]*jobspec.LiveJob, string, error) {
+	limit := opt.Limit
+	if limit <= 0 {
+		limit = DefaultListLimit
+	}
+	jobs := make([]*jobspec.LiveJob, 0, limit)
+	after := opt.Cursor
+	for len(jobs) < limit {
+		ids, err := s.idsAfter(ctx, after, int64(limit-len(jobs)))
+		if err != nil {
+			return nil, "", err
+		}
+		if len(ids) == 0 {
+			return jobs, "", nil
+		}
+		page, err := s.jobsByID(ctx, ids)
+		if err != nil {
+			return nil, "", err
+		}
+		for _, j := range page {
+			if len(opt.States) == 0 || slices.Contains(opt.States, j.State) {
+				jobs = append(jobs, j)
+			}
+		}
+		after = ids[len(ids)-1]
+	}
+	more, err := s.idsAfter(ctx, after, 1)
+	if err != nil || len(more) == 0 {
+		return jobs, "", err
+	}
+	return jobs, after, nil
+}
+
+func (s *Store) idsAfter(ctx context.Context, after string, n int64) ([]string, error) {
+	min := "-"
+	if after != "" {
+		min = "(" + after
+	}
+	ids, err := s.rdb.ZRangeByLex(ctx, KeyJobIDs, &redis.ZRangeBy{Min: min, Max: "+", Count: n}).Result()
+	return ids, wrap(err, "list jobs")
+}
+
+func (s *Store) jobsByID(ctx context.Context, ids []string) ([]*jobspec.LiveJob, error) {
+	raws, err := s.rdb.HMGet(ctx, KeyJobs, ids...).Result()
+	if err != nil {
+		return nil, wrap(err, "list jobs")
+	}
+	jobs := make([]*jobspec.LiveJob, 0, len(raws))
+	for _, raw := range raws {
+		str, ok := raw.(string)
+		if !ok {
+			continue // deleted between the index read and this one
+		}
+		j, err := decodeJob(str)
+		if err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs, nil
+}
+
+// AllJobIDs returns every job id (for the reconcile loop).
+func (s *Store) AllJobIDs(ctx context.Context) ([]string, error) {
+	ids, err := s.rdb.ZRangeByLex(ctx, KeyJobIDs, &redis.ZRangeBy{Min: "-", Max: "+"}).Result()
+	return ids, wrap(err, "list job ids")
+}

@@ -1,0 +1,244 @@
+package store
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ezlivestreaming/ezlive/jobspec"
+	"github.com/redis/go-redis/v9"
+)
+
+// Load is what one node carries: the estimated cores of each job placed on it.
+type Load struct {
+	Node string             `json:"Node"`
+	CPU  float64            `json:"Cpu"`
+	Jobs map[string]float64 `json:"Jobs"`
+}
+
+// reserveLoad sets (ARGV[3] ≥ 0) or removes (ARGV[3] < 0) one job's share of
+// a node's load and recomputes the total, so that repeating it changes nothing.
+var reserveLoad = redis.NewScript(`
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+local load = {Node = ARGV[1], Cpu = 0, Jobs = {}}
+if raw then load = cjson.decode(raw) end
+if type(load.Jobs) ~= 'table' then load.Jobs = {} end
+local cpu = tonumber(ARGV[3])
+if cpu < 0 then load.Jobs[ARGV[2]] = nil else load.Jobs[ARGV[2]] = cpu end
+local total, n = 0, 0
+for _, c in pairs(load.Jobs) do total = total + c; n = n + 1 end
+if n == 0 then redis.call('HDEL', KEYS[1], ARGV[1]); return 1 end
+load.Cpu = total
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(load))
+return 1`)
+
+// Reserve records that job runs on node with the given estimated cores.
+func (s *Store) Reserve(ctx context.Context, node, jobID string, cpu float64) error {
+	err := reserveLoad.Run(ctx, s.rdb, []string{KeyWorkerLoads}, node, jobID, cpu).Err()
+	return wrap(err, fmt.Sprintf("reserve %s on %s", jobID, node))
+}
+
+// Release removes job's share from node's load; releasing twice is harmless.
+func (s *Store) Release(ctx context.Context, node, jobID string) error {
+	err := reserveLoad.Run(ctx, s.rdb, []string{KeyWorkerLoads}, node, jobID, -1).Err()
+	return wrap(err, fmt.Sprintf("release %s on %s", jobID, node))
+}
+
+// Loads returns every node's load.
+func (s *Store) Loads(ctx context.Context) (map[string]Load, error) {
+	raws, err := s.rdb.HGetAll(ctx, KeyWorkerLoads).Result()
+	if err != nil {
+		return nil, wrap(err, "read worker loads")
+	}
+	loads := make(map[string]Load, len(raws))
+	for node, raw := range raws {
+		var l Load
+		if err := json.Unmarshal([]byte(raw), &l); err != nil {
+			return nil, fmt.Errorf("decode load of %s: %w", node, err)
+		}
+		if l.Jobs == nil {
+			l.Jobs = map[string]float64{}
+		}
+		loads[node] = l
+	}
+	return loads, nil
+}
+
+// ReplaceLoads overwrites worker_loads with loads recomputed from the job
+// records (the reconcile loop's repair of anything a crash left behind).
+func (s *Store) ReplaceLoads(ctx context.Context, loads map[string]Load) error {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, KeyWorkerLoads)
+		for node, l := range loads {
+			raw, _ := json.Marshal(l)
+			p.HSet(ctx, KeyWorkerLoads, node, raw)
+		}
+		return nil
+	})
+	return wrap(err, "replace worker loads")
+}
+
+// enqueue appends an id to queued_jobs unless it is there already.
+var enqueue = redis.NewScript(`
+if redis.call('LPOS', KEYS[1], ARGV[1]) then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+return 1`)
+
+// Enqueue puts a job in queued_jobs (once).
+func (s *Store) Enqueue(ctx context.Context, jobID string) error {
+	return wrap(enqueue.Run(ctx, s.rdb, []string{KeyQueuedJobs}, jobID).Err(), "enqueue "+jobID)
+}
+
+// Dequeue removes a job from queued_jobs.
+func (s *Store) Dequeue(ctx context.Context, jobID string) error {
+	return wrap(s.rdb.LRem(ctx, KeyQueuedJobs, 0, jobID).Err(), "dequeue "+jobID)
+}
+
+// QueuedJobs returns the waiting job ids, oldest first.
+func (s *Store) QueuedJobs(ctx context.Context) ([]string, error) {
+	ids, err := s.rdb.LRange(ctx, KeyQueuedJobs, 0, -1).Result()
+	return ids, wrap(err, "read queued jobs")
+}
+
+// SetUploadToken makes token the only one the origin accepts for a job.
+func (s *Store) SetUploadToken(ctx context.Context, jobID, token string) error {
+	return wrap(s.rdb.HSet(ctx, KeyUploadTokens, jobID, token).Err(), "set upload token of "+jobID)
+}
+
+// UploadToken returns a job's current upload token ("" when none).
+func (s *Store) UploadToken(ctx context.Context, jobID string) (string, error) {
+	tok, err := s.rdb.HGet(ctx, KeyUploadTokens, jobID).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	return tok, wrap(err, "get upload token of "+jobID)
+}
+
+// ErrUploadRefused is returned for a token that is not the job's current one.
+var ErrUploadRefused = errors.New("upload token is not the job's current one")
+
+// AuthorizeUpload lets the origin accept a write only with the job's current
+// token; a transcoder of an older placement holds an older token (fencing).
+func (s *Store) AuthorizeUpload(ctx context.Context, jobID, token string) error {
+	cur, err := s.UploadToken(ctx, jobID)
+	if err != nil {
+		return err
+	}
+	if cur == "" || subtle.ConstantTimeCompare([]byte(cur), []byte(token)) != 1 {
+		return ErrUploadRefused
+	}
+	return nil
+}
+
+// TouchHeartbeat records that a job's transcoder was alive at t.
+func (s *Store) TouchHeartbeat(ctx context.Context, jobID string, t time.Time) error {
+	err := s.rdb.ZAdd(ctx, KeyHeartbeats, redis.Z{Score: float64(t.UnixMilli()), Member: jobID}).Err()
+	return wrap(err, "heartbeat "+jobID)
+}
+
+// ForgetHeartbeat drops a job's heartbeat (after a stop or a re-placement).
+func (s *Store) ForgetHeartbeat(ctx context.Context, jobID string) error {
+	return wrap(s.rdb.ZRem(ctx, KeyHeartbeats, jobID).Err(), "forget heartbeat "+jobID)
+}
+
+// StaleHeartbeats returns the jobs whose last heartbeat is older than before.
+func (s *Store) StaleHeartbeats(ctx context.Context, before time.Time) ([]string, error) {
+	ids, err := s.rdb.ZRangeByScore(ctx, KeyHeartbeats, &redis.ZRangeBy{
+		Min: "-inf", Max: fmt.Sprint(before.UnixMilli() - 1),
+	}).Result()
+	return ids, wrap(err, "read stale heartbeats")
+}
+
+// LastHeartbeat returns when a job last heartbeated (zero if never).
+func (s *Store) LastHeartbeat(ctx context.Context, jobID string) (time.Time, error) {
+	ms, err := s.rdb.ZScore(ctx, KeyHeartbeats, jobID).Result()
+	if errors.Is(err, redis.Nil) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, wrap(err, "read heartbeat of "+jobID)
+	}
+	return time.UnixMilli(int64(ms)), nil
+}
+
+// ErrFenced is returned to a transcoder whose placement generation is no
+// longer the job's current one: it must stop.
+var ErrFenced = errors.New("placement generation is no longer current")
+
+// HeartbeatReport is what a transcoder tells about itself.
+type HeartbeatReport struct {
+	JobID      string
+	Generation int64
+	Streaming  bool   // media is flowing (else: listening for input)
+	IngestAddr string // host:port its RTMP listener is bound to
+	Stats      jobspec.Stats
+	Time       time.Time
+}
+
+// RecordHeartbeat applies a transcoder's report to its job: stats, ingest
+// URL, and the running/streaming state. ErrFenced when the generation is not
+// current or the job should no longer run.
+func (s *Store) RecordHeartbeat(ctx context.Context, hb HeartbeatReport) (*jobspec.LiveJob, error) {
+	job, err := s.UpdateJob(ctx, hb.JobID, func(j *jobspec.LiveJob) error {
+		if j.Placement_generation != hb.Generation || !j.State.Active() {
+			return ErrFenced
+		}
+		applyHeartbeat(j, hb)
+		return nil
+	})
+	if jobspec.ErrorCode(err) == jobspec.ENOTFOUND {
+		return nil, ErrFenced
+	}
+	if err != nil {
+		return nil, err
+	}
+	return job, s.TouchHeartbeat(ctx, hb.JobID, hb.Time)
+}
+
+func applyHeartbeat(j *jobspec.LiveJob, hb HeartbeatReport) {
+	stats := hb.Stats
+	j.Stats = &stats
+	j.Time_last_heartbeat = hb.Time
+	if hb.IngestAddr != "" {
+		j.Ingest_addr = hb.IngestAddr
+		j.RtmpIngestUrl = "rtmp://" + hb.IngestAddr + "/live/" + j.StreamKey
+	}
+	switch {
+	case hb.Streaming && j.State != jobspec.StateStreaming:
+		j.SetState(jobspec.StateStreaming, "media is flowing", hb.Time)
+		j.Time_streaming = hb.Time
+	case !hb.Streaming && j.State != jobspec.StateRunning:
+		j.SetState(jobspec.StateRunning, "listening for input", hb.Time)
+	}
+}
+
+// releaseLock deletes a lock only if the caller still owns it.
+var releaseLock = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`)
+
+// extendLock renews a lock only if the caller still owns it.
+var extendLock = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`)
+
+// TryLock takes the named lock for owner for ttl; false when someone else
+// holds it. Locks expire, so a dead holder never blocks others for long.
+func (s *Store) TryLock(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
+	ok, err := s.rdb.SetNX(ctx, keyLockPrefix+name, owner, ttl).Result()
+	return ok, wrap(err, "lock "+name)
+}
+
+// ExtendLock renews a held lock; false when it was lost.
+func (s *Store) ExtendLock(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
+	n, err := extendLock.Run(ctx, s.rdb, []string{keyLockPrefix + name}, owner, ttl.Milliseconds()).Int()
+	return n == 1, wrap(err, "extend lock "+name)
+}
+
+// Unlock releases a held lock.
+func (s *Store) Unlock(ctx context.Context, name, owner string) error {
+	return wrap(releaseLock.Run(ctx, s.rdb, []string{keyLockPrefix + name}, owner).Err(), "unlock "+name)
+}

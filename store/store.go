@@ -1,0 +1,64 @@
+// Package store keeps live jobs and the scheduler's bookkeeping in Redis.
+// It owns every Redis key name of the platform; it knows nothing of HTTP,
+// queues, Nomad or ffmpeg.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/ezlivestreaming/ezlive/jobspec"
+	"github.com/redis/go-redis/v9"
+)
+
+// The Redis keys. The first three keep the original project's names.
+const (
+	KeyJobs         = "jobs"          // hash: job id → job JSON
+	KeyQueuedJobs   = "queued_jobs"   // list: ids of jobs waiting for a node
+	KeyWorkerLoads  = "worker_loads"  // hash: node id → load JSON
+	KeyJobIDs       = "job_ids"       // sorted set, score 0: ids in lexical (= creation, UUIDv7) order
+	KeyStreamKeys   = "stream_keys"   // hash: stream key → job id
+	KeyUploadTokens = "upload_tokens" // hash: job id → current upload token (the origin's fence)
+	KeyHeartbeats   = "heartbeats"    // sorted set: job id → unix ms of its last heartbeat
+	keyLockPrefix   = "lock:"         // string per lock: owner, with a TTL
+)
+
+// Store is the Redis-backed job store. It is safe for concurrent use.
+type Store struct {
+	rdb redis.UniversalClient
+}
+
+// New returns a store on rdb.
+func New(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb} }
+
+// Ping checks that Redis answers.
+func (s *Store) Ping(ctx context.Context) error {
+	return wrap(s.rdb.Ping(ctx).Err(), "ping redis")
+}
+
+// wrap turns a Redis failure into the application's EUNAVAILABLE, keeping
+// application errors as they are.
+func wrap(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	var appErr *jobspec.Error
+	if errors.As(err, &appErr) {
+		return err
+	}
+	return &jobspec.Error{Code: jobspec.EUNAVAILABLE, Message: fmt.Sprintf("%s: redis unavailable: %v", what, err)}
+}
+
+func notFound(id string) error {
+	return jobspec.Errorf(jobspec.ENOTFOUND, "job %s not found", id)
+}
+
+func decodeJob(raw string) (*jobspec.LiveJob, error) {
+	var j jobspec.LiveJob
+	if err := json.Unmarshal([]byte(raw), &j); err != nil {
+		return nil, fmt.Errorf("decode job record: %w", err)
+	}
+	return &j, nil
+}

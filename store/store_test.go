@@ -1,0 +1,290 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ezlivestreaming/ezlive/internal/redistest"
+	"github.com/ezlivestreaming/ezlive/jobspec"
+	"github.com/ezlivestreaming/ezlive/store"
+)
+
+func newStore(t *testing.T) (*store.Store, *redistest.Server) {
+	t.Helper()
+	srv := redistest.Start(t)
+	return store.New(srv.Client(t)), srv
+}
+
+func newJob(id string) *jobspec.LiveJob {
+	return &jobspec.LiveJob{Id: id, StreamKey: "key-" + id, State: jobspec.StateCreated}
+}
+
+func TestCreateGetDelete(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := context.Background()
+	if err := s.CreateJob(ctx, newJob("a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateJob(ctx, newJob("a")); jobspec.ErrorCode(err) != jobspec.ECONFLICT {
+		t.Fatalf("second create: got %v, want conflict", err)
+	}
+	got, err := s.Job(ctx, "a")
+	if err != nil || got.StreamKey != "key-a" {
+		t.Fatalf("get: %+v %v", got, err)
+	}
+	if byKey, err := s.JobByStreamKey(ctx, "key-a"); err != nil || byKey.Id != "a" {
+		t.Fatalf("by stream key: %+v %v", byKey, err)
+	}
+	if err := s.DeleteJob(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Job(ctx, "a"); jobspec.ErrorCode(err) != jobspec.ENOTFOUND {
+		t.Fatalf("after delete: %v, want not found", err)
+	}
+	if _, err := s.JobByStreamKey(ctx, "key-a"); jobspec.ErrorCode(err) != jobspec.ENOTFOUND {
+		t.Fatalf("stream key survived delete: %v", err)
+	}
+	if err := s.DeleteJob(ctx, "a"); err != nil {
+		t.Fatalf("second delete: %v", err)
+	}
+}
+
+func TestConcurrentUpdatesLoseNothing(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := context.Background()
+	if err := s.CreateJob(ctx, newJob("j")); err != nil {
+		t.Fatal(err)
+	}
+	const writers, each = 8, 40
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Go(func() {
+			for range each {
+				_, err := s.UpdateJob(ctx, "j", func(j *jobspec.LiveJob) error {
+					if j.Stats == nil {
+						j.Stats = &jobspec.Stats{}
+					}
+					j.Stats.Frames++
+					return nil
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	got, err := s.Job(ctx, "j")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Stats.Frames != writers*each {
+		t.Fatalf("frames = %d, want %d: an update was lost", got.Stats.Frames, writers*each)
+	}
+}
+
+func TestUpdateMovesStreamKeyIndex(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := context.Background()
+	s.CreateJob(ctx, newJob("r"))
+	_, err := s.UpdateJob(ctx, "r", func(j *jobspec.LiveJob) error { j.StreamKey = "new"; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.JobByStreamKey(ctx, "key-r"); jobspec.ErrorCode(err) != jobspec.ENOTFOUND {
+		t.Fatalf("old key still works: %v", err)
+	}
+	if j, err := s.JobByStreamKey(ctx, "new"); err != nil || j.Id != "r" {
+		t.Fatalf("new key: %v %v", j, err)
+	}
+}
+
+func TestListJobsPaginatesAndFilters(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := context.Background()
+	for i := range 25 {
+		j := newJob(fmt.Sprintf("job%02d", i))
+		if i%5 == 0 {
+			j.State = jobspec.StateStopped
+		}
+		if err := s.CreateJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var seen []string
+	cursor := ""
+	for pages := 0; ; pages++ {
+		jobs, next, err := s.ListJobs(ctx, store.ListOptions{Limit: 10, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, j := range jobs {
+			seen = append(seen, j.Id)
+		}
+		if next == "" {
+			if pages != 2 {
+				t.Fatalf("pages = %d, want 3", pages+1)
+			}
+			break
+		}
+		cursor = next
+	}
+	if len(seen) != 25 || seen[0] != "job00" || seen[24] != "job24" {
+		t.Fatalf("seen %v", seen)
+	}
+	stopped, next, err := s.ListJobs(ctx, store.ListOptions{States: []jobspec.State{jobspec.StateStopped}, Limit: 3})
+	if err != nil || len(stopped) != 3 || next == "" {
+		t.Fatalf("filtered page: %d jobs, next %q, %v", len(stopped), next, err)
+	}
+	for _, j := range stopped {
+		if j.State != jobspec.StateStopped {
+			t.Fatalf("filter let %s (%s) through", j.Id, j.State)
+		}
+	}
+	rest, next, err := s.ListJobs(ctx, store.ListOptions{States: []jobspec.State{jobspec.StateStopped}, Limit: 3, Cursor: next})
+	if err != nil || len(rest) != 2 || next != "" {
+		t.Fatalf("last filtered page: %d jobs, next %q, %v", len(rest), next, err)
+	}
+}
+
+func TestLoadsAreIdempotent(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := context.Background()
+	for range 2 {
+		if err := s.Reserve(ctx, "n1", "a", 0.5); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Reserve(ctx, "n1", "b", 0.25)
+	loads, err := s.Loads(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := loads["n1"].CPU; got != 0.75 {
+		t.Fatalf("cpu = %v, want 0.75", got)
+	}
+	s.Release(ctx, "n1", "a")
+	s.Release(ctx, "n1", "a")
+	s.Release(ctx, "n1", "b")
+	loads, _ = s.Loads(ctx)
+	if _, ok := loads["n1"]; ok {
+		t.Fatalf("empty node kept: %+v", loads)
+	}
+}
+
+func TestQueuedJobsOnce(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := context.Background()
+	s.Enqueue(ctx, "a")
+	s.Enqueue(ctx, "b")
+	s.Enqueue(ctx, "a")
+	ids, err := s.QueuedJobs(ctx)
+	if err != nil || fmt.Sprint(ids) != "[a b]" {
+		t.Fatalf("queued %v %v", ids, err)
+	}
+	s.Dequeue(ctx, "a")
+	if ids, _ := s.QueuedJobs(ctx); fmt.Sprint(ids) != "[b]" {
+		t.Fatalf("after dequeue %v", ids)
+	}
+}
+
+func TestLocksExcludeAndExpire(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := context.Background()
+	if ok, _ := s.TryLock(ctx, "job:a", "one", time.Minute); !ok {
+		t.Fatal("first lock refused")
+	}
+	if ok, _ := s.TryLock(ctx, "job:a", "two", time.Minute); ok {
+		t.Fatal("second owner got a held lock")
+	}
+	if ok, _ := s.ExtendLock(ctx, "job:a", "two", time.Minute); ok {
+		t.Fatal("non-owner extended the lock")
+	}
+	s.Unlock(ctx, "job:a", "two") // not the owner: no effect
+	if ok, _ := s.TryLock(ctx, "job:a", "two", time.Minute); ok {
+		t.Fatal("non-owner unlock released the lock")
+	}
+	s.Unlock(ctx, "job:a", "one")
+	if ok, _ := s.TryLock(ctx, "job:a", "two", 50*time.Millisecond); !ok {
+		t.Fatal("released lock refused")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if ok, _ := s.TryLock(ctx, "job:a", "three", time.Minute); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("lock never expired")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestHeartbeatFencesStaleGeneration(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := context.Background()
+	j := newJob("h")
+	j.State = jobspec.StateScheduled
+	j.Placement_generation = 2
+	s.CreateJob(ctx, j)
+	now := time.Now()
+	hb := store.HeartbeatReport{JobID: "h", Generation: 2, IngestAddr: "127.0.0.1:9000", Time: now}
+	got, err := s.RecordHeartbeat(ctx, hb)
+	if err != nil || got.State != jobspec.StateRunning || got.RtmpIngestUrl != "rtmp://127.0.0.1:9000/live/key-h" {
+		t.Fatalf("listening heartbeat: %+v %v", got, err)
+	}
+	hb.Streaming = true
+	if got, _ := s.RecordHeartbeat(ctx, hb); got.State != jobspec.StateStreaming {
+		t.Fatalf("streaming heartbeat left state %s", got.State)
+	}
+	hb.Generation = 1
+	if _, err := s.RecordHeartbeat(ctx, hb); err != store.ErrFenced {
+		t.Fatalf("stale generation: %v, want ErrFenced", err)
+	}
+	stale, err := s.StaleHeartbeats(ctx, now.Add(time.Second))
+	if err != nil || fmt.Sprint(stale) != "[h]" {
+		t.Fatalf("stale heartbeats %v %v", stale, err)
+	}
+}
+
+func TestUploadTokenFence(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := context.Background()
+	if err := s.AuthorizeUpload(ctx, "u", "x"); err == nil {
+		t.Fatal("upload allowed with no token set")
+	}
+	s.SetUploadToken(ctx, "u", "gen1")
+	if err := s.AuthorizeUpload(ctx, "u", "gen1"); err != nil {
+		t.Fatal(err)
+	}
+	s.SetUploadToken(ctx, "u", "gen2")
+	if err := s.AuthorizeUpload(ctx, "u", "gen1"); err == nil {
+		t.Fatal("stale token accepted")
+	}
+}
+
+func TestRedisDownIsUnavailable(t *testing.T) {
+	t.Parallel()
+	s, srv := newStore(t)
+	srv.Stop()
+	_, err := s.Job(context.Background(), "x")
+	if jobspec.ErrorCode(err) != jobspec.EUNAVAILABLE {
+		t.Fatalf("got %v, want unavailable", err)
+	}
+	if err := s.Ping(context.Background()); jobspec.ErrorCode(err) != jobspec.EUNAVAILABLE {
+		t.Fatalf("ping: %v", err)
+	}
+}
