@@ -69,10 +69,11 @@ const (
 
 // Event is one report from a driver. JobID is empty for node events.
 type Event struct {
-	Kind   EventKind
-	JobID  string
-	NodeID string
-	Reason string
+	Kind       EventKind
+	JobID      string
+	NodeID     string
+	Generation int64 // placement generation the event is about; 0 when unknown
+	Reason     string
 }
 
 // PlaceError is a placement the cluster refused, with the cluster's reason.

@@ -1,0 +1,108 @@
+package scheduler
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+)
+
+// Strategy chooses among the nodes that have room for a job.
+type Strategy string
+
+// The placement strategies.
+const (
+	LeastLoaded Strategy = "least-loaded" // most free CPU after placement
+	RoundRobin  Strategy = "round-robin"  // next node in id order after the last choice
+	Random      Strategy = "random"
+)
+
+// ParseStrategy checks a strategy name from configuration.
+func ParseStrategy(s string) (Strategy, error) {
+	switch st := Strategy(s); st {
+	case LeastLoaded, RoundRobin, Random:
+		return st, nil
+	}
+	return "", fmt.Errorf("unknown placement strategy %q (want least-loaded, round-robin or random)", s)
+}
+
+// Request is what placement knows of the job to place.
+type Request struct {
+	JobID   string
+	CPU     float64         // estimated cores
+	Avoid   map[string]bool // nodes to skip if any other fits (the one that just failed)
+	Turn    uint64          // for round-robin: how many placements came before
+	RandSrc *rand.Rand      // for random; nil uses the global source
+}
+
+// Choose is the placement decision: a pure function of the nodes, their
+// loads (cores in use by node id) and the request. It returns the chosen node,
+// or ok=false and the reason nothing fits.
+func Choose(nodes []Node, loads map[string]float64, req Request, st Strategy) (node Node, ok bool, reason string) {
+	fits := fitting(nodes, loads, req.CPU)
+	if len(fits) == 0 {
+		return Node{}, false, noRoomReason(nodes, loads, req.CPU)
+	}
+	if preferred := withoutAvoided(fits, req.Avoid); len(preferred) > 0 {
+		fits = preferred
+	}
+	switch st {
+	case RoundRobin:
+		slices.SortFunc(fits, func(a, b Node) int { return strings.Compare(a.ID, b.ID) })
+		return fits[req.Turn%uint64(len(fits))], true, ""
+	case Random:
+		if req.RandSrc != nil {
+			return fits[req.RandSrc.IntN(len(fits))], true, ""
+		}
+		return fits[rand.IntN(len(fits))], true, ""
+	default:
+		return mostFree(fits, loads), true, ""
+	}
+}
+
+func fitting(nodes []Node, loads map[string]float64, cpu float64) []Node {
+	var fits []Node
+	for _, n := range nodes {
+		if n.CPU-loads[n.ID] >= cpu {
+			fits = append(fits, n)
+		}
+	}
+	return fits
+}
+
+func withoutAvoided(nodes []Node, avoid map[string]bool) []Node {
+	if len(avoid) == 0 {
+		return nodes
+	}
+	var kept []Node
+	for _, n := range nodes {
+		if !avoid[n.ID] {
+			kept = append(kept, n)
+		}
+	}
+	return kept
+}
+
+// mostFree picks the node with the most free CPU, ties broken by id so the
+// decision is deterministic.
+func mostFree(nodes []Node, loads map[string]float64) Node {
+	best := nodes[0]
+	for _, n := range nodes[1:] {
+		free, bestFree := n.CPU-loads[n.ID], best.CPU-loads[best.ID]
+		if free > bestFree || (free == bestFree && n.ID < best.ID) {
+			best = n
+		}
+	}
+	return best
+}
+
+func noRoomReason(nodes []Node, loads map[string]float64, cpu float64) string {
+	if len(nodes) == 0 {
+		return "no worker node is ready"
+	}
+	most := 0.0
+	for _, n := range nodes {
+		most = max(most, n.CPU-loads[n.ID])
+	}
+	return fmt.Sprintf("no node has %.2f free cores for this ladder (most free: %.2f on %d ready nodes)", cpu, most, len(nodes))
+}

@@ -1,0 +1,332 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ezlivestreaming/ezlive/jobspec"
+)
+
+// errJobBusy means another scheduler holds the job's lock; the command is
+// left for redelivery and the sweep.
+var errJobBusy = errors.New("job is being handled by another scheduler")
+
+// errJobChanged aborts an update whose premise no longer holds.
+var errJobChanged = errors.New("job changed while it was being handled")
+
+// ReconcileJob drives one job toward what its record asks for. It is the
+// handler of every command and of every sweep finding, and is idempotent.
+func (s *Scheduler) ReconcileJob(ctx context.Context, id string) error {
+	return s.withJobLock(ctx, id, func(ctx context.Context) error {
+		job, err := s.cfg.Store.Job(ctx, id)
+		if jobspec.ErrorCode(err) == jobspec.ENOTFOUND {
+			return s.cfg.Store.Dequeue(ctx, id)
+		}
+		if err != nil {
+			return err
+		}
+		return s.drive(ctx, job)
+	})
+}
+
+func (s *Scheduler) drive(ctx context.Context, job *jobspec.LiveJob) error {
+	switch job.State {
+	case jobspec.StateCreated:
+		return s.place(ctx, job, "", "placed")
+	case jobspec.StateScheduled, jobspec.StateRunning, jobspec.StateStreaming:
+		if reason := s.deadReason(job); reason != "" {
+			return s.replace(ctx, job, reason)
+		}
+		return s.cfg.Store.Reserve(ctx, job.Assigned_worker_id, job.Id, jobspec.EstimateCost(job.Spec).CPU)
+	case jobspec.StateStopping:
+		return s.stop(ctx, job)
+	case jobspec.StateDeleting:
+		return s.delete(ctx, job)
+	default: // stopped, failed: nothing runs, nothing is reserved
+		return s.release(ctx, job)
+	}
+}
+
+// place chooses a node and starts a new placement generation on it. A job
+// that fits nowhere waits in queued_jobs with the reason in its record.
+func (s *Scheduler) place(ctx context.Context, job *jobspec.LiveJob, avoid, why string) error {
+	cost := jobspec.EstimateCost(job.Spec)
+	node, ok, reason, err := s.choose(ctx, job.Id, cost.CPU, avoid)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return s.wait(ctx, job, reason)
+	}
+	gen := job.Placement_generation + 1
+	if err := s.cfg.Store.SetUploadToken(ctx, job.Id, randomHex(16)); err != nil {
+		return err
+	}
+	job, err = s.cfg.Store.UpdateJob(ctx, job.Id, func(j *jobspec.LiveJob) error {
+		if j.Placement_generation != gen-1 || !j.State.Active() {
+			return errJobChanged
+		}
+		now := s.now()
+		j.Placement_generation, j.Assigned_worker_id = gen, node.ID
+		j.Time_scheduled, j.Time_last_heartbeat = now, time.Time{}
+		j.RtmpIngestUrl, j.Ingest_addr = "", ""
+		j.SetState(jobspec.StateScheduled, fmt.Sprintf("%s on node %s", why, node.ID), now)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record placement of %s: %w", job.Id, err)
+	}
+	if err := s.cfg.Store.Reserve(ctx, node.ID, job.Id, cost.CPU); err != nil {
+		return err
+	}
+	if err := s.cfg.Store.Dequeue(ctx, job.Id); err != nil {
+		return err
+	}
+	return s.start(ctx, job, node, cost)
+}
+
+func (s *Scheduler) choose(ctx context.Context, jobID string, cpu float64, avoid string) (Node, bool, string, error) {
+	nodes, err := s.cfg.Driver.Nodes(ctx)
+	if err != nil {
+		return Node{}, false, "", fmt.Errorf("list nodes: %w", err)
+	}
+	loads, err := s.cfg.Store.Loads(ctx)
+	if err != nil {
+		return Node{}, false, "", err
+	}
+	used := make(map[string]float64, len(loads))
+	for id, l := range loads {
+		used[id] = l.CPU - l.Jobs[jobID] // the job's own old share does not count against it
+	}
+	req := Request{JobID: jobID, CPU: cpu, Turn: s.turn}
+	if avoid != "" {
+		req.Avoid = map[string]bool{avoid: true}
+	}
+	s.turn++
+	node, ok, reason := Choose(nodes, used, req, s.cfg.Strategy)
+	return node, ok, reason, nil
+}
+
+// start asks the driver to run the placement recorded in job.
+func (s *Scheduler) start(ctx context.Context, job *jobspec.LiveJob, node Node, cost jobspec.Cost) error {
+	err := s.cfg.Driver.Place(ctx, Placement{
+		JobID: job.Id, NodeID: node.ID, Generation: job.Placement_generation,
+		CPU: cost.CPU, Memory: cost.MemoryMB,
+		Summary: jobspec.Summary(job.Spec), StreamType: job.Spec.Output.Stream_type,
+	})
+	var refused *PlaceError
+	if errors.As(err, &refused) {
+		s.log.Warn("placement refused", "job_id", job.Id, "node_id", node.ID, "reason", refused.Reason)
+		if err := s.cfg.Store.Release(ctx, node.ID, job.Id); err != nil {
+			return err
+		}
+		return s.wait(ctx, job, "the cluster refused the placement: "+refused.Reason)
+	}
+	if err != nil {
+		return fmt.Errorf("place job %s on %s: %w", job.Id, node.ID, err)
+	}
+	s.log.Info("job placed", "job_id", job.Id, "node_id", node.ID, "generation", job.Placement_generation)
+	return nil
+}
+
+// wait puts the job in queued_jobs, back in state created with the reason.
+func (s *Scheduler) wait(ctx context.Context, job *jobspec.LiveJob, reason string) error {
+	if err := s.cfg.Store.Enqueue(ctx, job.Id); err != nil {
+		return err
+	}
+	_, err := s.cfg.Store.UpdateJob(ctx, job.Id, func(j *jobspec.LiveJob) error {
+		if !j.State.Active() {
+			return errJobChanged
+		}
+		j.Assigned_worker_id = ""
+		j.SetState(jobspec.StateCreated, "waiting for capacity: "+reason, s.now())
+		return nil
+	})
+	return err
+}
+
+// deadReason says why the job's current placement is dead ("" if alive):
+// no heartbeat since its start within the start timeout, or a heartbeat older
+// than the heartbeat timeout.
+func (s *Scheduler) deadReason(job *jobspec.LiveJob) string {
+	now := s.now()
+	if job.Time_last_heartbeat.IsZero() {
+		if now.Sub(job.Time_scheduled) > s.cfg.StartTimeout {
+			return fmt.Sprintf("no heartbeat within %s of placement", s.cfg.StartTimeout)
+		}
+		return ""
+	}
+	if age := now.Sub(job.Time_last_heartbeat); age > s.cfg.HeartbeatTimeout {
+		return fmt.Sprintf("last heartbeat %s ago", age.Round(time.Second))
+	}
+	return ""
+}
+
+// replace moves a job whose placement died to another node, with backoff and
+// a bounded number of attempts, then fails it.
+func (s *Scheduler) replace(ctx context.Context, job *jobspec.LiveJob, reason string) error {
+	if job.Placement_attempts >= s.cfg.MaxAttempts {
+		return s.fail(ctx, job, fmt.Sprintf("%s; gave up after %d re-placements", reason, job.Placement_attempts))
+	}
+	if s.now().Sub(job.Time_scheduled) < backoff(job.Placement_attempts) {
+		return nil // too soon after the last placement; the next check retries
+	}
+	s.log.Warn("placement dead; re-placing", "job_id", job.Id, "node_id", job.Assigned_worker_id, "reason", reason)
+	old := job.Assigned_worker_id
+	if err := s.teardown(ctx, job); err != nil {
+		return err
+	}
+	job, err := s.cfg.Store.UpdateJob(ctx, job.Id, func(j *jobspec.LiveJob) error {
+		j.Placement_attempts++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.place(ctx, job, old, "re-placed after failure ("+reason+")")
+}
+
+// backoff is the least time a placement gets before the next re-placement.
+func backoff(attempts int) time.Duration {
+	if attempts == 0 {
+		return 0
+	}
+	return min(time.Second<<attempts, time.Minute)
+}
+
+// teardown stops whatever runs for the job and releases what it held.
+func (s *Scheduler) teardown(ctx context.Context, job *jobspec.LiveJob) error {
+	if err := s.cfg.Driver.Stop(ctx, job.Id); err != nil {
+		return fmt.Errorf("stop transcoder of %s: %w", job.Id, err)
+	}
+	if err := s.cfg.Store.SetUploadToken(ctx, job.Id, ""); err != nil {
+		return err
+	}
+	if err := s.cfg.Store.ForgetHeartbeat(ctx, job.Id); err != nil {
+		return err
+	}
+	return s.release(ctx, job)
+}
+
+// release drops the job from queued_jobs and from every node's load.
+func (s *Scheduler) release(ctx context.Context, job *jobspec.LiveJob) error {
+	if err := s.cfg.Store.Dequeue(ctx, job.Id); err != nil {
+		return err
+	}
+	loads, err := s.cfg.Store.Loads(ctx)
+	if err != nil {
+		return err
+	}
+	for node, l := range loads {
+		if _, ok := l.Jobs[job.Id]; ok {
+			if err := s.cfg.Store.Release(ctx, node, job.Id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Scheduler) stop(ctx context.Context, job *jobspec.LiveJob) error {
+	if err := s.teardown(ctx, job); err != nil {
+		return err
+	}
+	return s.settle(ctx, job.Id, jobspec.StateStopping, jobspec.StateStopped, "stopped by user")
+}
+
+func (s *Scheduler) fail(ctx context.Context, job *jobspec.LiveJob, reason string) error {
+	s.log.Error("job failed", "job_id", job.Id, "reason", reason)
+	if err := s.teardown(ctx, job); err != nil {
+		return err
+	}
+	return s.settle(ctx, job.Id, job.State, jobspec.StateFailed, reason)
+}
+
+// settle moves a job from state from to state to, if it is still in from.
+func (s *Scheduler) settle(ctx context.Context, id string, from, to jobspec.State, reason string) error {
+	_, err := s.cfg.Store.UpdateJob(ctx, id, func(j *jobspec.LiveJob) error {
+		if j.State != from {
+			return errJobChanged
+		}
+		now := s.now()
+		j.RtmpIngestUrl, j.Ingest_addr = "", ""
+		j.Time_stopped = now
+		j.SetState(to, reason, now)
+		return nil
+	})
+	if errors.Is(err, errJobChanged) {
+		return nil // someone moved it on; the next reconcile follows
+	}
+	return err
+}
+
+func (s *Scheduler) delete(ctx context.Context, job *jobspec.LiveJob) error {
+	if err := s.teardown(ctx, job); err != nil {
+		return err
+	}
+	if s.cfg.Outputs != nil {
+		if err := s.cfg.Outputs.RemoveOutputs(ctx, job.Id); err != nil {
+			return fmt.Errorf("remove outputs of %s: %w", job.Id, err)
+		}
+	}
+	s.log.Info("job deleted", "job_id", job.Id)
+	return s.cfg.Store.DeleteJob(ctx, job.Id)
+}
+
+// withJobLock runs fn while holding the job's lock, renewing it, so that two
+// schedulers never handle one job at once.
+func (s *Scheduler) withJobLock(ctx context.Context, id string, fn func(context.Context) error) error {
+	name := "job:" + id
+	if err := s.lock(ctx, name); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		s.renew(ctx, name, cancel)
+	}()
+	err := fn(ctx)
+	cancel()
+	<-renewed
+	if uerr := s.cfg.Store.Unlock(context.WithoutCancel(ctx), name, s.cfg.Instance); uerr != nil {
+		s.log.Warn("unlock job", "job_id", id, "err", uerr)
+	}
+	if errors.Is(err, errJobChanged) {
+		return nil
+	}
+	return err
+}
+
+func (s *Scheduler) lock(ctx context.Context, name string) error {
+	deadline := s.now().Add(3 * time.Second)
+	for {
+		ok, err := s.cfg.Store.TryLock(ctx, name, s.cfg.Instance, jobLockTTL)
+		if err != nil || ok {
+			return err
+		}
+		if s.now().After(deadline) {
+			return errJobBusy
+		}
+		sleep(ctx, 50*time.Millisecond)
+	}
+}
+
+func (s *Scheduler) renew(ctx context.Context, name string, lost context.CancelFunc) {
+	t := time.NewTicker(jobLockTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if ok, err := s.cfg.Store.ExtendLock(ctx, name, s.cfg.Instance, jobLockTTL); err == nil && !ok {
+				s.log.Error("job lock lost while handling it", "lock", name)
+				lost()
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,187 @@
+// Package scheduler places live jobs on nodes and keeps them running: it
+// consumes commands, keeps queued_jobs and worker_loads in Redis, drives a
+// Driver (local processes or Nomad) and re-places jobs whose placement died.
+// It holds no state of its own that matters: any instance may be killed.
+package scheduler
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/ezlivestreaming/ezlive/queue"
+	"github.com/ezlivestreaming/ezlive/store"
+)
+
+// OutputRemover deletes a job's published outputs from the origin.
+type OutputRemover interface {
+	RemoveOutputs(ctx context.Context, jobID string) error
+}
+
+// Config wires a scheduler. Zero durations take the defaults below.
+type Config struct {
+	Store    *store.Store
+	Queue    queue.Queue
+	Driver   Driver
+	Outputs  OutputRemover
+	Strategy Strategy
+	Logger   *slog.Logger
+
+	HeartbeatTimeout  time.Duration // a placement with no heartbeat for this long is dead
+	StartTimeout      time.Duration // time a new placement has for its first heartbeat
+	MaxAttempts       int           // re-placements after failures before the job fails
+	ReconcileInterval time.Duration // full sweep of every job
+	Instance          string        // this scheduler's name in locks
+}
+
+// Defaults of Config.
+const (
+	DefaultHeartbeatTimeout  = 10 * time.Second
+	DefaultStartTimeout      = 30 * time.Second
+	DefaultMaxAttempts       = 5
+	DefaultReconcileInterval = 5 * time.Second
+	jobLockTTL               = 15 * time.Second
+	visibilityExtension      = 60 * time.Second
+)
+
+// Scheduler is one scheduler instance.
+type Scheduler struct {
+	cfg  Config
+	log  *slog.Logger
+	turn uint64 // round-robin position; in memory on purpose: it only spreads load
+	now  func() time.Time
+}
+
+// New checks the configuration and fills its defaults.
+func New(cfg Config) (*Scheduler, error) {
+	if cfg.Store == nil || cfg.Driver == nil {
+		return nil, errors.New("scheduler: Store and Driver are required")
+	}
+	if cfg.Strategy == "" {
+		cfg.Strategy = LeastLoaded
+	}
+	if cfg.HeartbeatTimeout <= 0 {
+		cfg.HeartbeatTimeout = DefaultHeartbeatTimeout
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = DefaultStartTimeout
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = DefaultMaxAttempts
+	}
+	if cfg.ReconcileInterval <= 0 {
+		cfg.ReconcileInterval = DefaultReconcileInterval
+	}
+	if cfg.Instance == "" {
+		host, _ := os.Hostname()
+		cfg.Instance = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), randomHex(4))
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Scheduler{cfg: cfg, log: cfg.Logger, now: time.Now}, nil
+}
+
+// Run consumes commands, follows driver events and reconciles until ctx ends.
+func (s *Scheduler) Run(ctx context.Context) error {
+	events := make(chan Event, 256)
+	go s.watchDriver(ctx, events)
+	go s.consume(ctx)
+	s.Reconcile(ctx)
+	sweep := time.NewTicker(s.cfg.ReconcileInterval)
+	defer sweep.Stop()
+	liveness := time.NewTicker(time.Second)
+	defer liveness.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-events:
+			s.onDriverEvent(ctx, ev)
+		case <-liveness.C:
+			s.checkHeartbeats(ctx)
+			s.retryQueued(ctx)
+		case <-sweep.C:
+			s.Reconcile(ctx)
+		}
+	}
+}
+
+func (s *Scheduler) watchDriver(ctx context.Context, events chan<- Event) {
+	for ctx.Err() == nil {
+		if err := s.cfg.Driver.Watch(ctx, events); err != nil && ctx.Err() == nil {
+			s.log.Warn("driver watch ended; restarting", "err", err)
+			sleep(ctx, time.Second)
+		}
+	}
+}
+
+// consume handles queue commands. Every command is a nudge to reconcile one
+// job: what to do is read from the job's record, so handling is idempotent
+// and a lost or repeated command changes nothing the sweep would not.
+func (s *Scheduler) consume(ctx context.Context) {
+	if s.cfg.Queue == nil {
+		return
+	}
+	for ctx.Err() == nil {
+		msgs, err := s.cfg.Queue.Receive(ctx, 10, 10*time.Second)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("receive commands", "err", err)
+				sleep(ctx, time.Second)
+			}
+			continue
+		}
+		for _, m := range msgs {
+			s.handleMessage(ctx, m)
+		}
+	}
+}
+
+func (s *Scheduler) handleMessage(ctx context.Context, m queue.Message) {
+	log := s.log.With("job_id", m.JobID, "verb", m.Verb)
+	if err := s.cfg.Queue.Extend(ctx, m, visibilityExtension); err != nil {
+		log.Warn("extend command visibility", "err", err)
+	}
+	if err := s.ReconcileJob(ctx, m.JobID); err != nil {
+		log.Warn("command not handled; it will be delivered again", "err", err)
+		return
+	}
+	if err := s.cfg.Queue.Ack(ctx, m); err != nil {
+		log.Warn("ack command", "err", err)
+	}
+}
+
+// retryQueued tries again to place the jobs waiting for capacity.
+func (s *Scheduler) retryQueued(ctx context.Context) {
+	ids, err := s.cfg.Store.QueuedJobs(ctx)
+	if err != nil {
+		s.log.Warn("read queued jobs", "err", err)
+		return
+	}
+	for _, id := range ids {
+		if err := s.ReconcileJob(ctx, id); err != nil {
+			s.log.Warn("retry queued job", "job_id", id, "err", err)
+		}
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

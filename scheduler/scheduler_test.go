@@ -1,0 +1,400 @@
+package scheduler_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ezlivestreaming/ezlive/internal/redistest"
+	"github.com/ezlivestreaming/ezlive/jobspec"
+	"github.com/ezlivestreaming/ezlive/scheduler"
+	"github.com/ezlivestreaming/ezlive/store"
+)
+
+// fakeDriver is an in-memory cluster: it records placements instead of
+// starting processes, so the scheduler's decisions can be checked exactly.
+type fakeDriver struct {
+	mu      sync.Mutex
+	nodes   []scheduler.Node
+	running map[string]scheduler.Running
+	places  map[string]int // placements started, by "job/generation"
+	refuse  string         // non-empty: every Place is refused with this reason
+	stops   int
+}
+
+func newFakeDriver(nodes ...scheduler.Node) *fakeDriver {
+	return &fakeDriver{nodes: nodes, running: map[string]scheduler.Running{}, places: map[string]int{}}
+}
+
+func (d *fakeDriver) Nodes(context.Context) ([]scheduler.Node, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]scheduler.Node(nil), d.nodes...), nil
+}
+
+func (d *fakeDriver) Place(_ context.Context, p scheduler.Placement) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.refuse != "" {
+		return &scheduler.PlaceError{JobID: p.JobID, NodeID: p.NodeID, Reason: d.refuse}
+	}
+	if r, ok := d.running[p.JobID]; ok && r.Generation == p.Generation {
+		return nil
+	}
+	d.places[fmt.Sprintf("%s/%d", p.JobID, p.Generation)]++
+	d.running[p.JobID] = scheduler.Running{JobID: p.JobID, NodeID: p.NodeID, Generation: p.Generation, Healthy: true}
+	return nil
+}
+
+func (d *fakeDriver) Stop(_ context.Context, id string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.running[id]; ok {
+		d.stops++
+	}
+	delete(d.running, id)
+	return nil
+}
+
+func (d *fakeDriver) Placements(context.Context) ([]scheduler.Running, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []scheduler.Running
+	for _, r := range d.running {
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func (d *fakeDriver) Watch(ctx context.Context, _ chan<- scheduler.Event) error {
+	<-ctx.Done()
+	return nil
+}
+
+func (d *fakeDriver) placement(id string) (scheduler.Running, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r, ok := d.running[id]
+	return r, ok
+}
+
+type removedOutputs struct {
+	mu  sync.Mutex
+	ids []string
+}
+
+func (r *removedOutputs) RemoveOutputs(_ context.Context, id string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ids = append(r.ids, id)
+	return nil
+}
+
+type fixture struct {
+	store   *store.Store
+	driver  *fakeDriver
+	outputs *removedOutputs
+	sched   *scheduler.Scheduler
+}
+
+func newFixture(t *testing.T, d *fakeDriver) *fixture {
+	t.Helper()
+	st := store.New(redistest.Start(t).Client(t))
+	f := &fixture{store: st, driver: d, outputs: &removedOutputs{}}
+	f.sched = f.newScheduler(t, "s1")
+	return f
+}
+
+func (f *fixture) newScheduler(t *testing.T, name string) *scheduler.Scheduler {
+	s, err := scheduler.New(scheduler.Config{
+		Store: f.store, Driver: f.driver, Outputs: f.outputs, Instance: name,
+		HeartbeatTimeout: time.Second, StartTimeout: time.Second, MaxAttempts: 2,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func sampleSpec(t *testing.T) jobspec.Spec {
+	t.Helper()
+	body, err := os.ReadFile("../jobspec/testdata/sample_live_job.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, _, err := jobspec.Parse(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spec
+}
+
+func (f *fixture) createJob(t *testing.T, id string) {
+	t.Helper()
+	job := &jobspec.LiveJob{Id: id, StreamKey: "k" + id, Spec: sampleSpec(t), Time_created: time.Now()}
+	job.SetState(jobspec.StateCreated, "test", time.Now())
+	if err := f.store.CreateJob(context.Background(), job); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *fixture) job(t *testing.T, id string) *jobspec.LiveJob {
+	t.Helper()
+	j, err := f.store.Job(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+func (f *fixture) setState(t *testing.T, id string, st jobspec.State) {
+	t.Helper()
+	_, err := f.store.UpdateJob(context.Background(), id, func(j *jobspec.LiveJob) error {
+		j.SetState(st, "test", time.Now())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *fixture) reconcile(t *testing.T, id string) {
+	t.Helper()
+	if err := f.sched.ReconcileJob(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *fixture) heartbeat(t *testing.T, id string, at time.Time) {
+	t.Helper()
+	j := f.job(t, id)
+	_, err := f.store.RecordHeartbeat(context.Background(), store.HeartbeatReport{
+		JobID: id, Generation: j.Placement_generation, IngestAddr: "127.0.0.1:1", Time: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *fixture) load(t *testing.T, node string) store.Load {
+	t.Helper()
+	loads, err := f.store.Loads(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loads[node]
+}
+
+func TestCreatePlacesOnLeastLoadedNode(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, newFakeDriver(scheduler.Node{ID: "a", CPU: 2}, scheduler.Node{ID: "b", CPU: 4}))
+	f.createJob(t, "j1")
+	f.reconcile(t, "j1")
+	j := f.job(t, "j1")
+	if j.State != jobspec.StateScheduled || j.Assigned_worker_id != "b" || j.Placement_generation != 1 {
+		t.Fatalf("job after placement: state %s node %q gen %d", j.State, j.Assigned_worker_id, j.Placement_generation)
+	}
+	if r, ok := f.driver.placement("j1"); !ok || r.NodeID != "b" {
+		t.Fatalf("driver placement %+v %v", r, ok)
+	}
+	want := jobspec.EstimateCost(j.Spec).CPU
+	if got := f.load(t, "b").Jobs["j1"]; math.Abs(got-want) > 1e-9 {
+		t.Fatalf("load of j1 on b = %v, want %v", got, want)
+	}
+	tok, _ := f.store.UploadToken(context.Background(), "j1")
+	if tok == "" {
+		t.Fatal("no upload token minted for the placement")
+	}
+	f.reconcile(t, "j1") // a repeated command changes nothing
+	if got := f.driver.places["j1/1"]; got != 1 {
+		t.Fatalf("placed %d times", got)
+	}
+}
+
+func TestNoCapacityWaitsInQueue(t *testing.T) {
+	t.Parallel()
+	d := newFakeDriver(scheduler.Node{ID: "tiny", CPU: 0.05})
+	f := newFixture(t, d)
+	f.createJob(t, "j1")
+	f.reconcile(t, "j1")
+	j := f.job(t, "j1")
+	if j.State != jobspec.StateCreated || j.State_reason == "" {
+		t.Fatalf("state %s reason %q", j.State, j.State_reason)
+	}
+	queued, _ := f.store.QueuedJobs(context.Background())
+	if fmt.Sprint(queued) != "[j1]" {
+		t.Fatalf("queued_jobs = %v", queued)
+	}
+	d.mu.Lock()
+	d.nodes = append(d.nodes, scheduler.Node{ID: "big", CPU: 8})
+	d.mu.Unlock()
+	f.reconcile(t, "j1")
+	if j := f.job(t, "j1"); j.State != jobspec.StateScheduled || j.Assigned_worker_id != "big" {
+		t.Fatalf("after capacity appeared: %s on %q", j.State, j.Assigned_worker_id)
+	}
+	if queued, _ := f.store.QueuedJobs(context.Background()); len(queued) != 0 {
+		t.Fatalf("still queued: %v", queued)
+	}
+}
+
+func TestRefusedPlacementRecordsReason(t *testing.T) {
+	t.Parallel()
+	d := newFakeDriver(scheduler.Node{ID: "a", CPU: 2})
+	d.refuse = "Constraint ${node.unique.id} filtered 1 node"
+	f := newFixture(t, d)
+	f.createJob(t, "j1")
+	f.reconcile(t, "j1")
+	j := f.job(t, "j1")
+	if j.State != jobspec.StateCreated || j.State_reason != "waiting for capacity: the cluster refused the placement: "+d.refuse {
+		t.Fatalf("state %s reason %q", j.State, j.State_reason)
+	}
+	if l := f.load(t, "a"); len(l.Jobs) != 0 {
+		t.Fatalf("refused placement kept its load: %+v", l)
+	}
+}
+
+func TestStopReleasesAndDeleteRemovesOutputs(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, newFakeDriver(scheduler.Node{ID: "a", CPU: 2}))
+	f.createJob(t, "j1")
+	f.reconcile(t, "j1")
+	f.setState(t, "j1", jobspec.StateStopping)
+	f.reconcile(t, "j1")
+	j := f.job(t, "j1")
+	if j.State != jobspec.StateStopped || j.Time_stopped.IsZero() {
+		t.Fatalf("after stop: %s", j.State)
+	}
+	if _, ok := f.driver.placement("j1"); ok {
+		t.Fatal("transcoder still placed after stop")
+	}
+	if l := f.load(t, "a"); len(l.Jobs) != 0 {
+		t.Fatalf("load not released: %+v", l)
+	}
+	if err := f.store.AuthorizeUpload(context.Background(), "j1", "anything"); err == nil {
+		t.Fatal("uploads still authorized after stop")
+	}
+	f.setState(t, "j1", jobspec.StateDeleting)
+	f.reconcile(t, "j1")
+	if _, err := f.store.Job(context.Background(), "j1"); jobspec.ErrorCode(err) != jobspec.ENOTFOUND {
+		t.Fatalf("record survived delete: %v", err)
+	}
+	if fmt.Sprint(f.outputs.ids) != "[j1]" {
+		t.Fatalf("outputs removed for %v", f.outputs.ids)
+	}
+}
+
+func TestDeadHeartbeatReplacesOnOtherNode(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, newFakeDriver(scheduler.Node{ID: "a", CPU: 4}, scheduler.Node{ID: "b", CPU: 2}))
+	f.createJob(t, "j1")
+	f.reconcile(t, "j1")
+	first := f.job(t, "j1")
+	f.heartbeat(t, "j1", time.Now().Add(-5*time.Second)) // older than the 1 s timeout
+	f.reconcile(t, "j1")
+	j := f.job(t, "j1")
+	if j.Assigned_worker_id == first.Assigned_worker_id || j.Placement_generation != 2 || j.State != jobspec.StateScheduled {
+		t.Fatalf("after dead heartbeat: node %q (was %q) gen %d state %s", j.Assigned_worker_id, first.Assigned_worker_id, j.Placement_generation, j.State)
+	}
+	if j.Id != first.Id || j.StreamKey != first.StreamKey || j.Placement_attempts != 1 {
+		t.Fatalf("identity or attempts changed: %+v", j)
+	}
+	if l := f.load(t, first.Assigned_worker_id); len(l.Jobs) != 0 {
+		t.Fatalf("old node keeps the load: %+v", l)
+	}
+	if _, err := f.store.RecordHeartbeat(context.Background(), store.HeartbeatReport{JobID: "j1", Generation: 1, Time: time.Now()}); err != store.ErrFenced {
+		t.Fatalf("old generation heartbeat: %v, want fenced", err)
+	}
+}
+
+func TestGivesUpAfterMaxAttempts(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, newFakeDriver(scheduler.Node{ID: "a", CPU: 4}))
+	f.createJob(t, "j1")
+	f.reconcile(t, "j1")
+	for attempt := range 3 {
+		_, err := f.store.UpdateJob(context.Background(), "j1", func(j *jobspec.LiveJob) error {
+			j.Time_scheduled = time.Now().Add(-time.Hour) // past the start timeout and any backoff
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.reconcile(t, "j1")
+		if attempt < 2 && f.job(t, "j1").State != jobspec.StateScheduled {
+			t.Fatalf("attempt %d: %s", attempt, f.job(t, "j1").State)
+		}
+	}
+	j := f.job(t, "j1")
+	if j.State != jobspec.StateFailed || j.State_reason == "" {
+		t.Fatalf("after max attempts: %s %q", j.State, j.State_reason)
+	}
+	if _, ok := f.driver.placement("j1"); ok {
+		t.Fatal("failed job still placed")
+	}
+}
+
+func TestTwoSchedulersPlaceOnce(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, newFakeDriver(scheduler.Node{ID: "a", CPU: 64}, scheduler.Node{ID: "b", CPU: 64}))
+	other := f.newScheduler(t, "s2")
+	const jobs = 20
+	for i := range jobs {
+		f.createJob(t, fmt.Sprint("j", i))
+	}
+	var wg sync.WaitGroup
+	for _, s := range []*scheduler.Scheduler{f.sched, other} {
+		wg.Go(func() {
+			for i := range jobs {
+				s.ReconcileJob(context.Background(), fmt.Sprint("j", i))
+			}
+		})
+	}
+	wg.Wait()
+	for i := range jobs {
+		id := fmt.Sprint("j", i)
+		f.reconcile(t, id)
+		j := f.job(t, id)
+		if j.Placement_generation != 1 || f.driver.places[id+"/1"] != 1 {
+			t.Fatalf("%s: generation %d, placed %d times", id, j.Placement_generation, f.driver.places[id+"/1"])
+		}
+	}
+}
+
+func TestSweepRepairsHalfDoneWork(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, newFakeDriver(scheduler.Node{ID: "a", CPU: 8}))
+	ctx := context.Background()
+	f.createJob(t, "lost-command") // stored, command never sent
+	f.createJob(t, "unstarted")
+	f.reconcile(t, "unstarted")
+	f.driver.Stop(ctx, "unstarted") // as if the scheduler died before Place
+	_, err := f.store.UpdateJob(ctx, "unstarted", func(j *jobspec.LiveJob) error {
+		j.Time_scheduled = time.Now().Add(-10 * time.Second)
+		j.Time_last_heartbeat = time.Now()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.driver.Place(ctx, scheduler.Placement{JobID: "orphan", NodeID: "a", Generation: 1})
+	f.store.Reserve(ctx, "a", "ghost", 1)
+	f.sched.Reconcile(ctx)
+	if j := f.job(t, "lost-command"); j.State != jobspec.StateScheduled {
+		t.Fatalf("job with a lost command: %s", j.State)
+	}
+	if _, ok := f.driver.placement("unstarted"); !ok {
+		t.Fatal("recorded placement not started")
+	}
+	if f.job(t, "unstarted").Placement_generation != 1 {
+		t.Fatal("restarting a recorded placement changed its generation")
+	}
+	if _, ok := f.driver.placement("orphan"); ok {
+		t.Fatal("placement of an unknown job left running")
+	}
+	if _, ok := f.load(t, "a").Jobs["ghost"]; ok {
+		t.Fatal("load of an unknown job kept")
+	}
+}

@@ -1,0 +1,185 @@
+package scheduler
+
+import (
+	"context"
+	"time"
+
+	"github.com/ezlivestreaming/ezlive/jobspec"
+	"github.com/ezlivestreaming/ezlive/store"
+)
+
+// placeGrace is how long a recorded placement may be missing from the driver
+// before the sweep starts it again (the scheduler may have died between
+// recording the placement and asking the driver).
+const placeGrace = 3 * time.Second
+
+// Reconcile sweeps every job and every driver placement and repairs what a
+// crash left half done: jobs that should run but have no placement, jobs
+// whose commands were lost, placements that belong to no live job, and loads
+// that no longer match the jobs.
+func (s *Scheduler) Reconcile(ctx context.Context) {
+	running, err := s.cfg.Driver.Placements(ctx)
+	if err != nil {
+		s.log.Warn("sweep: list placements", "err", err)
+		return
+	}
+	placed := make(map[string]Running, len(running))
+	for _, r := range running {
+		placed[r.JobID] = r
+	}
+	loads, err := s.cfg.Store.Loads(ctx)
+	if err != nil {
+		s.log.Warn("sweep: read loads", "err", err)
+		return
+	}
+	seen := s.sweepJobs(ctx, placed, loads)
+	for _, r := range running {
+		if !seen[r.JobID] {
+			s.act(ctx, r.JobID, "placement of a deleted job", func(ctx context.Context) error {
+				return s.cfg.Driver.Stop(ctx, r.JobID)
+			})
+		}
+	}
+	for node, l := range loads {
+		for id := range l.Jobs {
+			if !seen[id] {
+				s.act(ctx, id, "load of a deleted job", func(ctx context.Context) error {
+					return s.cfg.Store.Release(ctx, node, id)
+				})
+			}
+		}
+	}
+}
+
+// sweepJobs visits every job; it returns the ids it saw.
+func (s *Scheduler) sweepJobs(ctx context.Context, placed map[string]Running, loads map[string]store.Load) map[string]bool {
+	seen := map[string]bool{}
+	cursor := ""
+	for {
+		jobs, next, err := s.cfg.Store.ListJobs(ctx, store.ListOptions{Limit: 1000, Cursor: cursor})
+		if err != nil {
+			s.log.Warn("sweep: list jobs", "err", err)
+			return seen
+		}
+		for _, j := range jobs {
+			seen[j.Id] = true
+			if why := s.needsWork(j, placed, loads); why != "" {
+				s.act(ctx, j.Id, why, func(ctx context.Context) error { return s.repair(ctx, j.Id, placed) })
+			}
+		}
+		if next == "" {
+			return seen
+		}
+		cursor = next
+	}
+}
+
+// needsWork is the sweep's cheap check, without a lock, of whether a job's
+// record, its placement and its load disagree.
+func (s *Scheduler) needsWork(j *jobspec.LiveJob, placed map[string]Running, loads map[string]store.Load) string {
+	r, isPlaced := placed[j.Id]
+	switch {
+	case j.State == jobspec.StateCreated:
+		return "waiting for placement"
+	case j.State == jobspec.StateStopping, j.State == jobspec.StateDeleting:
+		return "unfinished " + string(j.State)
+	case j.State.Active() && (!isPlaced || r.Generation != j.Placement_generation):
+		if s.now().Sub(j.Time_scheduled) > placeGrace {
+			return "recorded placement is not running"
+		}
+	case j.State.Active() && s.deadReason(j) != "":
+		return "placement dead"
+	case !j.State.Active() && isPlaced:
+		return "placement of an idle job"
+	}
+	for node, l := range loads {
+		_, held := l.Jobs[j.Id]
+		if held && (!j.State.Active() || node != j.Assigned_worker_id) {
+			return "stale load"
+		}
+	}
+	return ""
+}
+
+// repair handles one sweep finding under the job's lock.
+func (s *Scheduler) repair(ctx context.Context, id string, placed map[string]Running) error {
+	job, err := s.cfg.Store.Job(ctx, id)
+	if err != nil {
+		return err
+	}
+	r, isPlaced := placed[id]
+	switch {
+	case job.State.Active() && job.State != jobspec.StateCreated && job.Assigned_worker_id != "" &&
+		(!isPlaced || r.Generation != job.Placement_generation) && s.deadReason(job) == "":
+		// Recorded but never started (or an older generation runs): start
+		// the recorded generation; Place is idempotent per generation.
+		cost := jobspec.EstimateCost(job.Spec)
+		return s.start(ctx, job, Node{ID: job.Assigned_worker_id}, cost)
+	case !job.State.Active() && isPlaced:
+		if err := s.cfg.Driver.Stop(ctx, id); err != nil {
+			return err
+		}
+	}
+	return s.drive(ctx, job)
+}
+
+// act runs fn under the job's lock, logging what it could not do.
+func (s *Scheduler) act(ctx context.Context, id, why string, fn func(context.Context) error) {
+	if err := s.withJobLock(ctx, id, fn); err != nil && err != errJobBusy {
+		s.log.Warn("sweep: repair failed", "job_id", id, "finding", why, "err", err)
+	}
+}
+
+// checkHeartbeats re-places jobs whose transcoder stopped heartbeating.
+func (s *Scheduler) checkHeartbeats(ctx context.Context) {
+	ids, err := s.cfg.Store.StaleHeartbeats(ctx, s.now().Add(-s.cfg.HeartbeatTimeout))
+	if err != nil {
+		s.log.Warn("read stale heartbeats", "err", err)
+		return
+	}
+	for _, id := range ids {
+		if err := s.ReconcileJob(ctx, id); err != nil && err != errJobBusy {
+			s.log.Warn("handle stale heartbeat", "job_id", id, "err", err)
+		}
+	}
+}
+
+// onDriverEvent reacts to what the cluster reports: a failed or lost
+// placement, or a node that went down, is re-placed at once rather than
+// after the heartbeat timeout.
+func (s *Scheduler) onDriverEvent(ctx context.Context, ev Event) {
+	switch ev.Kind {
+	case EventFailed, EventLost:
+		s.placementDied(ctx, ev.JobID, ev.NodeID, ev.Generation, string(ev.Kind)+": "+ev.Reason)
+	case EventNodeDown:
+		loads, err := s.cfg.Store.Loads(ctx)
+		if err != nil {
+			s.log.Warn("node down: read loads", "node_id", ev.NodeID, "err", err)
+			return
+		}
+		for id := range loads[ev.NodeID].Jobs {
+			s.placementDied(ctx, id, ev.NodeID, 0, "node "+ev.NodeID+" is down")
+		}
+	case EventNodeUp:
+		s.retryQueued(ctx)
+	}
+}
+
+func (s *Scheduler) placementDied(ctx context.Context, id, node string, gen int64, reason string) {
+	err := s.withJobLock(ctx, id, func(ctx context.Context) error {
+		job, err := s.cfg.Store.Job(ctx, id)
+		if err != nil {
+			return err
+		}
+		current := job.State.Active() && job.State != jobspec.StateCreated &&
+			(node == "" || node == job.Assigned_worker_id) &&
+			(gen == 0 || gen == job.Placement_generation)
+		if !current {
+			return nil // an event about an older placement
+		}
+		return s.replace(ctx, job, reason)
+	})
+	if err != nil && jobspec.ErrorCode(err) != jobspec.ENOTFOUND {
+		s.log.Warn("re-place after driver event", "job_id", id, "err", err)
+	}
+}
