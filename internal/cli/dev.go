@@ -1,0 +1,137 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"sync"
+
+	"github.com/ezlivestreaming/ezlive/origin"
+)
+
+type devOptions struct {
+	api          *apiOptions
+	sched        *schedulerOptions
+	originListen *string
+	data         *string
+}
+
+// devFlags are the api's and the scheduler's flags together (one -redis, one
+// -queue), plus where the embedded origin listens and keeps its files.
+func devFlags() (*flagSet, *devOptions) {
+	fs := newFlagSet("dev")
+	common, q := addCommon(fs), addQueue(fs)
+	o := &devOptions{
+		api: &apiOptions{
+			common: common, queue: q,
+			listen:   fs.String("listen", "EZLIVE_API_LISTEN", defaultAPIListen, "address the API and the demo page listen on"),
+			playback: fs.String("playback-base-url", "EZLIVE_PLAYBACK_BASE_URL", "", "public base URL of the origin (default: http://<origin-listen>)"),
+			tok:      fs.String("token", "EZLIVE_API_TOKEN", "", "bearer token the API requires (empty: none)"),
+			shakaDir: fs.String("shaka-dir", "EZLIVE_SHAKA_DIR", "web/node_modules/shaka-player/dist", "directory of the Shaka Player build for the demo page"),
+			feeds:    fs.Bool("feeds", "EZLIVE_FEEDS", true, "let the demo page push test patterns (POST /jobs/:id/feed)"),
+		},
+		originListen: fs.String("origin-listen", "EZLIVE_ORIGIN_LISTEN", defaultOriginAddr, "address the origin listens on"),
+		data:         fs.String("data", "EZLIVE_DATA", ".run/data", "directory for the origin's files"),
+	}
+	nomadOff := "local"
+	o.sched = &schedulerOptions{
+		common: common, queue: q, driver: &nomadOff,
+		originAdmin: new(string),
+		bin:         fs.String("ezlive-bin", "EZLIVE_BIN", "", "ezlive binary the transcoders run (default: this executable)"),
+		strategy:    fs.String("strategy", "EZLIVE_STRATEGY", "least-loaded", "placement strategy: least-loaded, round-robin or random"),
+		heartbeat:   fs.Duration("heartbeat-timeout", "EZLIVE_HEARTBEAT_TIMEOUT", 10e9, "a transcoder silent this long is re-placed"),
+		attempts:    fs.Int("max-attempts", "EZLIVE_MAX_ATTEMPTS", 5, "re-placements after failures before a job fails"),
+		ingestHost:  fs.String("ingest-host", "EZLIVE_INGEST_HOST", "127.0.0.1", "address transcoders listen on and publishers reach"),
+		ingestPorts: fs.String("ingest-ports", "EZLIVE_INGEST_PORTS", defaultIngestPorts, "ingest port range LOW-HIGH"),
+		cpu:         fs.Float64("cpu", "EZLIVE_NODE_CPU", 0, "cores offered to transcoders (0: all)"),
+	}
+	return fs, o
+}
+
+// runDev runs origin, API (with the demo page) and a scheduler with the local
+// driver in this one process: the embedded single-machine default.
+func runDev(ctx context.Context, args []string) error {
+	fs, o := devFlags()
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	log, err := o.api.common.logger()
+	if err != nil {
+		return err
+	}
+	originLn, err := net.Listen("tcp", *o.originListen)
+	if err != nil {
+		return fmt.Errorf("origin: listen on %s: %w", *o.originListen, err)
+	}
+	originURL := "http://" + originLn.Addr().String()
+	if *o.api.playback == "" {
+		*o.api.playback = originURL
+	}
+	o.sched.originURL = &originURL
+	st, rdb := o.api.common.store()
+	defer rdb.Close()
+	if err := st.Ping(ctx); err != nil {
+		return fmt.Errorf("redis at %s: %w", *o.api.common.redis, err)
+	}
+	org, err := origin.New(origin.Config{Root: filepath.Join(*o.data, "origin"), Authorizer: st, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer org.Close()
+	q, err := o.api.queue.open(ctx, rdb)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	apiHandler, closeFeeds, err := o.api.handler(st, q, log)
+	if err != nil {
+		return err
+	}
+	defer closeFeeds()
+	driver, closeDriver, err := o.sched.localDriver(log)
+	if err != nil {
+		return err
+	}
+	defer closeDriver()
+	sched, err := o.sched.scheduler(st, q, driver, originOutputs{org}, log)
+	if err != nil {
+		return err
+	}
+	return runAll(ctx, log,
+		func(ctx context.Context) error { return serveOn(ctx, log, "origin", originLn, org) },
+		func(ctx context.Context) error { return serve(ctx, log, "api", *o.api.listen, apiHandler) },
+		sched.Run,
+	)
+}
+
+// originOutputs removes outputs from the origin in this process.
+type originOutputs struct{ srv *origin.Server }
+
+func (o originOutputs) RemoveOutputs(_ context.Context, jobID string) error {
+	return o.srv.RemoveJob(jobID)
+}
+
+// runAll runs every part until ctx ends or one part fails, then stops all.
+func runAll(ctx context.Context, log *slog.Logger, parts ...func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, len(parts))
+	for _, part := range parts {
+		wg.Go(func() {
+			if err := part(ctx); err != nil {
+				errc <- err
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	close(errc)
+	if err := <-errc; err != nil {
+		log.Error("stopped", "err", err)
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ezlivestreaming/ezlive/queue"
+	"github.com/ezlivestreaming/ezlive/store"
+)
+
+// Defaults that run the whole system on one machine.
+const (
+	defaultRedisAddr   = "127.0.0.1:6379"
+	defaultAPIListen   = "127.0.0.1:1080" // the original project's port
+	defaultOriginAddr  = "127.0.0.1:1081"
+	defaultOriginURL   = "http://" + defaultOriginAddr
+	defaultIngestPorts = "20000-20999"
+	defaultSQSName     = "ezlive-commands"
+)
+
+// commonFlags are the flags every server shares: logging and Redis.
+type commonFlags struct {
+	redis, logFormat, logLevel *string
+}
+
+func addCommon(fs *flagSet) commonFlags {
+	return commonFlags{
+		redis:     fs.String("redis", "EZLIVE_REDIS_ADDR", defaultRedisAddr, "Redis address host:port"),
+		logFormat: fs.String("log-format", "EZLIVE_LOG_FORMAT", "text", "log format: text or json"),
+		logLevel:  fs.String("log-level", "EZLIVE_LOG_LEVEL", "info", "log level: debug, info, warn or error"),
+	}
+}
+
+// logger builds the process's slog logger and makes it the default.
+func (c commonFlags) logger() (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*c.logLevel)); err != nil {
+		return nil, usagef("-log-level: %q is not debug, info, warn or error", *c.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
+	switch *c.logFormat {
+	case "text":
+		h = slog.NewTextHandler(os.Stderr, opts)
+	case "json":
+		h = slog.NewJSONHandler(os.Stderr, opts)
+	default:
+		return nil, usagef("-log-format: %q is not text or json", *c.logFormat)
+	}
+	log := slog.New(h)
+	slog.SetDefault(log)
+	return log, nil
+}
+
+func (c commonFlags) store() (*store.Store, *redis.Client) {
+	rdb := redis.NewClient(&redis.Options{Addr: *c.redis})
+	return store.New(rdb), rdb
+}
+
+// queueFlags choose the command queue.
+type queueFlags struct {
+	kind, sqsURL, sqsName, sqsEndpoint, sqsRegion *string
+	sqsCreate                                     *bool
+}
+
+func addQueue(fs *flagSet) queueFlags {
+	return queueFlags{
+		kind:        fs.String("queue", "EZLIVE_QUEUE", "redis", "command queue: redis (Redis Streams, one machine) or sqs"),
+		sqsURL:      fs.String("sqs-queue-url", "EZLIVE_SQS_QUEUE_URL", "", "SQS queue URL (wins over -sqs-queue-name)"),
+		sqsName:     fs.String("sqs-queue-name", "EZLIVE_SQS_QUEUE_NAME", defaultSQSName, "SQS queue name, resolved when no URL is given"),
+		sqsEndpoint: fs.String("sqs-endpoint", "EZLIVE_SQS_ENDPOINT", "", "SQS endpoint override (an SQS-compatible server)"),
+		sqsRegion:   fs.String("sqs-region", "AWS_REGION", "", "AWS region of the queue"),
+		sqsCreate:   fs.Bool("sqs-create", "EZLIVE_SQS_CREATE", false, "create the SQS queue when missing (development only)"),
+	}
+}
+
+func (q queueFlags) open(ctx context.Context, rdb *redis.Client) (queue.Queue, error) {
+	switch strings.ToLower(*q.kind) {
+	case "redis":
+		return queue.NewRedisStream(rdb, queue.StreamConfig{})
+	case "sqs":
+		sq, err := queue.NewSQS(ctx, queue.SQSConfig{
+			QueueURL: *q.sqsURL, QueueName: *q.sqsName, Endpoint: *q.sqsEndpoint,
+			Region: *q.sqsRegion, CreateIfMissing: *q.sqsCreate,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("open SQS queue: %w", err)
+		}
+		return sq, nil
+	default:
+		return nil, usagef("-queue: %q is not redis or sqs", *q.kind)
+	}
+}

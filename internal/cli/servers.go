@@ -1,0 +1,313 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ezlivestreaming/ezlive/apiserver"
+	"github.com/ezlivestreaming/ezlive/localdriver"
+	"github.com/ezlivestreaming/ezlive/origin"
+	"github.com/ezlivestreaming/ezlive/queue"
+	"github.com/ezlivestreaming/ezlive/scheduler"
+	"github.com/ezlivestreaming/ezlive/store"
+	"github.com/ezlivestreaming/ezlive/testfeed"
+	"github.com/ezlivestreaming/ezlive/web"
+)
+
+func flagsOf(name string) *flagSet {
+	switch name {
+	case "api":
+		fs, _ := apiFlags()
+		return fs
+	case "origin":
+		fs, _ := originFlags()
+		return fs
+	case "scheduler":
+		fs, _ := schedulerFlags()
+		return fs
+	case "transcoder":
+		fs, _ := transcoderFlags()
+		return fs
+	case "dev":
+		fs, _ := devFlags()
+		return fs
+	}
+	return nil
+}
+
+// --- api ---
+
+type apiOptions struct {
+	common                commonFlags
+	queue                 queueFlags
+	listen, playback, tok *string
+	shakaDir              *string
+	feeds                 *bool
+}
+
+func apiFlags() (*flagSet, *apiOptions) {
+	fs := newFlagSet("api")
+	return fs, &apiOptions{
+		common:   addCommon(fs),
+		queue:    addQueue(fs),
+		listen:   fs.String("listen", "EZLIVE_API_LISTEN", defaultAPIListen, "address the API listens on"),
+		playback: fs.String("playback-base-url", "EZLIVE_PLAYBACK_BASE_URL", defaultOriginURL, "public base URL of the origin, for playback URLs"),
+		tok:      fs.String("token", "EZLIVE_API_TOKEN", "", "bearer token the API requires (empty: none)"),
+		shakaDir: fs.String("shaka-dir", "EZLIVE_SHAKA_DIR", web.DefaultShakaDir, "directory of the Shaka Player build for the demo page"),
+		feeds:    fs.Bool("feeds", "EZLIVE_FEEDS", false, "let the demo page push test patterns from this process (POST /jobs/:id/feed)"),
+	}
+}
+
+func runAPI(ctx context.Context, args []string) error {
+	fs, o := apiFlags()
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	log, err := o.common.logger()
+	if err != nil {
+		return err
+	}
+	st, rdb := o.common.store()
+	defer rdb.Close()
+	q, err := o.queue.open(ctx, rdb)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	h, closeAPI, err := o.handler(st, q, log)
+	if err != nil {
+		return err
+	}
+	defer closeAPI()
+	return serve(ctx, log, "api", *o.listen, h)
+}
+
+func (o *apiOptions) handler(st apiserver.JobStore, q apiserver.Sender, log *slog.Logger) (http.Handler, func(), error) {
+	if _, err := url.Parse(*o.playback); err != nil || !strings.HasPrefix(*o.playback, "http") {
+		return nil, nil, usagef("-playback-base-url: %q is not an http(s) URL", *o.playback)
+	}
+	cfg := apiserver.Config{
+		Store: st, Queue: q, PlaybackBaseURL: strings.TrimSuffix(*o.playback, "/"), Token: *o.tok, Logger: log,
+		Web: web.Handler(web.Config{ShakaDir: *o.shakaDir}),
+	}
+	closeFeeds := func() {}
+	if *o.feeds {
+		feeds := testfeed.New("", log)
+		cfg.Feed, closeFeeds = feeds, feeds.Close
+	}
+	srv, err := apiserver.New(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return srv.Handler(), closeFeeds, nil
+}
+
+// --- origin ---
+
+type originOptions struct {
+	common              commonFlags
+	listen, root, admin *string
+}
+
+func originFlags() (*flagSet, *originOptions) {
+	fs := newFlagSet("origin")
+	return fs, &originOptions{
+		common: addCommon(fs),
+		listen: fs.String("listen", "EZLIVE_ORIGIN_LISTEN", defaultOriginAddr, "address the origin listens on"),
+		root:   fs.String("root", "EZLIVE_ORIGIN_ROOT", "data/origin", "directory the outputs are stored in"),
+		admin:  fs.String("admin-token", "EZLIVE_ORIGIN_ADMIN_TOKEN", "", "token that allows DELETE /live/<job id> (empty: disabled)"),
+	}
+}
+
+func runOrigin(ctx context.Context, args []string) error {
+	fs, o := originFlags()
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	log, err := o.common.logger()
+	if err != nil {
+		return err
+	}
+	st, rdb := o.common.store()
+	defer rdb.Close()
+	srv, err := origin.New(origin.Config{Root: *o.root, Authorizer: st, AdminToken: *o.admin, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	return serve(ctx, log, "origin", *o.listen, srv)
+}
+
+// --- scheduler ---
+
+type schedulerOptions struct {
+	common                         commonFlags
+	queue                          queueFlags
+	driver, originURL, originAdmin *string
+	bin, strategy                  *string
+	heartbeat                      *time.Duration
+	attempts                       *int
+	ingestHost, ingestPorts        *string
+	cpu                            *float64
+	nomad                          nomadFlags
+}
+
+func schedulerFlags() (*flagSet, *schedulerOptions) {
+	fs := newFlagSet("scheduler")
+	return fs, &schedulerOptions{
+		common:      addCommon(fs),
+		queue:       addQueue(fs),
+		driver:      fs.String("driver", "EZLIVE_DRIVER", "local", "where transcoders run: local (child processes) or nomad"),
+		originURL:   fs.String("origin", "EZLIVE_ORIGIN_URL", defaultOriginURL, "origin base URL transcoders upload to"),
+		originAdmin: fs.String("origin-admin-token", "EZLIVE_ORIGIN_ADMIN_TOKEN", "", "origin admin token, to remove a deleted job's outputs"),
+		bin:         fs.String("ezlive-bin", "EZLIVE_BIN", "", "path of the ezlive binary on worker nodes (default: this executable)"),
+		strategy:    fs.String("strategy", "EZLIVE_STRATEGY", string(scheduler.LeastLoaded), "placement strategy: least-loaded, round-robin or random"),
+		heartbeat:   fs.Duration("heartbeat-timeout", "EZLIVE_HEARTBEAT_TIMEOUT", scheduler.DefaultHeartbeatTimeout, "a transcoder silent this long is re-placed"),
+		attempts:    fs.Int("max-attempts", "EZLIVE_MAX_ATTEMPTS", scheduler.DefaultMaxAttempts, "re-placements after failures before a job fails"),
+		ingestHost:  fs.String("ingest-host", "EZLIVE_INGEST_HOST", "127.0.0.1", "local driver: address transcoders listen on and publishers reach"),
+		ingestPorts: fs.String("ingest-ports", "EZLIVE_INGEST_PORTS", defaultIngestPorts, "local driver: ingest port range LOW-HIGH"),
+		cpu:         fs.Float64("cpu", "EZLIVE_NODE_CPU", 0, "local driver: cores offered to transcoders (0: all)"),
+		nomad:       addNomad(fs),
+	}
+}
+
+func runScheduler(ctx context.Context, args []string) error {
+	fs, o := schedulerFlags()
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	log, err := o.common.logger()
+	if err != nil {
+		return err
+	}
+	st, rdb := o.common.store()
+	defer rdb.Close()
+	q, err := o.queue.open(ctx, rdb)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	driver, closeDriver, err := o.openDriver(log)
+	if err != nil {
+		return err
+	}
+	defer closeDriver()
+	sched, err := o.scheduler(st, q, driver, originRemover{base: *o.originURL, token: *o.originAdmin}, log)
+	if err != nil {
+		return err
+	}
+	log.Info("scheduler running", "driver", *o.driver, "strategy", *o.strategy)
+	return sched.Run(ctx)
+}
+
+func (o *schedulerOptions) scheduler(st *store.Store, q queue.Queue, d scheduler.Driver, out scheduler.OutputRemover, log *slog.Logger) (*scheduler.Scheduler, error) {
+	strategy, err := scheduler.ParseStrategy(*o.strategy)
+	if err != nil {
+		return nil, usagef("-strategy: %v", err)
+	}
+	return scheduler.New(scheduler.Config{
+		Store: st, Queue: q, Driver: d, Outputs: out, Strategy: strategy, Logger: log,
+		HeartbeatTimeout: *o.heartbeat, MaxAttempts: *o.attempts,
+	})
+}
+
+func (o *schedulerOptions) openDriver(log *slog.Logger) (scheduler.Driver, func(), error) {
+	switch *o.driver {
+	case "local":
+		return o.localDriver(log)
+	case "nomad":
+		return o.nomad.open(*o.common.redis, *o.originURL, *o.bin, log)
+	default:
+		return nil, nil, usagef("-driver: %q is not local or nomad", *o.driver)
+	}
+}
+
+func (o *schedulerOptions) localDriver(log *slog.Logger) (scheduler.Driver, func(), error) {
+	low, high, err := portRange(*o.ingestPorts)
+	if err != nil {
+		return nil, nil, usagef("-ingest-ports: %v", err)
+	}
+	d, err := localdriver.New(localdriver.Config{
+		Address: *o.ingestHost, CPU: *o.cpu, Command: *o.bin,
+		RedisAddr: *o.common.redis, OriginURL: *o.originURL,
+		PortMin: low, PortMax: high, Logger: log,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return d, d.Close, nil
+}
+
+func portRange(s string) (int, int, error) {
+	lo, hi, ok := strings.Cut(s, "-")
+	low, err1 := strconv.Atoi(lo)
+	high, err2 := strconv.Atoi(hi)
+	if !ok || err1 != nil || err2 != nil || low < 1 || high > 65535 || low > high {
+		return 0, 0, fmt.Errorf("%q is not a port range such as 20000-20999", s)
+	}
+	return low, high, nil
+}
+
+// originRemover removes a deleted job's outputs through the origin's admin
+// endpoint, DELETE /live/<job id>.
+type originRemover struct{ base, token string }
+
+func (r originRemover) RemoveOutputs(ctx context.Context, jobID string) error {
+	if r.token == "" {
+		return errors.New("no -origin-admin-token: cannot remove outputs")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, strings.TrimSuffix(r.base, "/")+"/live/"+url.PathEscape(jobID), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+r.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode != http.StatusNotFound {
+		return fmt.Errorf("origin answered %s", resp.Status)
+	}
+	return nil
+}
+
+// serve runs an HTTP server until ctx ends, then shuts it down gracefully.
+func serve(ctx context.Context, log *slog.Logger, name, addr string, h http.Handler) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s: listen on %s: %w", name, addr, err)
+	}
+	return serveOn(ctx, log, name, l, h)
+}
+
+func serveOn(ctx context.Context, log *slog.Logger, name string, l net.Listener, h http.Handler) error {
+	srv := apiserver.NewHTTPServer(l.Addr().String(), h)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	log.Info(name+" listening", "addr", "http://"+l.Addr().String())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}

@@ -1,0 +1,127 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/ezlivestreaming/ezlive/localdriver"
+	"github.com/ezlivestreaming/ezlive/store"
+	"github.com/ezlivestreaming/ezlive/transcoder"
+)
+
+type transcoderOptions struct {
+	common                 commonFlags
+	job, originURL, listen *string
+	ffmpeg                 *string
+	generation             *int
+}
+
+func transcoderFlags() (*flagSet, *transcoderOptions) {
+	fs := newFlagSet("transcoder")
+	return fs, &transcoderOptions{
+		common:     addCommon(fs),
+		job:        fs.String("job", "EZLIVE_JOB_ID", "", "id of the live job to transcode (required)"),
+		generation: fs.Int("generation", "EZLIVE_GENERATION", 0, "placement generation this transcoder runs for (required)"),
+		originURL:  fs.String("origin", "EZLIVE_ORIGIN_URL", defaultOriginURL, "origin base URL to upload to"),
+		listen:     fs.String("listen", "EZLIVE_TRANSCODER_LISTEN", nomadIngestAddr(), "host:port of the RTMP listener (default from NOMAD_IP_ingest and NOMAD_PORT_ingest)"),
+		ffmpeg:     fs.String("ffmpeg", "EZLIVE_FFMPEG", "ffmpeg", "ffmpeg binary"),
+	}
+}
+
+// nomadIngestAddr is the ingest address Nomad gives the task, if any.
+func nomadIngestAddr() string {
+	ip, port := os.Getenv("NOMAD_IP_ingest"), os.Getenv("NOMAD_PORT_ingest")
+	if ip == "" || port == "" {
+		return ""
+	}
+	return net.JoinHostPort(ip, port)
+}
+
+// runTranscoder runs one job's transcoder. It exits with
+// localdriver.ExitFenced when its placement is no longer current, so that
+// neither the local driver nor Nomad's restart policy brings it back.
+func runTranscoder(ctx context.Context, args []string) error {
+	fs, o := transcoderFlags()
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if err := o.check(); err != nil {
+		return err
+	}
+	log, err := o.common.logger()
+	if err != nil {
+		return err
+	}
+	st, rdb := o.common.store()
+	defer rdb.Close()
+	cfg, err := o.config(ctx, st, log)
+	if errors.Is(err, store.ErrFenced) {
+		log.Warn("placement is not current; not starting", "job_id", *o.job)
+		return exitError(localdriver.ExitFenced)
+	}
+	if err != nil {
+		return err
+	}
+	err = transcoder.Run(ctx, cfg)
+	if errors.Is(err, transcoder.ErrFenced) {
+		log.Warn("placement superseded; transcoder stopped", "job_id", *o.job)
+		return exitError(localdriver.ExitFenced)
+	}
+	return err
+}
+
+func (o *transcoderOptions) check() error {
+	var bad []string
+	if *o.job == "" {
+		bad = append(bad, "-job is required")
+	}
+	if *o.generation <= 0 {
+		bad = append(bad, "-generation must be a positive number")
+	}
+	if _, _, err := net.SplitHostPort(*o.listen); err != nil {
+		bad = append(bad, fmt.Sprintf("-listen: %q is not host:port (or set NOMAD_IP_ingest and NOMAD_PORT_ingest)", *o.listen))
+	}
+	if len(bad) > 0 {
+		return usagef("%s", strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// config reads the job and its upload token from Redis.
+func (o *transcoderOptions) config(ctx context.Context, st *store.Store, log *slog.Logger) (transcoder.Config, error) {
+	job, err := st.Job(ctx, *o.job)
+	if err != nil {
+		return transcoder.Config{}, fmt.Errorf("read job %s: %w", *o.job, err)
+	}
+	if job.Placement_generation != int64(*o.generation) || !job.State.Active() {
+		return transcoder.Config{}, store.ErrFenced
+	}
+	token, err := st.UploadToken(ctx, job.Id)
+	if err != nil {
+		return transcoder.Config{}, err
+	}
+	return transcoder.Config{
+		JobID: job.Id, Generation: job.Placement_generation, Spec: job.Spec, StreamKey: job.StreamKey,
+		ListenAddr: *o.listen, OriginURL: strings.TrimSuffix(*o.originURL, "/") + "/live/" + job.Id + "/",
+		UploadToken: token, FFmpegPath: *o.ffmpeg, Reporter: heartbeats{st}, Logger: log,
+	}, nil
+}
+
+// heartbeats reports a transcoder's heartbeats to the store.
+type heartbeats struct{ st *store.Store }
+
+func (h heartbeats) Report(ctx context.Context, hb transcoder.Heartbeat) error {
+	_, err := h.st.RecordHeartbeat(ctx, store.HeartbeatReport{
+		JobID: hb.JobID, Generation: hb.Generation, Streaming: hb.State == transcoder.StateStreaming,
+		IngestAddr: hb.IngestAddr, Stats: hb.Stats, Time: hb.Time,
+	})
+	if errors.Is(err, store.ErrFenced) {
+		return fmt.Errorf("%w", transcoder.ErrFenced)
+	}
+	return err
+}
