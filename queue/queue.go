@@ -41,7 +41,9 @@ type Queue interface {
 	// Receive waits up to wait for at most max messages. A message not
 	// acknowledged within the visibility timeout is delivered again.
 	Receive(ctx context.Context, max int, wait time.Duration) ([]Message, error)
-	// Extend keeps a message invisible to other consumers for d more.
+	// Extend keeps a message invisible to other consumers for d more. Redis
+	// Streams honours at most its visibility timeout per call, so long
+	// handlers extend periodically.
 	Extend(ctx context.Context, m Message, d time.Duration) error
 	// Ack deletes a handled message.
 	Ack(ctx context.Context, m Message) error
