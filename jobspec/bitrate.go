@@ -18,7 +18,7 @@ func ParseBitrate(s string) (int64, error) {
 		mult, t = 1e6, t[:len(t)-1]
 	}
 	v, err := strconv.ParseFloat(t, 64)
-	if err != nil || v <= 0 || v*mult > 1e12 || t != strings.TrimSpace(t) {
+	if err != nil || !(v > 0) || v*mult > 1e12 || t != strings.TrimSpace(t) {
 		return 0, fmt.Errorf("bitrate %q is not a positive number such as 365k, 2.5M or 800000", s)
 	}
 	return int64(v * mult), nil

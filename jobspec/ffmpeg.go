@@ -1,0 +1,271 @@
+package jobspec
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// Target says where one run of a job's ffmpeg listens and publishes.
+type Target struct {
+	// ListenURL is the RTMP listener, rtmp://HOST:PORT/live/<stream key>.
+	ListenURL string
+	// OutputURL is the origin base URL of the job, ending in '/', e.g.
+	// http://127.0.0.1:1081/live/<job id>/.
+	OutputURL string
+	// UploadToken is sent as "Authorization: Bearer <token>" on every PUT
+	// and DELETE.
+	UploadToken string
+	// Period is 0 for the first listener of a transcoder and grows by one on
+	// each restart after a publisher leaves.
+	Period int
+	// Generation is the job's placement generation. With Period it makes
+	// segment names unique across restarts and re-placements.
+	Generation int64
+}
+
+// File names written under Target.OutputURL. They are stable: players and
+// the origin may rely on them.
+//
+//	master.m3u8                     HLS master playlist (hls; cmaf)
+//	master.mpd                      DASH manifest (dash; cmaf)
+//	<label>.m3u8                    HLS variant playlist, one per rendition
+//	                                (hls muxer; the audio group's playlist is
+//	                                named after the audio label)
+//	media_<n>.m3u8                  HLS media playlist of representation n
+//	                                (cmaf: written by ffmpeg's dash muxer)
+//	<label>-<run>-<seq>.ts|.m4s     HLS segment; <seq> is the media sequence
+//	<label>-<run>-init.mp4          HLS fmp4 initialisation segment
+//	init-<run>-<n>.mp4              DASH/CMAF initialisation segment
+//	chunk-<run>-<n>-<number>.m4s    DASH/CMAF media segment
+//
+// <run> is "g<Generation>p<Period>": every listener run writes segments
+// under names no earlier run used, so a restart never overwrites anything
+// already published. HLS media sequences start at the Unix time of the run
+// (hls_start_number_source epoch), so they keep increasing across restarts
+// and re-placements, and the first segment of each run carries
+// EXT-X-DISCONTINUITY (discont_start). ffmpeg's dash muxer numbers from 1 in
+// each run; the run in the name keeps those files apart and the new MPD has a
+// new availabilityStartTime.
+const (
+	HLSMaster  = "master.m3u8"
+	DASHMaster = "master.mpd"
+)
+
+// LiveWindow is how many segments a live manifest lists. Older segments are
+// deleted from the origin by ffmpeg.
+const LiveWindow = 6
+
+// ManifestNames returns the manifests a job publishes; the first is the one
+// players load.
+func ManifestNames(spec Spec) []string {
+	o := spec.Output
+	switch {
+	case o.Segment_format == "cmaf" && o.Stream_type == "hls":
+		return []string{HLSMaster, DASHMaster}
+	case o.Segment_format == "cmaf":
+		return []string{DASHMaster, HLSMaster}
+	case o.Stream_type == "dash":
+		return []string{DASHMaster}
+	}
+	return []string{HLSMaster}
+}
+
+// FFmpegArgs returns the argv (without the program name) of the one ffmpeg
+// that serves a job: an RTMP listener, one decode, a split+scale filter
+// graph, one encoder per rendition with aligned fixed GOPs, audio encoded
+// once (once per variant for HLS mpegts, which needs audio muxed into every
+// variant), packaged as HLS or DASH and PUT to the origin. Progress goes to
+// stdout as key=value lines (-progress pipe:1). The spec must be validated
+// and defaulted.
+func FFmpegArgs(spec Spec, t Target) []string {
+	o := spec.Output
+	args := []string{
+		"-hide_banner", "-nostdin", "-loglevel", "warning", "-nostats",
+		"-progress", "pipe:1", "-stats_period", "1",
+		"-f", "flv", "-listen", "1", "-i", t.ListenURL,
+	}
+	args = append(args, videoArgs(o)...)
+	args = append(args, audioArgs(o, audioCopies(o))...)
+	if usesDASHMuxer(o) {
+		return append(args, dashArgs(o, t)...)
+	}
+	return append(args, hlsArgs(o, t)...)
+}
+
+// usesDASHMuxer: dash and cmaf go through ffmpeg's dash muxer; with
+// -hls_playlist 1 it writes HLS playlists over the same fmp4 segments.
+func usesDASHMuxer(o Output) bool {
+	return o.Stream_type == "dash" || o.Segment_format == "cmaf"
+}
+
+// audioCopies is how many times the audio is encoded: once, except HLS
+// mpegts, where every variant carries its own audio.
+func audioCopies(o Output) int {
+	if len(o.Audio_outputs) == 0 {
+		return 0
+	}
+	if !usesDASHMuxer(o) && o.Segment_format == "mpegts" && len(o.Video_outputs) > 0 {
+		return len(o.Video_outputs)
+	}
+	return 1
+}
+
+func videoArgs(o Output) []string {
+	n := len(o.Video_outputs)
+	if n == 0 {
+		return nil
+	}
+	// Decode once, split, then per rendition fix the frame rate and scale.
+	var g strings.Builder
+	fmt.Fprintf(&g, "[0:v:0]split=%d", n)
+	for i := range n {
+		fmt.Fprintf(&g, "[s%d]", i)
+	}
+	for i, v := range o.Video_outputs {
+		fmt.Fprintf(&g, ";[s%d]fps=%s,scale=%d:%d,setsar=1,format=yuv420p[v%d]", i, ffNum(v.Framerate), v.Width, v.Height, i)
+	}
+	args := []string{"-filter_complex", g.String()}
+	for i, v := range o.Video_outputs {
+		args = append(args, "-map", fmt.Sprintf("[v%d]", i))
+		args = append(args, renditionArgs(i, v, o)...)
+	}
+	return args
+}
+
+// renditionArgs sets the encoder of output video stream i. Every option
+// carries the :v:i stream specifier, so each rendition's own bitrate,
+// maxrate and bufsize apply to it and not only to the first.
+func renditionArgs(i int, v VideoOutput, o Output) []string {
+	s := fmt.Sprintf(":v:%d", i)
+	gopFrames := max(1, int(math.Round(v.Gop_size*v.Framerate)))
+	args := []string{
+		"-b" + s, v.Bitrate, "-maxrate" + s, v.Max_bitrate, "-bufsize" + s, v.Buf_size,
+		"-preset" + s, v.Preset, "-threads" + s, strconv.Itoa(v.Threads),
+		"-g" + s, strconv.Itoa(gopFrames), "-keyint_min" + s, strconv.Itoa(gopFrames),
+		// Keyframes at every multiple of the GOP in media time: aligned across
+		// renditions whatever their frame rate.
+		"-force_key_frames" + s, "expr:gte(t,n_forced*" + ffNum(v.Gop_size) + ")",
+	}
+	if v.Codec == "h265" {
+		args = append(args, "-c"+s, "libx265",
+			"-x265-params"+s, fmt.Sprintf("keyint=%d:min-keyint=%d:scenecut=0:open-gop=0:log-level=error", gopFrames, gopFrames))
+		if o.Segment_format != "mpegts" {
+			args = append(args, "-tag"+s, "hvc1") // what Apple players expect in fmp4
+		}
+		return args
+	}
+	return append(args, "-c"+s, "libx264", "-sc_threshold"+s, "0")
+}
+
+func audioArgs(o Output, copies int) []string {
+	if copies == 0 {
+		return nil
+	}
+	a := o.Audio_outputs[0]
+	var args []string
+	for i := range copies {
+		s := fmt.Sprintf(":a:%d", i)
+		args = append(args, "-map", "0:a:0", "-c"+s, "aac", "-b"+s, a.Bitrate, "-ac"+s, "2", "-ar"+s, "48000")
+	}
+	return args
+}
+
+func hlsArgs(o Output, t Target) []string {
+	run := runName(t)
+	ext, segType := ".ts", "mpegts"
+	if o.Segment_format == "fmp4" {
+		ext, segType = ".m4s", "fmp4"
+	}
+	args := []string{
+		"-f", "hls",
+		"-hls_time", ffNum(o.Segment_duration),
+		"-hls_list_size", strconv.Itoa(LiveWindow),
+		"-hls_flags", "delete_segments+independent_segments+discont_start+program_date_time",
+		"-hls_start_number_source", "epoch",
+		"-hls_segment_type", segType,
+		"-hls_segment_filename", t.OutputURL + "%v-" + run + "-%d" + ext,
+		"-master_pl_name", HLSMaster,
+		"-var_stream_map", varStreamMap(o),
+		"-method", "PUT", "-http_persistent", "0", "-timeout", "10", "-ignore_io_errors", "1",
+	}
+	if t.UploadToken != "" {
+		args = append(args, "-headers", authHeader(t))
+	}
+	if segType == "fmp4" {
+		args = append(args, "-hls_fmp4_init_filename", "%v-"+run+"-init.mp4")
+	}
+	return append(args, t.OutputURL+"%v.m3u8")
+}
+
+// varStreamMap names each HLS variant after its label. fmp4 puts the audio
+// in its own group (ffmpeg also lists it as an audio-only variant); mpegts
+// muxes audio copy i into video variant i.
+func varStreamMap(o Output) string {
+	var parts []string
+	fmp4 := o.Segment_format == "fmp4"
+	hasAudio := len(o.Audio_outputs) > 0
+	for i, v := range o.Video_outputs {
+		p := fmt.Sprintf("v:%d", i)
+		switch {
+		case hasAudio && fmp4:
+			p += ",agroup:audio"
+		case hasAudio:
+			p += fmt.Sprintf(",a:%d", i)
+		}
+		parts = append(parts, p+",name:"+v.Label)
+	}
+	if hasAudio && (fmp4 || len(o.Video_outputs) == 0) {
+		p := "a:0"
+		if len(o.Video_outputs) > 0 {
+			p += ",agroup:audio"
+		}
+		parts = append(parts, p+",name:"+o.Audio_outputs[0].Label)
+	}
+	return strings.Join(parts, " ")
+}
+
+func dashArgs(o Output, t Target) []string {
+	run := runName(t)
+	var sets []string
+	if len(o.Video_outputs) > 0 {
+		sets = append(sets, "id=0,streams=v")
+	}
+	if len(o.Audio_outputs) > 0 {
+		sets = append(sets, fmt.Sprintf("id=%d,streams=a", len(sets)))
+	}
+	args := []string{
+		"-f", "dash",
+		"-seg_duration", ffNum(o.Segment_duration),
+		"-window_size", strconv.Itoa(LiveWindow), "-extra_window_size", "2",
+		"-use_template", "1", "-use_timeline", "1",
+		"-adaptation_sets", strings.Join(sets, " "),
+		"-dash_segment_type", "mp4",
+		"-init_seg_name", "init-" + run + "-$RepresentationID$.mp4",
+		"-media_seg_name", "chunk-" + run + "-$RepresentationID$-$Number%05d$.m4s",
+		"-method", "PUT", "-http_persistent", "0", "-timeout", "10", "-ignore_io_errors", "1",
+	}
+	if t.UploadToken != "" {
+		// The dash muxer takes HTTP headers only through http_opts, a
+		// dictionary whose separators and trailing CR LF must be escaped.
+		args = append(args, "-http_opts", "headers="+dictEscape(authHeader(t)))
+	}
+	if o.Segment_format == "cmaf" {
+		args = append(args, "-hls_playlist", "1", "-hls_master_name", HLSMaster)
+	}
+	return append(args, t.OutputURL+DASHMaster)
+}
+
+func authHeader(t Target) string { return "Authorization: Bearer " + t.UploadToken + "\r\n" }
+
+func runName(t Target) string { return fmt.Sprintf("g%dp%d", t.Generation, t.Period) }
+
+// dictEscape escapes the characters av_dict_parse_string treats as
+// separators or escapes.
+func dictEscape(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `:`, `\:`, `=`, `\=`, `'`, `\'`, "\r", "\\\r", "\n", "\\\n")
+	return r.Replace(s)
+}
+
+func ffNum(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
