@@ -13,27 +13,24 @@ func TestParseBitrate(t *testing.T) {
 			t.Errorf("ParseBitrate(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "k", "M", "0", "-1k", "fast", "1 M", "1G", "1e13", "Inf", "Infk", "365kb", "0x10"} {
+	for _, in := range []string{"", "k", "M", "0", "-1k", "fast", "1 M", "1G", "1e13", "Inf", "Infk", "365kb", "0x10", "NaN", "nank"} {
 		if got, err := ParseBitrate(in); err == nil {
 			t.Errorf("ParseBitrate(%q) = %d, want an error", in, got)
 		}
 	}
 }
 
-// ParseBitrate("NaN") returns math.MinInt64 without an error today;
-// Validate's range checks must still refuse it wherever a bitrate goes.
+// A NaN bitrate is refused where it is written, naming each field.
 func TestValidateRefusesNaNBitrates(t *testing.T) {
 	t.Parallel()
+	const msg = "bitrate \"NaN\" is not a positive number such as 365k, 2.5M or 800000"
 	s := sampleSpec()
 	s.Output.Video_outputs[0].Buf_size = "NaN"
 	s.Output.Video_outputs[1].Max_bitrate = "NaN"
 	s.Output.Audio_outputs[0].Bitrate = "NaN"
 	assertFieldErrors(t, Validate(s), []FieldError{
-		{"Output.Video_outputs[0].Buf_size", "must be more than 0 bits, got NaN"},
-		{"Output.Video_outputs[1].Max_bitrate", "must be between 10k and 100M, got NaN"},
-		{"Output.Audio_outputs[0].Bitrate", "must be between 32k and 512k, got NaN"},
+		{"Output.Video_outputs[0].Buf_size", msg},
+		{"Output.Video_outputs[1].Max_bitrate", msg},
+		{"Output.Audio_outputs[0].Bitrate", msg},
 	})
-	s = sampleSpec()
-	s.Output.Video_outputs[0].Bitrate = "NaN"
-	assertFieldErrors(t, Validate(s), []FieldError{{"Output.Video_outputs[0].Bitrate", "must be between 10k and 100M, got NaN"}})
 }
