@@ -1,0 +1,189 @@
+package e2e_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ezlivestreaming/ezlive/internal/fauxqstest"
+	"github.com/ezlivestreaming/ezlive/jobspec"
+	"github.com/ezlivestreaming/ezlive/testfeed"
+)
+
+func TestLifecycleRedisStreams(t *testing.T) {
+	t.Parallel()
+	lifecycle(t, startSystem(t, []string{"-queue", "redis"}))
+}
+
+func TestLifecycleSQS(t *testing.T) {
+	t.Parallel()
+	endpoint := fauxqstest.Start(t)
+	queueArgs := []string{"-queue", "sqs", "-sqs-endpoint", endpoint, "-sqs-queue-name", "ezlive-e2e", "-sqs-create"}
+	env := []string{"AWS_ACCESS_KEY_ID=" + fauxqstest.AccessKey, "AWS_SECRET_ACCESS_KEY=" + fauxqstest.SecretKey, "AWS_REGION=" + fauxqstest.Region}
+	lifecycle(t, startSystem(t, queueArgs, env...))
+}
+
+// lifecycle: create the sample job → kill -9 the scheduler and start another
+// → running, one transcoder → push → streaming with both renditions at the
+// origin → stop → no ffmpeg left → resume (same id, key, spec) → push →
+// streaming → stop → delete → 404 and outputs gone.
+func lifecycle(t *testing.T, s *system) {
+	ctx := context.Background()
+	body, err := os.ReadFile("../jobspec/testdata/sample_live_job.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	created, err := s.client.Create(ctx, body, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.killScheduler()
+	s.startScheduler()
+	running := s.waitState(created.Id, jobspec.StateRunning, 60*time.Second)
+	if n := len(processesWith("ffmpeg")); n == 0 {
+		t.Fatal("no ffmpeg runs for a running job")
+	}
+	s.waitFor(10*time.Second, "exactly one listener for the stream key", func() (bool, string) {
+		pids := listeners(running.StreamKey)
+		return len(pids) == 1, fmt.Sprintf("listeners %v", pids)
+	})
+
+	s.pushUntilStreaming(created.Id)
+	s.checkPublished(created.Id)
+	s.stopAndCheck(created.Id, running.StreamKey)
+
+	if _, err := s.client.Resume(ctx, created.Id); err != nil {
+		t.Fatal(err)
+	}
+	resumed := s.waitState(created.Id, jobspec.StateRunning, 60*time.Second)
+	if resumed.Id != created.Id || resumed.StreamKey != created.StreamKey || !reflect.DeepEqual(resumed.Spec, created.Spec) {
+		t.Fatalf("resume changed the job: id %s key %s", resumed.Id, resumed.StreamKey)
+	}
+	s.pushUntilStreaming(created.Id)
+	s.stopAndCheck(created.Id, running.StreamKey)
+
+	if _, err := s.client.Delete(ctx, created.Id); err != nil {
+		t.Fatal(err)
+	}
+	s.waitFor(30*time.Second, "job gone", func() (bool, string) {
+		_, err := s.client.Get(ctx, created.Id)
+		return err != nil && strings.Contains(err.Error(), "404"), fmt.Sprint(err)
+	})
+	// 404 comes at once (a deleting job is hidden); outputs go right after.
+	s.waitFor(30*time.Second, "outputs removed from the origin", func() (bool, string) {
+		_, err := os.Stat(filepath.Join(s.originRoot, created.Id))
+		return os.IsNotExist(err), fmt.Sprint(err)
+	})
+	if resp, err := http.Get(created.Playback_url); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("playback URL after delete: %s", resp.Status)
+		}
+	}
+}
+
+// pushUntilStreaming publishes a test pattern until the job streams; the
+// feed stops when the test moves on.
+func (s *system) pushUntilStreaming(id string) {
+	s.t.Helper()
+	job, err := s.client.Get(context.Background(), id)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	feeds := testfeed.New("ffmpeg", nil)
+	if err := feeds.Start(context.Background(), job); err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(feeds.Close)
+	s.waitState(id, jobspec.StateStreaming, 60*time.Second)
+	s.waitFor(60*time.Second, "two segments of every rendition at the origin", func() (bool, string) {
+		return s.segmentsPerRendition(id, 2)
+	})
+	feeds.Close()
+}
+
+// segmentsPerRendition reports whether every representation of the MPD has
+// at least n segments stored at the origin.
+func (s *system) segmentsPerRendition(id string, n int) (bool, string) {
+	files, _ := filepath.Glob(filepath.Join(s.originRoot, id, "chunk-*.m4s"))
+	count := map[string]int{}
+	for _, f := range files {
+		parts := strings.Split(strings.TrimSuffix(filepath.Base(f), ".m4s"), "-")
+		if len(parts) >= 3 {
+			count[parts[len(parts)-2]]++
+		}
+	}
+	// Two video renditions and one audio: representations 0, 1 and 2.
+	for _, rep := range []string{"0", "1", "2"} {
+		if count[rep] < n {
+			return false, fmt.Sprintf("segments per representation %v", count)
+		}
+	}
+	return true, ""
+}
+
+// checkPublished reads the manifest through the origin as a player would.
+func (s *system) checkPublished(id string) {
+	s.t.Helper()
+	job, err := s.client.Get(context.Background(), id)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	resp, err := http.Get(job.Playback_url)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var mpd strings.Builder
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		mpd.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/dash+xml" {
+		s.t.Fatalf("manifest: %s %s", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	for _, want := range []string{`width="640" height="360"`, `width="768" height="432"`, `contentType="audio"`} {
+		if !strings.Contains(mpd.String(), want) {
+			s.t.Fatalf("manifest lacks %s:\n%s", want, mpd.String())
+		}
+	}
+	if job.Stats == nil || job.Stats.Fps <= 0 {
+		stats, _ := json.Marshal(job.Stats)
+		s.t.Fatalf("streaming job reports no frame rate: %s", stats)
+	}
+}
+
+// stopAndCheck stops the job and checks no ffmpeg is left listening for it.
+func (s *system) stopAndCheck(id, streamKey string) {
+	s.t.Helper()
+	if _, err := s.client.Stop(context.Background(), id); err != nil {
+		s.t.Fatal(err)
+	}
+	s.waitState(id, jobspec.StateStopped, 60*time.Second)
+	if pids := listeners(streamKey); len(pids) != 0 {
+		s.t.Fatalf("ffmpeg still listening for a stopped job: %v", pids)
+	}
+}
+
+// listeners are the ffmpeg processes listening for a stream key.
+func listeners(streamKey string) []int {
+	var out []int
+	for _, pid := range processesWith("/live/" + streamKey) {
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if strings.Contains(string(cmdline), "-listen") {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
