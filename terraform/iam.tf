@@ -1,0 +1,148 @@
+# IAM: one role per node group, each with only what its processes need.
+# Nomad jobs inherit the instance role of the node they run on, which is why
+# api, scheduler, origin and workers are separate node groups (node pools):
+# the API may only send to the command queue, the scheduler may only receive,
+# extend and delete, and nothing else touches SQS.
+
+data "aws_partition" "current" {}
+
+data "aws_iam_policy_document" "ec2_assume" {
+  statement {
+    sid     = "EC2AssumeRole"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["ec2.amazonaws.com"]
+    }
+  }
+}
+
+# --- Nomad servers ---------------------------------------------------------------
+
+resource "aws_iam_role" "nomad_server" {
+  name               = "${local.name}-nomad-server"
+  description        = "Nomad servers of ${local.name}"
+  assume_role_policy = data.aws_iam_policy_document.ec2_assume.json
+}
+
+data "aws_iam_policy_document" "nomad_server" {
+  statement {
+    sid = "CloudAutoJoin"
+    # DescribeInstances has no resource-level permissions: "*" is the only form.
+    actions   = ["ec2:DescribeInstances"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "GossipKey"
+    actions   = ["ssm:GetParameter"]
+    resources = [aws_ssm_parameter.nomad_gossip_key.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "nomad_server" {
+  name   = "nomad-server"
+  role   = aws_iam_role.nomad_server.id
+  policy = data.aws_iam_policy_document.nomad_server.json
+}
+
+resource "aws_iam_instance_profile" "nomad_server" {
+  name = "${local.name}-nomad-server"
+  role = aws_iam_role.nomad_server.name
+}
+
+# --- Nomad clients (workers, api, scheduler, origin) ------------------------------------
+
+resource "aws_iam_role" "client" {
+  for_each = local.client_groups
+
+  name               = "${local.name}-${each.key}"
+  description        = "Nomad clients of the ${each.key} node group of ${local.name}"
+  assume_role_policy = data.aws_iam_policy_document.ec2_assume.json
+}
+
+# What every client needs: find the servers, read the Redis token.
+data "aws_iam_policy_document" "client_base" {
+  statement {
+    sid       = "CloudAutoJoin"
+    actions   = ["ec2:DescribeInstances"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "RedisAuthToken"
+    actions   = ["ssm:GetParameter"]
+    resources = [aws_ssm_parameter.redis_auth_token.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "client_base" {
+  for_each = local.client_groups
+
+  name   = "nomad-client"
+  role   = aws_iam_role.client[each.key].id
+  policy = data.aws_iam_policy_document.client_base.json
+}
+
+# The API only enqueues commands.
+data "aws_iam_policy_document" "api_queue" {
+  statement {
+    sid = "SendCommands"
+    actions = [
+      "sqs:SendMessage",
+      "sqs:GetQueueAttributes",
+      "sqs:GetQueueUrl",
+    ]
+    resources = [aws_sqs_queue.commands.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "api_queue" {
+  name   = "command-queue-send"
+  role   = aws_iam_role.client["api"].id
+  policy = data.aws_iam_policy_document.api_queue.json
+}
+
+# The scheduler consumes commands: receive, keep invisible while handling, delete when done.
+data "aws_iam_policy_document" "scheduler_queue" {
+  statement {
+    sid = "ConsumeCommands"
+    actions = [
+      "sqs:ReceiveMessage",
+      "sqs:DeleteMessage",
+      "sqs:ChangeMessageVisibility",
+      "sqs:GetQueueAttributes",
+    ]
+    resources = [aws_sqs_queue.commands.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "scheduler_queue" {
+  name   = "command-queue-consume"
+  role   = aws_iam_role.client["scheduler"].id
+  policy = data.aws_iam_policy_document.scheduler_queue.json
+}
+
+resource "aws_iam_instance_profile" "client" {
+  for_each = local.client_groups
+
+  name = "${local.name}-${each.key}"
+  role = aws_iam_role.client[each.key].name
+}
+
+# --- optional: shell and port forwarding through SSM Session Manager ------------------------
+
+locals {
+  ssm_roles = var.enable_ssm_session_manager ? merge(
+    { nomad_server = aws_iam_role.nomad_server.name },
+    { for k, r in aws_iam_role.client : k => r.name },
+  ) : {}
+}
+
+resource "aws_iam_role_policy_attachment" "ssm_core" {
+  for_each = local.ssm_roles
+
+  role       = each.value
+  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
+}

@@ -1,0 +1,246 @@
+# Load balancers:
+# - api: public ALB -> `ezlive api` on the api node group.
+# - ingest: public NLB, TCP rtmp_port -> the ingest gateway on every worker.
+# - origin: public ALB that only CloudFront reaches; forwards reads only.
+# - internal: private ALB -> Nomad servers' API (4646) and origin writes
+#   (PUT/DELETE from transcoders on origin_port).
+
+# --- API -------------------------------------------------------------------------
+
+resource "aws_lb" "api" {
+  name                       = "${local.name}-api"
+  load_balancer_type         = "application"
+  internal                   = false
+  subnets                    = aws_subnet.public[*].id
+  security_groups            = [aws_security_group.alb_api.id]
+  drop_invalid_header_fields = true
+}
+
+resource "aws_lb_target_group" "api" {
+  name                 = "${local.name}-api"
+  port                 = var.api_port
+  protocol             = "HTTP"
+  vpc_id               = aws_vpc.main.id
+  target_type          = "instance"
+  deregistration_delay = 30
+
+  health_check {
+    path                = var.api_health_path
+    matcher             = "200"
+    interval            = 10
+    healthy_threshold   = 2
+    unhealthy_threshold = 3
+  }
+}
+
+resource "aws_lb_listener" "api_http" {
+  count = var.api_certificate_arn == null ? 1 : 0
+
+  load_balancer_arn = aws_lb.api.arn
+  port              = 80
+  protocol          = "HTTP"
+
+  default_action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.api.arn
+  }
+}
+
+resource "aws_lb_listener" "api_https" {
+  count = var.api_certificate_arn == null ? 0 : 1
+
+  load_balancer_arn = aws_lb.api.arn
+  port              = 443
+  protocol          = "HTTPS"
+  ssl_policy        = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+  certificate_arn   = var.api_certificate_arn
+
+  default_action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.api.arn
+  }
+}
+
+resource "aws_lb_listener" "api_redirect" {
+  count = var.api_certificate_arn == null ? 0 : 1
+
+  load_balancer_arn = aws_lb.api.arn
+  port              = 80
+  protocol          = "HTTP"
+
+  default_action {
+    type = "redirect"
+
+    redirect {
+      port        = "443"
+      protocol    = "HTTPS"
+      status_code = "HTTP_301"
+    }
+  }
+}
+
+# --- ingest -------------------------------------------------------------------------
+
+resource "aws_lb" "ingest" {
+  name                             = "${local.name}-ingest"
+  load_balancer_type               = "network"
+  internal                         = false
+  subnets                          = aws_subnet.public[*].id
+  enable_cross_zone_load_balancing = true
+}
+
+resource "aws_lb_target_group" "ingest" {
+  name                 = "${local.name}-ingest"
+  port                 = var.rtmp_port
+  protocol             = "TCP"
+  vpc_id               = aws_vpc.main.id
+  target_type          = "instance"
+  deregistration_delay = 30
+
+  health_check {
+    protocol            = "TCP"
+    interval            = 10
+    healthy_threshold   = 2
+    unhealthy_threshold = 2
+  }
+}
+
+resource "aws_lb_listener" "ingest_rtmp" {
+  load_balancer_arn = aws_lb.ingest.arn
+  port              = var.rtmp_port
+  protocol          = "TCP"
+
+  default_action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.ingest.arn
+  }
+}
+
+# --- origin (reads, behind CloudFront) --------------------------------------------------
+
+resource "aws_lb" "origin" {
+  name                       = "${local.name}-origin"
+  load_balancer_type         = "application"
+  internal                   = false
+  subnets                    = aws_subnet.public[*].id
+  security_groups            = [aws_security_group.alb_origin.id]
+  drop_invalid_header_fields = true
+}
+
+resource "aws_lb_target_group" "origin_read" {
+  name                 = "${local.name}-orig-r"
+  port                 = var.origin_port
+  protocol             = "HTTP"
+  vpc_id               = aws_vpc.main.id
+  target_type          = "instance"
+  deregistration_delay = 15
+
+  health_check {
+    path                = var.origin_health_path
+    matcher             = "200"
+    interval            = 10
+    healthy_threshold   = 2
+    unhealthy_threshold = 3
+  }
+}
+
+resource "aws_lb_listener" "origin_read" {
+  load_balancer_arn = aws_lb.origin.arn
+  port              = 80
+  protocol          = "HTTP"
+
+  # Writes never come through the public side, whatever their token says.
+  default_action {
+    type = "fixed-response"
+
+    fixed_response {
+      content_type = "text/plain"
+      message_body = "method not allowed"
+      status_code  = "405"
+    }
+  }
+}
+
+resource "aws_lb_listener_rule" "origin_read" {
+  listener_arn = aws_lb_listener.origin_read.arn
+  priority     = 10
+
+  condition {
+    http_request_method {
+      values = ["GET", "HEAD", "OPTIONS"]
+    }
+  }
+
+  action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.origin_read.arn
+  }
+}
+
+# --- internal: Nomad API and origin writes ------------------------------------------------
+
+resource "aws_lb" "internal" {
+  name                       = "${local.name}-internal"
+  load_balancer_type         = "application"
+  internal                   = true
+  subnets                    = aws_subnet.private[*].id
+  security_groups            = [aws_security_group.alb_internal.id]
+  drop_invalid_header_fields = true
+  idle_timeout               = 300 # Nomad blocking queries and event streams stay open
+}
+
+resource "aws_lb_target_group" "nomad" {
+  name                 = "${local.name}-nomad"
+  port                 = 4646
+  protocol             = "HTTP"
+  vpc_id               = aws_vpc.main.id
+  target_type          = "instance"
+  deregistration_delay = 30
+
+  health_check {
+    path                = "/v1/agent/health?type=server"
+    matcher             = "200"
+    interval            = 10
+    healthy_threshold   = 2
+    unhealthy_threshold = 3
+  }
+}
+
+resource "aws_lb_listener" "nomad" {
+  load_balancer_arn = aws_lb.internal.arn
+  port              = 4646
+  protocol          = "HTTP"
+
+  default_action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.nomad.arn
+  }
+}
+
+resource "aws_lb_target_group" "origin_write" {
+  name                 = "${local.name}-orig-w"
+  port                 = var.origin_port
+  protocol             = "HTTP"
+  vpc_id               = aws_vpc.main.id
+  target_type          = "instance"
+  deregistration_delay = 15
+
+  health_check {
+    path                = var.origin_health_path
+    matcher             = "200"
+    interval            = 10
+    healthy_threshold   = 2
+    unhealthy_threshold = 3
+  }
+}
+
+resource "aws_lb_listener" "origin_write" {
+  load_balancer_arn = aws_lb.internal.arn
+  port              = var.origin_port
+  protocol          = "HTTP"
+
+  default_action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.origin_write.arn
+  }
+}

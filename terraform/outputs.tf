@@ -1,0 +1,65 @@
+output "api_url" {
+  description = "Base URL of the REST API (POST /jobs ...)."
+  value       = "${var.api_certificate_arn == null ? "http" : "https"}://${aws_lb.api.dns_name}"
+}
+
+output "ingest_host" {
+  description = "Host publishers send to: rtmp://<ingest_host>/live/<stream key> (point your own DNS name at it)."
+  value       = aws_lb.ingest.dns_name
+}
+
+output "rtmp_ingest_url_prefix" {
+  description = "Prefix of every job's stable RTMP ingest URL; append the stream key."
+  value       = "rtmp://${aws_lb.ingest.dns_name}${var.rtmp_port == 1935 ? "" : ":${var.rtmp_port}"}/live/"
+}
+
+output "playback_base_url" {
+  description = "CloudFront URL players fetch manifests and segments from."
+  value       = "https://${aws_cloudfront_distribution.playback.domain_name}"
+}
+
+output "origin_write_url" {
+  description = "Internal URL transcoders PUT segments and manifests to."
+  value       = local.ezlive_environment.origin_write_url
+}
+
+output "nomad_addr" {
+  description = "NOMAD_ADDR of the cluster (internal load balancer: reach it from admin_cidrs or through an SSM port-forward)."
+  value       = local.ezlive_environment.nomad_addr
+}
+
+output "queue_url" {
+  description = "URL of the SQS command queue."
+  value       = aws_sqs_queue.commands.url
+}
+
+output "dead_letter_queue_url" {
+  description = "URL of the command queue's dead-letter queue."
+  value       = aws_sqs_queue.commands_dlq.url
+}
+
+output "redis_endpoint" {
+  description = "Primary endpoint of the Redis replication group (TLS, AUTH), host:port."
+  value       = local.ezlive_environment.redis_address
+}
+
+output "redis_auth_token_parameter" {
+  description = "SSM parameter holding the Redis AUTH token (SecureString)."
+  value       = aws_ssm_parameter.redis_auth_token.name
+}
+
+output "worker_capacity" {
+  description = "Sizing estimate from the benchmark figures (about 6 sample-ladder channels per 2 vCPU at veryfast), with 20% headroom."
+  value = {
+    instance_type         = var.worker_instance_type
+    vcpus_per_instance    = data.aws_ec2_instance_type.worker.default_vcpus
+    channels_per_instance = local.worker_channels_per_instance
+    channels_desired      = local.worker_channels_per_instance * var.worker_desired_capacity
+    channels_max          = local.worker_channels_per_instance * var.worker_max_size
+  }
+}
+
+output "node_pools" {
+  description = "Nomad node pool of each client node group (what the job files in nomad/ must target)."
+  value       = { for k, g in local.client_groups : k => g.node_pool }
+}

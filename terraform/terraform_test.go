@@ -1,0 +1,306 @@
+package terraform_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// TestConfiguration runs every check on terraform/ itself: it parses, every
+// reference resolves, the DLQ is wired, tags follow the rule, variables are
+// typed, described and validated, and the files it reads exist. Files of
+// nomad/ that are not written yet make it skip (after any real failure).
+func TestConfiguration(t *testing.T) {
+	t.Parallel()
+	ps := checkModule(".")
+	for _, msg := range messages(ps, defect) {
+		t.Error(msg)
+	}
+	if missing := messages(ps, missingNomad); len(missing) > 0 {
+		t.Skipf("nomad/ is not complete yet, so user data cannot be rendered:\n%s", strings.Join(missing, "\n"))
+	}
+}
+
+// TestCheckerCatchesBrokenCopies breaks a copy of the configuration in one
+// way at a time and expects the checker to say so: a checker that passes
+// everything proves nothing.
+func TestCheckerCatchesBrokenCopies(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, file, old, new, want string
+	}{
+		{"undeclared variable", "variables.tf",
+			`variable "az_count" {`, `variable "zone_count" {`,
+			"var.az_count is not declared"},
+		{"undeclared local", "main.tf",
+			"nomad_join_tag_value = local.name", "nomad_join_tag_value = local.no_such_local",
+			"local.no_such_local is not declared"},
+		{"undeclared resource", "network.tf",
+			"aws_internet_gateway.main.id", "aws_internet_gateway.missing.id",
+			"resource aws_internet_gateway.missing is not declared"},
+		{"undeclared data source", "compute.tf",
+			"data.aws_ami.debian.id", "data.aws_ami.ubuntu.id",
+			"data.aws_ami.ubuntu is not declared"},
+		{"count outside a counted block", "network.tf",
+			"route_table_id         = aws_route_table.public.id", "route_table_id         = aws_route_table.public[count.index].id",
+			"count.index used outside a block with count"},
+		{"dead-letter target not a queue of ours", "queue.tf",
+			"deadLetterTargetArn = aws_sqs_queue.commands_dlq.arn", `deadLetterTargetArn = "arn:aws:sqs:us-east-1:123456789012:elsewhere"`,
+			"deadLetterTargetArn must be aws_sqs_queue.<dlq>.arn"},
+		{"queue is its own DLQ", "queue.tf",
+			"deadLetterTargetArn = aws_sqs_queue.commands_dlq.arn", "deadLetterTargetArn = aws_sqs_queue.commands.arn",
+			"is its own dead-letter queue"},
+		{"no maxReceiveCount", "queue.tf",
+			"    maxReceiveCount     = var.queue_max_receive_count\n", "",
+			"has no maxReceiveCount"},
+		{"no redrive policy at all", "queue.tf",
+			"  redrive_policy = jsonencode", "  redrive_policy_off = jsonencode",
+			"no aws_sqs_queue has a wired redrive_policy"},
+		{"no default_tags", "versions.tf",
+			"  default_tags {\n    tags = local.tags\n  }\n", "",
+			"must have default_tags"},
+		{"required tag missing", "main.tf",
+			"    ManagedBy   = \"terraform\"\n", "",
+			"local.required_tags lacks the ManagedBy tag"},
+		{"required tags can be overridden", "main.tf",
+			"merge(var.extra_tags, local.required_tags)", "merge(local.required_tags, var.extra_tags)",
+			"local.tags must be merge(..., local.required_tags)"},
+		{"resource overrides a required tag", "network.tf",
+			"tags = { Name = local.name }", `tags = { Name = local.name, Project = "other" }`,
+			"sets the required tag Project"},
+		{"ASG tags not propagated", "compute.tf",
+			"propagate_at_launch = true", "propagate_at_launch = false",
+			"does not propagate the Project tag"},
+		{"launch template volumes untagged", "compute.tf",
+			`resource_type = "volume"`, `resource_type = "network-interface"`,
+			`no tag_specifications for "volume"`},
+		{"variable without description", "variables.tf",
+			"  description = \"How many availability zones to spread subnets, Nomad servers, workers and Redis over.\"\n", "",
+			"variable az_count has no description"},
+		{"variable without type", "variables.tf",
+			"  type        = number\n  description = \"How many", "  description = \"How many",
+			"variable az_count has no type"},
+		{"variable without validation", "variables.tf",
+			"  validation {\n    condition     = var.rtmp_port", "  assertion {\n    condition     = var.rtmp_port",
+			"variable rtmp_port has no validation block"},
+		{"output without description", "outputs.tf",
+			"  description = \"URL of the SQS command queue.\"\n", "",
+			"output queue_url has no description"},
+		{"template variable not passed", "templates/nomad-server.sh.tftpl",
+			"bootstrap_expect = ${bootstrap_expect}", "bootstrap_expect = ${bootstrap_expected}",
+			"template uses bootstrap_expected"},
+		{"client template variable not passed", "templates/nomad-client.sh.tftpl",
+			`node_pool  = "${node_pool}"`, `node_pool  = "${nodepool}"`,
+			"template uses nodepool"},
+		{"template file missing", "compute.tf",
+			"templates/nomad-server.sh.tftpl", "templates/nomad-server.tftpl",
+			"cannot be read"},
+		{"syntax error", "outputs.tf",
+			`output "api_url" {`, `output "api_url" {{`,
+			"parse outputs.tf"},
+		{"README forgets a job file", "README.md",
+			"ezlive-scheduler.nomad.hcl", "the scheduler job",
+			"README.md does not tell how to run nomad/ezlive-scheduler.nomad.hcl"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := copyModule(t)
+			path := filepath.Join(dir, tt.file)
+			src, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(src), tt.old) {
+				t.Fatalf("%s no longer contains %q: update this case", tt.file, tt.old)
+			}
+			broken := strings.ReplaceAll(string(src), tt.old, tt.new)
+			if err := os.WriteFile(path, []byte(broken), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			got := messages(checkModule(dir), defect)
+			if !slices.ContainsFunc(got, func(m string) bool { return strings.Contains(m, tt.want) }) {
+				t.Errorf("checker missed %s: want a problem containing %q, got:\n%s", tt.name, tt.want, strings.Join(got, "\n"))
+			}
+		})
+	}
+}
+
+// copyModule copies terraform/ (.tf files, templates, README) into a temp
+// dir, with nomad/'s configuration files beside it as in the repository.
+func copyModule(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	dir := filepath.Join(root, "terraform")
+	for _, pattern := range []string{"*.tf", "README.md", "templates/*", "../nomad/*.hcl"} {
+		matches, err := filepath.Glob(pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, src := range matches {
+			copyFile(t, src, filepath.Join(dir, src))
+		}
+	}
+	return dir
+}
+
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestNomadFilesMatchNodeGroups: what nomad/ says agrees with what
+// Terraform provisions. Workers join the worker group's pool and class; each
+// control-plane job runs in its group's pool and, where that pool is shared,
+// pins itself to its group's node class (the node whose IAM role fits it);
+// the api and origin jobs listen on the static ports and answer the health
+// paths that the load balancers' target groups use.
+func TestNomadFilesMatchNodeGroups(t *testing.T) {
+	t.Parallel()
+	m := loadModule(".")
+	groups := m.nodeGroups()
+	if len(groups) == 0 {
+		t.Fatal("local.client_groups names no node group with node_pool and node_class")
+	}
+	files := []struct {
+		file, group, portVar, pathVar string
+	}{
+		{"client.hcl", "worker", "", ""},
+		{"ezlive-api.nomad.hcl", "api", "api_port", "api_health_path"},
+		{"ezlive-scheduler.nomad.hcl", "scheduler", "", ""},
+		{"ezlive-origin.nomad.hcl", "origin", "origin_port", "origin_health_path"},
+	}
+	for _, f := range files {
+		t.Run(f.file, func(t *testing.T) {
+			t.Parallel()
+			g, ok := groups[f.group]
+			if !ok {
+				t.Fatalf("terraform provisions no %q node group", f.group)
+			}
+			path := filepath.Join("..", "nomad", f.file)
+			if _, err := os.Stat(path); err != nil {
+				t.Skipf("nomad/%s is not written yet: %v", f.file, err)
+			}
+			n := readNomadFile(t, path)
+			if n.pool != g.pool {
+				t.Errorf("nomad/%s uses node pool %q, terraform puts the %s group in %q", f.file, n.pool, f.group, g.pool)
+			}
+			if f.group == "worker" {
+				if n.class != "" && n.class != g.class {
+					t.Errorf("nomad/client.hcl sets node_class %q, terraform sets %q", n.class, g.class)
+				}
+				return
+			}
+			if sharesPool(groups, f.group) && !slices.Contains(n.classConstraints, g.class) {
+				t.Errorf("nomad/%s can land on any node of pool %q, whose groups have different IAM roles: add constraint { attribute = \"${node.class}\" value = %q }", f.file, g.pool, g.class)
+			}
+			if f.portVar != "" {
+				if want := m.defaultOf(t, f.portVar); !slices.Contains(n.staticPorts, want) {
+					t.Errorf("nomad/%s listens on static ports %v; the target group sends to var.%s = %s", f.file, n.staticPorts, f.portVar, want)
+				}
+				if want := m.defaultOf(t, f.pathVar); !slices.Contains(n.checkPaths, want) {
+					t.Errorf("nomad/%s checks paths %v; the target group checks var.%s = %s", f.file, n.checkPaths, f.pathVar, want)
+				}
+			}
+		})
+	}
+}
+
+// nomadFile is what TestNomadFilesMatchNodeGroups reads from an agent config or job file.
+type nomadFile struct {
+	pool, class      string
+	classConstraints []string // values of constraints on ${node.class}
+	staticPorts      []string
+	checkPaths       []string
+}
+
+func readNomadFile(t *testing.T, path string) nomadFile {
+	t.Helper()
+	f, diags := hclparse.NewParser().ParseHCLFile(path)
+	if diags.HasErrors() {
+		t.Fatalf("parse %s: %s", path, diags.Error())
+	}
+	n := nomadFile{pool: "default"}
+	hclsyntax.VisitAll(f.Body.(*hclsyntax.Body), func(node hclsyntax.Node) hcl.Diagnostics {
+		b, ok := node.(*hclsyntax.Block)
+		if !ok {
+			return nil
+		}
+		attrs := b.Body.Attributes
+		switch b.Type {
+		case "job", "client":
+			n.pool = literalOr(attrs["node_pool"], n.pool)
+			n.class = literalOr(attrs["node_class"], n.class)
+		case "constraint":
+			if a := attrs["attribute"]; a != nil && refersTo(a.Expr, "node", "class") {
+				n.classConstraints = append(n.classConstraints, literalOr(attrs["value"], ""))
+			}
+		case "port":
+			if a := attrs["static"]; a != nil {
+				n.staticPorts = append(n.staticPorts, literalOr(a, ""))
+			}
+		case "check":
+			if a := attrs["path"]; a != nil {
+				n.checkPaths = append(n.checkPaths, literalOr(a, ""))
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+// literalOr is the attribute's literal value as a string, or def.
+func literalOr(a *hclsyntax.Attribute, def string) string {
+	if a == nil {
+		return def
+	}
+	v, diags := a.Expr.Value(nil)
+	if diags.HasErrors() || !v.IsKnown() || v.IsNull() {
+		return def
+	}
+	switch v.Type() {
+	case cty.String:
+		return v.AsString()
+	case cty.Number:
+		return v.AsBigFloat().Text('f', -1)
+	}
+	return def
+}
+
+func sharesPool(groups map[string]nodeGroup, name string) bool {
+	for other, g := range groups {
+		if other != name && g.pool == groups[name].pool {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *module) defaultOf(t *testing.T, variable string) string {
+	t.Helper()
+	v := m.variables[variable]
+	if v == nil {
+		t.Fatalf("var.%s is not declared", variable)
+	}
+	d := literalOr(v.Body.Attributes["default"], "")
+	if d == "" {
+		t.Fatalf("var.%s has no literal default", variable)
+	}
+	return d
+}
