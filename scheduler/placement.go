@@ -37,63 +37,58 @@ type Request struct {
 
 // Choose is the placement decision: a pure function of the nodes, their
 // loads (cores in use by node id) and the request. It returns the chosen node,
-// or ok=false and the reason nothing fits.
+// or ok=false and the reason nothing fits. Nodes in req.Avoid are chosen only
+// when no other node fits.
 func Choose(nodes []Node, loads map[string]float64, req Request, st Strategy) (node Node, ok bool, reason string) {
-	fits := fitting(nodes, loads, req.CPU)
+	fits := fitting(nodes, loads, req)
 	if len(fits) == 0 {
 		return Node{}, false, noRoomReason(nodes, loads, req.CPU)
 	}
-	if preferred := withoutAvoided(fits, req.Avoid); len(preferred) > 0 {
-		fits = preferred
-	}
 	switch st {
 	case RoundRobin:
-		slices.SortFunc(fits, func(a, b Node) int { return strings.Compare(a.ID, b.ID) })
-		return fits[req.Turn%uint64(len(fits))], true, ""
+		slices.SortFunc(fits, func(a, b int) int { return strings.Compare(nodes[a].ID, nodes[b].ID) })
+		return nodes[fits[req.Turn%uint64(len(fits))]], true, ""
 	case Random:
 		if req.RandSrc != nil {
-			return fits[req.RandSrc.IntN(len(fits))], true, ""
+			return nodes[fits[req.RandSrc.IntN(len(fits))]], true, ""
 		}
-		return fits[rand.IntN(len(fits))], true, ""
+		return nodes[fits[rand.IntN(len(fits))]], true, ""
 	default:
-		return mostFree(fits, loads), true, ""
+		return mostFree(nodes, fits, loads), true, ""
 	}
 }
 
-func fitting(nodes []Node, loads map[string]float64, cpu float64) []Node {
-	var fits []Node
-	for _, n := range nodes {
-		if n.CPU-loads[n.ID] >= cpu {
-			fits = append(fits, n)
+// fitting returns the indexes of the nodes with room for the request,
+// leaving out avoided nodes unless only avoided nodes have room.
+func fitting(nodes []Node, loads map[string]float64, req Request) []int {
+	var fits, avoided []int
+	for i := range nodes {
+		if nodes[i].CPU-loads[nodes[i].ID] < req.CPU {
+			continue
 		}
+		if req.Avoid[nodes[i].ID] {
+			avoided = append(avoided, i)
+		} else {
+			fits = append(fits, i)
+		}
+	}
+	if len(fits) == 0 {
+		return avoided
 	}
 	return fits
 }
 
-func withoutAvoided(nodes []Node, avoid map[string]bool) []Node {
-	if len(avoid) == 0 {
-		return nodes
-	}
-	var kept []Node
-	for _, n := range nodes {
-		if !avoid[n.ID] {
-			kept = append(kept, n)
-		}
-	}
-	return kept
-}
-
 // mostFree picks the node with the most free CPU, ties broken by id so the
 // decision is deterministic.
-func mostFree(nodes []Node, loads map[string]float64) Node {
-	best := nodes[0]
-	for _, n := range nodes[1:] {
-		free, bestFree := n.CPU-loads[n.ID], best.CPU-loads[best.ID]
-		if free > bestFree || (free == bestFree && n.ID < best.ID) {
-			best = n
+func mostFree(nodes []Node, fits []int, loads map[string]float64) Node {
+	best := fits[0]
+	for _, i := range fits[1:] {
+		free, bestFree := nodes[i].CPU-loads[nodes[i].ID], nodes[best].CPU-loads[nodes[best].ID]
+		if free > bestFree || (free == bestFree && nodes[i].ID < nodes[best].ID) {
+			best = i
 		}
 	}
-	return best
+	return nodes[best]
 }
 
 func noRoomReason(nodes []Node, loads map[string]float64, cpu float64) string {

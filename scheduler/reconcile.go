@@ -92,13 +92,9 @@ func (s *Scheduler) choose(ctx context.Context, jobID string, cpu float64, avoid
 	if err != nil {
 		return Node{}, false, "", fmt.Errorf("list nodes: %w", err)
 	}
-	loads, err := s.cfg.Store.Loads(ctx)
+	used, err := s.cfg.Store.CPULoads(ctx)
 	if err != nil {
 		return Node{}, false, "", err
-	}
-	used := make(map[string]float64, len(loads))
-	for id, l := range loads {
-		used[id] = l.CPU - l.Jobs[jobID] // the job's own old share does not count against it
 	}
 	req := Request{JobID: jobID, CPU: cpu, Turn: s.turn}
 	if avoid != "" {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/ezlivestreaming/ezlive/jobspec"
@@ -20,7 +21,8 @@ type Load struct {
 }
 
 // reserveLoad sets (ARGV[3] ≥ 0) or removes (ARGV[3] < 0) one job's share of
-// a node's load and recomputes the total, so that repeating it changes nothing.
+// a node's load and recomputes the total, so that repeating it changes
+// nothing. The total is also kept alone in worker_cpu, which placement reads.
 var reserveLoad = redis.NewScript(`
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 local load = {Node = ARGV[1], Cpu = 0, Jobs = {}}
@@ -30,20 +32,25 @@ local cpu = tonumber(ARGV[3])
 if cpu < 0 then load.Jobs[ARGV[2]] = nil else load.Jobs[ARGV[2]] = cpu end
 local total, n = 0, 0
 for _, c in pairs(load.Jobs) do total = total + c; n = n + 1 end
-if n == 0 then redis.call('HDEL', KEYS[1], ARGV[1]); return 1 end
+if n == 0 then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  return 1
+end
 load.Cpu = total
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(load))
+redis.call('HSET', KEYS[2], ARGV[1], total)
 return 1`)
 
 // Reserve records that job runs on node with the given estimated cores.
 func (s *Store) Reserve(ctx context.Context, node, jobID string, cpu float64) error {
-	err := reserveLoad.Run(ctx, s.rdb, []string{KeyWorkerLoads}, node, jobID, cpu).Err()
+	err := reserveLoad.Run(ctx, s.rdb, []string{KeyWorkerLoads, KeyWorkerCPU}, node, jobID, cpu).Err()
 	return wrap(err, fmt.Sprintf("reserve %s on %s", jobID, node))
 }
 
 // Release removes job's share from node's load; releasing twice is harmless.
 func (s *Store) Release(ctx context.Context, node, jobID string) error {
-	err := reserveLoad.Run(ctx, s.rdb, []string{KeyWorkerLoads}, node, jobID, -1).Err()
+	err := reserveLoad.Run(ctx, s.rdb, []string{KeyWorkerLoads, KeyWorkerCPU}, node, jobID, -1).Err()
 	return wrap(err, fmt.Sprintf("release %s on %s", jobID, node))
 }
 
@@ -67,14 +74,33 @@ func (s *Store) Loads(ctx context.Context) (map[string]Load, error) {
 	return loads, nil
 }
 
+// CPULoads returns the cores reserved on each node: the one read a placement
+// decision needs, kept small so that it stays fast with many nodes and jobs.
+func (s *Store) CPULoads(ctx context.Context) (map[string]float64, error) {
+	raws, err := s.rdb.HGetAll(ctx, KeyWorkerCPU).Result()
+	if err != nil {
+		return nil, wrap(err, "read worker cpu")
+	}
+	loads := make(map[string]float64, len(raws))
+	for node, raw := range raws {
+		cpu, err := strconv.ParseFloat(raw, 64)
+		if err != nil {
+			return nil, fmt.Errorf("decode cpu of %s: %w", node, err)
+		}
+		loads[node] = cpu
+	}
+	return loads, nil
+}
+
 // ReplaceLoads overwrites worker_loads with loads recomputed from the job
 // records (the reconcile loop's repair of anything a crash left behind).
 func (s *Store) ReplaceLoads(ctx context.Context, loads map[string]Load) error {
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, KeyWorkerLoads)
+		p.Del(ctx, KeyWorkerLoads, KeyWorkerCPU)
 		for node, l := range loads {
 			raw, _ := json.Marshal(l)
 			p.HSet(ctx, KeyWorkerLoads, node, raw)
+			p.HSet(ctx, KeyWorkerCPU, node, l.CPU)
 		}
 		return nil
 	})

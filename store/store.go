@@ -18,6 +18,7 @@ const (
 	KeyJobs         = "jobs"          // hash: job id → job JSON
 	KeyQueuedJobs   = "queued_jobs"   // list: ids of jobs waiting for a node
 	KeyWorkerLoads  = "worker_loads"  // hash: node id → load JSON
+	KeyWorkerCPU    = "worker_cpu"    // hash: node id → cores reserved (worker_loads' totals, for placement)
 	KeyJobIDs       = "job_ids"       // sorted set, score 0: ids in lexical (= creation, UUIDv7) order
 	KeyStreamKeys   = "stream_keys"   // hash: stream key → job id
 	KeyUploadTokens = "upload_tokens" // hash: job id → current upload token (the origin's fence)

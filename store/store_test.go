@@ -172,12 +172,18 @@ func TestLoadsAreIdempotent(t *testing.T) {
 	if got := loads["n1"].CPU; got != 0.75 {
 		t.Fatalf("cpu = %v, want 0.75", got)
 	}
+	if cpu, err := s.CPULoads(ctx); err != nil || cpu["n1"] != 0.75 {
+		t.Fatalf("worker_cpu = %v %v, want n1: 0.75", cpu, err)
+	}
 	s.Release(ctx, "n1", "a")
 	s.Release(ctx, "n1", "a")
 	s.Release(ctx, "n1", "b")
 	loads, _ = s.Loads(ctx)
 	if _, ok := loads["n1"]; ok {
 		t.Fatalf("empty node kept: %+v", loads)
+	}
+	if cpu, _ := s.CPULoads(ctx); len(cpu) != 0 {
+		t.Fatalf("worker_cpu keeps an empty node: %v", cpu)
 	}
 }
 

@@ -1,0 +1,76 @@
+package scheduler_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ezlivestreaming/ezlive/jobspec"
+	"github.com/ezlivestreaming/ezlive/scheduler"
+)
+
+// benchNodes and benchJobs are the scale of issue 4's target: placement
+// decisions per second with 1,000 nodes and 10,000 jobs in Redis.
+const benchNodes, benchJobs = 1000, 10000
+
+func manyNodes() []scheduler.Node {
+	nodes := make([]scheduler.Node, benchNodes)
+	for i := range nodes {
+		nodes[i] = scheduler.Node{ID: fmt.Sprintf("node%04d", i), CPU: 16}
+	}
+	return nodes
+}
+
+// BenchmarkChoose is the pure decision over a snapshot of 1,000 nodes.
+func BenchmarkChoose(b *testing.B) {
+	nodes := manyNodes()
+	loads := map[string]float64{}
+	for i, n := range nodes {
+		loads[n.ID] = float64(i%16) * 0.9
+	}
+	for _, st := range []scheduler.Strategy{scheduler.LeastLoaded, scheduler.RoundRobin, scheduler.Random} {
+		b.Run(string(st), func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				scheduler.Choose(nodes, loads, scheduler.Request{CPU: 0.28, Turn: uint64(i)}, st)
+			}
+		})
+	}
+}
+
+// BenchmarkPlaceJob is a whole placement through Redis: lock the job, read
+// it, read the nodes and worker_loads, decide, record the placement, reserve
+// its load and hand it to the driver, with 10,000 jobs already placed on
+// 1,000 nodes.
+func BenchmarkPlaceJob(b *testing.B) {
+	f := newFixture(&testing.T{}, newFakeDriver(manyNodes()...))
+	ctx := context.Background()
+	spec := sampleSpec(&testing.T{})
+	create := func(id string) {
+		job := &jobspec.LiveJob{Id: id, StreamKey: "k" + id, Spec: spec, Time_created: time.Now()}
+		job.SetState(jobspec.StateCreated, "bench", time.Now())
+		if err := f.store.CreateJob(ctx, job); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cost := jobspec.EstimateCost(spec).CPU
+	for i := range benchJobs {
+		id := fmt.Sprintf("existing%05d", i)
+		create(id)
+		if err := f.store.Reserve(ctx, fmt.Sprintf("node%04d", i%benchNodes), id, cost); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ids := make([]string, b.N)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("bench%07d", i)
+		create(ids[i])
+	}
+	b.ResetTimer()
+	for _, id := range ids {
+		if err := f.sched.ReconcileJob(ctx, id); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "placements/s")
+}
