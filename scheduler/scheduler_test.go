@@ -113,7 +113,7 @@ func newFixture(t *testing.T, d *fakeDriver) *fixture {
 func (f *fixture) newScheduler(t *testing.T, name string) *scheduler.Scheduler {
 	s, err := scheduler.New(scheduler.Config{
 		Store: f.store, Driver: f.driver, Outputs: f.outputs, Instance: name,
-		Logger: slog.New(slog.DiscardHandler),
+		Logger:           slog.New(slog.DiscardHandler),
 		HeartbeatTimeout: time.Second, StartTimeout: time.Second, MaxAttempts: 2,
 	})
 	if err != nil {
