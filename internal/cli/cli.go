@@ -48,6 +48,10 @@ func Main(args []string) int {
 		usage(os.Stderr, cmds)
 		return 2
 	}
+	if err := loadEnvFile(); err != nil {
+		fmt.Fprintf(os.Stderr, "ezlive: %v\n", err)
+		return 2
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := cmd.run(ctx, args[1:])
@@ -181,4 +185,40 @@ func (fs *flagSet) Int(name, env string, def int, help string) *int {
 func (fs *flagSet) Float64(name, env string, def float64, help string) *float64 {
 	fs.env[name] = env
 	return fs.FlagSet.Float64(name, def, withEnv(help, env))
+}
+
+// defaultEnvFile is where a node's settings live on machines provisioned by
+// terraform/ (Redis address and password, queue URL, origin URL), so that
+// secrets stay out of Nomad job specifications.
+const defaultEnvFile = "/etc/ezlive/ezlive.env"
+
+// loadEnvFile sets KEY=VALUE lines from EZLIVE_ENV_FILE (default
+// /etc/ezlive/ezlive.env, when it exists) as environment variables, without
+// overriding variables already set.
+func loadEnvFile() error {
+	path, explicit := os.LookupEnv("EZLIVE_ENV_FILE")
+	if !explicit {
+		path = defaultEnvFile
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if !explicit && errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("EZLIVE_ENV_FILE: %w", err)
+	}
+	for n, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		key, value, ok := strings.Cut(strings.TrimPrefix(line, "export "), "=")
+		if !ok {
+			return fmt.Errorf("%s:%d: not KEY=VALUE", path, n+1)
+		}
+		if _, set := os.LookupEnv(key); !set {
+			os.Setenv(strings.TrimSpace(key), strings.Trim(strings.TrimSpace(value), `"'`))
+		}
+	}
+	return nil
 }

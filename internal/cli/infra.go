@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,24 +16,28 @@ import (
 
 // Defaults that run the whole system on one machine.
 const (
-	defaultRedisAddr   = "127.0.0.1:6379"
-	defaultAPIListen   = "127.0.0.1:1080" // the original project's port
-	defaultOriginAddr  = "127.0.0.1:1081"
-	defaultOriginURL   = "http://" + defaultOriginAddr
-	defaultIngestPorts = "20000-20999"
-	defaultSQSName     = "ezlive-commands"
+	defaultRedisAddr     = "127.0.0.1:6379"
+	defaultAPIListen     = "127.0.0.1:1080" // the original project's port
+	defaultOriginAddr    = "127.0.0.1:1081"
+	defaultOriginURL     = "http://" + defaultOriginAddr
+	defaultSchedulerAddr = "127.0.0.1:1082"
+	defaultIngestPorts   = "20000-20999"
+	defaultSQSName       = "ezlive-commands"
 )
 
 // commonFlags are the flags every server shares: logging and Redis.
 type commonFlags struct {
-	redis, logFormat, logLevel *string
+	redis, redisPassword, logFormat, logLevel *string
+	redisTLS                                  *bool
 }
 
 func addCommon(fs *flagSet) commonFlags {
 	return commonFlags{
-		redis:     fs.String("redis", "EZLIVE_REDIS_ADDR", defaultRedisAddr, "Redis address host:port"),
-		logFormat: fs.String("log-format", "EZLIVE_LOG_FORMAT", "text", "log format: text or json"),
-		logLevel:  fs.String("log-level", "EZLIVE_LOG_LEVEL", "info", "log level: debug, info, warn or error"),
+		redis:         fs.String("redis", "EZLIVE_REDIS_ADDR", defaultRedisAddr, "Redis address host:port"),
+		redisPassword: fs.String("redis-password", "EZLIVE_REDIS_PASSWORD", "", "Redis AUTH password (ElastiCache auth token)"),
+		redisTLS:      fs.Bool("redis-tls", "EZLIVE_REDIS_TLS", false, "connect to Redis over TLS"),
+		logFormat:     fs.String("log-format", "EZLIVE_LOG_FORMAT", "text", "log format: text or json"),
+		logLevel:      fs.String("log-level", "EZLIVE_LOG_LEVEL", "info", "log level: debug, info, warn or error"),
 	}
 }
 
@@ -58,7 +63,11 @@ func (c commonFlags) logger() (*slog.Logger, error) {
 }
 
 func (c commonFlags) store() (*store.Store, *redis.Client) {
-	rdb := redis.NewClient(&redis.Options{Addr: *c.redis})
+	opts := &redis.Options{Addr: *c.redis, Password: *c.redisPassword}
+	if *c.redisTLS {
+		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	rdb := redis.NewClient(opts)
 	return store.New(rdb), rdb
 }
 

@@ -159,6 +159,7 @@ type schedulerOptions struct {
 	ingestHost, ingestPorts        *string
 	cpu                            *float64
 	nomad                          nomadFlags
+	listen                         *string
 }
 
 func schedulerFlags() (*flagSet, *schedulerOptions) {
@@ -177,6 +178,7 @@ func schedulerFlags() (*flagSet, *schedulerOptions) {
 		ingestPorts: fs.String("ingest-ports", "EZLIVE_INGEST_PORTS", defaultIngestPorts, "local driver: ingest port range LOW-HIGH"),
 		cpu:         fs.Float64("cpu", "EZLIVE_NODE_CPU", 0, "local driver: cores offered to transcoders (0: all)"),
 		nomad:       addNomad(fs),
+		listen:      fs.String("listen", "EZLIVE_SCHEDULER_LISTEN", defaultSchedulerAddr, "address of the scheduler's /healthz and /readyz (empty: none)"),
 	}
 }
 
@@ -206,7 +208,11 @@ func runScheduler(ctx context.Context, args []string) error {
 		return err
 	}
 	log.Info("scheduler running", "driver", *o.driver, "strategy", *o.strategy)
-	return sched.Run(ctx)
+	if *o.listen == "" {
+		return sched.Run(ctx)
+	}
+	health := healthHandler(map[string]func(context.Context) error{"redis": st.Ping, "queue": q.Ping})
+	return runAll(ctx, log, sched.Run, func(ctx context.Context) error { return serve(ctx, log, "scheduler health", *o.listen, health) })
 }
 
 func (o *schedulerOptions) scheduler(st *store.Store, q queue.Queue, d scheduler.Driver, out scheduler.OutputRemover, log *slog.Logger) (*scheduler.Scheduler, error) {
@@ -310,4 +316,29 @@ func absPath(p string) string {
 		return a
 	}
 	return p
+}
+
+// healthHandler serves /healthz (the process answers) and /readyz (every
+// dependency answers; 503 naming those that do not).
+func healthHandler(deps map[string]func(context.Context) error) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		var down []string
+		for name, ping := range deps {
+			if err := ping(ctx); err != nil {
+				down = append(down, name+": "+err.Error())
+			}
+		}
+		if len(down) > 0 {
+			http.Error(w, "not ready: "+strings.Join(down, "; "), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return mux
 }

@@ -1,0 +1,515 @@
+package nomad_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/nomad/api"
+
+	"github.com/ezlivestreaming/ezlive/nomad"
+	"github.com/ezlivestreaming/ezlive/nomad/nomadtest"
+	"github.com/ezlivestreaming/ezlive/scheduler"
+)
+
+const pool = "ezlive-workers"
+
+// fixture is a nomadtest server with two worker nodes and a driver on it.
+type fixture struct {
+	srv     *nomadtest.Server
+	driver  *nomad.Driver
+	reports string
+	nodeA   string
+	nodeB   string
+}
+
+func newFixture(t *testing.T, cfg nomad.Config, extraArgs ...string) *fixture {
+	t.Helper()
+	srv := nomadtest.New(t)
+	return newFixtureOn(t, srv, cfg, extraArgs...)
+}
+
+func newFixtureOn(t *testing.T, srv *nomadtest.Server, cfg nomad.Config, extraArgs ...string) *fixture {
+	t.Helper()
+	f := &fixture{srv: srv, reports: t.TempDir()}
+	f.nodeA = srv.AddNode(nomadtest.NodeSpec{ID: "node-a", Name: "worker-a", Pool: pool, Class: "transcode"})
+	f.nodeB = srv.AddNode(nomadtest.NodeSpec{ID: "node-b", Name: "worker-b", Pool: pool, Class: "transcode"})
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Client = srv.Client()
+	cfg.NodePool = pool
+	cfg.Command = self
+	cfg.RedisAddr = "127.0.0.1:6390"
+	cfg.OriginURL = "http://127.0.0.1:1081"
+	cfg.ExtraArgs = append([]string{"-report", f.reports}, extraArgs...)
+	cfg.RestartDelay = 20 * time.Millisecond
+	cfg.KillTimeout = 5 * time.Second
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	f.driver, err = nomad.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// watch starts the driver's Watch and returns its events once it follows
+// the event stream.
+func (f *fixture) watch(t *testing.T) <-chan scheduler.Event {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	events := make(chan scheduler.Event, 100)
+	done := make(chan error, 1)
+	go func() { done <- f.driver.Watch(ctx, events) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Watch: %v", err)
+		}
+	})
+	eventually(t, "watch follows the event stream", func() bool { return f.srv.StreamCount() > 0 })
+	return events
+}
+
+func placement(jobID, nodeID string, gen int64) scheduler.Placement {
+	return scheduler.Placement{
+		JobID: jobID, NodeID: nodeID, Generation: gen, CPU: 0.5, Memory: 256,
+		Summary: "1080p30 6000k, 720p30 3000k", StreamType: "hls",
+	}
+}
+
+// waitEvent returns the first event that matches, failing on a stuck test.
+func waitEvent(t *testing.T, events <-chan scheduler.Event, match func(scheduler.Event) bool) scheduler.Event {
+	t.Helper()
+	for {
+		select {
+		case e := <-events:
+			if match(e) {
+				return e
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatal("no matching event")
+		}
+	}
+}
+
+func isEvent(kind scheduler.EventKind, jobID, nodeID string) func(scheduler.Event) bool {
+	return func(e scheduler.Event) bool { return e.Kind == kind && e.JobID == jobID && e.NodeID == nodeID }
+}
+
+// eventually polls cond; the test's own timeout bounds a condition that
+// never holds (no timed assertion).
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// starts reads the reports of every start of the job's fake transcoder.
+func (f *fixture) starts(t *testing.T, jobID string) []startReport {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(f.reports, jobID+".*.json"))
+	var out []startReport
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r startReport
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func alive(pid int) bool {
+	// The nomadtest runner reaps its children, so a dead task is gone.
+	return syscall.Kill(pid, 0) == nil
+}
+
+func TestNodesListsUsableWorkers(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nomad.Config{})
+	f.srv.AddNode(nomadtest.NodeSpec{ID: "node-other-pool", Pool: "default"})
+	f.srv.AddNode(nomadtest.NodeSpec{ID: "node-down", Pool: pool})
+	f.srv.NodeDown("node-down", true)
+	f.srv.AddNode(nomadtest.NodeSpec{ID: "node-ineligible", Pool: pool})
+	f.srv.SetEligibility("node-ineligible", false)
+	f.srv.AddNode(nomadtest.NodeSpec{ID: "node-big", Pool: pool, Cores: 8, MHzPerCore: 2500, MemoryMB: 16384, Address: "127.0.0.2"})
+
+	nodes, err := f.driver.Nodes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []scheduler.Node{
+		{ID: "node-a", Name: "worker-a", Address: "127.0.0.1", CPU: 2, Memory: 4096},
+		{ID: "node-b", Name: "worker-b", Address: "127.0.0.1", CPU: 2, Memory: 4096},
+		{ID: "node-big", Name: "node-node-big", Address: "127.0.0.2", CPU: 8, Memory: 16384},
+	}
+	slices.SortFunc(nodes, func(a, b scheduler.Node) int { return strings.Compare(a.ID, b.ID) })
+	if !slices.Equal(nodes, want) {
+		t.Errorf("Nodes:\n got %+v\nwant %+v", nodes, want)
+	}
+}
+
+func TestPlaceRunsPinnedTranscoder(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nomad.Config{})
+	events := f.watch(t)
+	ctx := context.Background()
+	// node-b sorts after node-a, so only the pin puts the job there.
+	if err := f.driver.Place(ctx, placement("job1", f.nodeB, 1)); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, events, isEvent(scheduler.EventRunning, "job1", f.nodeB))
+	eventually(t, "the transcoder reported its start", func() bool { return len(f.starts(t, "job1")) == 1 })
+	start := f.starts(t, "job1")[0]
+
+	env := start.Env
+	listen := env["NOMAD_IP_ingest"] + ":" + env["NOMAD_PORT_ingest"]
+	wantArgs := []string{"-job", "job1", "-generation", "1", "-redis", "127.0.0.1:6390",
+		"-origin", "http://127.0.0.1:1081", "-listen", listen, "-report", f.reports}
+	if !slices.Equal(start.Args, wantArgs) {
+		t.Errorf("transcoder args:\n got %q\nwant %q", start.Args, wantArgs)
+	}
+	if env["NOMAD_IP_ingest"] != "127.0.0.1" || env["NOMAD_PORT_ingest"] == "" || env["NOMAD_ALLOC_ID"] == "" ||
+		env["NOMAD_JOB_ID"] != "ezlive-job1" || env["NOMAD_ALLOC_DIR"] == "" || env["NOMAD_META_ezlive_job_id"] != "job1" {
+		t.Errorf("transcoder environment: %v", env)
+	}
+	var conn net.Conn
+	eventually(t, "the transcoder listens on "+listen, func() bool {
+		var err error
+		conn, err = net.Dial("tcp", listen)
+		return err == nil
+	})
+	line, _ := bufio.NewReader(conn).ReadString('\n')
+	conn.Close()
+	if line != "ok\n" {
+		t.Errorf("ingest answered %q", line)
+	}
+
+	checkNomadJob(t, f.srv.Client(), "job1", f.nodeB, env["NOMAD_ALLOC_ID"])
+
+	// Placing the same generation again is a no-op.
+	if err := f.driver.Place(ctx, placement("job1", f.nodeB, 1)); err != nil {
+		t.Fatal(err)
+	}
+	allocs, _, err := f.srv.Client().Jobs().Allocations("ezlive-job1", true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(allocs) != 1 || allocs[0].ClientStatus != api.AllocClientStatusRunning {
+		t.Errorf("after placing again: %d allocations, want the one running", len(allocs))
+	}
+}
+
+// checkNomadJob checks what an operator sees with `nomad job status`.
+func checkNomadJob(t *testing.T, c *api.Client, jobID, nodeID, allocID string) {
+	t.Helper()
+	job, _, err := c.Jobs().Info("ezlive-"+jobID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *job.Type != "batch" || *job.NodePool != pool || job.Meta["ezlive_job_id"] != jobID ||
+		job.Meta["ezlive_generation"] != "1" || job.Meta["stream_type"] != "hls" || job.Meta["ladder"] == "" {
+		t.Errorf("job: type %s pool %s meta %v", *job.Type, *job.NodePool, job.Meta)
+	}
+	if len(job.Constraints) == 0 || *job.Constraints[0] != *api.NewConstraint("${node.unique.id}", "=", nodeID) {
+		t.Errorf("constraints: %+v", job.Constraints)
+	}
+	tg := job.TaskGroups[0]
+	if *tg.ReschedulePolicy.Attempts != 0 || *tg.ReschedulePolicy.Unlimited {
+		t.Errorf("reschedule: %+v", tg.ReschedulePolicy)
+	}
+	if tg.Disconnect == nil || *tg.Disconnect.Replace || *tg.Disconnect.Reconcile != api.ReconcileOptionKeepOriginal {
+		t.Errorf("disconnect: %+v", tg.Disconnect)
+	}
+	if *tg.RestartPolicy.Mode != "fail" || tg.Networks[0].DynamicPorts[0].Label != "ingest" || tg.Tasks[0].Driver != "raw_exec" {
+		t.Errorf("group: restart %+v networks %+v", tg.RestartPolicy, tg.Networks)
+	}
+	if r := tg.Tasks[0].Resources; *r.CPU != 1000 || *r.MemoryMB != 256 { // 0.5 core of 2000 MHz
+		t.Errorf("resources: cpu %d MHz, memory %d MB", *r.CPU, *r.MemoryMB)
+	}
+	alloc, _, err := c.Allocations().Info(allocID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if alloc.NodeID != nodeID || alloc.JobID != "ezlive-"+jobID {
+		t.Errorf("allocation on node %s of job %s", alloc.NodeID, alloc.JobID)
+	}
+}
+
+func TestWatchReportsLostAndNodeDownUp(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nomad.Config{})
+	events := f.watch(t)
+	if err := f.driver.Place(context.Background(), placement("job2", f.nodeA, 1)); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, events, isEvent(scheduler.EventRunning, "job2", f.nodeA))
+	eventually(t, "the transcoder started", func() bool { return len(f.starts(t, "job2")) == 1 })
+	pid := f.starts(t, "job2")[0].Pid
+
+	f.srv.NodeDown(f.nodeA, false)
+	waitEvent(t, events, isEvent(scheduler.EventNodeDown, "", f.nodeA))
+	lost := waitEvent(t, events, isEvent(scheduler.EventLost, "job2", f.nodeA))
+	if !strings.Contains(lost.Reason, "node is down") {
+		t.Errorf("lost reason %q", lost.Reason)
+	}
+	if !alive(pid) {
+		t.Error("a partitioned node's transcoder should keep running")
+	}
+	f.srv.NodeUp(f.nodeA)
+	waitEvent(t, events, isEvent(scheduler.EventNodeUp, "", f.nodeA))
+	eventually(t, "the returning node stops its lost transcoder", func() bool { return !alive(pid) })
+}
+
+func TestDisconnectedNodeKeepsItsTranscoder(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nomad.Config{})
+	events := f.watch(t)
+	if err := f.driver.Place(context.Background(), placement("job9", f.nodeA, 1)); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, events, isEvent(scheduler.EventRunning, "job9", f.nodeA))
+	eventually(t, "the transcoder started", func() bool { return len(f.starts(t, "job9")) == 1 })
+	pid := f.starts(t, "job9")[0].Pid
+
+	// Briefly unreachable: the node is reported down (the scheduler decides
+	// by heartbeat), but Nomad neither loses nor replaces the allocation.
+	f.srv.NodeDisconnect(f.nodeA)
+	down := waitEvent(t, events, isEvent(scheduler.EventNodeDown, "", f.nodeA))
+	if !strings.Contains(down.Reason, "disconnected") {
+		t.Errorf("node down reason %q", down.Reason)
+	}
+	f.srv.NodeUp(f.nodeA)
+	var got []scheduler.Event
+	waitEvent(t, events, func(e scheduler.Event) bool {
+		got = append(got, e)
+		return e.Kind == scheduler.EventRunning
+	})
+	want := []scheduler.Event{
+		{Kind: scheduler.EventNodeUp, NodeID: f.nodeA, Reason: "node reconnected"},
+		{Kind: scheduler.EventRunning, JobID: "job9", NodeID: f.nodeA},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("after reconnect:\n got %+v\nwant %+v", got, want)
+	}
+	if !alive(pid) || len(f.starts(t, "job9")) != 1 {
+		t.Error("the original transcoder should have kept running, alone")
+	}
+}
+
+func TestWatchReportsFailureAfterRestarts(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nomad.Config{RestartAttempts: 2}, "-exit-code", "3")
+	events := f.watch(t)
+	if err := f.driver.Place(context.Background(), placement("job3", f.nodeA, 1)); err != nil {
+		t.Fatal(err)
+	}
+	failed := waitEvent(t, events, isEvent(scheduler.EventFailed, "job3", f.nodeA))
+	if !strings.Contains(failed.Reason, "Exit Code: 3") || !strings.Contains(failed.Reason, "Exceeded allowed attempts 2") {
+		t.Errorf("failure reason %q", failed.Reason)
+	}
+	if n := len(f.starts(t, "job3")); n != 3 {
+		t.Errorf("transcoder started %d times, want 1 + 2 restarts", n)
+	}
+}
+
+func TestStopWaitsThenPurges(t *testing.T) {
+	t.Parallel()
+	hold := filepath.Join(t.TempDir(), "release")
+	f := newFixture(t, nomad.Config{}, "-hold", hold)
+	events := f.watch(t)
+	ctx := context.Background()
+	if err := f.driver.Place(ctx, placement("job4", f.nodeA, 1)); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, events, isEvent(scheduler.EventRunning, "job4", f.nodeA))
+	eventually(t, "the transcoder started", func() bool { return len(f.starts(t, "job4")) == 1 })
+
+	stopped := make(chan error, 1)
+	go func() { stopped <- f.driver.Stop(ctx, "job4") }()
+	c := f.srv.Client()
+	eventually(t, "the job is deregistered", func() bool {
+		job, _, err := c.Jobs().Info("ezlive-job4", nil)
+		return err == nil && *job.Stop
+	})
+	// The transcoder is still exiting: the stop stays visible, not purged.
+	allocs, _, err := c.Jobs().Allocations("ezlive-job4", true, nil)
+	if err != nil || len(allocs) != 1 || allocs[0].ClientStatus != api.AllocClientStatusRunning {
+		t.Fatalf("while stopping: allocations %v, err %v", allocs, err)
+	}
+	select {
+	case err := <-stopped:
+		t.Fatalf("Stop returned before the transcoder exited: %v", err)
+	default:
+	}
+	if err := os.WriteFile(hold, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, events, isEvent(scheduler.EventComplete, "job4", f.nodeA))
+	if _, _, err := c.Jobs().Info("ezlive-job4", nil); !isNotFound(err) {
+		t.Errorf("after Stop the job should be purged, got %v", err)
+	}
+	if err := f.driver.Stop(ctx, "job4"); err != nil {
+		t.Errorf("stopping a job with nothing running: %v", err)
+	}
+}
+
+func isNotFound(err error) bool {
+	var ure api.UnexpectedResponseError
+	return errors.As(err, &ure) && ure.StatusCode() == 404
+}
+
+func TestPlaceRefusedWithNomadReason(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nomad.Config{})
+	f.srv.AddNode(nomadtest.NodeSpec{ID: "node-small", Pool: pool, MemoryMB: 128})
+	f.srv.AddNode(nomadtest.NodeSpec{ID: "node-gone", Pool: pool})
+	f.srv.NodeDown("node-gone", true)
+	cases := []struct {
+		node, reason string
+	}{
+		{"no-such-node", `Constraint "${node.unique.id} = no-such-node": 3 nodes excluded by filter`},
+		{"node-small", `Dimension "memory" exhausted on 1 nodes`},
+		{"node-gone", `Constraint "${node.unique.id} = node-gone": 3 nodes excluded by filter`},
+	}
+	for _, tc := range cases {
+		err := f.driver.Place(context.Background(), placement("job-"+tc.node, tc.node, 1))
+		var pe *scheduler.PlaceError
+		if !errors.As(err, &pe) {
+			t.Errorf("place on %s: got %v, want a PlaceError", tc.node, err)
+			continue
+		}
+		if pe.NodeID != tc.node || !strings.Contains(pe.Reason, tc.reason) {
+			t.Errorf("place on %s: reason %q, want it to contain %q", tc.node, pe.Reason, tc.reason)
+		}
+		job, _, err := f.srv.Client().Jobs().Info("ezlive-job-"+tc.node, nil)
+		if err != nil || !*job.Stop {
+			t.Errorf("a refused placement should be withdrawn: %v", err)
+		}
+	}
+}
+
+func TestWatchResumesAfterReconnect(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nomad.Config{})
+	events := f.watch(t)
+	if err := f.driver.Place(context.Background(), placement("job5", f.nodeB, 1)); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, events, isEvent(scheduler.EventRunning, "job5", f.nodeB))
+
+	// Events happen while the stream is down; the watcher must get them
+	// from its last index once the agent is back.
+	f.srv.PauseEventStreams(true)
+	f.srv.NodeDown(f.nodeB, true)
+	f.srv.PauseEventStreams(false)
+	var got []scheduler.Event
+	waitEvent(t, events, func(e scheduler.Event) bool {
+		got = append(got, e)
+		return e.Kind == scheduler.EventLost
+	})
+	want := []scheduler.Event{
+		{Kind: scheduler.EventNodeDown, NodeID: f.nodeB, Reason: "node down: node heartbeat missed"},
+		{Kind: scheduler.EventLost, JobID: "job5", NodeID: f.nodeB, Reason: "alloc is lost since its node is down"},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("after reconnect:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestWatchFallsBackToBlockingQueries(t *testing.T) {
+	t.Parallel()
+	srv, err := nomadtest.Start(nomadtest.Config{Dir: t.TempDir(), NoEventStream: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	f := newFixtureOn(t, srv, nomad.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events := make(chan scheduler.Event, 100)
+	go f.driver.Watch(ctx, events)
+	eventually(t, "the watcher waits on blocking queries", func() bool { return srv.BlockingQueries() >= 2 })
+
+	if err := f.driver.Place(ctx, placement("job6", f.nodeA, 1)); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, events, isEvent(scheduler.EventRunning, "job6", f.nodeA))
+	srv.NodeDown(f.nodeA, true)
+	waitEvent(t, events, isEvent(scheduler.EventLost, "job6", f.nodeA))
+}
+
+func TestPlacementsListsRunningJobs(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nomad.Config{})
+	events := f.watch(t)
+	ctx := context.Background()
+	for _, p := range []scheduler.Placement{placement("job7", f.nodeA, 3), placement("job8", f.nodeB, 5)} {
+		if err := f.driver.Place(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		waitEvent(t, events, isEvent(scheduler.EventRunning, p.JobID, p.NodeID))
+	}
+	if err := f.driver.Stop(ctx, "job8"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.driver.Placements(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []scheduler.Running{{JobID: "job7", NodeID: f.nodeA, Generation: 3, Healthy: true}}
+	if !slices.Equal(got, want) {
+		t.Errorf("Placements:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// BenchmarkPlace measures placements registered and evaluated per second
+// against nomadtest (each runs /bin/true, which completes at once).
+func BenchmarkPlace(b *testing.B) {
+	srv := nomadtest.New(b)
+	node := srv.AddNode(nomadtest.NodeSpec{ID: "bench", Pool: pool, Cores: 100000, MemoryMB: 1 << 30})
+	d, err := nomad.New(nomad.Config{
+		Client: srv.Client(), NodePool: pool, Command: "/bin/true",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := d.Nodes(ctx); err != nil { // as the scheduler does first
+		b.Fatal(err)
+	}
+	for i := 0; b.Loop(); i++ {
+		p := placement("bench"+strconv.Itoa(i), node, 1)
+		if err := d.Place(ctx, p); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "placements/s")
+}

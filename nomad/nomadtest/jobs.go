@@ -1,0 +1,255 @@
+package nomadtest
+
+import (
+	"encoding/json"
+	"net/http"
+	"reflect"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hashicorp/nomad/api"
+)
+
+func (s *Server) registerJob(w http.ResponseWriter, r *http.Request) {
+	var req api.JobRegisterRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		writeError(w, badRequest("decode job: %v", err))
+		return
+	}
+	if err := validateJob(req.Job); err != nil {
+		writeError(w, err)
+		return
+	}
+	s.mu.Lock()
+	resp := s.register(req.Job)
+	index := s.index
+	s.mu.Unlock()
+	writeJSON(w, index, resp)
+}
+
+func validateJob(job *api.Job) error {
+	if job == nil || job.ID == nil || *job.ID == "" {
+		return badRequest("1 error occurred:\n\t* Missing job ID")
+	}
+	if len(job.TaskGroups) == 0 {
+		return badRequest("1 error occurred:\n\t* Missing job task groups")
+	}
+	for _, tg := range job.TaskGroups {
+		if len(tg.Tasks) == 0 {
+			return badRequest("1 error occurred:\n\t* Missing tasks for task group")
+		}
+	}
+	return nil
+}
+
+// register stores a new version of the job when its spec changed and queues
+// an evaluation, as Nomad does for every registration.
+func (s *Server) register(in *api.Job) *api.JobRegisterResponse {
+	job := clone(in)
+	job.Stop = new(false)
+	job.Canonicalize()
+	js := s.jobs[*job.ID]
+	index := s.bump()
+	switch {
+	case js == nil:
+		js = &jobState{}
+		s.jobs[*job.ID] = js
+		job.Version = new(uint64(0))
+		job.CreateIndex = new(index)
+		job.JobModifyIndex = new(index)
+	case specChanged(js.job, job):
+		job.Version = new(*js.job.Version + 1)
+		job.CreateIndex = js.job.CreateIndex
+		job.JobModifyIndex = new(index)
+	default:
+		job = js.job
+	}
+	job.ModifyIndex = new(index)
+	job.SubmitTime = new(time.Now().UnixNano())
+	js.job = job
+	s.setJobStatus(js)
+	s.publish(jobEvent("JobRegistered", job))
+	ev := s.newEval(job, "job-register")
+	return &api.JobRegisterResponse{
+		EvalID:          ev.ID,
+		EvalCreateIndex: ev.CreateIndex,
+		JobModifyIndex:  *job.JobModifyIndex,
+	}
+}
+
+// specChanged compares what the user submitted, not what the server added.
+func specChanged(old, new *api.Job) bool {
+	strip := func(j *api.Job) *api.Job {
+		c := clone(j)
+		c.Status, c.StatusDescription, c.Stable, c.Version = nil, nil, nil, nil
+		c.SubmitTime, c.CreateIndex, c.ModifyIndex, c.JobModifyIndex = nil, nil, nil, nil
+		return c
+	}
+	return !reflect.DeepEqual(strip(old), strip(new))
+}
+
+func (s *Server) newEval(job *api.Job, trigger string) *api.Evaluation {
+	index := s.index
+	now := time.Now().UnixNano()
+	ev := &api.Evaluation{
+		ID:             uuid.NewString(),
+		Priority:       *job.Priority,
+		Type:           *job.Type,
+		TriggeredBy:    trigger,
+		Namespace:      *job.Namespace,
+		JobID:          *job.ID,
+		JobModifyIndex: *job.JobModifyIndex,
+		Status:         "pending",
+		CreateIndex:    index,
+		ModifyIndex:    index,
+		CreateTime:     now,
+		ModifyTime:     now,
+	}
+	s.evals[ev.ID] = ev
+	js := s.jobs[*job.ID]
+	js.evals = append(js.evals, ev.ID)
+	// Nomad's schedulers work asynchronously: the caller sees a pending
+	// evaluation and must wait for it, as the driver does.
+	if s.closed {
+		return ev
+	}
+	s.runners.Add(1)
+	go func() {
+		defer s.runners.Done()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if !s.closed {
+			s.process(ev)
+		}
+	}()
+	return ev
+}
+
+func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
+	withMeta := boolParam(r, "meta")
+	s.query(w, r, func() (any, error) {
+		out := []*api.JobListStub{}
+		for _, id := range sortedKeys(s.jobs) {
+			if !hasPrefix(r, id) {
+				continue
+			}
+			out = append(out, s.jobStub(s.jobs[id].job, withMeta))
+		}
+		return out, nil
+	})
+}
+
+func (s *Server) jobStub(j *api.Job, withMeta bool) *api.JobListStub {
+	stub := &api.JobListStub{
+		ID: *j.ID, Name: *j.Name, Namespace: *j.Namespace, Datacenters: j.Datacenters,
+		Type: *j.Type, Priority: *j.Priority, Stop: *j.Stop, Status: *j.Status,
+		StatusDescription: *j.StatusDescription, CreateIndex: *j.CreateIndex,
+		ModifyIndex: *j.ModifyIndex, JobModifyIndex: *j.JobModifyIndex, SubmitTime: *j.SubmitTime,
+	}
+	if withMeta {
+		stub.Meta = j.Meta
+	}
+	return stub
+}
+
+func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
+	s.query(w, r, func() (any, error) {
+		js := s.jobs[r.PathValue("id")]
+		if js == nil {
+			return nil, notFound("job")
+		}
+		return js.job, nil
+	})
+}
+
+// deregisterJob stops the job (its allocations are told to stop); with
+// purge=true it also removes the job at once, as `nomad job stop -purge`.
+func (s *Server) deregisterJob(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	purge := boolParam(r, "purge")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	js := s.jobs[id]
+	if js == nil {
+		writeError(w, notFound("job"))
+		return
+	}
+	index := s.bump()
+	js.job.Stop = new(true)
+	js.job.ModifyIndex = new(index)
+	js.job.JobModifyIndex = new(index)
+	ev := s.newEval(js.job, "job-deregister")
+	if purge {
+		for _, aid := range js.allocs {
+			s.stopAlloc(s.allocs[aid], "alloc not needed since job was purged")
+		}
+		delete(s.jobs, id)
+	}
+	s.setJobStatus(js)
+	ev2 := jobEvent("JobDeregistered", js.job)
+	ev2.Payload["Deleted"] = purge
+	s.publish(ev2)
+	writeJSON(w, s.index, &api.JobDeregisterResponse{
+		EvalID: ev.ID, EvalCreateIndex: ev.CreateIndex, JobModifyIndex: *js.job.JobModifyIndex,
+	})
+}
+
+func (s *Server) jobAllocations(w http.ResponseWriter, r *http.Request) {
+	s.query(w, r, func() (any, error) {
+		js := s.jobs[r.PathValue("id")]
+		if js == nil {
+			return []*api.AllocationListStub{}, nil
+		}
+		out := []*api.AllocationListStub{}
+		for _, aid := range js.allocs {
+			out = append(out, s.allocs[aid].stub())
+		}
+		return out, nil
+	})
+}
+
+func (s *Server) jobEvaluations(w http.ResponseWriter, r *http.Request) {
+	s.query(w, r, func() (any, error) {
+		js := s.jobs[r.PathValue("id")]
+		if js == nil {
+			return nil, notFound("job")
+		}
+		out := []*api.Evaluation{}
+		for _, eid := range js.evals {
+			out = append(out, s.evals[eid])
+		}
+		return out, nil
+	})
+}
+
+func (s *Server) getEvaluation(w http.ResponseWriter, r *http.Request) {
+	s.query(w, r, func() (any, error) {
+		ev := s.evals[r.PathValue("id")]
+		if ev == nil {
+			return nil, notFound("eval")
+		}
+		return ev, nil
+	})
+}
+
+// setJobStatus derives the job's status from its allocations as Nomad does:
+// running while any allocation is not terminal, dead when stopped or when a
+// batch job's allocations have all finished, pending otherwise.
+func (s *Server) setJobStatus(js *jobState) {
+	live, finished := 0, 0
+	for _, aid := range js.allocs {
+		if s.allocs[aid].terminal() {
+			finished++
+		} else {
+			live++
+		}
+	}
+	status := "pending"
+	switch {
+	case live > 0:
+		status = "running"
+	case *js.job.Stop || (*js.job.Type == "batch" && finished > 0):
+		status = "dead"
+	}
+	js.job.Status = new(status)
+}

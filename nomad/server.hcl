@@ -1,0 +1,36 @@
+# Nomad server agent of the ezlive cluster (three of them for quorum):
+# nomad agent -config server.hcl
+
+datacenter = "dc1"
+data_dir   = "/opt/nomad/data"
+bind_addr  = "0.0.0.0"
+
+server {
+  enabled          = true
+  bootstrap_expect = 3
+
+  server_join {
+    retry_join = ["provider=aws tag_key=ezlive-nomad tag_value=server"]
+  }
+
+  # Notice a dead worker node quickly: its jobs' allocations become unknown
+  # (then lost after the job's disconnect.lost_after), and the scheduler
+  # re-places them on another node.
+  heartbeat_grace   = "10s"
+  min_heartbeat_ttl = "10s"
+
+  # Keep stopped ezlive jobs visible for a while for `nomad job status`.
+  job_gc_threshold  = "1h"
+  eval_gc_threshold = "1h"
+}
+
+# The control plane itself (the ezlive-api, ezlive-scheduler and
+# ezlive-origin jobs) runs on clients of the default node pool.
+
+acl {
+  enabled = true
+}
+
+telemetry {
+  prometheus_metrics = true
+}
