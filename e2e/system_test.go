@@ -52,7 +52,8 @@ type system struct {
 	originRoot string
 	queueArgs  []string
 	env        []string
-	ingest     string // port range for the local driver
+	ingest     string   // port range for the local driver
+	schedArgs  []string // extra scheduler flags (e.g. the Nomad driver)
 	client     *client.Client
 
 	mu    sync.Mutex
@@ -62,10 +63,15 @@ type system struct {
 const adminToken = "e2e-admin"
 
 func startSystem(t *testing.T, queueArgs []string, env ...string) *system {
+	return startSystemWith(t, queueArgs, nil, env...)
+}
+
+// startSystemWith starts the platform with extra scheduler flags.
+func startSystemWith(t *testing.T, queueArgs, schedArgs []string, env ...string) *system {
 	t.Helper()
 	low := 30000 + rand.IntN(300)*100
 	s := &system{
-		t: t, redis: redistest.Start(t), queueArgs: queueArgs, env: env,
+		t: t, redis: redistest.Start(t), queueArgs: queueArgs, env: env, schedArgs: schedArgs,
 		originRoot: t.TempDir(), ingest: fmt.Sprintf("%d-%d", low, low+99),
 	}
 	originAddr, apiAddr := freeAddr(t), freeAddr(t)
@@ -84,7 +90,8 @@ func startSystem(t *testing.T, queueArgs []string, env ...string) *system {
 func (s *system) startScheduler() {
 	args := append([]string{"scheduler", "-redis", s.redis.Addr, "-origin", s.originURL,
 		"-origin-admin-token", adminToken, "-ezlive-bin", ezliveBin, "-ingest-ports", s.ingest,
-		"-heartbeat-timeout", "4s"}, s.queueArgs...)
+		"-heartbeat-timeout", "4s", "-listen", ""}, s.queueArgs...)
+	args = append(args, s.schedArgs...)
 	cmd := s.start("scheduler", args...)
 	s.mu.Lock()
 	s.sched = cmd
