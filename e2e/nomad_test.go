@@ -17,7 +17,7 @@ import (
 
 // nomadSystem is the platform with the Nomad driver against nomadtest, with
 // two worker nodes.
-func nomadSystem(t *testing.T) (*system, *nomadtest.Server) {
+func nomadSystem(t testing.TB) (*system, *nomadtest.Server) {
 	t.Helper()
 	srv, err := nomadtest.Start(nomadtest.Config{Dir: t.TempDir(), HeartbeatInterval: time.Second, MinPort: 33000, MaxPort: 34999})
 	if err != nil {
@@ -31,7 +31,7 @@ func nomadSystem(t *testing.T) (*system, *nomadtest.Server) {
 	return s, srv
 }
 
-func createSample(t *testing.T, s *system) *jobspec.LiveJob {
+func createSample(t testing.TB, s *system) *jobspec.LiveJob {
 	t.Helper()
 	body, err := os.ReadFile("../jobspec/testdata/sample_live_job.json")
 	if err != nil {

@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 
 // system is one running platform.
 type system struct {
-	t          *testing.T
+	t          testing.TB
 	redis      *redistest.Server
 	apiURL     string
 	originURL  string
@@ -62,12 +62,12 @@ type system struct {
 
 const adminToken = "e2e-admin"
 
-func startSystem(t *testing.T, queueArgs []string, env ...string) *system {
+func startSystem(t testing.TB, queueArgs []string, env ...string) *system {
 	return startSystemWith(t, queueArgs, nil, env...)
 }
 
 // startSystemWith starts the platform with extra scheduler flags.
-func startSystemWith(t *testing.T, queueArgs, schedArgs []string, env ...string) *system {
+func startSystemWith(t testing.TB, queueArgs, schedArgs []string, env ...string) *system {
 	t.Helper()
 	low := 30000 + rand.IntN(300)*100
 	s := &system{
@@ -190,7 +190,7 @@ func processesWith(s string) []int {
 	return pids
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

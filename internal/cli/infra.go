@@ -63,7 +63,9 @@ func (c commonFlags) logger() (*slog.Logger, error) {
 }
 
 func (c commonFlags) store() (*store.Store, *redis.Client) {
-	opts := &redis.Options{Addr: *c.redis, Password: *c.redisPassword}
+	// Few retries: when Redis is down the API should answer 503 at once,
+	// not after seconds of redials.
+	opts := &redis.Options{Addr: *c.redis, Password: *c.redisPassword, MaxRetries: 1, DialerRetries: 1, PoolSize: 100}
 	if *c.redisTLS {
 		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
