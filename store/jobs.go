@@ -16,10 +16,15 @@ var createJob = redis.NewScript(`
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('ZADD', KEYS[2], 0, ARGV[1])
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[3], ARGV[3], ARGV[1]) end
+for i = 4, #ARGV do
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', '` + maxJobEvents + `', '*', 'job_id', ARGV[1], 'event', ARGV[i])
+end
 return 1`)
 
 // compareAndSwapJob writes a record only if it is still what the caller read,
 // so concurrent writers (API, schedulers, transcoders) never lose an update.
+// The state changes the update made (ARGV[6..]) are appended to job_events
+// in the same step, so an event is published if and only if it is stored.
 var compareAndSwapJob = redis.NewScript(`
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
@@ -27,7 +32,13 @@ if ARGV[4] ~= ARGV[5] then
   if ARGV[4] ~= '' then redis.call('HDEL', KEYS[2], ARGV[4]) end
   if ARGV[5] ~= '' then redis.call('HSET', KEYS[2], ARGV[5], ARGV[1]) end
 end
+for i = 6, #ARGV do
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', '` + maxJobEvents + `', '*', 'job_id', ARGV[1], 'event', ARGV[i])
+end
 return 1`)
+
+// maxJobEvents caps the job_events stream (about: Redis trims in whole nodes).
+const maxJobEvents = "100000"
 
 // maxUpdateAttempts bounds the optimistic retries of one UpdateJob.
 const maxUpdateAttempts = 50
@@ -38,8 +49,9 @@ func (s *Store) CreateJob(ctx context.Context, job *jobspec.LiveJob) error {
 	if err != nil {
 		return fmt.Errorf("encode job %s: %w", job.Id, err)
 	}
-	keys := []string{KeyJobs, KeyJobIDs, KeyStreamKeys}
-	created, err := createJob.Run(ctx, s.rdb, keys, job.Id, raw, job.StreamKey).Int()
+	keys := []string{KeyJobs, KeyJobIDs, KeyStreamKeys, KeyJobEvents}
+	args := append([]any{job.Id, raw, job.StreamKey}, newEvents(job, nil)...)
+	created, err := createJob.Run(ctx, s.rdb, keys, args...).Int()
 	if err != nil {
 		return wrap(err, "create job "+job.Id)
 	}
@@ -77,7 +89,7 @@ func (s *Store) UpdateJob(ctx context.Context, id string, fn func(*jobspec.LiveJ
 		if err != nil {
 			return nil, err
 		}
-		oldKey := job.StreamKey
+		oldKey, lastEvent := job.StreamKey, lastOf(job.Events)
 		if err := fn(job); err != nil {
 			return nil, err
 		}
@@ -88,8 +100,9 @@ func (s *Store) UpdateJob(ctx context.Context, id string, fn func(*jobspec.LiveJ
 		if string(raw) == old {
 			return job, nil
 		}
-		keys := []string{KeyJobs, KeyStreamKeys}
-		ok, err := compareAndSwapJob.Run(ctx, s.rdb, keys, id, old, raw, oldKey, job.StreamKey).Int()
+		keys := []string{KeyJobs, KeyStreamKeys, KeyJobEvents}
+		args := append([]any{id, old, raw, oldKey, job.StreamKey}, newEvents(job, lastEvent)...)
+		ok, err := compareAndSwapJob.Run(ctx, s.rdb, keys, args...).Int()
 		if err != nil {
 			return nil, wrap(err, "update job "+id)
 		}
@@ -214,4 +227,34 @@ func (s *Store) jobsByID(ctx context.Context, ids []string) ([]*jobspec.LiveJob,
 func (s *Store) AllJobIDs(ctx context.Context) ([]string, error) {
 	ids, err := s.rdb.ZRangeByLex(ctx, KeyJobIDs, &redis.ZRangeBy{Min: "-", Max: "+"}).Result()
 	return ids, wrap(err, "list job ids")
+}
+
+// newEvents encodes the events an update appended after last, the newest
+// event before it (nil when there was none). The history is capped, so the
+// new events are found after last rather than by counting.
+func newEvents(job *jobspec.LiveJob, last *jobspec.Event) []any {
+	from := 0
+	if last != nil {
+		from = len(job.Events)
+		for i := len(job.Events) - 1; i >= 0; i-- {
+			if job.Events[i] == *last {
+				from = i + 1
+				break
+			}
+		}
+	}
+	out := make([]any, 0, len(job.Events)-from)
+	for _, ev := range job.Events[from:] {
+		raw, _ := json.Marshal(ev)
+		out = append(out, raw)
+	}
+	return out
+}
+
+func lastOf(events []jobspec.Event) *jobspec.Event {
+	if len(events) == 0 {
+		return nil
+	}
+	last := events[len(events)-1]
+	return &last
 }

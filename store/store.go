@@ -23,6 +23,7 @@ const (
 	KeyStreamKeys   = "stream_keys"   // hash: stream key → job id
 	KeyUploadTokens = "upload_tokens" // hash: job id → current upload token (the origin's fence)
 	KeyHeartbeats   = "heartbeats"    // sorted set: job id → unix ms of its last heartbeat
+	KeyJobEvents    = "job_events"    // stream: every state change of every job (SSE, webhooks), capped
 	keyLockPrefix   = "lock:"         // string per lock: owner, with a TTL
 )
 

@@ -294,3 +294,54 @@ func TestRedisDownIsUnavailable(t *testing.T) {
 		t.Fatalf("ping: %v", err)
 	}
 }
+
+func TestStateChangesArePublished(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := context.Background()
+	j := newJob("e")
+	j.SetState(jobspec.StateCreated, "created by test", time.Now())
+	if err := s.CreateJob(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	s.UpdateJob(ctx, "e", func(j *jobspec.LiveJob) error { j.Stats = &jobspec.Stats{Fps: 25}; return nil }) // no state change
+	s.UpdateJob(ctx, "e", func(j *jobspec.LiveJob) error {
+		j.SetState(jobspec.StateScheduled, "placed", time.Now())
+		j.SetState(jobspec.StateRunning, "listening", time.Now())
+		return nil
+	})
+	events, err := s.JobEvents(ctx, "0", 100, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ev := range events {
+		if ev.JobID != "e" {
+			t.Fatalf("event for %q", ev.JobID)
+		}
+		got = append(got, string(ev.To)+":"+ev.Reason)
+	}
+	if want := "[created:created by test scheduled:placed running:listening]"; fmt.Sprint(got) != want {
+		t.Fatalf("events %v, want %s", got, want)
+	}
+	latest, _ := s.LatestEventID(ctx)
+	if latest != events[2].ID {
+		t.Fatalf("latest %s, want %s", latest, events[2].ID)
+	}
+	// At the history's cap, a new state change is still published once.
+	s.UpdateJob(ctx, "e", func(j *jobspec.LiveJob) error {
+		for i := range jobspec.MaxEvents {
+			j.SetState(jobspec.StateRunning, fmt.Sprint("filler ", i), time.Now())
+		}
+		return nil
+	})
+	after, _ := s.LatestEventID(ctx)
+	s.UpdateJob(ctx, "e", func(j *jobspec.LiveJob) error {
+		j.SetState(jobspec.StateStreaming, "media", time.Now())
+		return nil
+	})
+	capped, err := s.JobEvents(ctx, after, 100, 0)
+	if err != nil || len(capped) != 1 || capped[0].To != jobspec.StateStreaming {
+		t.Fatalf("events after the cap: %+v %v", capped, err)
+	}
+}
