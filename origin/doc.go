@@ -1,0 +1,38 @@
+// Package origin owns the HTTP origin: ffmpeg PUTs and DELETEs a live job's
+// manifests and segments under /live/<job id>/..., players GET them.
+// It stores files under one root directory and touches nothing outside it;
+// who may write is decided by the Authorizer the caller plugs in.
+//
+// HTTP contract
+//
+//	GET|HEAD /healthz               200 "ok"
+//	GET|HEAD /live/<job>/<path>     200/206/304, 404 (Cache-Control: no-store)
+//	PUT|POST /live/<job>/<path>     204 stored; 401 no bearer token; 403 refused;
+//	                                413 over Config.MaxFileBytes; 409 path is a folder
+//	DELETE   /live/<job>/<path>     204, also when the file does not exist
+//	DELETE   /live/<job>            204 every output of the job removed; needs
+//	                                "Bearer <Config.AdminToken>"; 403 when disabled
+//	OPTIONS  any /live/ path        204 CORS preflight (reads only)
+//
+// Job ids match ^[A-Za-z0-9_-]{1,64}$. A path is 1–8 slash-separated names;
+// ".", "..", hidden names, empty names, backslashes and control characters
+// are refused with 400. Writes carry "Authorization: Bearer <upload token>":
+// hls muxer -headers 'Authorization: Bearer T\r\n'; dash muxer (5.1 has no
+// -headers) -http_opts 'headers=Authorization\: Bearer T'.
+//
+// Content-Type follows the extension (.m3u8, .mpd, .m4s/.mp4/.cmfv/.cmfa,
+// .ts, .m4a, .aac, .vtt, .webm, .key; anything else application/octet-stream).
+// An .m4s/.mp4 whose path inside the job contains "audio" (any case, in a
+// folder or file name) is audio/mp4, otherwise video/mp4. Manifests are
+// "no-cache" and carry an ETag but no Last-Modified (one-second resolution
+// would answer 304 for a manifest rewritten within the same second); segments
+// are "public, max-age=86400" (not immutable: a restarted transcoder could
+// reuse a name); .key files "private, no-cache".
+//
+// Each write streams to a hidden temporary file beside its target and is
+// renamed over it, so a reader sees a whole old or a whole new file. A GET of
+// a name that has no complete version but an upload in progress (a
+// low-latency segment ffmpeg is still sending) follows the upload: 200
+// without Content-Length or Range support, chunks as they arrive, and an
+// aborted response if the upload fails.
+package origin

@@ -1,0 +1,183 @@
+package origin
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Cache-Control values. Manifests change every segment. Segments are not
+// marked immutable: after a restart the transcoder could reuse a name.
+const (
+	cacheManifest = "no-cache"
+	cacheSegment  = "public, max-age=86400"
+	cacheKey      = "private, no-cache"
+)
+
+// get serves one file with ServeContent (Range, HEAD, conditional requests).
+func (s *Server) get(w http.ResponseWriter, r *http.Request, name string) {
+	f, err := s.root.Open(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		if up := s.uploads.lookup(name); up != nil && s.follow(w, r, name, up) {
+			return
+		}
+		f, err = s.root.Open(name) // the upload finished meanwhile
+	}
+	if err != nil {
+		s.openFailed(w, name, err)
+		return
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		notFound(w)
+		return
+	}
+	kind := classify(name)
+	h := w.Header()
+	h.Set("Content-Type", kind.contentType)
+	h.Set("Cache-Control", kind.cacheControl)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("ETag", etag(fi))
+	modTime := fi.ModTime()
+	if kind.manifest {
+		// Last-Modified has one-second resolution: a manifest rewritten
+		// twice within a second would get a wrong 304. The ETag serves.
+		modTime = time.Time{}
+	}
+	http.ServeContent(&countingWriter{ResponseWriter: w, n: &s.bytesOut}, r, name, modTime, f)
+}
+
+func (s *Server) openFailed(w http.ResponseWriter, name string, err error) {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		notFound(w)
+		return
+	}
+	s.log.Error("origin: open failed", "path", name, "err", err)
+	httpError(w, "read failed", http.StatusInternalServerError)
+}
+
+// etag changes whenever the file is replaced: every write renames a new
+// inode in. The inode is part of it because file times are only as fine as
+// the kernel's clock tick, and two versions of a manifest can share a size.
+func etag(fi fs.FileInfo) string {
+	var ino uint64
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		ino = st.Ino
+	}
+	return `"` + strconv.FormatUint(ino, 36) + "-" +
+		strconv.FormatInt(fi.ModTime().UnixNano(), 36) + "-" +
+		strconv.FormatInt(fi.Size(), 36) + `"`
+}
+
+type fileKind struct {
+	contentType  string
+	cacheControl string
+	manifest     bool
+}
+
+// classify picks Content-Type and Cache-Control from the file name.
+//
+// Audio rule: an .m4s or .mp4 file is audio/mp4 when its path inside the job
+// folder contains "audio" (any case) — in the file name or a folder name.
+// The transcoder names audio renditions' files after their label (default
+// labels start with "audio", e.g. audio128k/seg_00001.m4s or
+// init_audio128k.m4s); anything else is video/mp4.
+func classify(name string) fileKind {
+	ext := strings.ToLower(path.Ext(name))
+	switch ext {
+	case ".m3u8":
+		return fileKind{"application/vnd.apple.mpegurl", cacheManifest, true}
+	case ".mpd":
+		return fileKind{"application/dash+xml", cacheManifest, true}
+	case ".key":
+		return fileKind{"application/octet-stream", cacheKey, false}
+	}
+	return fileKind{segmentType(name, ext), cacheSegment, false}
+}
+
+func segmentType(name, ext string) string {
+	switch ext {
+	case ".m4s", ".mp4", ".cmfv", ".cmfa":
+		if ext == ".cmfa" || isAudioPath(name) {
+			return "audio/mp4"
+		}
+		return "video/mp4"
+	case ".ts":
+		return "video/mp2t"
+	case ".m4a":
+		return "audio/mp4"
+	case ".aac":
+		return "audio/aac"
+	case ".vtt":
+		return "text/vtt"
+	case ".webm":
+		return "video/webm"
+	}
+	return "application/octet-stream"
+}
+
+// isAudioPath looks past the job id at the path inside the job folder.
+func isAudioPath(name string) bool {
+	_, rel, _ := strings.Cut(name, "/")
+	return strings.Contains(strings.ToLower(rel), "audio")
+}
+
+// setCORS marks every response readable by any page: reads are public, and
+// writes come from ffmpeg, not from browsers.
+func setCORS(h http.Header) {
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range, Date, ETag, Accept-Ranges")
+}
+
+// preflight answers a browser's CORS preflight for reads.
+func preflight(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
+	allowed := "Range, If-None-Match, If-Modified-Since"
+	if asked := r.Header.Get("Access-Control-Request-Headers"); asked != "" {
+		allowed = asked // public, credential-free content: any header may be sent
+		h.Add("Vary", "Access-Control-Request-Headers")
+	}
+	h.Set("Access-Control-Allow-Headers", allowed)
+	h.Set("Access-Control-Max-Age", "86400")
+	h.Set("Allow", "GET, HEAD, OPTIONS, PUT, POST, DELETE")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// countingWriter counts body bytes for Stats.BytesOut. It keeps the
+// ReaderFrom path so segments still go out with sendfile.
+type countingWriter struct {
+	http.ResponseWriter
+	n interface{ Add(int64) int64 }
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func (c *countingWriter) ReadFrom(r io.Reader) (int64, error) {
+	var n int64
+	var err error
+	if rf, ok := c.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(r)
+	} else {
+		n, err = io.Copy(writerOnly{c.ResponseWriter}, r)
+	}
+	c.n.Add(n)
+	return n, err
+}
+
+// writerOnly hides a ReadFrom method, so io.Copy cannot call back into it.
+type writerOnly struct{ io.Writer }
+
+// Unwrap lets http.ResponseController reach the connection.
+func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }

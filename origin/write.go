@@ -1,0 +1,200 @@
+package origin
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path"
+	"strconv"
+	"sync"
+	"syscall"
+)
+
+// copyBufSize is large enough that a chunked segment upload costs few
+// syscalls, small enough that many concurrent uploads stay cheap.
+const copyBufSize = 64 << 10
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
+
+// put stores the request body as name, atomically. It answers 204 on success
+// (ffmpeg ignores the status of its writes; the empty body keeps its
+// persistent connection in step).
+func (s *Server) put(w http.ResponseWriter, r *http.Request, jobID, name string) {
+	if r.ContentLength > s.maxBytes {
+		httpError(w, "file too large", http.StatusRequestEntityTooLarge)
+		return
+	}
+	body := &bodyReader{r: http.MaxBytesReader(w, r.Body, s.maxBytes)}
+	n, err := s.store(name, body)
+	s.bytesIn.Add(n)
+	if err == nil {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		httpError(w, "file too large", http.StatusRequestEntityTooLarge)
+	case body.err != nil:
+		s.log.Info("origin: upload interrupted", "job_id", jobID, "path", name, "err", err)
+		httpError(w, "upload interrupted", http.StatusBadRequest)
+	case errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EEXIST):
+		httpError(w, "path conflicts with a directory", http.StatusConflict)
+	default:
+		s.log.Error("origin: store failed", "job_id", jobID, "path", name, "err", err)
+		httpError(w, "store failed", http.StatusInternalServerError)
+	}
+}
+
+// store streams body into a hidden temporary file beside name and renames it
+// over name, so a reader sees the old file or the new one, never a part.
+// While it runs, readers of a name with no complete version follow the
+// upload (inflight.go). No fsync: a live segment that a crash loses is
+// replaced within seconds, and fsync per segment would cost more than the
+// stream is worth.
+func (s *Server) store(name string, body io.Reader) (int64, error) {
+	dir, base := path.Split(name)
+	if err := s.root.MkdirAll(dir, 0o755); err != nil {
+		return 0, fmt.Errorf("create folder %s: %w", dir, err)
+	}
+	f, tmp, err := s.createTemp(dir, base)
+	if err != nil {
+		return 0, err
+	}
+	up := s.uploads.start(name, tmp)
+	n, err := copyBody(f, body, up)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("close %s: %w", tmp, cerr)
+	}
+	if err == nil {
+		err = s.root.Rename(tmp, name)
+	}
+	s.uploads.end(name, up, err == nil)
+	if err != nil {
+		_ = s.root.Remove(tmp)
+		return n, fmt.Errorf("store %s: %w", name, err)
+	}
+	return n, nil
+}
+
+// createTemp opens a new hidden file in dir. Hidden names are refused by
+// validFilePath, so readers and writers can never address it.
+func (s *Server) createTemp(dir, base string) (*os.File, string, error) {
+	for range 3 {
+		tmp := dir + "." + base + "." + strconv.FormatUint(rand.Uint64(), 36) + ".tmp"
+		f, err := s.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("create temp for %s%s: %w", dir, base, err)
+		}
+		return f, tmp, nil
+	}
+	return nil, "", fmt.Errorf("create temp for %s%s: name collisions", dir, base)
+}
+
+// copyBody streams body to f through a pooled buffer, so chunked uploads
+// are never held in memory whole, and tells followers of up about each chunk.
+func copyBody(f *os.File, body io.Reader, up *upload) (int64, error) {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
+	var n int64
+	for {
+		nr, rerr := body.Read(buf)
+		if nr > 0 {
+			nw, werr := f.Write(buf[:nr])
+			n += int64(nw)
+			up.grow(int64(nw))
+			if werr != nil {
+				return n, werr
+			}
+		}
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+}
+
+// bodyReader remembers a read error so a client that went away is told
+// apart from a full disk.
+type bodyReader struct {
+	r   io.Reader
+	err error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
+}
+
+// delete removes one file. A missing file is 204 too: ffmpeg's cleanup and
+// retries are idempotent, and a 404 would only add noise to its log.
+func (s *Server) delete(w http.ResponseWriter, jobID, name string) {
+	fi, err := s.root.Lstat(name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
+		w.WriteHeader(http.StatusNoContent)
+		return
+	case err != nil:
+		s.log.Error("origin: delete failed", "job_id", jobID, "path", name, "err", err)
+		httpError(w, "delete failed", http.StatusInternalServerError)
+		return
+	case fi.IsDir():
+		httpError(w, "is a folder", http.StatusConflict)
+		return
+	}
+	if err := s.root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.log.Error("origin: delete failed", "job_id", jobID, "path", name, "err", err)
+		httpError(w, "delete failed", http.StatusInternalServerError)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// RemoveJob removes every output of a job. Removing a job that has no
+// outputs succeeds. Revoke the job's upload token first: a write that is
+// still in flight would otherwise recreate the folder.
+func (s *Server) RemoveJob(jobID string) error {
+	if !validJobID(jobID) {
+		return fmt.Errorf("remove outputs of job %q: invalid job id", jobID)
+	}
+	var err error
+	for range 3 { // a racing write can refill a folder between scan and rmdir
+		if err = s.root.RemoveAll(jobID); err == nil {
+			s.log.Info("origin: removed job outputs", "job_id", jobID)
+			return nil
+		}
+	}
+	return fmt.Errorf("remove outputs of job %s: %w", jobID, err)
+}
+
+// adminRemove serves DELETE /live/<job id> with the admin token.
+func (s *Server) adminRemove(w http.ResponseWriter, r *http.Request, jobID string) {
+	token, ok := bearerToken(r)
+	if !ok {
+		unauthorized(w)
+		return
+	}
+	if !s.adminAllowed(token) {
+		httpError(w, "forbidden", http.StatusForbidden)
+		return
+	}
+	if err := s.RemoveJob(jobID); err != nil {
+		s.log.Error("origin: admin removal failed", "job_id", jobID, "err", err)
+		httpError(w, "remove failed", http.StatusInternalServerError)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
