@@ -75,7 +75,7 @@ func runDev(ctx context.Context, args []string) error {
 	if err := st.Ping(ctx); err != nil {
 		return fmt.Errorf("redis at %s: %w", *o.api.common.redis, err)
 	}
-	org, err := origin.New(origin.Config{Root: filepath.Join(*o.data, "origin"), Authorizer: st, Logger: log})
+	org, err := origin.New(origin.Config{Root: filepath.Join(*o.data, "origin"), Authorizer: uploadAuthorizer{st}, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -100,7 +100,9 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 	return runAll(ctx, log,
-		func(ctx context.Context) error { return serveOn(ctx, log, "origin", originLn, org) },
+		func(ctx context.Context) error {
+			return serveOn(ctx, log, "origin", originLn, org.HTTPServer(originLn.Addr().String()))
+		},
 		func(ctx context.Context) error { return serve(ctx, log, "api", *o.api.listen, apiHandler) },
 		sched.Run,
 	)

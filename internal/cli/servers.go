@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ezlivestreaming/ezlive/apiserver"
+	"github.com/ezlivestreaming/ezlive/jobspec"
 	"github.com/ezlivestreaming/ezlive/localdriver"
 	"github.com/ezlivestreaming/ezlive/origin"
 	"github.com/ezlivestreaming/ezlive/queue"
@@ -139,12 +140,28 @@ func runOrigin(ctx context.Context, args []string) error {
 	}
 	st, rdb := o.common.store()
 	defer rdb.Close()
-	srv, err := origin.New(origin.Config{Root: *o.root, Authorizer: st, AdminToken: *o.admin, Logger: log})
+	srv, err := origin.New(origin.Config{Root: *o.root, Authorizer: uploadAuthorizer{st}, AdminToken: *o.admin, Logger: log})
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	return serve(ctx, log, "origin", *o.listen, srv)
+	l, err := net.Listen("tcp", *o.listen)
+	if err != nil {
+		return fmt.Errorf("origin: listen on %s: %w", *o.listen, err)
+	}
+	return serveOn(ctx, log, "origin", l, srv.HTTPServer(l.Addr().String()))
+}
+
+// uploadAuthorizer checks uploads against the store's current upload token;
+// when Redis cannot answer, the origin says 503 rather than 403.
+type uploadAuthorizer struct{ st *store.Store }
+
+func (a uploadAuthorizer) AuthorizeUpload(ctx context.Context, jobID, token string) error {
+	err := a.st.AuthorizeUpload(ctx, jobID, token)
+	if jobspec.ErrorCode(err) == jobspec.EUNAVAILABLE {
+		return fmt.Errorf("%w: %v", origin.ErrAuthUnavailable, err)
+	}
+	return err
 }
 
 // --- scheduler ---
@@ -293,11 +310,11 @@ func serve(ctx context.Context, log *slog.Logger, name, addr string, h http.Hand
 	if err != nil {
 		return fmt.Errorf("%s: listen on %s: %w", name, addr, err)
 	}
-	return serveOn(ctx, log, name, l, h)
+	return serveOn(ctx, log, name, l, apiserver.NewHTTPServer(l.Addr().String(), h))
 }
 
-func serveOn(ctx context.Context, log *slog.Logger, name string, l net.Listener, h http.Handler) error {
-	srv := apiserver.NewHTTPServer(l.Addr().String(), h)
+// serveOn runs srv on l until ctx ends, then shuts it down gracefully.
+func serveOn(ctx context.Context, log *slog.Logger, name string, l net.Listener, srv *http.Server) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	log.Info(name+" listening", "addr", "http://"+l.Addr().String())
