@@ -14,8 +14,10 @@ type Target struct {
 	// OutputURL is the origin base URL of the job, ending in '/', e.g.
 	// http://127.0.0.1:1081/live/<job id>/.
 	OutputURL string
-	// UploadToken is sent as "Authorization: Bearer <token>" on every PUT
-	// and DELETE.
+	// UploadToken, when set, is sent as "Authorization: Bearer <token>" on
+	// every PUT and DELETE. The transcoder leaves it empty and writes through
+	// its loopback relay, which adds the header, so the token is not in
+	// ffmpeg's argv for any local user to read.
 	UploadToken string
 	// Period is 0 for the first listener of a transcoder and grows by one on
 	// each restart after a publisher leaves.
@@ -76,9 +78,15 @@ func ManifestNames(spec Spec) []string {
 // that serves a job: an RTMP listener, one decode, a split+scale filter
 // graph, one encoder per rendition with aligned fixed GOPs, audio encoded
 // once (once per variant for HLS mpegts, which needs audio muxed into every
-// variant), packaged as HLS or DASH and PUT to the origin. Progress goes to
+// variant and where ffmpeg cannot share one encoder between variants),
+// packaged as HLS or DASH and PUT to Target.OutputURL. Progress goes to
 // stdout as key=value lines (-progress pipe:1). The spec must be validated
 // and defaulted.
+//
+// Each write uses its own HTTP connection (-http_persistent 0): ffmpeg
+// 5.1's persistent mode closes its sockets with responses unread, the
+// kernel resets them and the receiver loses the last writes (the final
+// segment, ENDLIST). Keep-alive to the origin is the transcoder relay's job.
 func FFmpegArgs(spec Spec, t Target) []string {
 	o := spec.Output
 	args := []string{
@@ -148,6 +156,11 @@ func renditionArgs(i int, v VideoOutput, o Output) []string {
 		// renditions whatever their frame rate.
 		"-force_key_frames" + s, "expr:gte(t,n_forced*" + ffNum(v.Gop_size) + ")",
 	}
+	if o.Low_latency_mode {
+		// No lookahead, B-frames or frame threads: segments leave the
+		// encoder about 0.6 s sooner, at some cost in quality per bit.
+		args = append(args, "-tune"+s, "zerolatency")
+	}
 	if v.Codec == "h265" {
 		args = append(args, "-c"+s, "libx265",
 			"-x265-params"+s, fmt.Sprintf("keyint=%d:min-keyint=%d:scenecut=0:open-gop=0:log-level=error", gopFrames, gopFrames))
@@ -167,7 +180,7 @@ func audioArgs(o Output, copies int) []string {
 	var args []string
 	for i := range copies {
 		s := fmt.Sprintf(":a:%d", i)
-		args = append(args, "-map", "0:a:0", "-c"+s, "aac", "-b"+s, a.Bitrate, "-ac"+s, "2", "-ar"+s, "48000")
+		args = append(args, "-map", "0:a:0", "-c"+s, "aac", "-b"+s, a.Bitrate)
 	}
 	return args
 }

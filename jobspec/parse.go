@@ -104,9 +104,6 @@ func unactedWarnings(s Spec) []string {
 	if o.Fragment_duration != 0 {
 		w = append(w, "Output.Fragment_duration is accepted but not acted on yet: each segment is written as one fragment")
 	}
-	if o.Low_latency_mode {
-		w = append(w, "Output.Low_latency_mode is accepted but not acted on yet: the stream is served with normal latency")
-	}
 	if o.Time_shift_buffer_depth != 0 {
 		w = append(w, "Output.Time_shift_buffer_depth is accepted but not acted on yet: the live window keeps the default number of segments")
 	}

@@ -194,7 +194,6 @@ func TestParseWarnings(t *testing.T) {
 		}), []string{
 			"Input is accepted but not acted on yet: publish to the RtmpIngestUrl returned with the job",
 			"Output.Fragment_duration is accepted but not acted on yet: each segment is written as one fragment",
-			"Output.Low_latency_mode is accepted but not acted on yet: the stream is served with normal latency",
 			"Output.Time_shift_buffer_depth is accepted but not acted on yet: the live window keeps the default number of segments",
 			"Output.S3_output is accepted but not acted on yet: segments and manifests go to the origin at Playback_url",
 			"Output.Video_outputs[1].Crf is accepted but not acted on yet: the rendition is encoded at its Bitrate, capped by Max_bitrate and Buf_size",

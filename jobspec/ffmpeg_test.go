@@ -1,0 +1,183 @@
+package jobspec
+
+import (
+	"encoding/json"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func ffSampleSpec(t *testing.T) Spec {
+	t.Helper()
+	b, err := os.ReadFile("testdata/sample_live_job.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	Defaults(&s)
+	return s
+}
+
+var ffTarget = Target{
+	ListenURL: "rtmp://127.0.0.1:1935/live/k", OutputURL: "http://127.0.0.1:1081/live/j/",
+	UploadToken: "t0k", Period: 3, Generation: 7,
+}
+
+// opt returns the value following flag in args, and whether it is there
+// exactly once.
+func opt(args []string, flag string) (string, bool) {
+	v, n := "", 0
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == flag {
+			v, n = args[i+1], n+1
+		}
+	}
+	return v, n == 1
+}
+
+func TestFFmpegArgsLadder(t *testing.T) {
+	s := ffSampleSpec(t)
+	args := FFmpegArgs(s, ffTarget)
+	if in, _ := opt(args, "-i"); in != ffTarget.ListenURL || !slices.Contains(args, "-listen") {
+		t.Errorf("input %q, want the RTMP listener %s", in, ffTarget.ListenURL)
+	}
+	graph, _ := opt(args, "-filter_complex")
+	if strings.Count(graph, "split=2") != 1 || strings.Count(graph, "[0:v") != 1 {
+		t.Errorf("filter graph %q should decode once and split in two", graph)
+	}
+	// Every rendition's rate control and GOP carry its own stream
+	// specifier: a bare -b:v would only reach the first.
+	for i, v := range s.Output.Video_outputs {
+		sp := ":v:" + string(rune('0'+i))
+		gop := map[int]string{0: "50", 1: "50"}[i]
+		want := map[string]string{
+			"-b" + sp: v.Bitrate, "-maxrate" + sp: v.Max_bitrate, "-bufsize" + sp: v.Buf_size,
+			"-preset" + sp: v.Preset, "-g" + sp: gop, "-keyint_min" + sp: gop, "-c" + sp: "libx264",
+			"-sc_threshold" + sp: "0", "-force_key_frames" + sp: "expr:gte(t,n_forced*2)",
+		}
+		for flag, val := range want {
+			if got, once := opt(args, flag); got != val || !once {
+				t.Errorf("%s = %q (once: %v), want %q", flag, got, once, val)
+			}
+		}
+		if !strings.Contains(graph, "scale=768:432") && i == 1 || !strings.Contains(graph, "fps=25,scale=640:360") {
+			t.Errorf("filter graph %q lacks rendition %d's fps and size", graph, i)
+		}
+	}
+	for _, bare := range []string{"-b:v", "-maxrate", "-bufsize", "-g"} {
+		if slices.Contains(args, bare) {
+			t.Errorf("argument %s without a stream index applies to the first stream only", bare)
+		}
+	}
+	if n := strings.Count(strings.Join(args, " "), "-c:a:"); n != 1 {
+		t.Errorf("audio encoded %d times for DASH, want once", n)
+	}
+	if out := args[len(args)-1]; out != ffTarget.OutputURL+"master.mpd" {
+		t.Errorf("output %q", out)
+	}
+	if seg, _ := opt(args, "-media_seg_name"); !strings.Contains(seg, "g7p3") {
+		t.Errorf("segment names %q do not carry the run (generation 7, period 3)", seg)
+	}
+	if h, _ := opt(args, "-http_opts"); h != `headers=Authorization\: Bearer t0k\`+"\r"+`\`+"\n" {
+		t.Errorf("http_opts %q", h)
+	}
+}
+
+func TestFFmpegArgsPackaging(t *testing.T) {
+	cases := []struct {
+		stream, format string
+		manifests      []string
+		want           map[string]string // option → value
+		audioEncodes   int
+	}{
+		{"hls", "mpegts", []string{"master.m3u8"}, map[string]string{
+			"-f": "hls", "-hls_segment_type": "mpegts", "-var_stream_map": "v:0,a:0,name:video365k v:1,a:1,name:video550k",
+			"-hls_start_number_source": "epoch", "-hls_segment_filename": ffTarget.OutputURL + "%v-g7p3-%d.ts",
+		}, 2},
+		{"hls", "fmp4", []string{"master.m3u8"}, map[string]string{
+			"-f": "hls", "-hls_segment_type": "fmp4",
+			"-var_stream_map":         "v:0,agroup:audio,name:video365k v:1,agroup:audio,name:video550k a:0,agroup:audio,name:audio128k",
+			"-hls_fmp4_init_filename": "%v-g7p3-init.mp4",
+		}, 1},
+		{"hls", "cmaf", []string{"master.m3u8", "master.mpd"}, map[string]string{"-f": "dash", "-hls_playlist": "1"}, 1},
+		{"dash", "fmp4", []string{"master.mpd"}, map[string]string{"-f": "dash", "-adaptation_sets": "id=0,streams=v id=1,streams=a"}, 1},
+		{"dash", "cmaf", []string{"master.mpd", "master.m3u8"}, map[string]string{"-f": "dash", "-hls_playlist": "1"}, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.stream+"-"+c.format, func(t *testing.T) {
+			s := ffSampleSpec(t)
+			s.Output.Stream_type, s.Output.Segment_format = c.stream, c.format
+			if got := ManifestNames(s); !slices.Equal(got, c.manifests) {
+				t.Errorf("ManifestNames = %v, want %v", got, c.manifests)
+			}
+			args := FFmpegArgs(s, ffTarget)
+			for flag, val := range c.want {
+				got, once := opt(args, flag)
+				if flag == "-f" { // the input's -f flv comes first
+					i := len(args) - 1
+					for args[i] != "-f" {
+						i--
+					}
+					got, once = args[i+1], slices.Index(args, "-f") < i
+				}
+				if got != val || !once {
+					t.Errorf("%s = %q (once: %v), want %q", flag, got, once, val)
+				}
+			}
+			if n := strings.Count(strings.Join(args, " "), "-c:a:"); n != c.audioEncodes {
+				t.Errorf("audio encoded %d times, want %d", n, c.audioEncodes)
+			}
+		})
+	}
+}
+
+func TestFFmpegArgsAudioOnlyAndNoToken(t *testing.T) {
+	s := ffSampleSpec(t)
+	s.Output.Stream_type, s.Output.Segment_format = "hls", "mpegts"
+	s.Output.Video_outputs = nil
+	tgt := ffTarget
+	tgt.UploadToken = ""
+	args := FFmpegArgs(s, tgt)
+	if _, ok := opt(args, "-filter_complex"); ok {
+		t.Error("audio-only job has a video filter graph")
+	}
+	if m, _ := opt(args, "-var_stream_map"); m != "a:0,name:audio128k" {
+		t.Errorf("var_stream_map %q", m)
+	}
+	if _, ok := opt(args, "-headers"); ok {
+		t.Error("Authorization header sent without a token")
+	}
+}
+
+func TestFFmpegArgsH265(t *testing.T) {
+	s := ffSampleSpec(t)
+	s.Output.Video_outputs[1].Codec = "h265"
+	args := FFmpegArgs(s, ffTarget)
+	if c, _ := opt(args, "-c:v:1"); c != "libx265" {
+		t.Errorf("-c:v:1 = %q", c)
+	}
+	if p, _ := opt(args, "-x265-params:v:1"); !strings.Contains(p, "keyint=50:min-keyint=50:scenecut=0") {
+		t.Errorf("x265 params %q do not fix the GOP", p)
+	}
+	if tag, _ := opt(args, "-tag:v:1"); tag != "hvc1" {
+		t.Errorf("h265 in fmp4 tagged %q, want hvc1", tag)
+	}
+}
+
+func TestFFmpegArgsLowLatency(t *testing.T) {
+	s := ffSampleSpec(t)
+	if _, ok := opt(FFmpegArgs(s, ffTarget), "-tune:v:0"); ok {
+		t.Error("zerolatency without Low_latency_mode")
+	}
+	s.Output.Low_latency_mode = true
+	args := FFmpegArgs(s, ffTarget)
+	for _, flag := range []string{"-tune:v:0", "-tune:v:1"} {
+		if v, _ := opt(args, flag); v != "zerolatency" {
+			t.Errorf("%s = %q with Low_latency_mode, want zerolatency", flag, v)
+		}
+	}
+}

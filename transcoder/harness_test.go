@@ -1,0 +1,202 @@
+package transcoder
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ezlivestreaming/ezlive/jobspec"
+)
+
+// recorder is a Reporter that keeps every heartbeat.
+type recorder struct {
+	mu    sync.Mutex
+	beats []Heartbeat
+	fence bool
+}
+
+func (r *recorder) Report(_ context.Context, hb Heartbeat) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.beats = append(r.beats, hb)
+	if r.fence {
+		return fmt.Errorf("redis says: %w", ErrFenced)
+	}
+	return nil
+}
+
+func (r *recorder) last() Heartbeat {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.beats) == 0 {
+		return Heartbeat{}
+	}
+	return r.beats[len(r.beats)-1]
+}
+
+// job is one transcoder under test with its origin.
+type job struct {
+	id     string
+	addr   string
+	key    string
+	origin *testOrigin
+	rep    *recorder
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func requireFFmpeg(t *testing.T) {
+	t.Helper()
+	for _, bin := range []string{"ffmpeg", "ffprobe"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			t.Fatalf("%s not installed: the media tests need it (apt-get install ffmpeg)", bin)
+		}
+	}
+}
+
+// startJob runs transcoder.Run for spec and waits until its RTMP listener
+// accepts connections.
+func startJob(t *testing.T, name string, spec jobspec.Spec) *job {
+	t.Helper()
+	requireFFmpeg(t)
+	j := &job{id: name + "-" + randHex(4), addr: freeAddr(t), key: "key" + randHex(8), rep: &recorder{}, done: make(chan error, 1)}
+	j.origin = newTestOrigin(t, j.id)
+	ctx, cancel := context.WithCancel(context.Background())
+	j.cancel = cancel
+	cfg := Config{
+		JobID: j.id, Generation: 1, Spec: spec, StreamKey: j.key, ListenAddr: j.addr,
+		OriginURL: j.origin.URL(j.id), UploadToken: j.origin.token, Reporter: j.rep,
+		HeartbeatInterval: 200 * time.Millisecond, StallTimeout: 3 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
+	}
+	go func() { j.done <- Run(ctx, cfg) }()
+	t.Cleanup(func() { j.stop(t) })
+	waitListening(t, j.addr)
+	return j
+}
+
+// stop ends Run gracefully and checks it returned nil.
+func (j *job) stop(t *testing.T) {
+	t.Helper()
+	if j.cancel == nil {
+		return
+	}
+	j.cancel()
+	j.cancel = nil
+	if err := <-j.done; err != nil {
+		t.Errorf("Run returned %v after a graceful stop", err)
+	}
+}
+
+// waitRestarts waits until the listener has restarted n times in all: the
+// publisher's last bytes are through ffmpeg and its output is final.
+func (j *job) waitRestarts(t *testing.T, n int) {
+	t.Helper()
+	waitFor(t, 60*time.Second, fmt.Sprintf("listener restart %d", n), func() bool { return j.rep.last().Stats.Restarts >= n })
+}
+
+func (j *job) ingestURL() string { return "rtmp://" + j.addr + "/live/" + j.key }
+
+// publish pushes seconds of synthetic media (testsrc2 + sine) in real time
+// and returns when the publisher has finished.
+func publish(t *testing.T, url string, seconds float64, size string) {
+	t.Helper()
+	cmd := publisher(url, seconds, size)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("publisher: %v\n%s", err, out)
+	}
+}
+
+func publisher(url string, seconds float64, size string) *exec.Cmd {
+	d := strconv.FormatFloat(seconds, 'f', -1, 64)
+	return exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-re",
+		"-f", "lavfi", "-i", "testsrc2=size="+size+":rate=25",
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+		"-t", d, "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p",
+		"-c:a", "aac", "-b:a", "96k", "-f", "flv", url)
+}
+
+// waitListening waits until something listens on addr, reading the kernel's
+// socket table rather than connecting (a probe connection would be taken
+// as the publisher).
+func waitListening(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !listening(addr) {
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing listens on %s", addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// listening reports whether a TCP socket listens on the IPv4 host:port addr
+// (from /proc/net/tcp).
+func listening(addr string) bool {
+	host, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	ip := net.ParseIP(host).To4()
+	if ip == nil {
+		return false
+	}
+	want := fmt.Sprintf("%02X%02X%02X%02X:%04X", ip[3], ip[2], ip[1], ip[0], p)
+	f, err := os.Open("/proc/net/tcp")
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		if len(fs) > 3 && fs[1] == want && fs[3] == "0A" {
+			return true
+		}
+	}
+	return false
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// waitFor polls cond until it holds, failing after limit.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}

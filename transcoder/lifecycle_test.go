@@ -1,0 +1,264 @@
+package transcoder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// states lists the distinct consecutive states the reporter saw.
+func (r *recorder) states() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, b := range r.beats {
+		if len(out) == 0 || out[len(out)-1] != b.State {
+			out = append(out, b.State)
+		}
+	}
+	return out
+}
+
+func (o *testOrigin) published(contains string) []string {
+	puts, _, _ := o.snapshot()
+	var names []string
+	for _, p := range puts {
+		if isMediaSegment(p.name) && strings.Contains(p.name, contains) && !slices.Contains(names, p.name) {
+			names = append(names, p.name)
+		}
+	}
+	return names
+}
+
+// seqOf reads the number at the end of an HLS segment name
+// (<label>-<run>-<seq>.ts).
+func seqOf(t *testing.T, name string) int64 {
+	t.Helper()
+	base := strings.TrimSuffix(name, filepath.Ext(name))
+	n, err := strconv.ParseInt(base[strings.LastIndex(base, "-")+1:], 10, 64)
+	if err != nil {
+		t.Fatalf("segment %s has no sequence number: %v", name, err)
+	}
+	return n
+}
+
+// TestReconnect: the publisher leaves and comes back; the listener returns,
+// the new run's segments have higher numbers under new names, nothing is
+// overwritten and the playlist marks the discontinuity.
+func TestReconnect(t *testing.T) {
+	t.Parallel()
+	spec := smallLadder("hls", "mpegts", 2, "h264")
+	j := startJob(t, "reconnect", spec)
+	publish(t, j.ingestURL(), 5, "640x360")
+	j.waitRestarts(t, 1)
+	// The publisher left, the job goes on: players must keep polling.
+	between, _ := parseHLSMaster(t, j.origin.Path(j.id, ""))
+	for _, r := range between {
+		if r.ended || len(r.segments) == 0 {
+			t.Errorf("%s: between publishers the playlist ended=%v with %d segments, want live with segments", r.name, r.ended, len(r.segments))
+		}
+	}
+	waitListening(t, j.addr)
+	publish(t, j.ingestURL(), 5, "640x360")
+	j.waitRestarts(t, 2)
+	j.stop(t)
+
+	first, second := j.origin.published("low-g1p0-"), j.origin.published("low-g1p1-")
+	if len(first) == 0 || len(second) == 0 {
+		t.Fatalf("segments per run: %v then %v, want both runs to publish", first, second)
+	}
+	lastFirst := seqOf(t, first[len(first)-1])
+	for _, s := range second {
+		if seqOf(t, s) <= lastFirst {
+			t.Errorf("segment %s of the second run is not numbered after %s", s, first[len(first)-1])
+		}
+	}
+	video, _ := parseHLSMaster(t, j.origin.Path(j.id, ""))
+	for _, r := range video {
+		if len(r.segments) == 0 || !r.segments[0].disc || !strings.Contains(r.segments[0].name, "-g1p1-") {
+			t.Errorf("%s: playlist after the reconnect starts with %+v, want a second-run segment marked EXT-X-DISCONTINUITY", r.name, r.segments)
+		}
+	}
+	checkRenditions(t, j.origin.Path(j.id, ""), spec, video, nil, 4)
+	if _, denied, over := j.origin.snapshot(); denied > 0 || len(over) > 0 {
+		t.Errorf("origin denied %d writes; overwritten: %v", denied, over)
+	}
+	want := []string{StateListening, StateStreaming, StateListening, StateStreaming, StateListening}
+	if got := j.rep.states(); !slices.Equal(got[:min(len(got), len(want))], want) {
+		t.Errorf("heartbeat states %v, want %v", got, want)
+	}
+}
+
+// TestGracefulStop stops the transcoder while media flows: the last segment
+// is flushed, playlists get ENDLIST, Run returns nil and ffmpeg is gone.
+func TestGracefulStop(t *testing.T) {
+	t.Parallel()
+	spec := smallLadder("hls", "fmp4", 2, "h264")
+	j := startJob(t, "stop", spec)
+	pub := publisher(j.ingestURL(), 60, "640x360")
+	if err := pub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pub.Process.Kill(); _ = pub.Wait() })
+	waitFor(t, 30*time.Second, "two segments per rendition", func() bool { return len(j.origin.published("low-")) >= 2 })
+	j.stop(t)
+	if listening(j.addr) {
+		t.Error("the listener is still up after Run returned")
+	}
+	video, audio := parseHLSMaster(t, j.origin.Path(j.id, ""))
+	for _, r := range append(video, audio...) {
+		if !r.ended {
+			t.Errorf("%s: no EXT-X-ENDLIST after a graceful stop", r.name)
+		}
+	}
+	if got := j.rep.states(); !slices.Contains(got, StateStreaming) {
+		t.Errorf("heartbeat states %v never say streaming", got)
+	}
+}
+
+// TestStalledPublisher: a publisher that keeps its connection open but
+// sends nothing would hold ffmpeg forever; the watchdog restarts the
+// listener.
+func TestStalledPublisher(t *testing.T) {
+	t.Parallel()
+	j := startJob(t, "stall", smallLadder("hls", "mpegts", 2, "h264"))
+	pub := publisher(j.ingestURL(), 60, "320x180")
+	if err := pub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pub.Process.Kill(); _ = pub.Wait() })
+	waitFor(t, 30*time.Second, "streaming", func() bool { return j.rep.last().State == StateStreaming })
+	if err := pub.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the watchdog to restart the listener", func() bool {
+		hb := j.rep.last()
+		return hb.Stats.Restarts >= 1 && hb.State == StateListening
+	})
+	waitListening(t, j.addr)
+}
+
+// TestFenced: a Reporter answering ErrFenced stops the transcoder at once.
+func TestFenced(t *testing.T) {
+	t.Parallel()
+	j := startJob(t, "fenced", smallLadder("hls", "mpegts", 2, "h264"))
+	j.rep.mu.Lock()
+	j.rep.fence = true
+	j.rep.mu.Unlock()
+	var err error
+	select {
+	case err = <-j.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after the reporter said fenced")
+	}
+	j.cancel = nil
+	if !errors.Is(err, ErrFenced) {
+		t.Errorf("Run returned %v, want ErrFenced", err)
+	}
+	if listening(j.addr) {
+		t.Error("ffmpeg still listens after Run returned")
+	}
+}
+
+const helperEnv = "EZLIVE_TRANSCODER_TEST_HELPER"
+
+// TestNoOrphan kills the supervising process with SIGKILL and checks that
+// its ffmpeg dies with it.
+func TestNoOrphan(t *testing.T) {
+	t.Parallel()
+	requireFFmpeg(t)
+	addr := freeAddr(t)
+	o := newTestOrigin(t, "orphan")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperTranscoder$")
+	cmd.Env = append(os.Environ(), helperEnv+"="+addr+" "+o.URL("orphan"))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	waitListening(t, addr)
+	ff := childrenNamed(t, cmd.Process.Pid, "ffmpeg")
+	if len(ff) != 1 {
+		t.Fatalf("transcoder helper has ffmpeg children %v, want one", ff)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	waitFor(t, 10*time.Second, fmt.Sprintf("ffmpeg %d to die with its parent", ff[0]), func() bool { return !alive(ff[0]) })
+}
+
+// TestHelperTranscoder is not a test: TestNoOrphan runs the test binary
+// with it as a transcoder process to SIGKILL.
+func TestHelperTranscoder(t *testing.T) {
+	arg := os.Getenv(helperEnv)
+	if arg == "" {
+		t.Skip("helper process for TestNoOrphan")
+	}
+	addr, origin, _ := strings.Cut(arg, " ")
+	_ = Run(context.Background(), Config{
+		JobID: "orphan", Spec: smallLadder("hls", "mpegts", 2, "h264"), StreamKey: "k",
+		ListenAddr: addr, OriginURL: origin, UploadToken: "tok-orphan", Reporter: &recorder{},
+	})
+}
+
+// childrenNamed lists the pids whose parent is ppid and whose command is
+// name.
+func childrenNamed(t *testing.T, ppid int, name string) []int {
+	t.Helper()
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var pids []int
+	for _, f := range stats {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		s := string(b)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < 0 {
+			continue
+		}
+		fields := strings.Fields(s[end+1:])
+		if len(fields) < 2 || s[open+1:end] != name || fields[1] != strconv.Itoa(ppid) {
+			continue
+		}
+		pid, _ := strconv.Atoi(strings.TrimSpace(s[:open]))
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+// alive: the process exists and is not a zombie.
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	return len(fields) > 0 && fields[0] != "Z"
+}
+
+// TestSilentConnection: a connection that never even completes the RTMP
+// handshake (a port scanner, a wedged encoder) must not hold the listener.
+func TestSilentConnection(t *testing.T) {
+	t.Parallel()
+	j := startJob(t, "silent", smallLadder("hls", "mpegts", 2, "h264"))
+	c, err := net.Dial("tcp", j.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	j.waitRestarts(t, 1)
+	waitListening(t, j.addr)
+}

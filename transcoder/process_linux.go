@@ -1,0 +1,153 @@
+package transcoder
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// ffmpegProc is one running ffmpeg. It runs in its own process group with
+// SIGKILL as its parent-death signal, so it dies with the transcoder even
+// when the transcoder is killed with SIGKILL.
+type ffmpegProc struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed when ffmpeg has exited and its output is read
+	wait error
+}
+
+func startFFmpeg(path string, args []string, onProgress func(progress), log *slog.Logger) (*ffmpegProc, error) {
+	cmd := exec.Command(path, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Stdout = &lineWriter{line: newProgressReader(onProgress).line}
+	cmd.Stderr = &lineWriter{line: func(l string) { log.Info("ffmpeg", "msg", l) }}
+	p := &ffmpegProc{cmd: cmd, done: make(chan struct{})}
+	started := make(chan error, 1)
+	go func() {
+		// The parent-death signal fires when the thread that started the
+		// child exits, not the process: keep this thread for the child's
+		// whole life.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- fmt.Errorf("start ffmpeg: %w", err)
+			return
+		}
+		started <- nil
+		p.wait = cmd.Wait()
+		close(p.done)
+	}()
+	if err := <-started; err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *ffmpegProc) pid() int { return p.cmd.Process.Pid }
+
+// err is ffmpeg's exit error; nil for status 0, which is also what a
+// listener returns when its publisher leaves.
+func (p *ffmpegProc) err() error {
+	if p.wait != nil {
+		return fmt.Errorf("ffmpeg: %w", p.wait)
+	}
+	return nil
+}
+
+// stop asks ffmpeg to finish: the first SIGINT makes it flush the last
+// segment and finalise the manifests; a second one, half the timeout later,
+// aborts I/O it is blocked in (a stalled publisher); at the timeout its
+// process group is killed.
+func (p *ffmpegProc) stop(timeout time.Duration) {
+	for range 2 {
+		_ = syscall.Kill(p.pid(), syscall.SIGINT)
+		select {
+		case <-p.done:
+			return
+		case <-time.After(timeout / 2):
+		}
+	}
+	p.kill()
+}
+
+// kill ends ffmpeg's process group at once and waits for it.
+func (p *ffmpegProc) kill() {
+	_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
+	<-p.done
+}
+
+// bytesIn is what ffmpeg has read so far (rchar of /proc/<pid>/io): almost
+// all of it is the publisher's RTMP stream.
+func (p *ffmpegProc) bytesIn() int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.pid()) + "/io")
+	if err != nil {
+		return 0
+	}
+	for _, l := range bytes.Split(b, []byte("\n")) {
+		if v, ok := bytes.CutPrefix(l, []byte("rchar: ")); ok {
+			n, _ := strconv.ParseInt(string(v), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// publisherConnected reports whether a TCP connection is established to
+// the listener's port (from the kernel's socket tables): a publisher is on,
+// whether or not it sends anything.
+func publisherConnected(listenAddr string) bool {
+	_, port, err := net.SplitHostPort(listenAddr)
+	if err != nil {
+		return false
+	}
+	p, _ := strconv.Atoi(port)
+	suffix := fmt.Sprintf(":%04X", p)
+	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(table)
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			f := strings.Fields(l)
+			if len(f) > 3 && strings.HasSuffix(f[1], suffix) && f[3] == "01" { // 01: ESTABLISHED
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// lineWriter calls line for every complete line written to it.
+type lineWriter struct {
+	mu   sync.Mutex
+	buf  []byte
+	line func(string)
+}
+
+func (w *lineWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, b...)
+	for {
+		i := bytes.IndexAny(w.buf, "\r\n")
+		if i < 0 {
+			break
+		}
+		if l := string(bytes.TrimSpace(w.buf[:i])); l != "" {
+			w.line(l)
+		}
+		w.buf = w.buf[i+1:]
+	}
+	if len(w.buf) > 64<<10 { // a runaway line: drop it
+		w.buf = w.buf[:0]
+	}
+	return len(b), nil
+}

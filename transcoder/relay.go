@@ -1,0 +1,254 @@
+package transcoder
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// relay sits between ffmpeg and the origin on loopback. ffmpeg PUTs and
+// DELETEs to it, one connection per request; the relay forwards the writes
+// one at a time, in the order their bodies were complete, over keep-alive
+// connections, adding the upload token. Why not let ffmpeg talk to the
+// origin directly:
+//   - ffmpeg 5.1's -http_persistent closes its sockets with the last
+//     responses unread; the kernel then resets the connection and the
+//     origin loses the final writes (the last segment, ENDLIST). One
+//     connection per request to a loopback relay is cheap and loses nothing.
+//   - without persistent connections ffmpeg does not wait for responses, so
+//     a playlist could reach the origin before the segment it lists. ffmpeg
+//     finishes a segment before it writes the manifest listing it, so the
+//     order in which bodies complete is the safe order across files; muxers
+//     open a segment's connection when the segment starts, so connection
+//     order is not. Two writes of one file are ordered by connection: ffmpeg
+//     opens the second only after finishing the first, so a version that
+//     completes late on a busy machine is recognised as stale and dropped.
+//   - the upload token stays out of ffmpeg's argv, which any local user can
+//     read in /proc.
+//   - a listener ends whenever its publisher leaves, and ffmpeg then ends
+//     the stream for players (#EXT-X-ENDLIST, a static MPD). Unless the job
+//     is really stopping, the relay holds those back so players keep polling
+//     and pick up the next run after its discontinuity.
+type relay struct {
+	origin string // base URL ending in '/'
+	token  string
+	client *http.Client
+	log    *slog.Logger
+	ln     net.Listener
+	srv    *http.Server
+
+	stopping atomic.Bool // a graceful stop: let ffmpeg end the stream
+	fenced   atomic.Bool // another placement owns the job: forward nothing
+	bytesOut atomic.Int64
+
+	conns   atomic.Uint64 // connections accepted so far
+	uploads chan upload   // complete writes, in order, for the forwarder
+	drained chan struct{}
+	closeMu sync.RWMutex // held for reading while sending to uploads
+	closed  bool
+
+	heldMu sync.Mutex
+	held   map[string][]byte // end-of-stream manifests kept back, by name
+}
+
+type upload struct {
+	conn         uint64 // the connection's number, in accept order
+	method, name string
+	body         []byte
+}
+
+type connKey struct{}
+
+// maxUpload bounds one buffered file; segments of our ladders stay far below.
+const maxUpload = 64 << 20
+
+func startRelay(origin, token string, log *slog.Logger) (*relay, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("relay listen: %w", err)
+	}
+	r := &relay{
+		origin: origin, token: token, log: log, ln: ln,
+		client: &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
+			MaxIdleConnsPerHost: 2, IdleConnTimeout: 90 * time.Second,
+		}},
+		uploads: make(chan upload, 64), drained: make(chan struct{}),
+		held: map[string][]byte{},
+	}
+	r.srv = &http.Server{
+		Handler: r, ReadHeaderTimeout: 10 * time.Second,
+		// Runs in the accept loop, so numbers follow connection order.
+		ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, r.conns.Add(1))
+		},
+	}
+	go func() { _ = r.srv.Serve(ln) }()
+	go r.forwardAll()
+	return r, nil
+}
+
+// URL is where ffmpeg writes: the relay's base URL ending in '/'.
+func (r *relay) URL() string { return "http://" + r.ln.Addr().String() + "/" }
+
+// close stops taking writes and forwards what is queued, waiting at most
+// timeout.
+func (r *relay) close(timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	_ = r.srv.Shutdown(ctx)
+	r.closeMu.Lock()
+	r.closed = true
+	close(r.uploads)
+	r.closeMu.Unlock()
+	select {
+	case <-r.drained:
+	case <-ctx.Done():
+		r.log.Warn("relay closed with writes still queued")
+	}
+	r.client.CloseIdleConnections()
+}
+
+func (r *relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	name := strings.TrimPrefix(req.URL.Path, "/")
+	if name == "" || strings.Contains(name, "/") || strings.Contains(name, "..") {
+		http.Error(w, "bad file name", http.StatusBadRequest)
+		return
+	}
+	conn, _ := req.Context().Value(connKey{}).(uint64)
+	u := upload{conn: conn, method: req.Method, name: name}
+	switch req.Method {
+	case http.MethodPut, http.MethodPost:
+		b, err := io.ReadAll(io.LimitReader(req.Body, maxUpload+1))
+		if err != nil || len(b) > maxUpload {
+			http.Error(w, "upload unreadable or too large", http.StatusBadRequest)
+			return
+		}
+		u.method, u.body = http.MethodPut, b
+	case http.MethodDelete:
+	default:
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	r.closeMu.RLock()
+	if !r.closed {
+		r.uploads <- u
+	}
+	r.closeMu.RUnlock()
+	// ffmpeg does not wait for this answer; it only must not be an error.
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// forwardAll sends the queued writes to the origin one after the other,
+// skipping a file version older than one already sent.
+func (r *relay) forwardAll() {
+	defer close(r.drained)
+	newest := map[string]uint64{}
+	for u := range r.uploads {
+		if r.fenced.Load() || u.conn < newest[u.name] {
+			continue
+		}
+		if isManifest(u.name) { // segment names are written once
+			newest[u.name] = u.conn
+		}
+		if u.method == http.MethodPut {
+			if u.body = r.liveOnly(u.name, u.body); u.body == nil {
+				continue
+			}
+		}
+		r.forward(context.Background(), u)
+	}
+}
+
+// liveOnly removes the end-of-stream markers ffmpeg writes when a publisher
+// leaves, unless the job is stopping, and keeps the original back for
+// flushHeld. It returns nil for a file not to send now.
+func (r *relay) liveOnly(name string, b []byte) []byte {
+	r.heldMu.Lock()
+	defer r.heldMu.Unlock()
+	delete(r.held, name)
+	if r.stopping.Load() {
+		return b
+	}
+	switch {
+	case strings.HasSuffix(name, ".m3u8") && bytes.Contains(b, endList):
+		r.held[name] = b
+		return bytes.ReplaceAll(b, endList, nil)
+	case strings.HasSuffix(name, ".mpd") && bytes.Contains(b, []byte(`type="static"`)):
+		r.held[name] = b
+		return nil
+	}
+	return b
+}
+
+func isManifest(name string) bool {
+	return strings.HasSuffix(name, ".m3u8") || strings.HasSuffix(name, ".mpd")
+}
+
+var endList = []byte("#EXT-X-ENDLIST\n")
+
+// flushHeld publishes the end-of-stream manifests kept back from the last
+// run, for a job stopped while no publisher was connected.
+func (r *relay) flushHeld() {
+	r.heldMu.Lock()
+	held := r.held
+	r.held = map[string][]byte{}
+	r.heldMu.Unlock()
+	for name, b := range held {
+		r.forward(context.Background(), upload{method: http.MethodPut, name: name, body: b})
+	}
+}
+
+// forward sends one write to the origin, retrying transport errors and 5xx
+// a few times (PUT and DELETE are idempotent), and returns the status.
+func (r *relay) forward(ctx context.Context, u upload) int {
+	var last error
+	for attempt := range 3 {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
+		}
+		status, err := r.send(ctx, u)
+		if err == nil && status < 500 {
+			if status >= 300 {
+				r.log.Warn("origin refused a write", "method", u.method, "file", u.name, "status", status)
+			} else {
+				r.bytesOut.Add(int64(len(u.body)))
+			}
+			return status
+		}
+		last = err
+		if err == nil {
+			last = fmt.Errorf("status %d", status)
+		}
+	}
+	r.log.Warn("write to origin failed", "method", u.method, "file", u.name, "err", last)
+	return http.StatusBadGateway
+}
+
+func (r *relay) send(ctx context.Context, u upload) (int, error) {
+	var body io.Reader
+	if u.method != http.MethodDelete {
+		body = bytes.NewReader(u.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, u.method, r.origin+u.name, body)
+	if err != nil {
+		return 0, err
+	}
+	if r.token != "" {
+		req.Header.Set("Authorization", "Bearer "+r.token)
+	}
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // keep the connection reusable
+	return resp.StatusCode, nil
+}

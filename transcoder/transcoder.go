@@ -1,0 +1,178 @@
+// Package transcoder supervises the one ffmpeg that serves a live job: it
+// starts the RTMP listener, restarts it when a publisher leaves or stalls,
+// relays ffmpeg's uploads to the origin, reads ffmpeg's -progress output
+// and heartbeats state and stats to a Reporter. It owns no storage: Redis,
+// Nomad and the origin are reached only through the Reporter and the URLs
+// in its Config. Linux only (parent-death signal, /proc).
+//
+// The RTMP listener accepts any stream key (ffmpeg only logs "Unexpected
+// stream"): it is not authentication. Keys are checked by the ingest
+// gateway in front of it, and the listener should bind a private address.
+package transcoder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/ezlivestreaming/ezlive/jobspec"
+)
+
+// ErrFenced means the transcoder's placement generation is no longer the
+// job's current one: another transcoder owns the job now.
+var ErrFenced = errors.New("placement generation is no longer current")
+
+// States reported in heartbeats.
+const (
+	StateListening = "listening" // ffmpeg waits for a publisher
+	StateStreaming = "streaming" // media flows
+)
+
+// Heartbeat is what the transcoder says about itself every interval and on
+// every state change. Stats.Fps, Speed, Frames, Dropped_frames and Bytes_in
+// describe the current listener run; Bytes_out (bytes the origin accepted)
+// and Restarts (listener restarts) count since Run started. Bitrate_kbps is
+// the ingest bitrate of the run.
+type Heartbeat struct {
+	JobID      string
+	Generation int64
+	State      string // StateListening or StateStreaming
+	IngestAddr string // host:port the RTMP listener is bound to
+	Stats      jobspec.Stats
+	Time       time.Time
+}
+
+// Reporter takes heartbeats to the control plane. An error wrapping
+// ErrFenced stops the transcoder; other errors are logged and the next
+// heartbeat tries again.
+type Reporter interface {
+	Report(ctx context.Context, hb Heartbeat) error
+}
+
+// Config is one job's transcoder.
+type Config struct {
+	JobID       string
+	Generation  int64
+	Spec        jobspec.Spec // validated and defaulted
+	StreamKey   string
+	ListenAddr  string // host:port of the RTMP listener
+	OriginURL   string // base URL of the job's folder, e.g. http://127.0.0.1:1081/live/<job id>/
+	UploadToken string
+	FFmpegPath  string // default "ffmpeg"
+	Reporter    Reporter
+	// HeartbeatInterval defaults to 1 s.
+	HeartbeatInterval time.Duration
+	// StallTimeout is how long a connected publisher may send nothing before
+	// the listener is restarted (ffmpeg itself would wait forever). Default
+	// 10 s.
+	StallTimeout time.Duration
+	// StopTimeout is how long ffmpeg gets to flush its last segment after
+	// SIGINT before it is killed. Default 5 s.
+	StopTimeout time.Duration
+	Logger      *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.FFmpegPath == "" {
+		c.FFmpegPath = "ffmpeg"
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = time.Second
+	}
+	if c.StallTimeout <= 0 {
+		c.StallTimeout = 10 * time.Second
+	}
+	if c.StopTimeout <= 0 {
+		c.StopTimeout = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	c.Logger = c.Logger.With("job_id", c.JobID, "generation", c.Generation)
+	if c.OriginURL != "" && !strings.HasSuffix(c.OriginURL, "/") {
+		c.OriginURL += "/"
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	var missing []string
+	for name, v := range map[string]string{"JobID": c.JobID, "StreamKey": c.StreamKey, "ListenAddr": c.ListenAddr, "OriginURL": c.OriginURL} {
+		if v == "" {
+			missing = append(missing, name)
+		}
+	}
+	if c.Reporter == nil {
+		missing = append(missing, "Reporter")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("transcoder config: missing %s", strings.Join(missing, ", "))
+	}
+	if _, err := url.Parse(c.OriginURL); err != nil {
+		return fmt.Errorf("transcoder config: origin URL: %w", err)
+	}
+	return nil
+}
+
+// Run supervises the job's ffmpeg until ctx is done, then stops it
+// gracefully (last segment flushed, HLS ENDLIST written) and returns nil.
+// It returns an error wrapping ErrFenced when the Reporter says the
+// placement is no longer current; ffmpeg is then killed at once so it
+// writes nothing more.
+func Run(ctx context.Context, cfg Config) error {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	rl, err := startRelay(cfg.OriginURL, cfg.UploadToken, cfg.Logger)
+	if err != nil {
+		return fmt.Errorf("transcoder job %s: %w", cfg.JobID, err)
+	}
+	s := newSupervisor(cfg, rl)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	beats := make(chan struct{})
+	go func() {
+		defer close(beats)
+		s.heartbeats(ctx, cancel)
+	}()
+	err = s.supervise(ctx)
+	cancel(nil)
+	<-beats
+	rl.close(cfg.StopTimeout)
+	if cause := context.Cause(ctx); errors.Is(cause, ErrFenced) {
+		return fmt.Errorf("transcoder job %s: %w", cfg.JobID, cause)
+	}
+	rl.flushHeld()
+	return err
+}
+
+// heartbeats reports every interval and on every state change until ctx is
+// done; a fenced answer cancels ctx with ErrFenced.
+func (s *supervisor) heartbeats(ctx context.Context, cancel context.CancelCauseFunc) {
+	t := time.NewTicker(s.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		rctx, cancelReport := context.WithTimeout(ctx, max(3*s.cfg.HeartbeatInterval, 2*time.Second))
+		err := s.cfg.Reporter.Report(rctx, s.heartbeat())
+		cancelReport()
+		switch {
+		case errors.Is(err, ErrFenced):
+			s.log.Warn("fenced: another placement owns the job", "err", err)
+			cancel(err)
+			return
+		case err != nil && ctx.Err() == nil:
+			s.log.Warn("heartbeat failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.changed:
+		}
+	}
+}
