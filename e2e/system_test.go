@@ -54,6 +54,8 @@ type system struct {
 	env        []string
 	ingest     string   // port range for the local driver
 	schedArgs  []string // extra scheduler flags (e.g. the Nomad driver)
+	apiAddr    string
+	api        *exec.Cmd
 	client     *client.Client
 
 	mu    sync.Mutex
@@ -77,7 +79,8 @@ func startSystemWith(t testing.TB, queueArgs, schedArgs []string, env ...string)
 	originAddr, apiAddr := freeAddr(t), freeAddr(t)
 	s.originURL, s.apiURL = "http://"+originAddr, "http://"+apiAddr
 	s.start("origin", "origin", "-listen", originAddr, "-root", s.originRoot, "-redis", s.redis.Addr, "-admin-token", adminToken)
-	s.start("api", append([]string{"api", "-listen", apiAddr, "-redis", s.redis.Addr, "-playback-base-url", s.originURL}, queueArgs...)...)
+	s.apiAddr = apiAddr
+	s.api = s.start("api", s.apiArgs()...)
 	s.startScheduler()
 	s.client = client.New(s.apiURL, "")
 	s.waitFor(30*time.Second, "API ready", func() (bool, string) {
@@ -85,6 +88,23 @@ func startSystemWith(t testing.TB, queueArgs, schedArgs []string, env ...string)
 		return err == nil, fmt.Sprint(err)
 	})
 	return s
+}
+
+func (s *system) apiArgs(extra ...string) []string {
+	args := []string{"api", "-listen", s.apiAddr, "-redis", s.redis.Addr, "-playback-base-url", s.originURL}
+	return append(append(args, s.queueArgs...), extra...)
+}
+
+// restartAPI replaces the API process with one that has extra flags.
+func (s *system) restartAPI(extra ...string) {
+	s.t.Helper()
+	s.api.Process.Kill()
+	s.api.Wait()
+	s.api = s.start("api", s.apiArgs(extra...)...)
+	s.waitFor(30*time.Second, "API ready again", func() (bool, string) {
+		err := s.client.Ready(context.Background())
+		return err == nil, fmt.Sprint(err)
+	})
 }
 
 func (s *system) startScheduler() {

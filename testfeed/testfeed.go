@@ -1,0 +1,261 @@
+// Package testfeed owns the "Live feed": an ffmpeg that pushes a test pattern
+// (moving picture, tone, a clock burned in) into a live job's RTMP ingest.
+// It only runs ffmpeg; it never reads or writes a job record.
+package testfeed
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/ezlivestreaming/ezlive/jobspec"
+)
+
+// The pattern: 1280x720 at 30 fps, encoded as cheaply as x264 can, because it
+// runs on the same small machines as the transcoders it feeds.
+const (
+	width     = 1280
+	height    = 720
+	framerate = 30
+)
+
+// clock is drawtext's wall-clock expansion, so a viewer can read the latency
+// off the picture. The colon is escaped for the filter option parser.
+const clock = `drawtext=text='%{localtime\:%T}':fontsize=64:fontcolor=white:box=1:boxcolor=black@0.6:boxborderw=12:x=(w-text_w)/2:y=h-text_h-48`
+
+// Args is the ffmpeg argv (without the program name) that pushes the test
+// pattern with the burned-in clock to ingestURL in real time.
+func Args(ingestURL string) []string { return args(ingestURL, true) }
+
+// ArgsWithoutClock is Args without the drawtext clock, for an ffmpeg that has
+// no drawtext filter or no font (see ClockWorks).
+func ArgsWithoutClock(ingestURL string) []string { return args(ingestURL, false) }
+
+func args(ingestURL string, withClock bool) []string {
+	video := fmt.Sprintf("testsrc2=size=%dx%d:rate=%d", width, height, framerate)
+	if withClock {
+		video += "," + clock
+	}
+	return []string{
+		"-hide_banner", "-nostdin", "-nostats", "-loglevel", "error",
+		"-re", "-f", "lavfi", "-i", video,
+		"-re", "-f", "lavfi", "-i", "sine=frequency=1000:beep_factor=4:sample_rate=48000",
+		"-map", "0:v", "-map", "1:a",
+		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
+		"-pix_fmt", "yuv420p", "-g", fmt.Sprint(2 * framerate), "-keyint_min", fmt.Sprint(2 * framerate),
+		"-b:v", "2000k", "-maxrate", "2000k", "-bufsize", "2000k",
+		"-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2",
+		"-f", "flv", ingestURL,
+	}
+}
+
+// ClockWorks reports whether ffmpeg can burn the clock in: drawtext needs
+// libfreetype and a font found through fontconfig, which a minimal machine
+// may lack. It renders a few frames to nowhere.
+func ClockWorks(ctx context.Context, ffmpegPath string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, ffmpegPath, "-hide_banner", "-nostdin", "-loglevel", "error",
+		"-f", "lavfi", "-i", "testsrc2=size=64x64:rate=1:duration=1,"+clock, "-f", "null", "-")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd.Run() == nil
+}
+
+// Feeds runs at most one test feed per live job. Close stops them all.
+type Feeds struct {
+	ffmpeg string
+	log    *slog.Logger
+
+	clockOnce sync.Once
+	withClock bool
+
+	mu     sync.Mutex
+	closed bool
+	feeds  map[string]*feed // by job id
+}
+
+type feed struct {
+	cmd      *exec.Cmd
+	done     chan struct{} // closed when ffmpeg has exited and been waited for
+	stopping atomic.Bool   // set by stop, so its exit is not logged as a failure
+}
+
+// New returns Feeds that run ffmpegPath ("ffmpeg" when empty).
+func New(ffmpegPath string, logger *slog.Logger) *Feeds {
+	if ffmpegPath == "" {
+		ffmpegPath = "ffmpeg"
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Feeds{ffmpeg: ffmpegPath, log: logger, feeds: map[string]*feed{}}
+}
+
+// Start pushes the test pattern into job.RtmpIngestUrl. ctx bounds only the
+// start: the feed runs until Stop, Close, or ffmpeg exits (for instance when
+// the ingest goes away); it is not restarted. Starting a job that is already
+// being fed is a no-op.
+func (f *Feeds) Start(ctx context.Context, job *jobspec.LiveJob) error {
+	if job.RtmpIngestUrl == "" {
+		return jobspec.Errorf(jobspec.ECONFLICT, "job %s has no RTMP ingest URL yet", job.Id)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("start test feed for job %s: %w", job.Id, err)
+	}
+	argv := f.argv(ctx, job.RtmpIngestUrl)
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return jobspec.Errorf(jobspec.EUNAVAILABLE, "test feeds are shut down")
+	}
+	if fd, ok := f.feeds[job.Id]; ok && !fd.exited() {
+		return nil
+	}
+	fd, err := f.spawn(job.Id, argv)
+	if err != nil {
+		return fmt.Errorf("start test feed for job %s: %w", job.Id, err)
+	}
+	f.feeds[job.Id] = fd
+	f.log.Info("test feed started", "job_id", job.Id)
+	return nil
+}
+
+// argv decides once whether this ffmpeg can draw the clock.
+func (f *Feeds) argv(ctx context.Context, ingestURL string) []string {
+	f.clockOnce.Do(func() {
+		f.withClock = ClockWorks(context.WithoutCancel(ctx), f.ffmpeg)
+		if !f.withClock {
+			f.log.Warn("ffmpeg cannot draw text (no drawtext filter or no font): test feed without clock")
+		}
+	})
+	return args(ingestURL, f.withClock)
+}
+
+// spawn starts ffmpeg and a goroutine that waits for it. The caller holds mu.
+func (f *Feeds) spawn(jobID string, argv []string) (*feed, error) {
+	cmd := exec.Command(f.ffmpeg, argv...)
+	// The feed must die with us: nothing else would ever stop it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stderr := &tail{max: 4096}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	fd := &feed{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		err := cmd.Wait()
+		close(fd.done)
+		f.forget(jobID, fd)
+		if err != nil && !fd.stopping.Load() {
+			f.log.Warn("test feed exited", "job_id", jobID, "err", err, "stderr", stderr.String())
+			return
+		}
+		f.log.Info("test feed stopped", "job_id", jobID)
+	}()
+	return fd, nil
+}
+
+// forget removes fd from the map unless a newer feed took its place.
+func (f *Feeds) forget(jobID string, fd *feed) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.feeds[jobID] == fd {
+		delete(f.feeds, jobID)
+	}
+}
+
+// Stop stops the feed of jobID and waits until ffmpeg has exited. Stopping a
+// job that is not being fed is not an error.
+func (f *Feeds) Stop(jobID string) error {
+	f.mu.Lock()
+	fd, ok := f.feeds[jobID]
+	f.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	if err := fd.stop(); err != nil {
+		return fmt.Errorf("stop test feed for job %s: %w", jobID, err)
+	}
+	return nil
+}
+
+// Running reports whether ffmpeg is feeding jobID now.
+func (f *Feeds) Running(jobID string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fd, ok := f.feeds[jobID]
+	return ok && !fd.exited()
+}
+
+// Close stops every feed and refuses new ones.
+func (f *Feeds) Close() {
+	f.mu.Lock()
+	f.closed = true
+	all := make([]*feed, 0, len(f.feeds))
+	for _, fd := range f.feeds {
+		all = append(all, fd)
+	}
+	f.mu.Unlock()
+	for _, fd := range all {
+		_ = fd.stop()
+	}
+}
+
+// stop asks ffmpeg to finish (SIGINT flushes the FLV trailer), then kills it
+// if it has not exited after a grace period.
+func (fd *feed) stop() error {
+	fd.stopping.Store(true)
+	if err := fd.cmd.Process.Signal(syscall.SIGINT); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return err
+	}
+	select {
+	case <-fd.done:
+		return nil
+	case <-time.After(3 * time.Second):
+	}
+	_ = fd.cmd.Process.Kill()
+	<-fd.done
+	return nil
+}
+
+func (fd *feed) exited() bool {
+	select {
+	case <-fd.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// tail keeps the last max bytes written to it, for logging why ffmpeg died.
+type tail struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - t.max; over > 0 {
+		t.buf = t.buf[over:]
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.TrimSpace(string(bytes.ToValidUTF8(t.buf, nil)))
+}

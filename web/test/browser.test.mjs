@@ -1,0 +1,254 @@
+// Browser test of the demo page against a running system (`ezlive dev`):
+// Debian's Chromium driven by playwright-core creates an HLS and a DASH job
+// through the page, starts the live feed, and checks that the player's
+// currentTime keeps advancing; then stops and deletes the job through the page.
+//
+//   EZLIVE_URL=http://127.0.0.1:1080 node --test web/test/
+//
+// EZLIVE_URL        base URL of the API serving the page (required)
+// EZLIVE_CHROMIUM   browser binary (default /usr/bin/chromium)
+// EZLIVE_SCREENSHOT_DIR  where screenshots go (default: a new temp dir)
+// EZLIVE_PACKAGINGS  template keys to test (default hls-mpegts,dash-fmp4)
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, mkdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const BASE = (process.env.EZLIVE_URL || '').replace(/\/+$/, '');
+const BROWSER = process.env.EZLIVE_CHROMIUM || '/usr/bin/chromium';
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+// How long the system may take for each step on a busy 2-core machine.
+const UNTIL_RUNNING_MS = 120_000;
+const UNTIL_STREAMING_MS = 90_000;
+const UNTIL_PLAYING_MS = 90_000;
+const UNTIL_STOPPED_MS = 60_000;
+
+let context; // a persistent context: its own fresh user data dir
+let profileDir;
+let shotDir;
+
+before(async () => {
+  if (!BASE) {
+    throw new Error('EZLIVE_URL is not set: start the system (ezlive dev) and run EZLIVE_URL=http://127.0.0.1:1080 node --test web/test/');
+  }
+  try {
+    const res = await fetch(`${BASE}/jobs`, { signal: AbortSignal.timeout(10_000) });
+    if (!res.ok) throw new Error(`GET /jobs answered ${res.status}`);
+  } catch (err) {
+    throw new Error(`ezlive API at EZLIVE_URL=${BASE} is unreachable: ${err.message}`);
+  }
+  shotDir = process.env.EZLIVE_SCREENSHOT_DIR || (await mkdtemp(path.join(tmpdir(), 'ezlive-shots-')));
+  await mkdir(shotDir, { recursive: true });
+  profileDir = await mkdtemp(path.join(tmpdir(), 'ezlive-chromium-'));
+  context = await chromium.launchPersistentContext(profileDir, {
+    executablePath: BROWSER,
+    headless: true,
+    args: FLAGS,
+    viewport: { width: 1400, height: 1000 },
+  });
+});
+
+after(async () => {
+  await context?.close();
+  if (profileDir) await rm(profileDir, { recursive: true, force: true });
+  if (shotDir) console.log(`# screenshots in ${shotDir}`);
+});
+
+// openPage opens the demo page and reports the browser's console errors
+// through the test's diagnostics.
+async function openPage(t) {
+  const page = await context.newPage();
+  page.on('pageerror', (err) => t.diagnostic(`page error: ${err.message}`));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') t.diagnostic(`console: ${msg.text()}`);
+  });
+  page.on('dialog', (d) => d.accept()); // "Delete job …?"
+  await page.goto(`${BASE}/`);
+  await page.waitForFunction(() => document.querySelector('#spec').value.includes('Output'));
+  return page;
+}
+
+const row = (page, id) => page.locator(`#jobs-body tr[data-job-id="${id}"]`);
+
+async function waitForState(page, id, states, timeout) {
+  const list = [].concat(states);
+  try {
+    await page.waitForFunction(
+      ({ id, list }) => {
+        const tr = document.querySelector(`#jobs-body tr[data-job-id="${CSS.escape(id)}"]`);
+        return tr && list.includes(tr.dataset.state);
+      },
+      { id, list },
+      { timeout, polling: 250 },
+    );
+  } catch {
+    const now = await row(page, id).getAttribute('data-state').catch(() => 'gone');
+    throw new Error(`job ${id} did not reach ${list.join('/')} within ${timeout / 1000} s; it is ${now}`);
+  }
+}
+
+// createThroughPage picks a template in the editor, clicks Create and
+// returns the new job's id.
+async function createThroughPage(page, packaging) {
+  await page.selectOption('#tpl-packaging', packaging);
+  await page.selectOption('#tpl-ladder', 'light');
+  await page.getByRole('button', { name: 'Apply template' }).click();
+  await page.getByRole('button', { name: 'Create' }).click();
+  const status = page.locator('#status');
+  await status.filter({ hasText: /Created job|rejected|failed/ }).waitFor();
+  const text = await status.textContent();
+  const m = /Created job (\S+)/.exec(text);
+  assert.ok(m, `Create did not create a job: ${text}; ${await page.locator('#spec-errors').textContent()}`);
+  return m[1];
+}
+
+// assertPlays samples the video's currentTime every second for 10 s: each
+// sample must be later than the one before, and 8 s must pass in all.
+async function assertPlays(page) {
+  const video = page.locator('#video');
+  // The video's own account of seeks and stalls, for a failure message.
+  await video.evaluate((v) => {
+    window.videoEvents = [];
+    for (const type of ['seeking', 'waiting', 'playing', 'stalled', 'emptied']) {
+      v.addEventListener(type, () => {
+        const ranges = [];
+        for (let i = 0; i < v.buffered.length; i++) ranges.push(`${v.buffered.start(i).toFixed(2)}-${v.buffered.end(i).toFixed(2)}`);
+        window.videoEvents.push(`${type}@${v.currentTime.toFixed(2)} [${ranges.join(' ')}]`);
+      });
+    }
+  });
+  const events = () => page.evaluate(() => window.videoEvents.join(', '));
+  try {
+    await page.waitForFunction(
+      () => {
+        const v = document.querySelector('#video');
+        return v.currentTime > 0 && !v.paused && v.readyState >= 3;
+      },
+      null,
+      { timeout: UNTIL_PLAYING_MS, polling: 250 },
+    );
+  } catch {
+    throw new Error(`the player did not start: ${await page.locator('#player-note').textContent()}`);
+  }
+  const samples = [await video.evaluate((v) => v.currentTime)];
+  for (let i = 0; i < 10; i++) {
+    await page.waitForTimeout(1000);
+    samples.push(await video.evaluate((v) => v.currentTime));
+  }
+  const seen = `currentTime ${samples.map((s) => s.toFixed(2)).join(', ')}; video events: ${await events()}`;
+  for (let i = 1; i < samples.length; i++) {
+    assert.ok(samples[i] > samples[i - 1], `video stalled between seconds ${i - 1} and ${i}: ${seen}`);
+  }
+  const advance = samples.at(-1) - samples[0];
+  assert.ok(advance >= 8, `video advanced ${advance.toFixed(2)} s in 10 s: ${seen}`);
+}
+
+async function stopAndDeleteThroughPage(page, id) {
+  await row(page, id).locator('input[type=radio]').check();
+  await page.getByRole('button', { name: 'Stop live feed' }).click();
+  await page.getByRole('button', { name: 'Stop', exact: true }).click();
+  await waitForState(page, id, 'stopped', UNTIL_STOPPED_MS);
+  await page.getByRole('button', { name: 'Delete' }).click();
+  await row(page, id).waitFor({ state: 'detached', timeout: UNTIL_STOPPED_MS });
+}
+
+// cleanUp stops and deletes a job over the API when the test failed midway,
+// so a failure leaves no transcoder running.
+async function cleanUp(id) {
+  const call = (method, p) => fetch(`${BASE}/jobs/${id}${p}`, { method, signal: AbortSignal.timeout(10_000) }).catch(() => null);
+  await call('DELETE', '/feed');
+  await call('PUT', '/stop');
+  for (let i = 0; i < 60; i++) {
+    const res = await call('GET', '');
+    if (!res || res.status === 404) return;
+    const job = await res.json().catch(() => ({}));
+    if (job.State === 'stopped' || job.State === 'failed') break;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  await call('DELETE', '');
+}
+
+// Packagings to test, as the page's template keys; EZLIVE_PACKAGINGS
+// (comma-separated, e.g. hls-fmp4,dash-cmaf,hls-cmaf) tests others.
+const packagings = (process.env.EZLIVE_PACKAGINGS || 'hls-mpegts,dash-fmp4').split(',').filter(Boolean);
+
+for (const packaging of packagings) {
+  const name = packaging.startsWith('hls') ? `HLS (${packaging})` : `DASH (${packaging})`;
+  const shot = `ezlive-${packaging}`;
+  test(`${name} job: create, live feed, play 10 s, stop, delete`, { timeout: 420_000 }, async (t) => {
+    const page = await openPage(t);
+    let id;
+    try {
+      id = await createThroughPage(page, packaging);
+      t.diagnostic(`job ${id}`);
+      await expectSelected(page, id);
+      await waitForState(page, id, ['running', 'streaming'], UNTIL_RUNNING_MS);
+      await page.getByRole('button', { name: 'Start live feed' }).click();
+      await waitForState(page, id, 'streaming', UNTIL_STREAMING_MS);
+      await assertPlays(page);
+      await page.screenshot({ path: path.join(shotDir, `${shot}.png`), fullPage: true });
+      await stopAndDeleteThroughPage(page, id);
+      id = null;
+    } catch (err) {
+      await page.screenshot({ path: path.join(shotDir, `${shot}-failed.png`), fullPage: true }).catch(() => {});
+      t.diagnostic(`status: ${await page.locator('#status').textContent().catch(() => '?')}`);
+      throw err;
+    } finally {
+      if (id) await cleanUp(id);
+      await page.close();
+    }
+  });
+}
+
+async function expectSelected(page, id) {
+  await page.locator('#selected-id').filter({ hasText: id }).waitFor();
+  assert.equal(await row(page, id).locator('input[type=radio]').isChecked(), true, 'the new job is selected');
+}
+
+test('a rejected spec shows each bad field next to its message', { timeout: 60_000 }, async (t) => {
+  const bad = {
+    Output: {
+      Stream_type: 'flv',
+      Segment_format: 'mpegts',
+      Segment_duration: 4,
+      Video_outputs: [{ Label: 'v', Codec: 'h264', Framerate: 30, Width: 640, Height: 360, Bitrate: 'lots' }],
+      Audio_outputs: [{ Label: 'a', Codec: 'aac', Bitrate: '128k' }],
+    },
+  };
+  const body = JSON.stringify(bad, null, 4);
+  // What the API says about it is what the page must show.
+  const res = await fetch(`${BASE}/jobs`, { method: 'POST', body, headers: { 'Content-Type': 'application/json' } });
+  assert.equal(res.status, 400, 'the API rejects the spec');
+  const problem = await res.json();
+  assert.ok(Array.isArray(problem.errors) && problem.errors.length >= 2, `problem lists the bad fields: ${JSON.stringify(problem)}`);
+  assert.ok(problem.errors.some((e) => e.field.includes('Stream_type')), 'Stream_type is named');
+  assert.ok(problem.errors.some((e) => e.field.includes('Bitrate')), 'Bitrate is named');
+
+  const page = await openPage(t);
+  try {
+    await page.fill('#spec', body);
+    await page.getByRole('button', { name: 'Create' }).click();
+    const box = page.locator('#spec-errors');
+    await box.waitFor({ state: 'visible' });
+    const shown = await box.locator('li').evaluateAll((lis) =>
+      lis.map((li) => ({ field: li.querySelector('.field').textContent, message: li.querySelector('.message').textContent })),
+    );
+    assert.deepEqual(shown, problem.errors.map(({ field, message }) => ({ field, message })));
+    assert.equal(await page.locator('#spec').getAttribute('aria-invalid'), 'true');
+    await page.screenshot({ path: path.join(shotDir, 'ezlive-rejected-spec.png') });
+  } finally {
+    await page.close();
+  }
+});
