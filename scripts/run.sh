@@ -42,4 +42,5 @@ cat <<MSG
   Ctrl-C stops everything.
 
 MSG
-exec bin/ezlive dev -listen "$api" -origin-listen "$origin" -data .run/data
+# Not exec: the trap above must still stop the private Redis afterwards.
+bin/ezlive dev -listen "$api" -origin-listen "$origin" -data .run/data
