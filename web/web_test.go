@@ -38,7 +38,7 @@ func TestHandler(t *testing.T) {
 		{"page has the editor", h, "GET", "/", 200, "text/html", "Job spec"},
 		{"page by name redirects to /", h, "GET", "/index.html", 301, "", ""},
 		{"head page", h, "HEAD", "/", 200, "text/html", ""},
-		{"app module", h, "GET", "/web/app.js", 200, "text/javascript", "pollJobs"},
+		{"app module", h, "GET", "/web/app.js", 200, "text/javascript", "streamJobs"},
 		{"styles", h, "GET", "/web/app.css", 200, "text/css", ".layout"},
 		{"sample job", h, "GET", "/web/sample_live_job.json", 200, "application/json", `"Video_outputs"`},
 		{"shaka ui", h, "GET", "/web/shaka/shaka-player.ui.js", 200, "text/javascript", "window.shaka"},

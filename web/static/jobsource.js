@@ -1,7 +1,6 @@
-// Where the page learns about jobs. Today it polls GET /jobs; when the API
-// streams Server-Sent Events (GET /jobs/:id/events) another source with the
-// same shape can take its place: a function of {onJobs, onError} returning
-// {refresh(), stop()}.
+// Where the page learns about jobs. A source is a function of
+// {onJobs, onError} returning {refresh(), stop()}: streamJobs follows the
+// API's Server-Sent Events, pollJobs polls GET /jobs.
 
 import { api } from './api.js';
 

@@ -72,7 +72,11 @@ async function openPage(t) {
   const page = await context.newPage();
   page.on('pageerror', (err) => t.diagnostic(`page error: ${err.message}`));
   page.on('console', (msg) => {
-    if (msg.type() === 'error') t.diagnostic(`console: ${msg.text()}`);
+    // failed requests are reported with their URL below
+    if (msg.type() === 'error' && !msg.text().startsWith('Failed to load resource')) t.diagnostic(`console: ${msg.text()}`);
+  });
+  page.on('response', (res) => {
+    if (res.status() >= 400) t.diagnostic(`${res.status()} ${res.request().method()} ${res.url()}`);
   });
   page.on('dialog', (d) => d.accept()); // "Delete job …?"
   await page.goto(`${BASE}/`);
