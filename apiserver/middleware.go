@@ -12,8 +12,10 @@ import (
 // requestNote is filled in by handlers for the access log: the job
 // concerned, and the cause of a 5xx that the client is not shown.
 type requestNote struct {
-	jobID string
-	err   error
+	jobID  string
+	err    error
+	route  string // the matched route's pattern, for metrics
+	stream bool   // an event stream: its duration is not a latency
 }
 
 type noteKey struct{}
@@ -21,6 +23,18 @@ type noteKey struct{}
 func noteJobID(r *http.Request, id string) {
 	if n, ok := r.Context().Value(noteKey{}).(*requestNote); ok {
 		n.jobID = id
+	}
+}
+
+func noteRoute(r *http.Request, route string) {
+	if n, ok := r.Context().Value(noteKey{}).(*requestNote); ok {
+		n.route = route
+	}
+}
+
+func noteStream(r *http.Request) {
+	if n, ok := r.Context().Value(noteKey{}).(*requestNote); ok {
+		n.stream = true
 	}
 }
 
@@ -67,6 +81,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		if sw.status == 0 {
 			sw.status = http.StatusOK
 		}
+		s.httpm.observe(r, note, sw.status, time.Since(start))
 		level := slog.LevelInfo
 		if sw.status >= 500 {
 			level = slog.LevelError

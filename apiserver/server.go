@@ -9,12 +9,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ezlivestreaming/ezlive/jobspec"
+	"github.com/ezlivestreaming/ezlive/metrics"
 	"github.com/ezlivestreaming/ezlive/queue"
 	"github.com/ezlivestreaming/ezlive/store"
 )
@@ -43,9 +47,17 @@ type FeedController interface {
 	Running(jobID string) bool
 }
 
+// EventSource is what the event routes need of the job_events stream
+// (store.Store).
+type EventSource interface {
+	LatestEventID(ctx context.Context) (string, error)
+	JobEvents(ctx context.Context, after string, count int64, block time.Duration) ([]store.JobEvent, error)
+}
+
 var (
-	_ JobStore = (*store.Store)(nil)
-	_ Sender   = (queue.Queue)(nil)
+	_ JobStore    = (*store.Store)(nil)
+	_ Sender      = (queue.Queue)(nil)
+	_ EventSource = (*store.Store)(nil)
 )
 
 // Config is what a Server is made of.
@@ -63,6 +75,14 @@ type Config struct {
 	Web http.Handler
 	// Feed, when set, adds /jobs/:id/feed (the demo's "Live feed" button).
 	Feed FeedController
+	// Events serves /events and /jobs/:id/events; when nil, Store is used
+	// if it has the job_events stream (store.Store does).
+	Events EventSource
+	// Metrics is the registry GET /metrics serves; the API adds its request
+	// counters to it. When nil the API keeps a registry of its own.
+	Metrics *prometheus.Registry
+	// DRM, when set, adds the ClearKey license and HLS key routes (drm.go).
+	DRM DRMLicense
 }
 
 // MaxBodyBytes bounds a request body; a larger one gets 413.
@@ -70,9 +90,12 @@ const MaxBodyBytes = 1 << 20
 
 // Server is the API. It is safe for concurrent use.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	handler http.Handler
+	cfg            Config
+	log            *slog.Logger
+	handler        http.Handler
+	events         EventSource // nil: no event routes
+	httpm          *httpMetrics
+	metricsHandler http.Handler
 }
 
 // New checks cfg and builds the routes.
@@ -84,6 +107,15 @@ func New(cfg Config) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.events = cfg.Events
+	if es, ok := cfg.Store.(EventSource); ok && s.events == nil {
+		s.events = es
+	}
+	reg := cfg.Metrics
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	s.httpm, s.metricsHandler = newHTTPMetrics(reg), metrics.Handler(reg)
 	s.handler = s.accessLog(cors(s.routes()))
 	return s, nil
 }
@@ -92,9 +124,12 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // NewHTTPServer returns an http.Server for h with timeouts that keep slow or
-// idle clients from holding connections.
+// idle clients from holding connections. Event streams lift the read and
+// write timeouts for themselves (see openStream), and end when the server
+// shuts down, so that Shutdown does not wait for clients that never leave.
 func NewHTTPServer(addr string, h http.Handler) *http.Server {
-	return &http.Server{
+	shutdown := make(chan struct{})
+	srv := &http.Server{
 		Addr:              addr,
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -102,7 +137,12 @@ func NewHTTPServer(addr string, h http.Handler) *http.Server {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
+		BaseContext: func(net.Listener) context.Context {
+			return context.WithValue(context.Background(), shutdownKey{}, (<-chan struct{})(shutdown))
+		},
 	}
+	srv.RegisterOnShutdown(sync.OnceFunc(func() { close(shutdown) }))
+	return srv
 }
 
 // handlerFunc is a route's handler; a returned error is answered as a
@@ -127,6 +167,7 @@ func (s *Server) routes() *httprouter.Router {
 	rt.GET("/readyz", s.open(s.readyz))
 	rt.HEAD("/readyz", s.open(s.readyz))
 	rt.GET("/openapi.yaml", s.open(s.openAPI))
+	rt.GET("/metrics", s.open(s.metrics))
 
 	rt.POST("/jobs", s.private(s.createJob))
 	rt.GET("/jobs", s.private(s.listJobs))
@@ -140,6 +181,14 @@ func (s *Server) routes() *httprouter.Router {
 		rt.GET("/jobs/:id/feed", s.private(s.feedStatus))
 		rt.POST("/jobs/:id/feed", s.private(s.startFeed))
 		rt.DELETE("/jobs/:id/feed", s.private(s.stopFeed))
+	}
+	if s.cfg.DRM != nil {
+		rt.POST("/drm/clearkey/:id", s.open(s.clearKeyLicense))
+		rt.GET("/drm/key/:id", s.open(s.hlsKey))
+	}
+	if s.events != nil {
+		rt.GET("/events", s.privateStream(s.allEvents))
+		rt.GET("/jobs/:id/events", s.privateStream(s.jobEvents))
 	}
 	return rt
 }
@@ -163,10 +212,24 @@ func (s *Server) private(h handlerFunc) httprouter.Handle {
 	}
 }
 
+// privateStream is private for the event routes, which also take the token
+// as ?access_token=: a browser's EventSource cannot set headers.
+func (s *Server) privateStream(h handlerFunc) httprouter.Handle {
+	private := s.private(h)
+	return func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+		if tok := r.URL.Query().Get("access_token"); tok != "" && r.Header.Get("Authorization") == "" {
+			r = r.Clone(r.Context())
+			r.Header.Set("Authorization", "Bearer "+tok)
+		}
+		private(w, r, ps)
+	}
+}
+
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, ps httprouter.Params, h handlerFunc) {
 	if id := ps.ByName("id"); id != "" {
 		noteJobID(r, id)
 	}
+	noteRoute(r, routeOf(r.URL.Path, ps))
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	if err := h(w, r, ps); err != nil {
 		s.fail(w, r, err)
@@ -194,5 +257,5 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 }
 
 func isAPIPath(p string) bool {
-	return p == "/jobs" || len(p) > 6 && p[:6] == "/jobs/"
+	return p == "/jobs" || p == "/events" || len(p) > 6 && p[:6] == "/jobs/"
 }

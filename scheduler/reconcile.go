@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ezlivestreaming/ezlive/jobspec"
@@ -115,6 +116,7 @@ func (s *Scheduler) start(ctx context.Context, job *jobspec.LiveJob, node Node, 
 	var refused *PlaceError
 	if errors.As(err, &refused) {
 		s.log.Warn("placement refused", "job_id", job.Id, "node_id", node.ID, "reason", refused.Reason)
+		s.cfg.Metrics.Refused(job.Id, node.ID, refused.Reason)
 		if err := s.cfg.Store.Release(ctx, node.ID, job.Id); err != nil {
 			return err
 		}
@@ -124,6 +126,7 @@ func (s *Scheduler) start(ctx context.Context, job *jobspec.LiveJob, node Node, 
 		return fmt.Errorf("place job %s on %s: %w", job.Id, node.ID, err)
 	}
 	s.log.Info("job placed", "job_id", job.Id, "node_id", node.ID, "generation", job.Placement_generation)
+	s.cfg.Metrics.Placed(job.Id, node.ID)
 	return nil
 }
 
@@ -170,6 +173,7 @@ func (s *Scheduler) replace(ctx context.Context, job *jobspec.LiveJob, reason st
 		return nil // too soon after the last placement; the next check retries
 	}
 	s.log.Warn("placement dead; re-placing", "job_id", job.Id, "node_id", job.Assigned_worker_id, "reason", reason)
+	s.cfg.Metrics.Replaced(job.Id, job.Assigned_worker_id, reason)
 	old := job.Assigned_worker_id
 	if err := s.teardown(ctx, job); err != nil {
 		return err
@@ -233,7 +237,8 @@ func (s *Scheduler) stop(ctx context.Context, job *jobspec.LiveJob) error {
 }
 
 func (s *Scheduler) fail(ctx context.Context, job *jobspec.LiveJob, reason string) error {
-	s.log.Error("job failed", "job_id", job.Id, "reason", reason)
+	s.log.Error("job failed", "job_id", job.Id, "node_id", job.Assigned_worker_id, "reason", reason)
+	s.cfg.Metrics.Failed(job.Id, reason)
 	if err := s.teardown(ctx, job); err != nil {
 		return err
 	}
@@ -319,7 +324,7 @@ func (s *Scheduler) renew(ctx context.Context, name string, lost context.CancelF
 			return
 		case <-t.C:
 			if ok, err := s.cfg.Store.ExtendLock(ctx, name, s.cfg.Instance, jobLockTTL); err == nil && !ok {
-				s.log.Error("job lock lost while handling it", "lock", name)
+				s.log.Error("job lock lost while handling it", "job_id", strings.TrimPrefix(name, "job:"), "lock", name)
 				lost()
 				return
 			}

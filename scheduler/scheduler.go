@@ -31,6 +31,7 @@ type Config struct {
 	Outputs  OutputRemover
 	Strategy Strategy
 	Logger   *slog.Logger
+	Metrics  Metrics // nil: nothing is counted
 
 	HeartbeatTimeout  time.Duration // a placement with no heartbeat for this long is dead
 	StartTimeout      time.Duration // time a new placement has for its first heartbeat
@@ -83,6 +84,9 @@ func New(cfg Config) (*Scheduler, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = noMetrics{}
 	}
 	return &Scheduler{cfg: cfg, log: cfg.Logger, now: time.Now}, nil
 }

@@ -180,6 +180,6 @@ func (s *Scheduler) placementDied(ctx context.Context, id, node string, gen int6
 		return s.replace(ctx, job, reason)
 	})
 	if err != nil && jobspec.ErrorCode(err) != jobspec.ENOTFOUND {
-		s.log.Warn("re-place after driver event", "job_id", id, "err", err)
+		s.log.Warn("re-place after driver event", "job_id", id, "node_id", node, "err", err)
 	}
 }

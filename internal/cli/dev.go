@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/ezlivestreaming/ezlive/metrics"
 	"github.com/ezlivestreaming/ezlive/origin"
 )
 
@@ -46,6 +47,7 @@ func devFlags() (*flagSet, *devOptions) {
 		ingestHost:  fs.String("ingest-host", "EZLIVE_INGEST_HOST", "127.0.0.1", "address transcoders listen on and publishers reach"),
 		ingestPorts: fs.String("ingest-ports", "EZLIVE_INGEST_PORTS", defaultIngestPorts, "ingest port range LOW-HIGH"),
 		cpu:         fs.Float64("cpu", "EZLIVE_NODE_CPU", 0, "cores offered to transcoders (0: all)"),
+		webhook:     addWebhook(fs),
 	}
 	return fs, o
 }
@@ -85,7 +87,9 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 	defer q.Close()
-	apiHandler, closeFeeds, err := o.api.handler(st, q, log)
+	reg := metrics.NewRegistry() // one /metrics, on the API listener, for every part
+	originMetrics(reg, org)
+	apiHandler, closeFeeds, err := o.api.handler(st, q, reg, log)
 	if err != nil {
 		return err
 	}
@@ -95,7 +99,11 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeDriver()
-	sched, err := o.sched.scheduler(st, q, driver, originOutputs{org}, log)
+	sched, err := o.sched.scheduler(st, q, driver, originOutputs{org}, schedulerMetrics(reg, st, q), log)
+	if err != nil {
+		return err
+	}
+	hooks, err := o.sched.webhook.dispatcher(rdb, st, reg, log)
 	if err != nil {
 		return err
 	}
@@ -104,7 +112,7 @@ func runDev(ctx context.Context, args []string) error {
 			return serveOn(ctx, log, "origin", originLn, org.HTTPServer(originLn.Addr().String()))
 		},
 		func(ctx context.Context) error { return serve(ctx, log, "api", *o.api.listen, apiHandler) },
-		sched.Run,
+		sched.Run, hooks,
 	)
 }
 

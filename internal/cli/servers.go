@@ -13,9 +13,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ezlivestreaming/ezlive/apiserver"
 	"github.com/ezlivestreaming/ezlive/jobspec"
 	"github.com/ezlivestreaming/ezlive/localdriver"
+	"github.com/ezlivestreaming/ezlive/metrics"
 	"github.com/ezlivestreaming/ezlive/origin"
 	"github.com/ezlivestreaming/ezlive/queue"
 	"github.com/ezlivestreaming/ezlive/scheduler"
@@ -84,7 +87,7 @@ func runAPI(ctx context.Context, args []string) error {
 		return err
 	}
 	defer q.Close()
-	h, closeAPI, err := o.handler(st, q, log)
+	h, closeAPI, err := o.handler(st, q, metrics.NewRegistry(), log)
 	if err != nil {
 		return err
 	}
@@ -92,13 +95,13 @@ func runAPI(ctx context.Context, args []string) error {
 	return serve(ctx, log, "api", *o.listen, h)
 }
 
-func (o *apiOptions) handler(st apiserver.JobStore, q apiserver.Sender, log *slog.Logger) (http.Handler, func(), error) {
+func (o *apiOptions) handler(st apiserver.JobStore, q apiserver.Sender, reg *prometheus.Registry, log *slog.Logger) (http.Handler, func(), error) {
 	if _, err := url.Parse(*o.playback); err != nil || !strings.HasPrefix(*o.playback, "http") {
 		return nil, nil, usagef("-playback-base-url: %q is not an http(s) URL", *o.playback)
 	}
 	cfg := apiserver.Config{
 		Store: st, Queue: q, PlaybackBaseURL: strings.TrimSuffix(*o.playback, "/"), Token: *o.tok, Logger: log,
-		Web: web.Handler(web.Config{ShakaDir: *o.shakaDir}),
+		Web: web.Handler(web.Config{ShakaDir: *o.shakaDir}), Metrics: reg,
 	}
 	closeFeeds := func() {}
 	if *o.feeds {
@@ -149,7 +152,9 @@ func runOrigin(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("origin: listen on %s: %w", *o.listen, err)
 	}
-	return serveOn(ctx, log, "origin", l, srv.HTTPServer(l.Addr().String()))
+	hs := srv.HTTPServer(l.Addr().String())
+	hs.Handler = withMetrics(hs.Handler, originRegistry(srv))
+	return serveOn(ctx, log, "origin", l, hs)
 }
 
 // uploadAuthorizer checks uploads against the store's current upload token;
@@ -177,6 +182,7 @@ type schedulerOptions struct {
 	cpu                            *float64
 	nomad                          nomadFlags
 	listen                         *string
+	webhook                        webhookFlags
 }
 
 func schedulerFlags() (*flagSet, *schedulerOptions) {
@@ -195,7 +201,8 @@ func schedulerFlags() (*flagSet, *schedulerOptions) {
 		ingestPorts: fs.String("ingest-ports", "EZLIVE_INGEST_PORTS", defaultIngestPorts, "local driver: ingest port range LOW-HIGH"),
 		cpu:         fs.Float64("cpu", "EZLIVE_NODE_CPU", 0, "local driver: cores offered to transcoders (0: all)"),
 		nomad:       addNomad(fs),
-		listen:      fs.String("listen", "EZLIVE_SCHEDULER_LISTEN", defaultSchedulerAddr, "address of the scheduler's /healthz and /readyz (empty: none)"),
+		listen:      fs.String("listen", "EZLIVE_SCHEDULER_LISTEN", defaultSchedulerAddr, "address of the scheduler's /healthz, /readyz and /metrics (empty: none)"),
+		webhook:     addWebhook(fs),
 	}
 }
 
@@ -220,25 +227,30 @@ func runScheduler(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeDriver()
-	sched, err := o.scheduler(st, q, driver, originRemover{base: *o.originURL, token: *o.originAdmin}, log)
+	reg := metrics.NewRegistry()
+	sched, err := o.scheduler(st, q, driver, originRemover{base: *o.originURL, token: *o.originAdmin}, schedulerMetrics(reg, st, q), log)
+	if err != nil {
+		return err
+	}
+	hooks, err := o.webhook.dispatcher(rdb, st, reg, log)
 	if err != nil {
 		return err
 	}
 	log.Info("scheduler running", "driver", *o.driver, "strategy", *o.strategy)
 	if *o.listen == "" {
-		return sched.Run(ctx)
+		return runAll(ctx, log, sched.Run, hooks)
 	}
-	health := healthHandler(map[string]func(context.Context) error{"redis": st.Ping, "queue": q.Ping})
-	return runAll(ctx, log, sched.Run, func(ctx context.Context) error { return serve(ctx, log, "scheduler health", *o.listen, health) })
+	health := withMetrics(healthHandler(map[string]func(context.Context) error{"redis": st.Ping, "queue": q.Ping}), reg)
+	return runAll(ctx, log, sched.Run, hooks, func(ctx context.Context) error { return serve(ctx, log, "scheduler health", *o.listen, health) })
 }
 
-func (o *schedulerOptions) scheduler(st *store.Store, q queue.Queue, d scheduler.Driver, out scheduler.OutputRemover, log *slog.Logger) (*scheduler.Scheduler, error) {
+func (o *schedulerOptions) scheduler(st *store.Store, q queue.Queue, d scheduler.Driver, out scheduler.OutputRemover, m scheduler.Metrics, log *slog.Logger) (*scheduler.Scheduler, error) {
 	strategy, err := scheduler.ParseStrategy(*o.strategy)
 	if err != nil {
 		return nil, usagef("-strategy: %v", err)
 	}
 	return scheduler.New(scheduler.Config{
-		Store: st, Queue: q, Driver: d, Outputs: out, Strategy: strategy, Logger: log,
+		Store: st, Queue: q, Driver: d, Outputs: out, Strategy: strategy, Logger: log, Metrics: m,
 		HeartbeatTimeout: *o.heartbeat, MaxAttempts: *o.attempts,
 	})
 }
