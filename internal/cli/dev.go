@@ -59,9 +59,14 @@ func runDev(ctx context.Context, args []string) error {
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	log, err := o.api.common.logger()
+	b, err := openBackend(ctx, o.api.common, &o.api.queue)
 	if err != nil {
 		return err
+	}
+	defer b.Close()
+	log, st, rdb, q := b.log, b.store, b.rdb, b.queue
+	if err := st.Ping(ctx); err != nil {
+		return fmt.Errorf("redis at %s: %w", *o.api.common.redis, err)
 	}
 	originLn, err := net.Listen("tcp", *o.originListen)
 	if err != nil {
@@ -72,21 +77,11 @@ func runDev(ctx context.Context, args []string) error {
 		*o.api.playback = originURL
 	}
 	o.sched.originURL = &originURL
-	st, rdb := o.api.common.store()
-	defer rdb.Close()
-	if err := st.Ping(ctx); err != nil {
-		return fmt.Errorf("redis at %s: %w", *o.api.common.redis, err)
-	}
 	org, err := origin.New(origin.Config{Root: filepath.Join(*o.data, "origin"), Authorizer: uploadAuthorizer{st}, Logger: log})
 	if err != nil {
 		return err
 	}
 	defer org.Close()
-	q, err := o.api.queue.open(ctx, rdb)
-	if err != nil {
-		return err
-	}
-	defer q.Close()
 	reg := metrics.NewRegistry() // one /metrics, on the API listener, for every part
 	originMetrics(reg, org)
 	apiHandler, closeFeeds, err := o.api.handler(st, q, reg, log)

@@ -107,3 +107,37 @@ func (q queueFlags) open(ctx context.Context, rdb *redis.Client) (queue.Queue, e
 		return nil, usagef("-queue: %q is not redis or sqs", *q.kind)
 	}
 }
+
+// backend is what every server shares: its logger, the store on Redis and,
+// for those that use it, the command queue.
+type backend struct {
+	log   *slog.Logger
+	store *store.Store
+	rdb   *redis.Client
+	queue queue.Queue // nil when not asked for
+}
+
+// openBackend sets up logging and connects to Redis, and to the queue when
+// qf is not nil. Close releases what it opened.
+func openBackend(ctx context.Context, c commonFlags, qf *queueFlags) (*backend, error) {
+	log, err := c.logger()
+	if err != nil {
+		return nil, err
+	}
+	st, rdb := c.store()
+	b := &backend{log: log, store: st, rdb: rdb}
+	if qf != nil {
+		if b.queue, err = qf.open(ctx, rdb); err != nil {
+			rdb.Close()
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+func (b *backend) Close() {
+	if b.queue != nil {
+		b.queue.Close()
+	}
+	b.rdb.Close()
+}

@@ -76,18 +76,13 @@ func runAPI(ctx context.Context, args []string) error {
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	log, err := o.common.logger()
+	b, err := openBackend(ctx, o.common, &o.queue)
 	if err != nil {
 		return err
 	}
-	st, rdb := o.common.store()
-	defer rdb.Close()
-	q, err := o.queue.open(ctx, rdb)
-	if err != nil {
-		return err
-	}
-	defer q.Close()
-	h, closeAPI, err := o.handler(st, q, metrics.NewRegistry(), log)
+	defer b.Close()
+	log := b.log
+	h, closeAPI, err := o.handler(b.store, b.queue, metrics.NewRegistry(), log)
 	if err != nil {
 		return err
 	}
@@ -137,12 +132,12 @@ func runOrigin(ctx context.Context, args []string) error {
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	log, err := o.common.logger()
+	b, err := openBackend(ctx, o.common, nil)
 	if err != nil {
 		return err
 	}
-	st, rdb := o.common.store()
-	defer rdb.Close()
+	defer b.Close()
+	log, st := b.log, b.store
 	srv, err := origin.New(origin.Config{Root: *o.root, Authorizer: uploadAuthorizer{st}, AdminToken: *o.admin, Logger: log})
 	if err != nil {
 		return err
@@ -211,17 +206,12 @@ func runScheduler(ctx context.Context, args []string) error {
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	log, err := o.common.logger()
+	b, err := openBackend(ctx, o.common, &o.queue)
 	if err != nil {
 		return err
 	}
-	st, rdb := o.common.store()
-	defer rdb.Close()
-	q, err := o.queue.open(ctx, rdb)
-	if err != nil {
-		return err
-	}
-	defer q.Close()
+	defer b.Close()
+	log, st, rdb, q := b.log, b.store, b.rdb, b.queue
 	driver, closeDriver, err := o.openDriver(log)
 	if err != nil {
 		return err

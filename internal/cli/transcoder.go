@@ -53,12 +53,12 @@ func runTranscoder(ctx context.Context, args []string) error {
 	if err := o.check(); err != nil {
 		return err
 	}
-	log, err := o.common.logger()
+	b, err := openBackend(ctx, o.common, nil)
 	if err != nil {
 		return err
 	}
-	st, rdb := o.common.store()
-	defer rdb.Close()
+	defer b.Close()
+	log, st := b.log, b.store
 	cfg, err := o.config(ctx, st, log)
 	if errors.Is(err, store.ErrFenced) {
 		log.Warn("placement is not current; not starting", "job_id", *o.job)
