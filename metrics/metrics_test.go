@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/ezlivestreaming/ezlive/origin"
 	"github.com/ezlivestreaming/ezlive/queue"
 	"github.com/ezlivestreaming/ezlive/scheduler"
+	"github.com/ezlivestreaming/ezlive/scheduler/schedulertest"
 	"github.com/ezlivestreaming/ezlive/store"
 )
 
@@ -174,7 +174,7 @@ func TestSchedulerCountsDecisions(t *testing.T) {
 	st := store.New(redistest.Start(t).Client(t))
 	reg := prometheus.NewRegistry()
 	sched, err := scheduler.New(scheduler.Config{
-		Store: st, Driver: &oneNode{id: "a"}, Instance: "s1", Metrics: metrics.NewScheduler(reg),
+		Store: st, Driver: schedulertest.NewDriver(scheduler.Node{ID: "a", CPU: 64}), Instance: "s1", Metrics: metrics.NewScheduler(reg),
 		Logger: slog.New(slog.DiscardHandler), StartTimeout: time.Second, MaxAttempts: 1,
 	})
 	if err != nil {
@@ -203,50 +203,6 @@ func TestSchedulerCountsDecisions(t *testing.T) {
 	want(t, reg, "ezlive_scheduler_job_failures_total", nil, 1)
 }
 
-// oneNode is a cluster of one node that accepts every placement.
-type oneNode struct {
-	id      string
-	mu      sync.Mutex
-	running map[string]scheduler.Running
-}
-
-func (d *oneNode) Nodes(context.Context) ([]scheduler.Node, error) {
-	return []scheduler.Node{{ID: d.id, CPU: 64}}, nil
-}
-
-func (d *oneNode) Place(_ context.Context, p scheduler.Placement) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.running == nil {
-		d.running = map[string]scheduler.Running{}
-	}
-	d.running[p.JobID] = scheduler.Running{JobID: p.JobID, NodeID: p.NodeID, Generation: p.Generation, Healthy: true}
-	return nil
-}
-
-func (d *oneNode) Stop(_ context.Context, id string) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	delete(d.running, id)
-	return nil
-}
-
-func (d *oneNode) Placements(context.Context) ([]scheduler.Running, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	var out []scheduler.Running
-	for _, r := range d.running {
-		out = append(out, r)
-	}
-	return out, nil
-}
-
-func (d *oneNode) Watch(ctx context.Context, _ chan<- scheduler.Event) error {
-	<-ctx.Done()
-	return nil
-}
-
-var _ scheduler.Driver = (*oneNode)(nil)
 
 func TestOriginCountersAfterPutAndGet(t *testing.T) {
 	t.Parallel()

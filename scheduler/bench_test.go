@@ -8,6 +8,7 @@ import (
 
 	"github.com/ezlivestreaming/ezlive/jobspec"
 	"github.com/ezlivestreaming/ezlive/scheduler"
+	"github.com/ezlivestreaming/ezlive/scheduler/schedulertest"
 )
 
 // benchNodes and benchJobs are the scale of issue 4's target: placement
@@ -43,7 +44,7 @@ func BenchmarkChoose(b *testing.B) {
 // its load and hand it to the driver, with 10,000 jobs already placed on
 // 1,000 nodes.
 func BenchmarkPlaceJob(b *testing.B) {
-	f := newFixture(&testing.T{}, newFakeDriver(manyNodes()...))
+	f := newFixture(&testing.T{}, schedulertest.NewDriver(manyNodes()...))
 	ctx := context.Background()
 	spec := sampleSpec(&testing.T{})
 	create := func(id string) {

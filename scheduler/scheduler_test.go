@@ -13,75 +13,9 @@ import (
 	"github.com/ezlivestreaming/ezlive/internal/redistest"
 	"github.com/ezlivestreaming/ezlive/jobspec"
 	"github.com/ezlivestreaming/ezlive/scheduler"
+	"github.com/ezlivestreaming/ezlive/scheduler/schedulertest"
 	"github.com/ezlivestreaming/ezlive/store"
 )
-
-// fakeDriver is an in-memory cluster: it records placements instead of
-// starting processes, so the scheduler's decisions can be checked exactly.
-type fakeDriver struct {
-	mu      sync.Mutex
-	nodes   []scheduler.Node
-	running map[string]scheduler.Running
-	places  map[string]int // placements started, by "job/generation"
-	refuse  string         // non-empty: every Place is refused with this reason
-	stops   int
-}
-
-func newFakeDriver(nodes ...scheduler.Node) *fakeDriver {
-	return &fakeDriver{nodes: nodes, running: map[string]scheduler.Running{}, places: map[string]int{}}
-}
-
-func (d *fakeDriver) Nodes(context.Context) ([]scheduler.Node, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return append([]scheduler.Node(nil), d.nodes...), nil
-}
-
-func (d *fakeDriver) Place(_ context.Context, p scheduler.Placement) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.refuse != "" {
-		return &scheduler.PlaceError{JobID: p.JobID, NodeID: p.NodeID, Reason: d.refuse}
-	}
-	if r, ok := d.running[p.JobID]; ok && r.Generation == p.Generation {
-		return nil
-	}
-	d.places[fmt.Sprintf("%s/%d", p.JobID, p.Generation)]++
-	d.running[p.JobID] = scheduler.Running{JobID: p.JobID, NodeID: p.NodeID, Generation: p.Generation, Healthy: true}
-	return nil
-}
-
-func (d *fakeDriver) Stop(_ context.Context, id string) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if _, ok := d.running[id]; ok {
-		d.stops++
-	}
-	delete(d.running, id)
-	return nil
-}
-
-func (d *fakeDriver) Placements(context.Context) ([]scheduler.Running, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	var out []scheduler.Running
-	for _, r := range d.running {
-		out = append(out, r)
-	}
-	return out, nil
-}
-
-func (d *fakeDriver) Watch(ctx context.Context, _ chan<- scheduler.Event) error {
-	<-ctx.Done()
-	return nil
-}
-
-func (d *fakeDriver) placement(id string) (scheduler.Running, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	r, ok := d.running[id]
-	return r, ok
-}
 
 type removedOutputs struct {
 	mu  sync.Mutex
@@ -97,12 +31,12 @@ func (r *removedOutputs) RemoveOutputs(_ context.Context, id string) error {
 
 type fixture struct {
 	store   *store.Store
-	driver  *fakeDriver
+	driver  *schedulertest.Driver
 	outputs *removedOutputs
 	sched   *scheduler.Scheduler
 }
 
-func newFixture(t *testing.T, d *fakeDriver) *fixture {
+func newFixture(t *testing.T, d *schedulertest.Driver) *fixture {
 	t.Helper()
 	st := store.New(redistest.Start(t).Client(t))
 	f := &fixture{store: st, driver: d, outputs: &removedOutputs{}}
@@ -192,14 +126,14 @@ func (f *fixture) load(t *testing.T, node string) store.Load {
 
 func TestCreatePlacesOnLeastLoadedNode(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, newFakeDriver(scheduler.Node{ID: "a", CPU: 2}, scheduler.Node{ID: "b", CPU: 4}))
+	f := newFixture(t, schedulertest.NewDriver(scheduler.Node{ID: "a", CPU: 2}, scheduler.Node{ID: "b", CPU: 4}))
 	f.createJob(t, "j1")
 	f.reconcile(t, "j1")
 	j := f.job(t, "j1")
 	if j.State != jobspec.StateScheduled || j.Assigned_worker_id != "b" || j.Placement_generation != 1 {
 		t.Fatalf("job after placement: state %s node %q gen %d", j.State, j.Assigned_worker_id, j.Placement_generation)
 	}
-	if r, ok := f.driver.placement("j1"); !ok || r.NodeID != "b" {
+	if r, ok := f.driver.Placement("j1"); !ok || r.NodeID != "b" {
 		t.Fatalf("driver placement %+v %v", r, ok)
 	}
 	want := jobspec.EstimateCost(j.Spec).CPU
@@ -211,14 +145,14 @@ func TestCreatePlacesOnLeastLoadedNode(t *testing.T) {
 		t.Fatal("no upload token minted for the placement")
 	}
 	f.reconcile(t, "j1") // a repeated command changes nothing
-	if got := f.driver.places["j1/1"]; got != 1 {
+	if got := f.driver.Placed("j1", 1); got != 1 {
 		t.Fatalf("placed %d times", got)
 	}
 }
 
 func TestNoCapacityWaitsInQueue(t *testing.T) {
 	t.Parallel()
-	d := newFakeDriver(scheduler.Node{ID: "tiny", CPU: 0.05})
+	d := schedulertest.NewDriver(scheduler.Node{ID: "tiny", CPU: 0.05})
 	f := newFixture(t, d)
 	f.createJob(t, "j1")
 	f.reconcile(t, "j1")
@@ -230,9 +164,7 @@ func TestNoCapacityWaitsInQueue(t *testing.T) {
 	if fmt.Sprint(queued) != "[j1]" {
 		t.Fatalf("queued_jobs = %v", queued)
 	}
-	d.mu.Lock()
-	d.nodes = append(d.nodes, scheduler.Node{ID: "big", CPU: 8})
-	d.mu.Unlock()
+	d.AddNode(scheduler.Node{ID: "big", CPU: 8})
 	f.reconcile(t, "j1")
 	if j := f.job(t, "j1"); j.State != jobspec.StateScheduled || j.Assigned_worker_id != "big" {
 		t.Fatalf("after capacity appeared: %s on %q", j.State, j.Assigned_worker_id)
@@ -244,13 +176,14 @@ func TestNoCapacityWaitsInQueue(t *testing.T) {
 
 func TestRefusedPlacementRecordsReason(t *testing.T) {
 	t.Parallel()
-	d := newFakeDriver(scheduler.Node{ID: "a", CPU: 2})
-	d.refuse = "Constraint ${node.unique.id} filtered 1 node"
+	d := schedulertest.NewDriver(scheduler.Node{ID: "a", CPU: 2})
+	const refusal = "Constraint ${node.unique.id} filtered 1 node"
+	d.Refuse(refusal)
 	f := newFixture(t, d)
 	f.createJob(t, "j1")
 	f.reconcile(t, "j1")
 	j := f.job(t, "j1")
-	if j.State != jobspec.StateCreated || j.State_reason != "waiting for capacity: the cluster refused the placement: "+d.refuse {
+	if j.State != jobspec.StateCreated || j.State_reason != "waiting for capacity: the cluster refused the placement: "+refusal {
 		t.Fatalf("state %s reason %q", j.State, j.State_reason)
 	}
 	if l := f.load(t, "a"); len(l.Jobs) != 0 {
@@ -260,7 +193,7 @@ func TestRefusedPlacementRecordsReason(t *testing.T) {
 
 func TestStopReleasesAndDeleteRemovesOutputs(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, newFakeDriver(scheduler.Node{ID: "a", CPU: 2}))
+	f := newFixture(t, schedulertest.NewDriver(scheduler.Node{ID: "a", CPU: 2}))
 	f.createJob(t, "j1")
 	f.reconcile(t, "j1")
 	f.setState(t, "j1", jobspec.StateStopping)
@@ -269,7 +202,7 @@ func TestStopReleasesAndDeleteRemovesOutputs(t *testing.T) {
 	if j.State != jobspec.StateStopped || j.Time_stopped.IsZero() {
 		t.Fatalf("after stop: %s", j.State)
 	}
-	if _, ok := f.driver.placement("j1"); ok {
+	if _, ok := f.driver.Placement("j1"); ok {
 		t.Fatal("transcoder still placed after stop")
 	}
 	if l := f.load(t, "a"); len(l.Jobs) != 0 {
@@ -290,7 +223,7 @@ func TestStopReleasesAndDeleteRemovesOutputs(t *testing.T) {
 
 func TestDeadHeartbeatReplacesOnOtherNode(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, newFakeDriver(scheduler.Node{ID: "a", CPU: 4}, scheduler.Node{ID: "b", CPU: 2}))
+	f := newFixture(t, schedulertest.NewDriver(scheduler.Node{ID: "a", CPU: 4}, scheduler.Node{ID: "b", CPU: 2}))
 	f.createJob(t, "j1")
 	f.reconcile(t, "j1")
 	first := f.job(t, "j1")
@@ -313,7 +246,7 @@ func TestDeadHeartbeatReplacesOnOtherNode(t *testing.T) {
 
 func TestGivesUpAfterMaxAttempts(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, newFakeDriver(scheduler.Node{ID: "a", CPU: 4}))
+	f := newFixture(t, schedulertest.NewDriver(scheduler.Node{ID: "a", CPU: 4}))
 	f.createJob(t, "j1")
 	f.reconcile(t, "j1")
 	for attempt := range 3 {
@@ -333,14 +266,14 @@ func TestGivesUpAfterMaxAttempts(t *testing.T) {
 	if j.State != jobspec.StateFailed || j.State_reason == "" {
 		t.Fatalf("after max attempts: %s %q", j.State, j.State_reason)
 	}
-	if _, ok := f.driver.placement("j1"); ok {
+	if _, ok := f.driver.Placement("j1"); ok {
 		t.Fatal("failed job still placed")
 	}
 }
 
 func TestTwoSchedulersPlaceOnce(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, newFakeDriver(scheduler.Node{ID: "a", CPU: 64}, scheduler.Node{ID: "b", CPU: 64}))
+	f := newFixture(t, schedulertest.NewDriver(scheduler.Node{ID: "a", CPU: 64}, scheduler.Node{ID: "b", CPU: 64}))
 	other := f.newScheduler(t, "s2")
 	const jobs = 20
 	for i := range jobs {
@@ -359,15 +292,15 @@ func TestTwoSchedulersPlaceOnce(t *testing.T) {
 		id := fmt.Sprint("j", i)
 		f.reconcile(t, id)
 		j := f.job(t, id)
-		if j.Placement_generation != 1 || f.driver.places[id+"/1"] != 1 {
-			t.Fatalf("%s: generation %d, placed %d times", id, j.Placement_generation, f.driver.places[id+"/1"])
+		if j.Placement_generation != 1 || f.driver.Placed(id, 1) != 1 {
+			t.Fatalf("%s: generation %d, placed %d times", id, j.Placement_generation, f.driver.Placed(id, 1))
 		}
 	}
 }
 
 func TestSweepRepairsHalfDoneWork(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, newFakeDriver(scheduler.Node{ID: "a", CPU: 8}))
+	f := newFixture(t, schedulertest.NewDriver(scheduler.Node{ID: "a", CPU: 8}))
 	ctx := context.Background()
 	f.createJob(t, "lost-command") // stored, command never sent
 	f.createJob(t, "unstarted")
@@ -387,13 +320,13 @@ func TestSweepRepairsHalfDoneWork(t *testing.T) {
 	if j := f.job(t, "lost-command"); j.State != jobspec.StateScheduled {
 		t.Fatalf("job with a lost command: %s", j.State)
 	}
-	if _, ok := f.driver.placement("unstarted"); !ok {
+	if _, ok := f.driver.Placement("unstarted"); !ok {
 		t.Fatal("recorded placement not started")
 	}
 	if f.job(t, "unstarted").Placement_generation != 1 {
 		t.Fatal("restarting a recorded placement changed its generation")
 	}
-	if _, ok := f.driver.placement("orphan"); ok {
+	if _, ok := f.driver.Placement("orphan"); ok {
 		t.Fatal("placement of an unknown job left running")
 	}
 	if _, ok := f.load(t, "a").Jobs["ghost"]; ok {
