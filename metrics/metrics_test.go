@@ -203,7 +203,6 @@ func TestSchedulerCountsDecisions(t *testing.T) {
 	want(t, reg, "ezlive_scheduler_job_failures_total", nil, 1)
 }
 
-
 func TestOriginCountersAfterPutAndGet(t *testing.T) {
 	t.Parallel()
 	org, err := origin.New(origin.Config{
