@@ -24,9 +24,13 @@ run: deps build
 
 # Every test: unit, contract (Redis, fauxqs), media (ffmpeg/ffprobe),
 # Nomad driver (nomadtest), end to end, and the browser test (Chromium).
+# The whole-system tests (e2e) run real encoders and a browser, so they run
+# after the other packages and two at a time: on 2 cores, more would starve
+# the encoders and make the playback checks fail for the wrong reason.
 test: deps-test
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 25m ./...
+	$(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v /e2e$$)
+	$(GO) test -count=1 -timeout 15m -parallel 2 ./e2e/
 
 # Figures, not assertions: the machines are noisy, so each prints medians or
 # ratios with the command that produced them.
