@@ -20,7 +20,7 @@ func (s *Server) startFeed(w http.ResponseWriter, r *http.Request, ps httprouter
 	if err != nil {
 		return err
 	}
-	if job.RtmpIngestUrl == "" || !job.State.Active() {
+	if !job.Listening() {
 		return &conflictError{state: job.State,
 			msg: fmt.Sprintf("job %s has no ingest to feed: it is %s; try again once it is running", job.Id, job.State)}
 	}

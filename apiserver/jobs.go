@@ -82,11 +82,12 @@ func (s *Server) newJob(spec jobspec.Spec, warnings []string, now time.Time) (*j
 	}
 	job := &jobspec.LiveJob{
 		Id:                      id.String(),
-		StreamKey:               rand.Text(), // 128 bits, base32: URL-safe
 		Spec:                    spec,
 		Job_validation_warnings: warnings,
 		Time_created:            now,
+		Ingest_gateway:          s.cfg.IngestGateway,
 	}
+	job.SetStreamKey(newStreamKey())
 	base := strings.TrimSuffix(s.cfg.PlaybackBaseURL, "/") + "/live/" + job.Id + "/"
 	for _, name := range jobspec.ManifestNames(spec) {
 		job.Playback_urls = append(job.Playback_urls, base+name)
@@ -283,3 +284,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	w.Write(append(b, '\n'))
 	return nil
 }
+
+// newStreamKey is 128 random bits in base32: URL-safe, unguessable.
+func newStreamKey() string { return rand.Text() }

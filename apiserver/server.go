@@ -73,6 +73,9 @@ type Config struct {
 	// Web, when set, serves the demo page: GET and HEAD requests that match
 	// no API route go to it (no token needed).
 	Web http.Handler
+	// IngestGateway, when set, is the base of every job's stable ingest URL
+	// (rtmp://<gateway host>/live): RtmpIngestUrl is <base>/<stream key>.
+	IngestGateway string
 	// Feed, when set, adds /jobs/:id/feed (the demo's "Live feed" button).
 	Feed FeedController
 	// Events serves /events and /jobs/:id/events; when nil, Store is used
@@ -177,6 +180,7 @@ func (s *Server) routes() *httprouter.Router {
 	rt.PUT("/jobs/:id/stop", s.private(s.stopJob))
 	rt.PUT("/jobs/:id/resume", s.private(s.resumeJob))
 	rt.DELETE("/jobs/:id", s.private(s.deleteJob))
+	rt.POST("/jobs/:id/stream_key", s.private(s.rotateStreamKey))
 	if s.cfg.Feed != nil {
 		rt.GET("/jobs/:id/feed", s.private(s.feedStatus))
 		rt.POST("/jobs/:id/feed", s.private(s.startFeed))

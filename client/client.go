@@ -141,6 +141,11 @@ func (c *Client) Delete(ctx context.Context, id string) (*jobspec.LiveJob, error
 	return c.jobCall(ctx, http.MethodDelete, "/jobs/"+url.PathEscape(id))
 }
 
+// RotateStreamKey gives a job a new stream key; the old one stops working.
+func (c *Client) RotateStreamKey(ctx context.Context, id string) (*jobspec.LiveJob, error) {
+	return c.jobCall(ctx, http.MethodPost, "/jobs/"+url.PathEscape(id)+"/stream_key")
+}
+
 func (c *Client) jobCall(ctx context.Context, method, path string) (*jobspec.LiveJob, error) {
 	var job jobspec.LiveJob
 	if _, err := c.do(ctx, method, path, nil, &job); err != nil {

@@ -1,6 +1,9 @@
 package jobspec
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // State is where a live job is in its life.
 type State string
@@ -43,6 +46,7 @@ type LiveJob struct {
 	Job_validation_warnings []string  `json:"Job_validation_warnings"`
 	Assigned_worker_id      string    `json:"Assigned_worker_id"`
 	Ingest_addr             string    `json:"Ingest_addr,omitempty"`
+	Ingest_gateway          string    `json:"Ingest_gateway,omitempty"` // e.g. rtmp://ingest.example.com/live; empty: publish to the transcoder
 	Placement_generation    int64     `json:"Placement_generation"`
 	Placement_attempts      int       `json:"Placement_attempts"`
 	Time_created            time.Time `json:"Time_created"`
@@ -88,4 +92,37 @@ func (j *LiveJob) SetState(to State, reason string, now time.Time) {
 		j.Events = j.Events[len(j.Events)-MaxEvents:]
 	}
 	j.State, j.State_reason, j.Time_updated = to, reason, now
+}
+
+// Listening reports whether the job's transcoder takes a publisher now.
+func (j *LiveJob) Listening() bool {
+	return j.State == StateRunning || j.State == StateStreaming
+}
+
+// SetIngestAddr records where the job's transcoder listens ("" when none)
+// and refreshes RtmpIngestUrl.
+func (j *LiveJob) SetIngestAddr(addr string) {
+	j.Ingest_addr = addr
+	j.refreshIngestURL()
+}
+
+// SetStreamKey gives the job a new stream key and refreshes RtmpIngestUrl.
+func (j *LiveJob) SetStreamKey(key string) {
+	j.StreamKey = key
+	j.refreshIngestURL()
+}
+
+// refreshIngestURL is the one place RtmpIngestUrl is decided: behind an
+// ingest gateway it is the gateway's stable URL, which survives stop, resume
+// and re-placement; without one it is the transcoder's own listener, known
+// only while the job is placed.
+func (j *LiveJob) refreshIngestURL() {
+	switch {
+	case j.Ingest_gateway != "":
+		j.RtmpIngestUrl = strings.TrimSuffix(j.Ingest_gateway, "/") + "/" + j.StreamKey
+	case j.Ingest_addr != "":
+		j.RtmpIngestUrl = "rtmp://" + j.Ingest_addr + "/live/" + j.StreamKey
+	default:
+		j.RtmpIngestUrl = ""
+	}
 }

@@ -72,7 +72,7 @@ func (s *Scheduler) place(ctx context.Context, job *jobspec.LiveJob, avoid, why 
 		now := s.now()
 		j.Placement_generation, j.Assigned_worker_id = gen, node.ID
 		j.Time_scheduled, j.Time_last_heartbeat = now, time.Time{}
-		j.RtmpIngestUrl, j.Ingest_addr = "", ""
+		j.SetIngestAddr("")
 		j.SetState(jobspec.StateScheduled, fmt.Sprintf("%s on node %s", why, node.ID), now)
 		return nil
 	})
@@ -252,7 +252,7 @@ func (s *Scheduler) settle(ctx context.Context, id string, from, to jobspec.Stat
 			return errJobChanged
 		}
 		now := s.now()
-		j.RtmpIngestUrl, j.Ingest_addr = "", ""
+		j.SetIngestAddr("")
 		j.Time_stopped = now
 		j.SetState(to, reason, now)
 		return nil

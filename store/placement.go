@@ -229,8 +229,7 @@ func applyHeartbeat(j *jobspec.LiveJob, hb HeartbeatReport) {
 	j.Stats = &stats
 	j.Time_last_heartbeat = hb.Time
 	if hb.IngestAddr != "" {
-		j.Ingest_addr = hb.IngestAddr
-		j.RtmpIngestUrl = "rtmp://" + hb.IngestAddr + "/live/" + j.StreamKey
+		j.SetIngestAddr(hb.IngestAddr)
 	}
 	switch {
 	case hb.Streaming && j.State != jobspec.StateStreaming:

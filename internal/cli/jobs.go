@@ -30,7 +30,7 @@ func addClient(fs *flagSet) clientOptions {
 // runJobs is the client: ezlive jobs create -f FILE | list | get ID | stop ID | resume ID | delete ID.
 func runJobs(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return usagef("jobs needs an action: create -f FILE, list, get ID, stop ID, resume ID or delete ID")
+		return usagef("jobs needs an action: create -f FILE, list, get ID, stop ID, resume ID, delete ID or rotate-key ID")
 	}
 	action, args := args[0], args[1:]
 	fs := newFlagSet("jobs " + action)
@@ -49,13 +49,13 @@ func runJobs(ctx context.Context, args []string) error {
 		return createJob(ctx, c, co, *file, *dryRun, out)
 	case "list":
 		return listJobs(ctx, c, co, *state, *limit, out)
-	case "get", "stop", "resume", "delete":
+	case "get", "stop", "resume", "delete", "rotate-key":
 		if fs.NArg() != 1 {
 			return usagef("jobs %s needs exactly one job id", action)
 		}
 		return jobAction(ctx, c, co, action, fs.Arg(0), out)
 	default:
-		return usagef("unknown jobs action %q (want create, list, get, stop, resume or delete)", action)
+		return usagef("unknown jobs action %q (want create, list, get, stop, resume, delete or rotate-key)", action)
 	}
 }
 
@@ -112,6 +112,8 @@ func jobAction(ctx context.Context, c *client.Client, co clientOptions, action, 
 		job, err = c.Resume(ctx, id)
 	case "delete":
 		job, err = c.Delete(ctx, id)
+	case "rotate-key":
+		job, err = c.RotateStreamKey(ctx, id)
 	}
 	if err != nil {
 		return err
@@ -184,8 +186,8 @@ func runPush(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if job.RtmpIngestUrl == "" {
-		return fmt.Errorf("job %s has no ingest URL yet (state %s): wait until it is running", job.Id, job.State)
+	if !job.Listening() {
+		return fmt.Errorf("job %s is not listening for input yet (state %s): wait until it is running", job.Id, job.State)
 	}
 	feeds := testfeed.New(*ffmpeg, nil)
 	defer feeds.Close()

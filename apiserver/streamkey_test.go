@@ -1,0 +1,35 @@
+package apiserver_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/ezlivestreaming/ezlive/apiserver"
+	"github.com/ezlivestreaming/ezlive/jobspec"
+)
+
+func TestRotateStreamKey(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *apiserver.Config) { c.IngestGateway = "rtmp://ingest.test/live" })
+	created := e.putJob(jobspec.StateStreaming)
+	if created.RtmpIngestUrl != "rtmp://ingest.test/live/"+created.StreamKey {
+		t.Fatalf("ingest URL behind a gateway: %q", created.RtmpIngestUrl)
+	}
+	rotated := e.do(http.MethodPost, "/jobs/"+created.Id+"/stream_key", nil).want(t, http.StatusOK).job(t)
+	if rotated.StreamKey == "" || rotated.StreamKey == created.StreamKey {
+		t.Fatalf("stream key %q after rotation (was %q)", rotated.StreamKey, created.StreamKey)
+	}
+	if rotated.Id != created.Id || rotated.State != created.State || rotated.RtmpIngestUrl != "rtmp://ingest.test/live/"+rotated.StreamKey {
+		t.Fatalf("rotation: id %s state %s ingest %s", rotated.Id, rotated.State, rotated.RtmpIngestUrl)
+	}
+	ctx := ctxT(t)
+	if _, err := e.store.JobByStreamKey(ctx, created.StreamKey); jobspec.ErrorCode(err) != jobspec.ENOTFOUND {
+		t.Fatalf("old key still resolves: %v", err)
+	}
+	if j, err := e.store.JobByStreamKey(ctx, rotated.StreamKey); err != nil || j.Id != created.Id {
+		t.Fatalf("new key: %v %v", j, err)
+	}
+	e.do(http.MethodPost, "/jobs/01a20cb6-bd84-7ba2-8afa-0aeed45ed14c/stream_key", nil).want(t, http.StatusNotFound).problem(t)
+	deleting := e.putJob(jobspec.StateDeleting)
+	e.do(http.MethodPost, "/jobs/"+deleting.Id+"/stream_key", nil).want(t, http.StatusNotFound).problem(t)
+}
