@@ -66,6 +66,9 @@ func lifecycle(t *testing.T, s *system) {
 	if resumed.Id != created.Id || resumed.StreamKey != created.StreamKey || !reflect.DeepEqual(resumed.Spec, created.Spec) {
 		t.Fatalf("resume changed the job: id %s key %s", resumed.Id, resumed.StreamKey)
 	}
+	if resumed.RtmpIngestUrl != created.RtmpIngestUrl || created.RtmpIngestUrl != s.ingestURL+"/"+created.StreamKey {
+		t.Fatalf("ingest URL %q after resume, %q at creation: want the gateway's stable URL", resumed.RtmpIngestUrl, created.RtmpIngestUrl)
+	}
 	s.pushUntilStreaming(created.Id)
 	s.stopAndCheck(created.Id, running.StreamKey)
 

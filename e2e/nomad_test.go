@@ -103,11 +103,14 @@ func TestNomadNodeDownReplacesAndFences(t *testing.T) {
 			return false, err.Error()
 		}
 		moved = j
-		ok := j.Assigned_worker_id != first.Assigned_worker_id && j.State == jobspec.StateRunning && j.RtmpIngestUrl != ""
+		ok := j.Assigned_worker_id != first.Assigned_worker_id && j.State == jobspec.StateRunning && j.Ingest_addr != ""
 		return ok, fmt.Sprintf("%s on %s (%s)", j.State, j.Assigned_worker_id, j.State_reason)
 	})
-	if moved.Placement_generation <= first.Placement_generation || moved.RtmpIngestUrl == first.RtmpIngestUrl {
-		t.Fatalf("re-placement kept generation %d / ingest %s", moved.Placement_generation, moved.RtmpIngestUrl)
+	if moved.Placement_generation <= first.Placement_generation || moved.Ingest_addr == first.Ingest_addr {
+		t.Fatalf("re-placement kept generation %d / transcoder address %s", moved.Placement_generation, moved.Ingest_addr)
+	}
+	if moved.RtmpIngestUrl != first.RtmpIngestUrl {
+		t.Fatalf("the ingest URL changed with the re-placement: %s → %s", first.RtmpIngestUrl, moved.RtmpIngestUrl)
 	}
 	if moved.Id != first.Id || moved.StreamKey != first.StreamKey {
 		t.Fatal("re-placement changed the job's identity")

@@ -56,6 +56,7 @@ type system struct {
 	schedArgs  []string // extra scheduler flags (e.g. the Nomad driver)
 	apiAddr    string
 	api        *exec.Cmd
+	ingestURL  string // the gateway's base: every job's RtmpIngestUrl is <ingestURL>/<stream key>
 	client     *client.Client
 
 	mu    sync.Mutex
@@ -76,8 +77,9 @@ func startSystemWith(t testing.TB, queueArgs, schedArgs []string, env ...string)
 		t: t, redis: redistest.Start(t), queueArgs: queueArgs, env: env, schedArgs: schedArgs,
 		originRoot: t.TempDir(), ingest: fmt.Sprintf("%d-%d", low, low+99),
 	}
-	originAddr, apiAddr := freeAddr(t), freeAddr(t)
-	s.originURL, s.apiURL = "http://"+originAddr, "http://"+apiAddr
+	originAddr, apiAddr, ingestAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	s.originURL, s.apiURL, s.ingestURL = "http://"+originAddr, "http://"+apiAddr, "rtmp://"+ingestAddr+"/live"
+	s.start("ingest", "ingest", "-listen", ingestAddr, "-redis", s.redis.Addr)
 	s.start("origin", "origin", "-listen", originAddr, "-root", s.originRoot, "-redis", s.redis.Addr, "-admin-token", adminToken)
 	s.apiAddr = apiAddr
 	s.api = s.start("api", s.apiArgs()...)
@@ -91,7 +93,7 @@ func startSystemWith(t testing.TB, queueArgs, schedArgs []string, env ...string)
 }
 
 func (s *system) apiArgs(extra ...string) []string {
-	args := []string{"api", "-listen", s.apiAddr, "-redis", s.redis.Addr, "-playback-base-url", s.originURL}
+	args := []string{"api", "-listen", s.apiAddr, "-redis", s.redis.Addr, "-playback-base-url", s.originURL, "-ingest-gateway", s.ingestURL}
 	return append(append(args, s.queueArgs...), extra...)
 }
 

@@ -30,6 +30,7 @@ func commands() map[string]command {
 		"scheduler":  {"run a scheduler (local or Nomad driver)", runScheduler},
 		"transcoder": {"run one job's transcoder (started by a driver)", runTranscoder},
 		"origin":     {"run the origin that receives and serves segments", runOrigin},
+		"ingest":     {"run the RTMP ingest gateway: one stable, authenticated URL per stream key", runIngest},
 		"jobs":       {"manage live jobs: create -f FILE | list | get ID | stop ID | resume ID | delete ID | rotate-key ID", runJobs},
 		"push":       {"push a test pattern into a job's ingest: push ID", runPush},
 	}

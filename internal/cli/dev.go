@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/ezlivestreaming/ezlive/metrics"
 	"github.com/ezlivestreaming/ezlive/origin"
@@ -16,6 +17,7 @@ type devOptions struct {
 	api          *apiOptions
 	sched        *schedulerOptions
 	originListen *string
+	ingestListen *string
 	data         *string
 }
 
@@ -27,12 +29,15 @@ func devFlags() (*flagSet, *devOptions) {
 	o := &devOptions{
 		api: &apiOptions{
 			common: common, queue: q,
-			listen:   fs.String("listen", "EZLIVE_API_LISTEN", defaultAPIListen, "address the API and the demo page listen on"),
-			playback: fs.String("playback-base-url", "EZLIVE_PLAYBACK_BASE_URL", "", "public base URL of the origin (default: http://<origin-listen>)"),
-			tok:      fs.String("token", "EZLIVE_API_TOKEN", "", "bearer token the API requires (empty: none)"),
-			shakaDir: fs.String("shaka-dir", "EZLIVE_SHAKA_DIR", "web/node_modules/shaka-player/dist", "directory of the Shaka Player build for the demo page"),
-			feeds:    fs.Bool("feeds", "EZLIVE_FEEDS", true, "let the demo page push test patterns (POST /jobs/:id/feed)"),
+			listen:        fs.String("listen", "EZLIVE_API_LISTEN", defaultAPIListen, "address the API and the demo page listen on"),
+			playback:      fs.String("playback-base-url", "EZLIVE_PLAYBACK_BASE_URL", "", "public base URL of the origin (default: http://<origin-listen>)"),
+			tok:           fs.String("token", "EZLIVE_API_TOKEN", "", "bearer token the API requires (empty: none)"),
+			shakaDir:      fs.String("shaka-dir", "EZLIVE_SHAKA_DIR", "web/node_modules/shaka-player/dist", "directory of the Shaka Player build for the demo page"),
+			feeds:         fs.Bool("feeds", "EZLIVE_FEEDS", true, "let the demo page push test patterns (POST /jobs/:id/feed)"),
+			ingestGateway: new(string),
 		},
+		ingestListen: fs.String("ingest-listen", "EZLIVE_INGEST_LISTEN", defaultIngestListen,
+			"address of the RTMP ingest gateway, the stable ingest URL of every job (empty: publish to each transcoder)"),
 		originListen: fs.String("origin-listen", "EZLIVE_ORIGIN_LISTEN", defaultOriginAddr, "address the origin listens on"),
 		data:         fs.String("data", "EZLIVE_DATA", ".run/data", "directory for the origin's files"),
 	}
@@ -77,6 +82,10 @@ func runDev(ctx context.Context, args []string) error {
 		*o.api.playback = originURL
 	}
 	o.sched.originURL = &originURL
+	gateway, err := o.gateway(b)
+	if err != nil {
+		return err
+	}
 	org, err := origin.New(origin.Config{Root: filepath.Join(*o.data, "origin"), Authorizer: uploadAuthorizer{st}, Logger: log})
 	if err != nil {
 		return err
@@ -102,7 +111,7 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return runAll(ctx, log,
+	return runAll(ctx, log, gateway,
 		func(ctx context.Context) error {
 			return serveOn(ctx, log, "origin", originLn, org.HTTPServer(originLn.Addr().String()))
 		},
@@ -139,4 +148,18 @@ func runAll(ctx context.Context, log *slog.Logger, parts ...func(context.Context
 		return err
 	}
 	return nil
+}
+
+// gateway makes the ingest gateway part of dev, and every job's ingest URL
+// its stable rtmp://<ingest-listen>/live/<stream key>.
+func (o *devOptions) gateway(b *backend) (func(context.Context) error, error) {
+	if *o.ingestListen == "" {
+		return func(ctx context.Context) error { <-ctx.Done(); return nil }, nil
+	}
+	*o.api.ingestGateway = "rtmp://" + *o.ingestListen + "/live"
+	gw, err := newGateway(b.store, *o.ingestListen, 10*time.Second, 30, b)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error { return serveGateway(ctx, gw, *o.ingestListen) }, nil
 }

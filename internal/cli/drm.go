@@ -69,8 +69,9 @@ func (d drmFlags) keyService(rdb redis.UniversalClient) (*drm.KeyService, error)
 	return drm.NewKeyService(rdb, c), nil
 }
 
-// encrypter returns the origin's Encrypter. apiURL is the API's address,
-// used for license URLs when -drm-license-base-url is not set.
+// encrypter returns the origin's Encrypter (origin.Config.Encrypter).
+// apiURL is the API's public base URL, used for license URLs when
+// -drm-license-base-url is not set.
 func (d drmFlags) encrypter(rdb redis.UniversalClient, st *store.Store, apiURL string, log *slog.Logger) (*drm.Packager, error) {
 	ks, err := d.keyService(rdb)
 	if err != nil {
@@ -80,12 +81,17 @@ func (d drmFlags) encrypter(rdb redis.UniversalClient, st *store.Store, apiURL s
 	if base == "" {
 		base = apiURL
 	}
+	if base == "" {
+		base = "http://" + defaultAPIListen
+	}
 	return &drm.Packager{Keys: ks, Jobs: st, LicenseBaseURL: base, Log: log}, nil
 }
 
-// license returns the API's license endpoints.
-func (d drmFlags) license(rdb redis.UniversalClient, log *slog.Logger) *drm.License {
-	return &drm.License{Keys: drm.NewKeyService(rdb, nil), Log: log}
+// apiDRM returns the API's license endpoints (apiserver.Config.DRM) on a
+// Redis client of their own, and the function that closes it.
+func apiDRM(c commonFlags, log *slog.Logger) (*drm.License, func()) {
+	_, rdb := c.store()
+	return &drm.License{Keys: drm.NewKeyService(rdb, nil), Log: log}, func() { _ = rdb.Close() }
 }
 
 func loadDeliveryKey(certPath, keyPath string) ([]byte, *rsa.PrivateKey, error) {

@@ -44,6 +44,9 @@ func flagsOf(name string) *flagSet {
 	case "dev":
 		fs, _ := devFlags()
 		return fs
+	case "ingest":
+		fs, _ := ingestFlags()
+		return fs
 	}
 	return nil
 }
@@ -56,6 +59,7 @@ type apiOptions struct {
 	listen, playback, tok *string
 	shakaDir              *string
 	feeds                 *bool
+	ingestGateway         *string
 }
 
 func apiFlags() (*flagSet, *apiOptions) {
@@ -68,6 +72,8 @@ func apiFlags() (*flagSet, *apiOptions) {
 		tok:      fs.String("token", "EZLIVE_API_TOKEN", "", "bearer token the API requires (empty: none)"),
 		shakaDir: fs.String("shaka-dir", "EZLIVE_SHAKA_DIR", web.DefaultShakaDir, "directory of the Shaka Player build for the demo page"),
 		feeds:    fs.Bool("feeds", "EZLIVE_FEEDS", false, "let the demo page push test patterns from this process (POST /jobs/:id/feed)"),
+		ingestGateway: fs.String("ingest-gateway", "EZLIVE_INGEST_GATEWAY", "",
+			"base of the stable ingest URLs, e.g. rtmp://ingest.example.com/live (empty: publishers push to each transcoder)"),
 	}
 }
 
@@ -96,7 +102,7 @@ func (o *apiOptions) handler(st apiserver.JobStore, q apiserver.Sender, reg *pro
 	}
 	cfg := apiserver.Config{
 		Store: st, Queue: q, PlaybackBaseURL: strings.TrimSuffix(*o.playback, "/"), Token: *o.tok, Logger: log,
-		Web: web.Handler(web.Config{ShakaDir: *o.shakaDir}), Metrics: reg,
+		Web: web.Handler(web.Config{ShakaDir: *o.shakaDir}), Metrics: reg, IngestGateway: *o.ingestGateway,
 	}
 	closeFeeds := func() {}
 	if *o.feeds {

@@ -1,0 +1,242 @@
+// Package ingest owns the ingest gateway: one stable RTMP URL per stream key,
+// checked before any byte reaches a transcoder, relayed to the job's current
+// transcoder. It resolves keys and locks publishers through interfaces; it
+// never reads or writes job records itself.
+package ingest
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ezlivestreaming/ezlive/rtmp"
+)
+
+// Config configures a Gateway. Zero values take the defaults noted.
+type Config struct {
+	Listen               string // default 127.0.0.1:1935
+	Resolver             Resolver
+	Locker               PublishLocker // default: a MemoryLocker (one gateway process)
+	MaxAttemptsPerMinute int           // per source IP; default 30
+	IdleTimeout          time.Duration // no media for this long closes a publisher; default 10s
+	HandshakeTimeout     time.Duration // handshake through publish; default 10s
+	DialTimeout          time.Duration // dial and publish to the transcoder; default 5s
+	LockTTL              time.Duration // publish lock lease, renewed at a third; default 30s
+	ChunkSize            uint32        // chunk size towards both peers; default 4096
+	Limits               rtmp.Limits   // bounds on what a publisher can make us buffer
+	SRTPassphrase        string        // required of SRT publishers when set (10-79 characters)
+	Logger               *slog.Logger
+}
+
+// App is the only RTMP application the gateway accepts.
+const App = "live"
+
+// Refusal reasons, as counted in Stats.Refused and logged.
+const (
+	ReasonRateLimited = "rate_limited"
+	ReasonHandshake   = "bad_handshake"
+	ReasonProtocol    = "protocol_error"
+	ReasonBadApp      = "bad_app"
+	ReasonUnknownKey  = "unknown_key"
+	ReasonNotActive   = "job_not_active"
+	ReasonNotPlaced   = "not_placed"
+	ReasonResolve     = "resolve_error"
+	ReasonBusy        = "already_publishing"
+	ReasonLock        = "lock_error"
+	ReasonUpstream    = "transcoder_unreachable"
+	ReasonPlay        = "play_refused"
+)
+
+// Stats are the gateway's counters, for metrics.
+type Stats struct {
+	Accepted         uint64            // publishers relayed to a transcoder
+	Refused          map[string]uint64 // connections refused, by reason
+	ActivePublishers int64
+	BytesRelayed     uint64 // media payload bytes sent to transcoders
+}
+
+// Gateway is the RTMP ingest gateway.
+type Gateway struct {
+	cfg     Config
+	log     *slog.Logger
+	limiter *attemptLimiter
+	owner   string // this process, in lock owner names
+	seq     atomic.Uint64
+
+	accepted atomic.Uint64
+	active   atomic.Int64
+	bytes    atomic.Uint64
+	refMu    sync.Mutex
+	refused  map[string]uint64
+
+	mu        sync.Mutex
+	closed    bool
+	listeners map[net.Listener]struct{}
+	conns     map[net.Conn]struct{}
+	wg        sync.WaitGroup
+}
+
+// New validates cfg and returns a Gateway that serves nothing yet.
+func New(cfg Config) (*Gateway, error) {
+	if cfg.Resolver == nil {
+		return nil, errors.New("ingest: a Resolver is required")
+	}
+	cfg = withDefaults(cfg)
+	host, _ := os.Hostname()
+	var rnd [4]byte
+	rand.Read(rnd[:])
+	return &Gateway{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		limiter:   newAttemptLimiter(cfg.MaxAttemptsPerMinute),
+		owner:     host + "-" + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(rnd[:]),
+		refused:   map[string]uint64{},
+		listeners: map[net.Listener]struct{}{},
+		conns:     map[net.Conn]struct{}{},
+	}, nil
+}
+
+func withDefaults(cfg Config) Config {
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:1935"
+	}
+	if cfg.Locker == nil {
+		cfg.Locker = NewMemoryLocker()
+	}
+	if cfg.MaxAttemptsPerMinute <= 0 {
+		cfg.MaxAttemptsPerMinute = 30
+	}
+	for _, d := range []*time.Duration{&cfg.IdleTimeout, &cfg.HandshakeTimeout} {
+		if *d <= 0 {
+			*d = 10 * time.Second
+		}
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 5 * time.Second
+	}
+	if cfg.LockTTL <= 0 {
+		cfg.LockTTL = 30 * time.Second
+	}
+	if cfg.ChunkSize == 0 {
+		cfg.ChunkSize = 4096
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return cfg
+}
+
+// ListenAndServe listens on cfg.Listen and serves until Close.
+func (g *Gateway) ListenAndServe() error {
+	l, err := net.Listen("tcp", g.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("ingest: listen %s: %w", g.cfg.Listen, err)
+	}
+	return g.Serve(l)
+}
+
+// Serve accepts RTMP connections on l until Close; each is served on its own
+// goroutine, and a failing connection affects no other.
+func (g *Gateway) Serve(l net.Listener) error {
+	if !g.track(l) {
+		l.Close()
+		return net.ErrClosed
+	}
+	g.log.Info("ingest gateway listening", "addr", l.Addr().String())
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			if g.isClosed() {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("ingest: accept: %w", err)
+		}
+		if !g.trackConn(nc) {
+			nc.Close()
+			return nil
+		}
+		go func() {
+			defer g.wg.Done()
+			defer g.untrackConn(nc)
+			g.serveConn(nc)
+		}()
+	}
+}
+
+// Close stops every listener, drops every connection and waits for their goroutines.
+func (g *Gateway) Close() error {
+	g.mu.Lock()
+	g.closed = true
+	for l := range g.listeners {
+		l.Close()
+	}
+	for c := range g.conns {
+		c.Close()
+	}
+	g.mu.Unlock()
+	g.wg.Wait()
+	return nil
+}
+
+// Stats returns a snapshot of the counters.
+func (g *Gateway) Stats() Stats {
+	g.refMu.Lock()
+	refused := make(map[string]uint64, len(g.refused))
+	for k, v := range g.refused {
+		refused[k] = v
+	}
+	g.refMu.Unlock()
+	return Stats{Accepted: g.accepted.Load(), Refused: refused, ActivePublishers: g.active.Load(), BytesRelayed: g.bytes.Load()}
+}
+
+func (g *Gateway) track(l net.Listener) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	g.listeners[l] = struct{}{}
+	return true
+}
+
+func (g *Gateway) trackConn(c net.Conn) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	g.conns[c] = struct{}{}
+	g.wg.Add(1)
+	return true
+}
+
+func (g *Gateway) untrackConn(c net.Conn) {
+	c.Close()
+	g.mu.Lock()
+	delete(g.conns, c)
+	g.mu.Unlock()
+}
+
+func (g *Gateway) isClosed() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.closed
+}
+
+func (g *Gateway) refuse(reason string) {
+	g.refMu.Lock()
+	g.refused[reason]++
+	g.refMu.Unlock()
+}

@@ -1,0 +1,105 @@
+package ingest
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/ezlivestreaming/ezlive/rtmp"
+)
+
+// relay tells the encoder it is publishing, then copies its media to the
+// transcoder and drains the transcoder's side, until either ends; then both
+// are closed.
+func (g *Gateway) relay(c *rtmp.Conn, up *rtmp.Client, req publishRequest, target Target, log *slog.Logger) {
+	defer up.Close()
+	c.WriteUserControl(rtmp.EventStreamBegin, req.streamID)
+	if err := c.WriteStatus(req.streamID, rtmp.Status{Level: "status", Code: rtmp.CodePublishStart, Description: "Publishing."}); err != nil {
+		log.Info("encoder gone before relay", "err", err)
+		return
+	}
+	g.accepted.Add(1)
+	g.active.Add(1)
+	defer g.active.Add(-1)
+	start := time.Now()
+	log.Info("ingest relaying", "transcoder", target.Addr)
+
+	upDone := make(chan error, 1)
+	go func() {
+		err := drainTranscoder(up)
+		c.Close() // the transcoder side ended: end the encoder's too
+		upDone <- err
+	}()
+	err := g.copyMedia(c, up)
+	c.Close()
+	up.Close()
+	upErr := <-upDone
+	log.Info("ingest relay ended", "encoder_err", quiet(err), "transcoder_err", quiet(upErr),
+		"seconds", int(time.Since(start).Seconds()), "bytes", c.BytesRead())
+}
+
+// copyMedia forwards audio, video and data messages with their timestamps on
+// the transcoder's message stream, re-chunked at our chunk size. It returns
+// nil when the encoder unpublishes.
+func (g *Gateway) copyMedia(c *rtmp.Conn, up *rtmp.Client) error {
+	nc := c.NetConn()
+	nc.SetDeadline(time.Time{})
+	for {
+		nc.SetReadDeadline(time.Now().Add(g.cfg.IdleTimeout))
+		m, err := c.ReadMessage()
+		if err != nil {
+			return err
+		}
+		if m.IsMedia() {
+			m.StreamID = up.StreamID
+			if err := up.WriteMessage(m); err != nil {
+				return err
+			}
+			g.bytes.Add(uint64(len(m.Payload)))
+			continue
+		}
+		if m.Type != rtmp.TypeCommandAMF0 && m.Type != rtmp.TypeCommandAMF3 {
+			continue
+		}
+		cmd, err := rtmp.ParseCommand(m)
+		if err != nil {
+			return err
+		}
+		switch cmd.Name {
+		case "FCUnpublish", "deleteStream", "closeStream":
+			up.Unpublish()
+			return nil
+		}
+	}
+}
+
+// drainTranscoder reads what the transcoder sends (acknowledgements, pings,
+// status) so its window never stalls; an error status ends the relay.
+func drainTranscoder(up *rtmp.Client) error {
+	for {
+		m, err := up.ReadMessage()
+		if err != nil {
+			return err
+		}
+		if m.Type != rtmp.TypeCommandAMF0 {
+			continue
+		}
+		cmd, err := rtmp.ParseCommand(m)
+		if err != nil {
+			continue // a notification we do not need
+		}
+		if s := rtmp.StatusOf(cmd); cmd.Name == "onStatus" && s.Level == "error" {
+			return errors.New("transcoder: " + s.Code + " " + s.Description)
+		}
+	}
+}
+
+// quiet drops the errors every ending produces, so logs show only real causes.
+func quiet(err error) any {
+	if err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err.Error()
+}

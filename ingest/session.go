@@ -1,0 +1,252 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/ezlivestreaming/ezlive/rtmp"
+)
+
+// refusal is a publisher turned away: why (a Stats reason), what the encoder
+// is told, and the error behind it for the log.
+type refusal struct {
+	reason string
+	code   string // onStatus or connect _error code; "" when nothing can be sent
+	desc   string
+	err    error
+	// connect, when set, is answered with _error instead of an onStatus.
+	connect *rtmp.Command
+}
+
+func newRefusal(reason, code, desc string, err error) *refusal {
+	return &refusal{reason: reason, code: code, desc: desc, err: err}
+}
+
+func (r *refusal) Error() string { return r.reason + ": " + r.err.Error() }
+
+// publishRequest is what the negotiation learned from the encoder.
+type publishRequest struct {
+	streamID uint32
+	key      string
+}
+
+func (g *Gateway) serveConn(nc net.Conn) {
+	start := time.Now()
+	remote := nc.RemoteAddr().String()
+	log := g.log.With("remote", remote)
+	ip, _, _ := net.SplitHostPort(remote)
+	if !g.limiter.allow(ip, start) {
+		g.refuse(ReasonRateLimited)
+		log.Warn("ingest refused", "reason", ReasonRateLimited)
+		return
+	}
+	nc.SetDeadline(start.Add(g.cfg.HandshakeTimeout))
+	if err := rtmp.ServerHandshake(nc); err != nil {
+		g.refuse(ReasonHandshake)
+		log.Info("ingest refused", "reason", ReasonHandshake, "err", err)
+		return
+	}
+	c := rtmp.NewConn(nc, g.cfg.Limits)
+	req, err := g.negotiate(c)
+	if err != nil {
+		g.turnAway(c, log, 0, err)
+		return
+	}
+	log = log.With("stream_key", maskKey(req.key))
+	nc.SetDeadline(time.Now().Add(g.cfg.DialTimeout + time.Second)) // admit, then the reply
+	target, up, unlock, err := g.admit(req, log)
+	if err != nil {
+		g.turnAway(c, log, req.streamID, err)
+		return
+	}
+	defer unlock()
+	g.relay(c, up, req, target, log.With("job_id", target.JobID))
+}
+
+// turnAway tells the encoder why (when the protocol allows), counts and logs.
+func (g *Gateway) turnAway(c *rtmp.Conn, log *slog.Logger, streamID uint32, err error) {
+	var r *refusal
+	if !errors.As(err, &r) {
+		r = &refusal{reason: ReasonProtocol, err: err}
+	}
+	g.refuse(r.reason)
+	log.Warn("ingest refused", "reason", r.reason, "err", r.err)
+	c.NetConn().SetDeadline(time.Now().Add(time.Second))
+	if r.connect != nil {
+		c.RejectConnect(r.connect, r.desc)
+	} else if r.code != "" {
+		c.WriteStatus(streamID, rtmp.Status{Level: "error", Code: r.code, Description: r.desc})
+	}
+}
+
+// negotiate answers the encoder's commands up to publish: connect (app must
+// be "live"), releaseStream, FCPublish, createStream in any order OBS or
+// ffmpeg send them. The key is not trusted yet: nothing is dialed here.
+func (g *Gateway) negotiate(c *rtmp.Conn) (publishRequest, error) {
+	connected := false
+	for {
+		m, err := c.ReadMessage()
+		if err != nil {
+			return publishRequest{}, fmt.Errorf("before publish: %w", err)
+		}
+		if m.IsMedia() {
+			return publishRequest{}, fmt.Errorf("%w: media before publish", rtmp.ErrProtocol)
+		}
+		if m.Type != rtmp.TypeCommandAMF0 && m.Type != rtmp.TypeCommandAMF3 {
+			continue
+		}
+		cmd, err := rtmp.ParseCommand(m)
+		if err != nil {
+			return publishRequest{}, err
+		}
+		if !connected && cmd.Name != "connect" {
+			return publishRequest{}, fmt.Errorf("%w: %s before connect", rtmp.ErrProtocol, cmd.Name)
+		}
+		done, req, err := g.answer(c, m, cmd)
+		if err != nil || done {
+			return req, err
+		}
+		connected = true
+	}
+}
+
+func (g *Gateway) answer(c *rtmp.Conn, m *rtmp.Message, cmd *rtmp.Command) (bool, publishRequest, error) {
+	switch cmd.Name {
+	case "connect":
+		return false, publishRequest{}, g.answerConnect(c, cmd)
+	case "releaseStream", "FCPublish", "_checkbw":
+		if cmd.TransactionID != 0 {
+			return false, publishRequest{}, c.Reply(0, cmd, nil)
+		}
+	case "createStream":
+		return false, publishRequest{}, c.Reply(0, cmd, 1.0)
+	case "publish":
+		name, _ := cmd.Arg(0).(string)
+		key := rtmp.StripQuery(name)
+		if key == "" {
+			return true, publishRequest{}, newRefusal(ReasonUnknownKey, rtmp.CodePublishBadName, ErrUnknownKey.Error(), errors.New("empty stream key"))
+		}
+		return true, publishRequest{streamID: m.StreamID, key: key}, nil
+	case "play":
+		return true, publishRequest{}, newRefusal(ReasonPlay, rtmp.CodePlayFailed, "this is an ingest endpoint: publish only", errors.New("play requested"))
+	case "deleteStream", "FCUnpublish", "closeStream":
+		return true, publishRequest{}, errors.New("encoder left before publishing")
+	}
+	return false, publishRequest{}, nil
+}
+
+func (g *Gateway) answerConnect(c *rtmp.Conn, cmd *rtmp.Command) error {
+	obj, _ := cmd.Object.(rtmp.Object)
+	app := rtmp.StripQuery(obj.String("app"))
+	if app != App && app != App+"/" {
+		desc := fmt.Sprintf("unknown application %q: publish to rtmp://<host>/%s/<stream key>", app, App)
+		return &refusal{reason: ReasonBadApp, desc: desc, err: fmt.Errorf("connect to app %q", app), connect: cmd}
+	}
+	return c.AcceptConnect(cmd, g.cfg.ChunkSize)
+}
+
+// admit resolves the key, takes the publish lock and publishes to the
+// transcoder. On success the caller must call unlock when the relay ends.
+func (g *Gateway) admit(req publishRequest, log *slog.Logger) (Target, *rtmp.Client, func(), error) {
+	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.DialTimeout)
+	defer cancel()
+	target, err := g.cfg.Resolver.Resolve(ctx, req.key)
+	if err != nil {
+		return Target{}, nil, nil, resolveRefusal(err)
+	}
+	owner := fmt.Sprintf("%s/%d", g.owner, g.seq.Add(1))
+	ok, err := g.cfg.Locker.TryAcquire(ctx, req.key, owner, g.cfg.LockTTL)
+	if err != nil {
+		return Target{}, nil, nil, newRefusal(ReasonLock, rtmp.CodePublishFailed, "ingest is unavailable; retry shortly", err)
+	}
+	if !ok {
+		return Target{}, nil, nil, newRefusal(ReasonBusy, rtmp.CodePublishBadName, "this stream key is already publishing", errors.New("another publisher holds the key"))
+	}
+	unlock := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := g.cfg.Locker.Release(ctx, req.key, owner); err != nil {
+			log.Warn("release publish lock", "err", err)
+		}
+	}
+	up, err := rtmp.DialPublish(ctx, target.Addr, target.App, target.StreamName, g.cfg.ChunkSize)
+	if err != nil {
+		unlock()
+		return Target{}, nil, nil, newRefusal(ReasonUpstream, rtmp.CodePublishFailed, "the transcoder is not ready; retry shortly", fmt.Errorf("job %s: %w", target.JobID, err))
+	}
+	return target, up, g.watching(req.key, owner, target, up, unlock, log), nil
+}
+
+// watching renews the publish lock while the relay runs, and re-resolves the
+// key at each renewal: a lost lock (another gateway took over after an
+// expiry), a revoked key (rotation), a stopped job or a transcoder that moved
+// (re-placement) ends the relay, and the encoder reconnects. The returned
+// function stops watching and releases the lock.
+func (g *Gateway) watching(key, owner string, target Target, up *rtmp.Client, unlock func(), log *slog.Logger) func() {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(g.cfg.LockTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			if why := g.stillValid(key, owner, target); why != "" {
+				log.Warn("ending relay", "reason", why)
+				up.Close()
+				return
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		<-done
+		unlock()
+	}
+}
+
+// stillValid returns why the relay must end, or "". Errors reaching Redis
+// keep the relay going: a live stream outlives a blip of the store.
+func (g *Gateway) stillValid(key, owner string, target Target) string {
+	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.LockTTL/3)
+	defer cancel()
+	if ok, err := g.cfg.Locker.Renew(ctx, key, owner, g.cfg.LockTTL); err == nil && !ok {
+		return "publish lock lost"
+	}
+	now, err := g.cfg.Resolver.Resolve(ctx, key)
+	if r := resolveRefusal(err); err != nil && r.reason != ReasonResolve {
+		return r.reason
+	}
+	if err == nil && now.Addr != target.Addr {
+		return "the job moved to " + now.Addr
+	}
+	return ""
+}
+
+func resolveRefusal(err error) *refusal {
+	for _, r := range []struct {
+		target error
+		reason string
+	}{{ErrUnknownKey, ReasonUnknownKey}, {ErrJobNotActive, ReasonNotActive}, {ErrNotPlaced, ReasonNotPlaced}} {
+		if errors.Is(err, r.target) {
+			return newRefusal(r.reason, rtmp.CodePublishBadName, r.target.Error(), err)
+		}
+	}
+	return newRefusal(ReasonResolve, rtmp.CodePublishFailed, "ingest is unavailable; retry shortly", err)
+}
+
+// maskKey keeps enough of a stream key to correlate logs, not to publish.
+func maskKey(key string) string {
+	if len(key) <= 4 {
+		return "****"
+	}
+	return key[:4] + "****"
+}

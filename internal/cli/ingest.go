@@ -1,0 +1,112 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/ezlivestreaming/ezlive/ingest"
+	"github.com/ezlivestreaming/ezlive/jobspec"
+	"github.com/ezlivestreaming/ezlive/store"
+)
+
+const defaultIngestListen = "127.0.0.1:1935"
+
+type ingestOptions struct {
+	common commonFlags
+	listen *string
+	idle   *time.Duration
+	rate   *int
+}
+
+func ingestFlags() (*flagSet, *ingestOptions) {
+	fs := newFlagSet("ingest")
+	return fs, &ingestOptions{
+		common: addCommon(fs),
+		listen: fs.String("listen", "EZLIVE_INGEST_LISTEN", defaultIngestListen, "address the RTMP ingest gateway listens on"),
+		idle:   fs.Duration("idle-timeout", "EZLIVE_INGEST_IDLE_TIMEOUT", 10*time.Second, "close a publisher that sends no media for this long"),
+		rate:   fs.Int("max-attempts-per-minute", "EZLIVE_INGEST_RATE", 30, "connection attempts allowed per source address per minute"),
+	}
+}
+
+// runIngest runs the ingest gateway: one stable URL per stream key,
+// rtmp://<host>/live/<stream key>, checked in Redis before any media reaches
+// a transcoder.
+func runIngest(ctx context.Context, args []string) error {
+	fs, o := ingestFlags()
+	if err := fs.parse(args); err != nil {
+		return err
+	}
+	b, err := openBackend(ctx, o.common, nil)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	gw, err := newGateway(b.store, *o.listen, *o.idle, *o.rate, b)
+	if err != nil {
+		return err
+	}
+	return serveGateway(ctx, gw, *o.listen)
+}
+
+func newGateway(st *store.Store, listen string, idle time.Duration, rate int, b *backend) (*ingest.Gateway, error) {
+	return ingest.New(ingest.Config{
+		Listen: listen, Resolver: ingestResolver{st}, Locker: publishLocker{st},
+		IdleTimeout: idle, MaxAttemptsPerMinute: rate, Logger: b.log,
+	})
+}
+
+// serveGateway runs gw on listen until ctx ends.
+func serveGateway(ctx context.Context, gw *ingest.Gateway, listen string) error {
+	l, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("ingest: listen on %s: %w", listen, err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- gw.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		gw.Close()
+		<-errc
+		return nil
+	}
+}
+
+// ingestResolver finds a stream key's job and its transcoder in Redis.
+type ingestResolver struct{ st *store.Store }
+
+func (r ingestResolver) Resolve(ctx context.Context, streamKey string) (ingest.Target, error) {
+	job, err := r.st.JobByStreamKey(ctx, streamKey)
+	if jobspec.ErrorCode(err) == jobspec.ENOTFOUND {
+		return ingest.Target{}, ingest.ErrUnknownKey
+	}
+	if err != nil {
+		return ingest.Target{}, err
+	}
+	switch {
+	case !job.State.Active():
+		return ingest.Target{}, fmt.Errorf("%w (job %s is %s)", ingest.ErrJobNotActive, job.Id, job.State)
+	case !job.Listening() || job.Ingest_addr == "":
+		return ingest.Target{}, fmt.Errorf("%w (job %s is %s)", ingest.ErrNotPlaced, job.Id, job.State)
+	}
+	return ingest.Target{JobID: job.Id, Addr: job.Ingest_addr, App: ingest.App, StreamName: job.StreamKey}, nil
+}
+
+// publishLocker allows one publisher per stream key across every gateway,
+// with the store's expiring locks.
+type publishLocker struct{ st *store.Store }
+
+func (l publishLocker) TryAcquire(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
+	return l.st.TryLock(ctx, "publish:"+key, owner, ttl)
+}
+
+func (l publishLocker) Renew(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
+	return l.st.ExtendLock(ctx, "publish:"+key, owner, ttl)
+}
+
+func (l publishLocker) Release(ctx context.Context, key, owner string) error {
+	return l.st.Unlock(ctx, "publish:"+key, owner)
+}
