@@ -3,7 +3,8 @@
 # with sudo).
 GO      ?= go
 BIN     := bin/ezlive
-GOFLAGS ?=
+# srt: the ingest gateway's SRT listener, through Debian's libsrt (cgo).
+TAGS    := srt
 export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 
 .PHONY: all build run test test-go test-browser bench lint deps deps-test clean
@@ -11,7 +12,7 @@ export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/ezlive
+	$(GO) build -tags $(TAGS) -o $(BIN) ./cmd/ezlive
 
 deps:
 	@scripts/deps.sh run
@@ -28,9 +29,9 @@ run: deps build
 # after the other packages and two at a time: on 2 cores, more would starve
 # the encoders and make the playback checks fail for the wrong reason.
 test: deps-test
-	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v /e2e$$)
-	$(GO) test -count=1 -timeout 15m -parallel 2 ./e2e/
+	$(GO) vet -tags $(TAGS) ./...
+	$(GO) test -tags $(TAGS) -count=1 -timeout 15m $$($(GO) list ./... | grep -v /e2e$$)
+	$(GO) test -tags $(TAGS) -count=1 -timeout 15m -parallel 2 ./e2e/
 
 # Figures, not assertions: the machines are noisy, so each prints medians or
 # ratios with the command that produced them.
@@ -40,10 +41,11 @@ bench: deps-test build
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./e2e/        # POST → running (local, Nomad); node death → streaming
 	$(GO) test -run '^$$' -bench . -benchtime 1000x ./scheduler/  # placement with 1,000 nodes and 10,000 jobs
 	$(GO) test -run '^$$' -bench . ./origin/ ./queue/
+	$(GO) run ./bench/ingest                 # gateway CPU per Mbit/s, added latency, concurrent publishers
 
 lint:
 	@test -z "$$(gofmt -l . | grep -v node_modules)" || { gofmt -l . | grep -v node_modules; exit 1; }
-	$(GO) vet ./...
+	$(GO) vet -tags $(TAGS) ./...
 	bash terraform/lint.sh
 
 clean:

@@ -86,6 +86,7 @@ func (s *Server) newJob(spec jobspec.Spec, warnings []string, now time.Time) (*j
 		Job_validation_warnings: warnings,
 		Time_created:            now,
 		Ingest_gateway:          s.cfg.IngestGateway,
+		Ingest_gateway_srt:      s.cfg.IngestGatewaySRT,
 	}
 	job.SetStreamKey(newStreamKey())
 	base := strings.TrimSuffix(s.cfg.PlaybackBaseURL, "/") + "/live/" + job.Id + "/"

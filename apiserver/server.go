@@ -76,6 +76,9 @@ type Config struct {
 	// IngestGateway, when set, is the base of every job's stable ingest URL
 	// (rtmp://<gateway host>/live): RtmpIngestUrl is <base>/<stream key>.
 	IngestGateway string
+	// IngestGatewaySRT, when set, is the gateway's SRT address
+	// (srt://host:port); SrtIngestUrl is <base>?streamid=<stream key>.
+	IngestGatewaySRT string
 	// Feed, when set, adds /jobs/:id/feed (the demo's "Live feed" button).
 	Feed FeedController
 	// Events serves /events and /jobs/:id/events; when nil, Store is used

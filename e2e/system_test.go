@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	ezliveBin = filepath.Join(dir, "ezlive")
-	build := exec.Command("go", "build", "-o", ezliveBin, "../cmd/ezlive")
+	build := exec.Command("go", "build", "-tags", "srt", "-o", ezliveBin, "../cmd/ezlive")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build ezlive:", err)

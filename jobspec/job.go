@@ -40,13 +40,15 @@ type LiveJob struct {
 	State_reason            string    `json:"State_reason,omitempty"`
 	StreamKey               string    `json:"StreamKey"`
 	RtmpIngestUrl           string    `json:"RtmpIngestUrl"`
+	SrtIngestUrl            string    `json:"SrtIngestUrl,omitempty"`
 	Playback_url            string    `json:"Playback_url"`
 	Playback_urls           []string  `json:"Playback_urls,omitempty"`
 	Spec                    Spec      `json:"Spec"`
 	Job_validation_warnings []string  `json:"Job_validation_warnings"`
 	Assigned_worker_id      string    `json:"Assigned_worker_id"`
 	Ingest_addr             string    `json:"Ingest_addr,omitempty"`
-	Ingest_gateway          string    `json:"Ingest_gateway,omitempty"` // e.g. rtmp://ingest.example.com/live; empty: publish to the transcoder
+	Ingest_gateway          string    `json:"Ingest_gateway,omitempty"`     // e.g. rtmp://ingest.example.com/live; empty: publish to the transcoder
+	Ingest_gateway_srt      string    `json:"Ingest_gateway_srt,omitempty"` // e.g. srt://ingest.example.com:9710; empty: no SRT
 	Placement_generation    int64     `json:"Placement_generation"`
 	Placement_attempts      int       `json:"Placement_attempts"`
 	Time_created            time.Time `json:"Time_created"`
@@ -117,6 +119,10 @@ func (j *LiveJob) SetStreamKey(key string) {
 // and re-placement; without one it is the transcoder's own listener, known
 // only while the job is placed.
 func (j *LiveJob) refreshIngestURL() {
+	j.SrtIngestUrl = ""
+	if j.Ingest_gateway_srt != "" {
+		j.SrtIngestUrl = j.Ingest_gateway_srt + "?streamid=" + j.StreamKey
+	}
 	switch {
 	case j.Ingest_gateway != "":
 		j.RtmpIngestUrl = strings.TrimSuffix(j.Ingest_gateway, "/") + "/" + j.StreamKey

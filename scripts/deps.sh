@@ -12,6 +12,10 @@ command -v ffprobe >/dev/null || need+=(ffmpeg)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
+# SRT ingest links Debian's libsrt through cgo (go build -tags srt).
+command -v gcc >/dev/null || need+=(gcc)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+pkg-config --exists srt 2>/dev/null || need+=(libsrt-gnutls-dev)
 if [ "$mode" = test ]; then
   command -v chromium >/dev/null || need+=(chromium)
 fi

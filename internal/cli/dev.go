@@ -7,8 +7,8 @@ import (
 	"net"
 	"path/filepath"
 	"sync"
-	"time"
 
+	"github.com/ezlivestreaming/ezlive/ingest"
 	"github.com/ezlivestreaming/ezlive/metrics"
 	"github.com/ezlivestreaming/ezlive/origin"
 )
@@ -18,6 +18,7 @@ type devOptions struct {
 	sched        *schedulerOptions
 	originListen *string
 	ingestListen *string
+	ingestSRT    *string
 	data         *string
 }
 
@@ -34,8 +35,10 @@ func devFlags() (*flagSet, *devOptions) {
 			tok:           fs.String("token", "EZLIVE_API_TOKEN", "", "bearer token the API requires (empty: none)"),
 			shakaDir:      fs.String("shaka-dir", "EZLIVE_SHAKA_DIR", "web/node_modules/shaka-player/dist", "directory of the Shaka Player build for the demo page"),
 			feeds:         fs.Bool("feeds", "EZLIVE_FEEDS", true, "let the demo page push test patterns (POST /jobs/:id/feed)"),
-			ingestGateway: new(string),
+			ingestGateway: new(string), ingestGatewaySRT: new(string),
 		},
+		ingestSRT: fs.String("ingest-srt-listen", "EZLIVE_INGEST_SRT_LISTEN", "127.0.0.1:9710",
+			"UDP address of the gateway's SRT listener (empty, or a build without SRT: none)"),
 		ingestListen: fs.String("ingest-listen", "EZLIVE_INGEST_LISTEN", defaultIngestListen,
 			"address of the RTMP ingest gateway, the stable ingest URL of every job (empty: publish to each transcoder)"),
 		originListen: fs.String("origin-listen", "EZLIVE_ORIGIN_LISTEN", defaultOriginAddr, "address the origin listens on"),
@@ -157,9 +160,19 @@ func (o *devOptions) gateway(b *backend) (func(context.Context) error, error) {
 		return func(ctx context.Context) error { <-ctx.Done(); return nil }, nil
 	}
 	*o.api.ingestGateway = "rtmp://" + *o.ingestListen + "/live"
-	gw, err := newGateway(b.store, *o.ingestListen, 10*time.Second, 30, b)
+	srt := *o.ingestSRT
+	if srt != "" && !ingest.SRTAvailable {
+		b.log.Warn("this ezlive was built without SRT (make build uses -tags srt): no SRT ingest")
+		srt = ""
+	}
+	if srt != "" {
+		*o.api.ingestGatewaySRT = "srt://" + srt
+	}
+	gw, err := ingest.New(ingest.Config{
+		Listen: *o.ingestListen, Resolver: ingestResolver{b.store}, Locker: publishLocker{b.store}, Logger: b.log,
+	})
 	if err != nil {
 		return nil, err
 	}
-	return func(ctx context.Context) error { return serveGateway(ctx, gw, *o.ingestListen) }, nil
+	return func(ctx context.Context) error { return serveGateway(ctx, gw, *o.ingestListen, srt) }, nil
 }

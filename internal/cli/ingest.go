@@ -14,10 +14,10 @@ import (
 const defaultIngestListen = "127.0.0.1:1935"
 
 type ingestOptions struct {
-	common commonFlags
-	listen *string
-	idle   *time.Duration
-	rate   *int
+	common                  commonFlags
+	listen, srt, passphrase *string
+	idle                    *time.Duration
+	rate                    *int
 }
 
 func ingestFlags() (*flagSet, *ingestOptions) {
@@ -27,6 +27,9 @@ func ingestFlags() (*flagSet, *ingestOptions) {
 		listen: fs.String("listen", "EZLIVE_INGEST_LISTEN", defaultIngestListen, "address the RTMP ingest gateway listens on"),
 		idle:   fs.Duration("idle-timeout", "EZLIVE_INGEST_IDLE_TIMEOUT", 10*time.Second, "close a publisher that sends no media for this long"),
 		rate:   fs.Int("max-attempts-per-minute", "EZLIVE_INGEST_RATE", 30, "connection attempts allowed per source address per minute"),
+		srt:    fs.String("srt-listen", "EZLIVE_INGEST_SRT_LISTEN", "", "UDP address of the SRT listener, e.g. 0.0.0.0:9710 (empty: no SRT)"),
+		passphrase: fs.String("srt-passphrase", "EZLIVE_INGEST_SRT_PASSPHRASE", "",
+			"passphrase SRT publishers must encrypt with, 10-79 characters (empty: none)"),
 	}
 }
 
@@ -43,34 +46,37 @@ func runIngest(ctx context.Context, args []string) error {
 		return err
 	}
 	defer b.Close()
-	gw, err := newGateway(b.store, *o.listen, *o.idle, *o.rate, b)
+	if *o.srt != "" && !ingest.SRTAvailable {
+		return usagef("-srt-listen: this ezlive was built without SRT (make build uses -tags srt)")
+	}
+	gw, err := ingest.New(ingest.Config{
+		Listen: *o.listen, Resolver: ingestResolver{b.store}, Locker: publishLocker{b.store},
+		IdleTimeout: *o.idle, MaxAttemptsPerMinute: *o.rate, SRTPassphrase: *o.passphrase, Logger: b.log,
+	})
 	if err != nil {
 		return err
 	}
-	return serveGateway(ctx, gw, *o.listen)
+	return serveGateway(ctx, gw, *o.listen, *o.srt)
 }
 
-func newGateway(st *store.Store, listen string, idle time.Duration, rate int, b *backend) (*ingest.Gateway, error) {
-	return ingest.New(ingest.Config{
-		Listen: listen, Resolver: ingestResolver{st}, Locker: publishLocker{st},
-		IdleTimeout: idle, MaxAttemptsPerMinute: rate, Logger: b.log,
-	})
-}
-
-// serveGateway runs gw on listen until ctx ends.
-func serveGateway(ctx context.Context, gw *ingest.Gateway, listen string) error {
+// serveGateway runs gw on the TCP address listen (RTMP) and, when srt is not
+// empty, on the UDP address srt, until ctx ends or a listener fails.
+func serveGateway(ctx context.Context, gw *ingest.Gateway, listen, srt string) error {
 	l, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("ingest: listen on %s: %w", listen, err)
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- gw.Serve(l) }()
+	if srt != "" {
+		go func() { errc <- gw.ServeSRT(srt) }()
+	}
 	select {
 	case err := <-errc:
+		gw.Close()
 		return err
 	case <-ctx.Done():
 		gw.Close()
-		<-errc
 		return nil
 	}
 }

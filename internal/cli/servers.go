@@ -60,6 +60,7 @@ type apiOptions struct {
 	shakaDir              *string
 	feeds                 *bool
 	ingestGateway         *string
+	ingestGatewaySRT      *string
 }
 
 func apiFlags() (*flagSet, *apiOptions) {
@@ -74,6 +75,8 @@ func apiFlags() (*flagSet, *apiOptions) {
 		feeds:    fs.Bool("feeds", "EZLIVE_FEEDS", false, "let the demo page push test patterns from this process (POST /jobs/:id/feed)"),
 		ingestGateway: fs.String("ingest-gateway", "EZLIVE_INGEST_GATEWAY", "",
 			"base of the stable ingest URLs, e.g. rtmp://ingest.example.com/live (empty: publishers push to each transcoder)"),
+		ingestGatewaySRT: fs.String("ingest-srt-gateway", "EZLIVE_INGEST_SRT_GATEWAY", "",
+			"the gateway's SRT address, e.g. srt://ingest.example.com:9710 (empty: no SRT ingest URL)"),
 	}
 }
 
@@ -102,7 +105,8 @@ func (o *apiOptions) handler(st apiserver.JobStore, q apiserver.Sender, reg *pro
 	}
 	cfg := apiserver.Config{
 		Store: st, Queue: q, PlaybackBaseURL: strings.TrimSuffix(*o.playback, "/"), Token: *o.tok, Logger: log,
-		Web: web.Handler(web.Config{ShakaDir: *o.shakaDir}), Metrics: reg, IngestGateway: *o.ingestGateway,
+		Web: web.Handler(web.Config{ShakaDir: *o.shakaDir}), Metrics: reg,
+		IngestGateway: *o.ingestGateway, IngestGatewaySRT: *o.ingestGatewaySRT,
 	}
 	closeFeeds := func() {}
 	if *o.feeds {
