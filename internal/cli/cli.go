@@ -163,6 +163,22 @@ func FlagNames() map[string][]string {
 	return out
 }
 
+// EnvNames lists every environment variable the subcommands read, for checks
+// of files that set them (terraform's node settings file).
+func EnvNames() map[string]bool {
+	out := map[string]bool{"EZLIVE_ENV_FILE": true}
+	for name := range commands() {
+		if fs := flagsOf(name); fs != nil {
+			for _, env := range fs.env {
+				if env != "" {
+					out[env] = true
+				}
+			}
+		}
+	}
+	return out
+}
+
 func splitList(s string) []string {
 	var out []string
 	for _, p := range strings.Split(s, ",") {
