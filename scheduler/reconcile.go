@@ -79,10 +79,7 @@ func (s *Scheduler) place(ctx context.Context, job *jobspec.LiveJob, avoid, why 
 	if err != nil {
 		return fmt.Errorf("record placement of %s: %w", job.Id, err)
 	}
-	if err := s.cfg.Store.Reserve(ctx, node.ID, job.Id, cost.CPU); err != nil {
-		return err
-	}
-	if err := s.cfg.Store.Dequeue(ctx, job.Id); err != nil {
+	if err := s.cfg.Store.ReservePlacement(ctx, node.ID, job.Id, cost.CPU); err != nil {
 		return err
 	}
 	return s.start(ctx, job, node, cost)

@@ -23,7 +23,10 @@ type Load struct {
 // reserveLoad sets (ARGV[3] ≥ 0) or removes (ARGV[3] < 0) one job's share of
 // a node's load and recomputes the total, so that repeating it changes
 // nothing. The total is also kept alone in worker_cpu, which placement reads.
+// With a third key, the job also leaves that list (queued_jobs) in the same
+// step.
 var reserveLoad = redis.NewScript(`
+if KEYS[3] then redis.call('LREM', KEYS[3], 0, ARGV[2]) end
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 local load = {Node = ARGV[1], Cpu = 0, Jobs = {}}
 if raw then load = cjson.decode(raw) end
@@ -45,6 +48,14 @@ return 1`)
 // Reserve records that job runs on node with the given estimated cores.
 func (s *Store) Reserve(ctx context.Context, node, jobID string, cpu float64) error {
 	err := reserveLoad.Run(ctx, s.rdb, []string{KeyWorkerLoads, KeyWorkerCPU}, node, jobID, cpu).Err()
+	return wrap(err, fmt.Sprintf("reserve %s on %s", jobID, node))
+}
+
+// ReservePlacement is Reserve and Dequeue in one step: what recording a
+// placement needs, in one round trip.
+func (s *Store) ReservePlacement(ctx context.Context, node, jobID string, cpu float64) error {
+	keys := []string{KeyWorkerLoads, KeyWorkerCPU, KeyQueuedJobs}
+	err := reserveLoad.Run(ctx, s.rdb, keys, node, jobID, cpu).Err()
 	return wrap(err, fmt.Sprintf("reserve %s on %s", jobID, node))
 }
 

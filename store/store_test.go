@@ -202,6 +202,15 @@ func TestQueuedJobsOnce(t *testing.T) {
 	if ids, _ := s.QueuedJobs(ctx); fmt.Sprint(ids) != "[b]" {
 		t.Fatalf("after dequeue %v", ids)
 	}
+	if err := s.ReservePlacement(ctx, "n1", "b", 0.5); err != nil {
+		t.Fatal(err)
+	}
+	if ids, _ := s.QueuedJobs(ctx); len(ids) != 0 {
+		t.Fatalf("placed job still queued: %v", ids)
+	}
+	if cpu, _ := s.CPULoads(ctx); cpu["n1"] != 0.5 {
+		t.Fatalf("placed job's load not reserved: %v", cpu)
+	}
 }
 
 func TestLocksExcludeAndExpire(t *testing.T) {
