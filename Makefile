@@ -40,8 +40,9 @@ bench: deps-test build
 	$(GO) run ./bench/api                    # GET/POST throughput at 64 connections; paging 10,000 jobs
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./e2e/        # POST → running (local, Nomad); node death → streaming
 	$(GO) test -run '^$$' -bench . -benchtime 1000x ./scheduler/  # placement with 1,000 nodes and 10,000 jobs
-	$(GO) test -run '^$$' -bench . ./origin/ ./queue/
+	$(GO) test -run '^$$' -bench . ./origin/ ./queue/ ./drm/   # drm: encryption CPU per Mbit/s
 	$(GO) run ./bench/ingest                 # gateway CPU per Mbit/s, added latency, concurrent publishers
+	$(GO) run ./bench/latency                # end-to-end latency in Chromium: LL DASH, normal DASH, LL HLS
 
 lint:
 	@test -z "$$(gofmt -l . | grep -v node_modules)" || { gofmt -l . | grep -v node_modules; exit 1; }

@@ -30,7 +30,7 @@ func TestBrowser(t *testing.T) {
 	}
 	s := startSystemWith(t, []string{"-queue", "redis"}, nil)
 	s.restartAPI("-feeds", "-shaka-dir", shaka)
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
 	shots := t.TempDir()
 	cmd := exec.CommandContext(ctx, "node", "--test", "--test-reporter=spec", "test/")

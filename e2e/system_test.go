@@ -80,7 +80,8 @@ func startSystemWith(t testing.TB, queueArgs, schedArgs []string, env ...string)
 	originAddr, apiAddr, ingestAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	s.originURL, s.apiURL, s.ingestURL = "http://"+originAddr, "http://"+apiAddr, "rtmp://"+ingestAddr+"/live"
 	s.start("ingest", "ingest", "-listen", ingestAddr, "-redis", s.redis.Addr)
-	s.start("origin", "origin", "-listen", originAddr, "-root", s.originRoot, "-redis", s.redis.Addr, "-admin-token", adminToken)
+	s.start("origin", "origin", "-listen", originAddr, "-root", s.originRoot, "-redis", s.redis.Addr, "-admin-token", adminToken,
+		"-drm-license-base-url", s.apiURL)
 	s.apiAddr = apiAddr
 	s.api = s.start("api", s.apiArgs()...)
 	s.startScheduler()

@@ -25,6 +25,11 @@ type Target struct {
 	// Generation is the job's placement generation. With Period it makes
 	// segment names unique across restarts and re-placements.
 	Generation int64
+	// TimeURL, when set, is the origin's clock (GET answers the UTC time in
+	// ISO 8601). Low-latency MPDs name it in UTCTiming: players compute
+	// which chunk is available from the wall clock, so theirs must agree
+	// with the packager's to well under a fragment.
+	TimeURL string
 }
 
 // File names written under Target.OutputURL. They are stable: players and
@@ -92,8 +97,18 @@ func FFmpegArgs(spec Spec, t Target) []string {
 	args := []string{
 		"-hide_banner", "-nostdin", "-loglevel", "warning", "-nostats",
 		"-progress", "pipe:1", "-stats_period", "1",
-		"-f", "flv", "-listen", "1", "-i", t.ListenURL,
 	}
+	if o.Low_latency_mode {
+		// Probe at most 0.5 s of the publisher's stream. ffmpeg timestamps
+		// the DASH availabilityStartTime when its first packet reaches the
+		// muxer; the stream probed before that is then muxed in a burst, so
+		// media runs ahead of that clock by the probe (about 0.9 s more with
+		// the default 5 s analyzeduration, measured against producer
+		// reference time), and players that steer to a latency target by
+		// that clock sit that much later than they think.
+		args = append(args, "-analyzeduration", "500000")
+	}
+	args = append(args, "-f", "flv", "-listen", "1", "-i", t.ListenURL)
 	args = append(args, videoArgs(o)...)
 	args = append(args, audioArgs(o, audioCopies(o))...)
 	if usesDASHMuxer(o) {
@@ -185,6 +200,13 @@ func audioArgs(o Output, copies int) []string {
 	return args
 }
 
+// hlsArgs package HLS with ffmpeg's hls muxer. Low-latency mode changes
+// only the encoder (-tune zerolatency) and, through Validate, the segment
+// duration (at most MaxLowLatencySegment): ffmpeg 5.1 writes no LL-HLS
+// (EXT-X-PART, EXT-X-PRELOAD-HINT, blocking reload need partial segments
+// in the playlist, which only its packager could list and it does not), so
+// players get standard HLS with 1–2 s segments and, by the HLS rules, start
+// three target durations from the end: about 3–6 s behind the encoder.
 func hlsArgs(o Output, t Target) []string {
 	run := runName(t)
 	ext, segType := ".ts", "mpegts"
@@ -239,8 +261,17 @@ func varStreamMap(o Output) string {
 	return strings.Join(parts, " ")
 }
 
+// LowLatencyFragment is the CMAF chunk of a low-latency DASH segment, in
+// seconds: the unit a player can fetch while the segment is still being
+// encoded, so about the least delay DASH adds.
+const LowLatencyFragment = 0.5
+
 func dashArgs(o Output, t Target) []string {
 	run := runName(t)
+	timeline := "1"
+	if o.Low_latency_mode {
+		timeline = "0" // see lowLatencyDASHArgs
+	}
 	var sets []string
 	if len(o.Video_outputs) > 0 {
 		sets = append(sets, "id=0,streams=v")
@@ -252,7 +283,7 @@ func dashArgs(o Output, t Target) []string {
 		"-f", "dash",
 		"-seg_duration", ffNum(o.Segment_duration),
 		"-window_size", strconv.Itoa(LiveWindow), "-extra_window_size", "2",
-		"-use_template", "1", "-use_timeline", "1",
+		"-use_template", "1", "-use_timeline", timeline,
 		"-adaptation_sets", strings.Join(sets, " "),
 		"-dash_segment_type", "mp4",
 		"-init_seg_name", "init-" + run + "-$RepresentationID$.mp4",
@@ -267,8 +298,46 @@ func dashArgs(o Output, t Target) []string {
 	if o.Segment_format == "cmaf" {
 		args = append(args, "-hls_playlist", "1", "-hls_master_name", HLSMaster)
 	}
+	if o.Low_latency_mode {
+		args = append(args, lowLatencyDASHArgs(t)...)
+	}
 	return append(args, t.OutputURL+DASHMaster)
 }
+
+// lowLatencyDASHArgs make chunked CMAF: each segment is written as
+// LowLatencyFragment-long moof/mdat chunks while it is encoded (-streaming,
+// one chunked PUT per segment, which the relay and the origin pass on to
+// players as it arrives), and the MPD tells players so.
+//
+// ffmpeg 5.1 writes availabilityTimeOffset (segment minus fragment) only in
+// a SegmentTemplate without SegmentTimeline, hence -use_timeline 0 for low
+// latency. That also settles the lag of one rendition a segment behind the
+// others that the timeline shows with -tune zerolatency: a timeline lists
+// the segments each rendition has flushed when the MPD is written (dashenc
+// flushes renditions one by one as each reaches its next keyframe), while
+// a template with @duration lists none. Every rendition then has the same
+// segments, and players compute the numbers from the wall clock (hence
+// UTCTiming). -write_prft adds producer reference
+// time (prft boxes, and ProducerReferenceTime in the MPD) mapping media
+// time to the encoder's wall clock; -target_latency writes the
+// ServiceDescription latency Shaka steers its playback rate towards.
+func lowLatencyDASHArgs(t Target) []string {
+	args := []string{
+		"-ldash", "1", "-streaming", "1",
+		"-frag_type", "duration", "-frag_duration", ffNum(LowLatencyFragment),
+		"-write_prft", "1",
+		"-target_latency", ffNum(lowLatencyTarget),
+	}
+	if t.TimeURL != "" {
+		args = append(args, "-utc_timing_url", t.TimeURL)
+	}
+	return args
+}
+
+// lowLatencyTarget is the latency players should keep in low-latency DASH,
+// in seconds: three chunks, the one being encoded, the one in flight and
+// one of buffer.
+const lowLatencyTarget = 3 * LowLatencyFragment
 
 func authHeader(t Target) string { return "Authorization: Bearer " + t.UploadToken + "\r\n" }
 

@@ -169,15 +169,65 @@ func TestFFmpegArgsH265(t *testing.T) {
 }
 
 func TestFFmpegArgsLowLatency(t *testing.T) {
-	s := ffSampleSpec(t)
-	if _, ok := opt(FFmpegArgs(s, ffTarget), "-tune:v:0"); ok {
-		t.Error("zerolatency without Low_latency_mode")
+	const timeURL = "http://127.0.0.1:1081/time"
+	dashLL := map[string]string{
+		"-ldash": "1", "-streaming": "1", "-frag_type": "duration", "-frag_duration": "0.5",
+		"-write_prft": "1", "-use_timeline": "0", "-target_latency": "1.5", "-utc_timing_url": timeURL,
+		"-analyzeduration": "500000",
 	}
-	s.Output.Low_latency_mode = true
-	args := FFmpegArgs(s, ffTarget)
-	for _, flag := range []string{"-tune:v:0", "-tune:v:1"} {
-		if v, _ := opt(args, flag); v != "zerolatency" {
-			t.Errorf("%s = %q with Low_latency_mode, want zerolatency", flag, v)
-		}
+	cases := []struct {
+		name           string
+		stream, format string
+		segment        float64
+		low            bool
+		timeURL        string
+		want           map[string]string // option → value
+		absent         []string
+	}{
+		{"dash normal", "dash", "fmp4", 4, false, timeURL,
+			map[string]string{"-use_timeline": "1"},
+			[]string{"-tune:v:0", "-ldash", "-streaming", "-frag_duration", "-write_prft", "-utc_timing_url", "-target_latency", "-analyzeduration"}},
+		{"dash low latency", "dash", "fmp4", 1, true, timeURL, dashLL, nil},
+		{"dash cmaf low latency", "dash", "cmaf", 2, true, timeURL, dashLL, nil},
+		{"hls cmaf low latency", "hls", "cmaf", 1, true, timeURL, dashLL, nil},
+		{"dash low latency without a clock", "dash", "fmp4", 1, true, "",
+			map[string]string{"-ldash": "1", "-use_timeline": "0"}, []string{"-utc_timing_url"}},
+		{"hls mpegts low latency", "hls", "mpegts", 1, true, timeURL,
+			map[string]string{"-hls_time": "1", "-tune:v:1": "zerolatency", "-analyzeduration": "500000"},
+			[]string{"-ldash", "-streaming", "-utc_timing_url", "-write_prft"}},
+		{"hls fmp4 low latency", "hls", "fmp4", 2, true, timeURL,
+			map[string]string{"-hls_time": "2", "-hls_segment_type": "fmp4"},
+			[]string{"-ldash", "-utc_timing_url"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := ffSampleSpec(t)
+			s.Output.Stream_type, s.Output.Segment_format = c.stream, c.format
+			s.Output.Segment_duration, s.Output.Low_latency_mode = c.segment, Flag(c.low)
+			for i := range s.Output.Video_outputs {
+				s.Output.Video_outputs[i].Gop_size = min(c.segment, 2)
+			}
+			target := ffTarget
+			target.TimeURL = c.timeURL
+			args := FFmpegArgs(s, target)
+			for flag, val := range c.want {
+				if got, once := opt(args, flag); got != val || !once {
+					t.Errorf("%s = %q (once: %v), want %q", flag, got, once, val)
+				}
+			}
+			for _, flag := range c.absent {
+				if slices.Contains(args, flag) {
+					t.Errorf("%s is set: %q", flag, args)
+				}
+			}
+			for _, flag := range []string{"-tune:v:0", "-tune:v:1"} {
+				if got, _ := opt(args, flag); c.low != (got == "zerolatency") {
+					t.Errorf("%s = %q with Low_latency_mode %v", flag, got, c.low)
+				}
+			}
+			if args[len(args)-1] != ffTarget.OutputURL+ManifestNames(s)[0] && c.stream == "dash" {
+				t.Errorf("output %q is not the last argument", args[len(args)-1])
+			}
+		})
 	}
 }

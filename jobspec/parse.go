@@ -107,9 +107,6 @@ func unactedWarnings(s Spec) []string {
 	if o.Time_shift_buffer_depth != 0 {
 		w = append(w, "Output.Time_shift_buffer_depth is accepted but not acted on yet: the live window keeps the default number of segments")
 	}
-	if o.Drm != nil {
-		w = append(w, "Output.Drm is accepted but not supported yet: the stream is NOT encrypted")
-	}
 	if rawHasValue(o.S3_output) {
 		w = append(w, "Output.S3_output is accepted but not acted on yet: segments and manifests go to the origin at Playback_url")
 	}

@@ -100,13 +100,13 @@ func TestParseLenient(t *testing.T) {
 		edit  func(m map[string]any)
 		check func(s Spec) bool
 	}{
-		{"low latency 1", func(m map[string]any) { outputOf(m)["Low_latency_mode"] = 1 },
+		{"low latency 1", func(m map[string]any) { outputOf(m)["Low_latency_mode"], outputOf(m)["Segment_duration"] = 1, 2 },
 			func(s Spec) bool { return bool(s.Output.Low_latency_mode) }},
 		{"low latency 0", func(m map[string]any) { outputOf(m)["Low_latency_mode"] = 0 },
 			func(s Spec) bool { return !bool(s.Output.Low_latency_mode) }},
-		{"low latency true", func(m map[string]any) { outputOf(m)["Low_latency_mode"] = true },
+		{"low latency true", func(m map[string]any) { outputOf(m)["Low_latency_mode"], outputOf(m)["Segment_duration"] = true, 2 },
 			func(s Spec) bool { return bool(s.Output.Low_latency_mode) }},
-		{"low latency quoted", func(m map[string]any) { outputOf(m)["Low_latency_mode"] = "1" },
+		{"low latency quoted", func(m map[string]any) { outputOf(m)["Low_latency_mode"], outputOf(m)["Segment_duration"] = "1", 2 },
 			func(s Spec) bool { return bool(s.Output.Low_latency_mode) }},
 		{"low latency null", func(m map[string]any) { outputOf(m)["Low_latency_mode"] = nil },
 			func(s Spec) bool { return !bool(s.Output.Low_latency_mode) }},
@@ -126,13 +126,13 @@ func TestParseLenient(t *testing.T) {
 			o["Fragment_duration"] = 1
 			o["Time_shift_buffer_depth"] = 120
 			o["S3_output"] = map[string]any{"Bucket": "b"}
-			o["Drm"] = map[string]any{"Disable_clear_key": 0, "Protection_system": "FairPlay", "Protection_scheme": "cbcs"}
+			o["Drm"] = map[string]any{"Disable_clear_key": 0, "Protection_system": "Widevine", "Protection_scheme": "cenc"}
 			videoOf(m, 0)["Crf"] = 23
 		}, func(s Spec) bool {
 			o := s.Output
 			return bool(s.Api_test) && string(s.Input) == `{"Anything":[1,2],"Url":"rtmp://x/live"}` &&
 				o.Fragment_duration == 1 && o.Time_shift_buffer_depth == 120 && string(o.S3_output) == `{"Bucket":"b"}` &&
-				o.Drm != nil && o.Drm.Protection_system == "FairPlay" && !bool(o.Drm.Disable_clear_key) &&
+				o.Drm != nil && o.Drm.Protection_system == "Widevine" && !bool(o.Drm.Disable_clear_key) &&
 				o.Video_outputs[0].Crf != nil && *o.Video_outputs[0].Crf == 23
 		}},
 		{"key in another case", func(m map[string]any) {
@@ -179,15 +179,14 @@ func TestParseWarnings(t *testing.T) {
 		}},
 		{"unknown key in Drm", sampleWith(t, func(m map[string]any) {
 			outputOf(m)["Drm"] = map[string]any{"Key_rotation": 1}
-		}), []string{ // fields not acted on first
-			"Output.Drm is accepted but not supported yet: the stream is NOT encrypted",
+		}), []string{
 			"unknown field Output.Drm.Key_rotation ignored",
 		}},
 		{"fields not acted on", sampleWith(t, func(m map[string]any) {
 			m["Input"] = "rtmp://example/live"
 			o := outputOf(m)
 			o["Fragment_duration"] = 1
-			o["Low_latency_mode"] = 1
+			o["Low_latency_mode"], o["Segment_duration"] = 1, 2 // low latency takes at most 2 s
 			o["Time_shift_buffer_depth"] = 60
 			o["S3_output"] = map[string]any{"Bucket": "b"}
 			videoOf(m, 1)["Crf"] = 23
@@ -234,7 +233,7 @@ func TestParseWarningsCapped(t *testing.T) {
 		for _, k := range strings.Fields("a b c d e f g h i j k l m n o p q r s t u v w x y z") {
 			m[k] = 1
 		}
-		outputOf(m)["Drm"] = map[string]any{}
+		outputOf(m)["S3_output"] = map[string]any{"Bucket": "b"}
 	})
 	_, warnings, err := Parse(body)
 	if err != nil {
@@ -243,8 +242,8 @@ func TestParseWarningsCapped(t *testing.T) {
 	if len(warnings) != maxWarnings || warnings[maxWarnings-1] != "8 more warnings not listed" {
 		t.Errorf("got %d warnings ending %q, want %d ending with the count of the rest", len(warnings), warnings[len(warnings)-1], maxWarnings)
 	}
-	if !strings.HasPrefix(warnings[0], "Output.Drm is accepted") {
-		t.Errorf("first warning %q, want the Drm one before the unknown keys", warnings[0])
+	if !strings.HasPrefix(warnings[0], "Output.S3_output is accepted") {
+		t.Errorf("first warning %q, want the S3_output one before the unknown keys", warnings[0])
 	}
 }
 

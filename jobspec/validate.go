@@ -33,6 +33,11 @@ const (
 	maxChecked   = MaxVideoOutputs // outputs checked one by one, of each kind
 )
 
+// MaxLowLatencySegment caps Segment_duration in Low_latency_mode: a
+// player's delay grows with the segment (HLS players hold back three; DASH
+// players fetch chunks, but a segment's GOPs end with it, so it bounds them).
+const MaxLowLatencySegment = 2.0 // seconds
+
 // labelPattern keeps labels safe as file and directory names.
 var labelPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
@@ -45,14 +50,18 @@ var Presets = []string{"ultrafast", "superfast", "veryfast", "faster", "fast", "
 // understands.
 //
 // Rules: Stream_type hls|dash; Segment_format mpegts|fmp4|cmaf, and not
-// mpegts for dash; Segment_duration 1–30 s; 0–10 video renditions (0 only
+// mpegts for dash; Segment_duration 1–30 s (1–2 s with Low_latency_mode); 0–10 video renditions (0 only
 // with audio); at most 1 audio output; labels unique across video and audio
 // (ignoring case) and made of 1–64 letters, digits, "_" or "-"; video Codec
 // h264|h265; Width and Height even, 64–3840, at most 3840×2160 pixels;
 // Framerate 1–60; Bitrate 10k–100M written as ParseBitrate reads it;
 // Max_bitrate ≥ Bitrate; Buf_size > 0; Preset one of Presets; Threads 0–16;
 // Gop_size 0.5–10 s with Segment_duration a whole multiple of it; audio Codec
-// aac, Bitrate 32k–512k.
+// aac, Bitrate 32k–512k. With a Drm block: Protection_scheme "cenc" for dash,
+// "cbcs" for hls fmp4/cmaf, "aes-128" for hls mpegts (or empty for that
+// default); Protection_system ClearKey (or empty), Widevine, PlayReady or
+// FairPlay (FairPlay only with cbcs, none but ClearKey with aes-128);
+// Disable_clear_key only with a commercial system; h264 video unless mpegts.
 func Validate(s Spec) error {
 	if fields := validate(s); len(fields) > 0 {
 		return invalidSpec(fields)
@@ -78,6 +87,8 @@ func validate(s Spec) []FieldError {
 	c := &specCheck{labels: map[string]string{}}
 	o := s.Output
 	c.packaging(o)
+	c.lowLatency(o)
+	c.drm(o)
 	c.counts(o)
 	segmentOK := o.Segment_duration >= MinSegmentDuration && o.Segment_duration <= MaxSegmentDuration
 	// Past maxChecked the outputs are not checked one by one: an error per
@@ -105,6 +116,13 @@ func (c *specCheck) packaging(o Output) {
 	}
 	if d := o.Segment_duration; d < MinSegmentDuration || d > MaxSegmentDuration {
 		c.add("Output.Segment_duration", "must be between %g and %g seconds, got %s", MinSegmentDuration, MaxSegmentDuration, num(d))
+	}
+}
+
+func (c *specCheck) lowLatency(o Output) {
+	d := o.Segment_duration
+	if o.Low_latency_mode && d > MaxLowLatencySegment && d <= MaxSegmentDuration {
+		c.add("Output.Segment_duration", "must be at most %g seconds with Low_latency_mode, got %s", MaxLowLatencySegment, num(d))
 	}
 }
 
@@ -224,4 +242,69 @@ func (c *specCheck) label(path, label string) {
 // num writes a number of seconds or frames as a user wrote it: 4, 29.97.
 func num(f float64) string {
 	return strconv.FormatFloat(f, 'g', -1, 64)
+}
+
+// Drm protection schemes, per packaging: cenc for DASH (fmp4, cmaf), cbcs
+// for HLS fmp4 and cmaf, whole-segment AES-128 for HLS mpegts.
+const (
+	DrmSchemeCENC   = "cenc"
+	DrmSchemeCBCS   = "cbcs"
+	DrmSchemeAES128 = "aes-128"
+)
+
+// drmSupported says what each packaging can be encrypted with.
+const drmSupported = `supported: "cenc" for dash fmp4/cmaf, "cbcs" for hls fmp4/cmaf, "aes-128" for hls mpegts`
+
+// drmSystems are the Protection_system values we know ("" is ClearKey).
+var drmSystems = []string{"", "ClearKey", "Widevine", "PlayReady", "FairPlay"}
+
+// DrmScheme is the protection scheme a job with a Drm block is encrypted
+// with: Protection_scheme (lower case) when set, else the one its packaging
+// supports.
+func DrmScheme(o Output) string {
+	if o.Drm != nil && o.Drm.Protection_scheme != "" {
+		return strings.ToLower(o.Drm.Protection_scheme)
+	}
+	return supportedDrmScheme(o)
+}
+
+func supportedDrmScheme(o Output) string {
+	switch {
+	case o.Stream_type == "dash":
+		return DrmSchemeCENC
+	case o.Segment_format == "mpegts":
+		return DrmSchemeAES128
+	}
+	return DrmSchemeCBCS
+}
+
+// drm checks the Drm block against what the origin's encryption can do.
+func (c *specCheck) drm(o Output) {
+	d := o.Drm
+	if d == nil {
+		return
+	}
+	scheme, want := DrmScheme(o), supportedDrmScheme(o)
+	if scheme != want {
+		c.add("Output.Drm.Protection_scheme", "%q cannot protect %s %s: use %q (%s)", d.Protection_scheme, o.Stream_type, o.Segment_format, want, drmSupported)
+	}
+	sys := d.Protection_system
+	switch {
+	case !slices.ContainsFunc(drmSystems, func(s string) bool { return strings.EqualFold(s, sys) }):
+		c.add("Output.Drm.Protection_system", `must be "ClearKey", "Widevine", "PlayReady" or "FairPlay" (or empty for ClearKey), got %q`, sys)
+	case strings.EqualFold(sys, "FairPlay") && want != DrmSchemeCBCS:
+		c.add("Output.Drm.Protection_system", `"FairPlay" needs Stream_type "hls" with Segment_format "fmp4" or "cmaf" (cbcs)`)
+	case want == DrmSchemeAES128 && !strings.EqualFold(sys, "ClearKey") && sys != "":
+		c.add("Output.Drm.Protection_system", `%q cannot protect hls mpegts (whole-segment AES-128 has no DRM system): use "ClearKey", or Segment_format "fmp4"`, sys)
+	case bool(d.Disable_clear_key) && (sys == "" || strings.EqualFold(sys, "ClearKey")):
+		c.add("Output.Drm.Disable_clear_key", "with ClearKey disabled nothing could hand out the key: set Protection_system to \"Widevine\", \"PlayReady\" or \"FairPlay\"")
+	}
+	if want == DrmSchemeAES128 {
+		return // whole-segment encryption does not look inside the codec
+	}
+	for i, v := range o.Video_outputs {
+		if v.Codec == "h265" {
+			c.add(fmt.Sprintf("Output.Video_outputs[%d].Codec", i), `"h265" cannot be encrypted yet (sample encryption supports h264): use "h264" or remove Output.Drm`)
+		}
+	}
 }

@@ -47,6 +47,23 @@ func TestValidateRules(t *testing.T) {
 		{"segment duration too long", func(s *Spec) { s.Output.Segment_duration = 31 },
 			[]FieldError{{"Output.Segment_duration", "must be between 1 and 30 seconds, got 31"}}},
 
+		// Low latency.
+		{"low latency 1 s", func(s *Spec) { s.Output.Low_latency_mode = true; s.Output.Segment_duration = 1; gop(s, 1) }, nil},
+		{"low latency 2 s hls", func(s *Spec) {
+			s.Output.Low_latency_mode, s.Output.Stream_type, s.Output.Segment_format = true, "hls", "mpegts"
+			s.Output.Segment_duration = 2
+		}, nil},
+		{"low latency 4 s", func(s *Spec) { s.Output.Low_latency_mode = true; s.Output.Segment_duration = 4 },
+			[]FieldError{{"Output.Segment_duration", "must be at most 2 seconds with Low_latency_mode, got 4"}}},
+		{"low latency 2.5 s, GOP not dividing", func(s *Spec) { s.Output.Low_latency_mode = true; s.Output.Segment_duration = 2.5 },
+			[]FieldError{
+				{"Output.Segment_duration", "must be at most 2 seconds with Low_latency_mode, got 2.5"},
+				{v0 + ".Gop_size", "must divide Segment_duration (2.5 s) a whole number of times, so that every segment starts on a keyframe; got 2 s"},
+				{v1 + ".Gop_size", "must divide Segment_duration (2.5 s) a whole number of times, so that every segment starts on a keyframe; got 2 s"},
+			}},
+		{"low latency 31 s says the range once", func(s *Spec) { s.Output.Low_latency_mode = true; s.Output.Segment_duration = 31 },
+			[]FieldError{{"Output.Segment_duration", "must be between 1 and 30 seconds, got 31"}}},
+
 		// Counts.
 		{"audio only", func(s *Spec) { s.Output.Video_outputs = nil }, nil},
 		{"video only", func(s *Spec) { s.Output.Audio_outputs = nil }, nil},

@@ -35,4 +35,9 @@
 // low-latency segment ffmpeg is still sending) follows the upload: 200
 // without Content-Length or Range support, chunks as they arrive, and an
 // aborted response if the upload fails.
+//
+// With Config.Encrypter set, the uploads of a DRM job are read whole,
+// encrypted (drm.Packager: segments, and the key signalling in manifests)
+// and only then stored; such an upload is not followed while in progress,
+// and an Encrypter that fails or cannot answer stores nothing (500/503).
 package origin

@@ -34,6 +34,9 @@ type Config struct {
 	// (job id, token); 0 means 1 s, negative disables caching. Values above
 	// 1 s are clamped to 1 s so fencing stays prompt.
 	AuthCacheTTL time.Duration
+	// Encrypter, when set, encrypts the uploads of DRM jobs before they
+	// are stored (encrypt.go). Nil stores every upload as sent.
+	Encrypter Encrypter
 }
 
 // Stats are the Server's counters since New, for metrics.
@@ -45,12 +48,13 @@ type Stats struct {
 
 // Server is the origin's http.Handler. It is safe for concurrent use.
 type Server struct {
-	root     *os.Root
-	log      *slog.Logger
-	auth     *authCache
-	uploads  uploads
-	admin    string
-	maxBytes int64
+	root      *os.Root
+	log       *slog.Logger
+	auth      *authCache
+	uploads   uploads
+	admin     string
+	maxBytes  int64
+	encrypter Encrypter
 
 	bytesIn, bytesOut, requests atomic.Int64
 }
@@ -76,11 +80,12 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("origin: open root: %w", err)
 	}
 	s := &Server{
-		root:     root,
-		log:      cfg.Logger,
-		auth:     newAuthCache(cfg.Authorizer, cfg.AuthCacheTTL),
-		admin:    cfg.AdminToken,
-		maxBytes: cfg.MaxFileBytes,
+		root:      root,
+		log:       cfg.Logger,
+		auth:      newAuthCache(cfg.Authorizer, cfg.AuthCacheTTL),
+		admin:     cfg.AdminToken,
+		maxBytes:  cfg.MaxFileBytes,
+		encrypter: cfg.Encrypter,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -121,12 +126,16 @@ func (s *Server) Stats() Stats {
 	}
 }
 
-// ServeHTTP routes /healthz and /live/<job id>[/<path>].
+// ServeHTTP routes /healthz, /time (time.go) and /live/<job id>[/<path>].
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.requests.Add(1)
 	setCORS(w.Header())
 	if r.URL.Path == "/healthz" {
 		s.serveHealth(w, r)
+		return
+	}
+	if r.URL.Path == TimePath {
+		s.serveTime(w, r)
 		return
 	}
 	rest, ok := strings.CutPrefix(r.URL.Path, "/live/")

@@ -28,9 +28,20 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, jobID, name string)
 		httpError(w, "file too large", http.StatusRequestEntityTooLarge)
 		return
 	}
+	if prot, ok := s.protected(w, r, jobID); !ok || prot {
+		if prot {
+			s.putProtected(w, r, jobID, name)
+		}
+		return
+	}
 	body := &bodyReader{r: http.MaxBytesReader(w, r.Body, s.maxBytes)}
 	n, err := s.store(name, body)
 	s.bytesIn.Add(n)
+	s.answerStore(w, jobID, name, body, err)
+}
+
+// answerStore answers a PUT after store returned err.
+func (s *Server) answerStore(w http.ResponseWriter, jobID, name string, body *bodyReader, err error) {
 	if err == nil {
 		w.WriteHeader(http.StatusNoContent)
 		return

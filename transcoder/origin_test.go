@@ -69,6 +69,9 @@ type statusRecorder struct {
 
 func (s *statusRecorder) WriteHeader(code int) { s.status = code; s.ResponseWriter.WriteHeader(code) }
 
+// Unwrap lets the origin flush a segment it streams to a reader.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
 func (o *testOrigin) record(r *http.Request, status int) {
 	o.mu.Lock()
 	defer o.mu.Unlock()

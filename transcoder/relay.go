@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,17 +38,28 @@ import (
 //     the stream for players (#EXT-X-ENDLIST, a static MPD). Unless the job
 //     is really stopping, the relay holds those back so players keep polling
 //     and pick up the next run after its discontinuity.
+//
+// With streaming set (low-latency jobs) media segments are not buffered:
+// each is passed on to the origin chunk by chunk as ffmpeg writes it, so
+// players following the segment at the origin get each CMAF chunk about
+// when it is encoded. Its place in the write order is still where its body
+// ends: the forwarder waits there until the origin has the whole segment,
+// so no manifest written after it reaches the origin first.
 type relay struct {
 	origin string // base URL ending in '/'
 	token  string
 	client *http.Client
-	log    *slog.Logger
-	ln     net.Listener
-	srv    *http.Server
+	// streamClient sends streamed segments: no overall timeout, as an
+	// upload lasts as long as its segment takes to encode.
+	streamClient *http.Client
+	log          *slog.Logger
+	ln           net.Listener
+	srv          *http.Server
 
-	stopping atomic.Bool // a graceful stop: let ffmpeg end the stream
-	fenced   atomic.Bool // another placement owns the job: forward nothing
-	bytesOut atomic.Int64
+	stopping  atomic.Bool // a graceful stop: let ffmpeg end the stream
+	streaming atomic.Bool // pass media segments on as they arrive
+	fenced    atomic.Bool // another placement owns the job: forward nothing
+	bytesOut  atomic.Int64
 
 	conns   atomic.Uint64 // connections accepted so far
 	uploads chan upload   // complete writes, in order, for the forwarder
@@ -63,6 +75,9 @@ type upload struct {
 	conn         uint64 // the connection's number, in accept order
 	method, name string
 	body         []byte
+	// streamed, for a segment already on its way to the origin, is closed
+	// when the origin has answered it.
+	streamed <-chan struct{}
 }
 
 type connKey struct{}
@@ -75,12 +90,12 @@ func startRelay(origin, token string, log *slog.Logger) (*relay, error) {
 	if err != nil {
 		return nil, fmt.Errorf("relay listen: %w", err)
 	}
+	transport := &http.Transport{MaxIdleConnsPerHost: 2, IdleConnTimeout: 90 * time.Second}
 	r := &relay{
 		origin: origin, token: token, log: log, ln: ln,
-		client: &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
-			MaxIdleConnsPerHost: 2, IdleConnTimeout: 90 * time.Second,
-		}},
-		uploads: make(chan upload, 64), drained: make(chan struct{}),
+		client:       &http.Client{Timeout: 15 * time.Second, Transport: transport},
+		streamClient: &http.Client{Transport: transport},
+		uploads:      make(chan upload, 64), drained: make(chan struct{}),
 		held: map[string][]byte{},
 	}
 	r.srv = &http.Server{
@@ -126,6 +141,10 @@ func (r *relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	u := upload{conn: conn, method: req.Method, name: name}
 	switch req.Method {
 	case http.MethodPut, http.MethodPost:
+		if r.streaming.Load() && !isManifest(name) {
+			r.stream(w, req, u)
+			return
+		}
 		b, err := io.ReadAll(io.LimitReader(req.Body, maxUpload+1))
 		if err != nil || len(b) > maxUpload {
 			http.Error(w, "upload unreadable or too large", http.StatusBadRequest)
@@ -137,13 +156,18 @@ func (r *relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
+	r.enqueue(u)
+	// ffmpeg does not wait for this answer; it only must not be an error.
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// enqueue hands a complete write to the forwarder, unless the relay closed.
+func (r *relay) enqueue(u upload) {
 	r.closeMu.RLock()
+	defer r.closeMu.RUnlock()
 	if !r.closed {
 		r.uploads <- u
 	}
-	r.closeMu.RUnlock()
-	// ffmpeg does not wait for this answer; it only must not be an error.
-	w.WriteHeader(http.StatusAccepted)
 }
 
 // forwardAll sends the queued writes to the origin one after the other,
@@ -152,6 +176,10 @@ func (r *relay) forwardAll() {
 	defer close(r.drained)
 	newest := map[string]uint64{}
 	for u := range r.uploads {
+		if u.streamed != nil {
+			<-u.streamed // later writes may list this segment
+			continue
+		}
 		if r.fenced.Load() || u.conn < newest[u.name] {
 			continue
 		}
@@ -161,6 +189,9 @@ func (r *relay) forwardAll() {
 		if u.method == http.MethodPut {
 			if u.body = r.liveOnly(u.name, u.body); u.body == nil {
 				continue
+			}
+			if strings.HasSuffix(u.name, ".mpd") {
+				u.body = r.playerTiming(u.body)
 			}
 		}
 		r.forward(context.Background(), u)
@@ -187,6 +218,47 @@ func (r *relay) liveOnly(name string, b []byte) []byte {
 	}
 	return b
 }
+
+// playerTiming adjusts what ffmpeg 5.1's MPD tells players about timing.
+func (r *relay) playerTiming(b []byte) []byte {
+	if r.streaming.Load() {
+		return pollEverySegment(b)
+	}
+	return bufferOneSegment(b)
+}
+
+// bufferOneSegment sets minBufferTime to one segment. ffmpeg writes two
+// segments, and players that ignore the one-segment
+// suggestedPresentationDelay (it leaves no margin for encoding and upload;
+// the demo page does) stay 1.5 × minBufferTime behind the live edge: three
+// segments, and more than three with the encoder's delay. One segment of
+// buffer covers the encoder's rate control window (Buf_size at
+// Max_bitrate, 2 s by default) for segments of 2 s and more.
+func bufferOneSegment(b []byte) []byte {
+	m := maxSegmentDuration.FindSubmatch(b)
+	if m == nil {
+		return b
+	}
+	return minBufferTime.ReplaceAll(b, []byte(`minBufferTime="`+string(m[1])+`"`))
+}
+
+var minBufferTime = regexp.MustCompile(`minBufferTime="PT[0-9.]+S"`)
+
+// pollEverySegment shortens the MPD update period of a low-latency MPD.
+// ffmpeg 5.1 writes minimumUpdatePeriod="PT500S" there, as an MPD without
+// a timeline does not change while a run lasts. But a publisher that
+// reconnects starts a new run with a new availabilityStartTime and new
+// segment names, and players reloading every 500 s would ask for the old
+// run's segments for minutes. They reload once a segment instead.
+func pollEverySegment(b []byte) []byte {
+	m := maxSegmentDuration.FindSubmatch(b)
+	if m == nil {
+		return b
+	}
+	return bytes.Replace(b, []byte(`minimumUpdatePeriod="PT500S"`), []byte(`minimumUpdatePeriod="`+string(m[1])+`"`), 1)
+}
+
+var maxSegmentDuration = regexp.MustCompile(`maxSegmentDuration="(PT[0-9.]+S)"`)
 
 func isManifest(name string) bool {
 	return strings.HasSuffix(name, ".m3u8") || strings.HasSuffix(name, ".mpd")
@@ -237,18 +309,102 @@ func (r *relay) send(ctx context.Context, u upload) (int, error) {
 	if u.method != http.MethodDelete {
 		body = bytes.NewReader(u.body)
 	}
-	req, err := http.NewRequestWithContext(ctx, u.method, r.origin+u.name, body)
+	return r.sendBody(ctx, r.client, u.method, u.name, body)
+}
+
+// sendBody makes one request to the origin and returns its status.
+func (r *relay) sendBody(ctx context.Context, c *http.Client, method, name string, body io.Reader) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, method, r.origin+name, body)
 	if err != nil {
 		return 0, err
 	}
 	if r.token != "" {
 		req.Header.Set("Authorization", "Bearer "+r.token)
 	}
-	resp, err := r.client.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		return 0, err
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // keep the connection reusable
 	return resp.StatusCode, nil
+}
+
+// stream passes one segment upload on to the origin as it arrives. A
+// stream cannot be retried: the origin drops a segment whose upload failed
+// and players skip or retry it. If the origin fails, the rest of ffmpeg's
+// body is read and dropped, so ffmpeg carries on with the next segment.
+func (r *relay) stream(w http.ResponseWriter, req *http.Request, u upload) {
+	if r.fenced.Load() {
+		_, _ = io.Copy(io.Discard, req.Body)
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.sendStream(u.name, pr)
+	}()
+	in := &readErr{r: io.LimitReader(req.Body, maxUpload+1)}
+	n, err := io.Copy(pw, in)
+	if err != nil && in.err == nil { // the origin went away: drop the rest
+		_, _ = io.Copy(io.Discard, in)
+	}
+	if in.err != nil || n > maxUpload {
+		// Abort the upstream request: the origin must not take a part
+		// for a whole segment.
+		pw.CloseWithError(fmt.Errorf("segment upload from ffmpeg broke off after %d bytes: %v", n, in.err))
+		<-done
+		http.Error(w, "upload unreadable or too large", http.StatusBadRequest)
+		return
+	}
+	_ = pw.Close()
+	u.method, u.streamed = http.MethodPut, done
+	r.enqueue(u)
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// sendStream PUTs body to the origin as name, chunk by chunk (chunked
+// transfer encoding: net/http flushes each chunk of a request at once).
+func (r *relay) sendStream(name string, body *io.PipeReader) {
+	counted := &countingReader{r: body}
+	status, err := r.sendBody(context.Background(), r.streamClient, http.MethodPut, name, counted)
+	if err != nil {
+		_ = body.CloseWithError(err) // unblock the copy from ffmpeg
+		r.log.Warn("streaming a segment to the origin failed", "file", name, "err", err)
+		return
+	}
+	if status >= 300 {
+		_ = body.CloseWithError(fmt.Errorf("origin answered %d", status))
+		r.log.Warn("origin refused a write", "method", http.MethodPut, "file", name, "status", status)
+		return
+	}
+	r.bytesOut.Add(counted.n)
+}
+
+// readErr remembers a read error, to tell a broken upload from ffmpeg
+// apart from a failed forward.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErr) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }

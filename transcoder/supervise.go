@@ -115,6 +115,7 @@ func (s *supervisor) runOnce(ctx context.Context, period int) (streamed bool, er
 		OutputURL:  s.relay.URL(), // the relay adds the upload token
 		Period:     period,
 		Generation: s.cfg.Generation,
+		TimeURL:    timeURL(s.cfg.OriginURL),
 	}
 	s.update(StateListening, func(st *jobspec.Stats) { *st = jobspec.Stats{} })
 	w := newWatch(s.cfg.StallTimeout)

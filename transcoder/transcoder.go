@@ -132,6 +132,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("transcoder job %s: %w", cfg.JobID, err)
 	}
+	rl.streaming.Store(bool(cfg.Spec.Output.Low_latency_mode))
 	s := newSupervisor(cfg, rl)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -149,6 +150,22 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	rl.flushHeld()
 	return err
+}
+
+// timeURL is the origin's clock for players (origin.TimePath), at the host
+// of the job's origin URL, which is also where players fetch the stream.
+// Empty when the URL has no /live/ folder to cut at.
+func timeURL(originURL string) string {
+	u, err := url.Parse(originURL)
+	if err != nil {
+		return ""
+	}
+	base, _, found := strings.Cut(u.Path, "/live/")
+	if !found {
+		return ""
+	}
+	u.Path, u.RawQuery, u.Fragment = strings.TrimSuffix(base, "/")+"/time", "", ""
+	return u.String()
 }
 
 // heartbeats reports every interval and on every state change until ctx is

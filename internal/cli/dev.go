@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/ezlivestreaming/ezlive/drm"
 	"github.com/ezlivestreaming/ezlive/ingest"
 	"github.com/ezlivestreaming/ezlive/metrics"
 	"github.com/ezlivestreaming/ezlive/origin"
@@ -20,6 +21,7 @@ type devOptions struct {
 	ingestListen *string
 	ingestSRT    *string
 	data         *string
+	drm          drmFlags
 }
 
 // devFlags are the api's and the scheduler's flags together (one -redis, one
@@ -43,6 +45,7 @@ func devFlags() (*flagSet, *devOptions) {
 			"address of the RTMP ingest gateway, the stable ingest URL of every job (empty: publish to each transcoder)"),
 		originListen: fs.String("origin-listen", "EZLIVE_ORIGIN_LISTEN", defaultOriginAddr, "address the origin listens on"),
 		data:         fs.String("data", "EZLIVE_DATA", ".run/data", "directory for the origin's files"),
+		drm:          addDRM(fs),
 	}
 	nomadOff := "local"
 	o.sched = &schedulerOptions{
@@ -89,14 +92,18 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	org, err := origin.New(origin.Config{Root: filepath.Join(*o.data, "origin"), Authorizer: uploadAuthorizer{st}, Logger: log})
+	enc, err := o.drm.encrypter(rdb, st, "http://"+*o.api.listen, log)
+	if err != nil {
+		return err
+	}
+	org, err := origin.New(origin.Config{Root: filepath.Join(*o.data, "origin"), Authorizer: uploadAuthorizer{st}, Encrypter: enc, Logger: log})
 	if err != nil {
 		return err
 	}
 	defer org.Close()
 	reg := metrics.NewRegistry() // one /metrics, on the API listener, for every part
 	originMetrics(reg, org)
-	apiHandler, closeFeeds, err := o.api.handler(st, q, reg, log)
+	apiHandler, closeFeeds, err := o.api.handler(b, reg)
 	if err != nil {
 		return err
 	}
@@ -106,7 +113,7 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeDriver()
-	sched, err := o.sched.scheduler(st, q, driver, originOutputs{org}, schedulerMetrics(reg, st, q), log)
+	sched, err := o.sched.scheduler(st, q, driver, jobCleanup{originOutputs{org}, drm.NewKeyService(rdb, nil)}, schedulerMetrics(reg, st, q), log)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ezlivestreaming/ezlive/apiserver"
+	"github.com/ezlivestreaming/ezlive/drm"
 	"github.com/ezlivestreaming/ezlive/jobspec"
 	"github.com/ezlivestreaming/ezlive/localdriver"
 	"github.com/ezlivestreaming/ezlive/metrics"
@@ -91,7 +92,7 @@ func runAPI(ctx context.Context, args []string) error {
 	}
 	defer b.Close()
 	log := b.log
-	h, closeAPI, err := o.handler(b.store, b.queue, metrics.NewRegistry(), log)
+	h, closeAPI, err := o.handler(b, metrics.NewRegistry())
 	if err != nil {
 		return err
 	}
@@ -99,14 +100,16 @@ func runAPI(ctx context.Context, args []string) error {
 	return serve(ctx, log, "api", *o.listen, h)
 }
 
-func (o *apiOptions) handler(st apiserver.JobStore, q apiserver.Sender, reg *prometheus.Registry, log *slog.Logger) (http.Handler, func(), error) {
+func (o *apiOptions) handler(b *backend, reg *prometheus.Registry) (http.Handler, func(), error) {
+	log := b.log
 	if _, err := url.Parse(*o.playback); err != nil || !strings.HasPrefix(*o.playback, "http") {
 		return nil, nil, usagef("-playback-base-url: %q is not an http(s) URL", *o.playback)
 	}
 	cfg := apiserver.Config{
-		Store: st, Queue: q, PlaybackBaseURL: strings.TrimSuffix(*o.playback, "/"), Token: *o.tok, Logger: log,
+		Store: b.store, Queue: b.queue, PlaybackBaseURL: strings.TrimSuffix(*o.playback, "/"), Token: *o.tok, Logger: log,
 		Web: web.Handler(web.Config{ShakaDir: *o.shakaDir}), Metrics: reg,
 		IngestGateway: *o.ingestGateway, IngestGatewaySRT: *o.ingestGatewaySRT,
+		DRM: apiDRM(b),
 	}
 	closeFeeds := func() {}
 	if *o.feeds {
@@ -125,6 +128,7 @@ func (o *apiOptions) handler(st apiserver.JobStore, q apiserver.Sender, reg *pro
 type originOptions struct {
 	common              commonFlags
 	listen, root, admin *string
+	drm                 drmFlags
 }
 
 func originFlags() (*flagSet, *originOptions) {
@@ -134,6 +138,7 @@ func originFlags() (*flagSet, *originOptions) {
 		listen: fs.String("listen", "EZLIVE_ORIGIN_LISTEN", defaultOriginAddr, "address the origin listens on"),
 		root:   fs.String("root", "EZLIVE_ORIGIN_ROOT", "data/origin", "directory the outputs are stored in"),
 		admin:  fs.String("admin-token", "EZLIVE_ORIGIN_ADMIN_TOKEN", "", "token that allows DELETE /live/<job id> (empty: disabled)"),
+		drm:    addDRM(fs),
 	}
 }
 
@@ -148,7 +153,11 @@ func runOrigin(ctx context.Context, args []string) error {
 	}
 	defer b.Close()
 	log, st := b.log, b.store
-	srv, err := origin.New(origin.Config{Root: *o.root, Authorizer: uploadAuthorizer{st}, AdminToken: *o.admin, Logger: log})
+	enc, err := o.drm.encrypter(b.rdb, st, "", log)
+	if err != nil {
+		return err
+	}
+	srv, err := origin.New(origin.Config{Root: *o.root, Authorizer: uploadAuthorizer{st}, AdminToken: *o.admin, Encrypter: enc, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -228,7 +237,7 @@ func runScheduler(ctx context.Context, args []string) error {
 	}
 	defer closeDriver()
 	reg := metrics.NewRegistry()
-	sched, err := o.scheduler(st, q, driver, originRemover{base: *o.originURL, token: *o.originAdmin}, schedulerMetrics(reg, st, q), log)
+	sched, err := o.scheduler(st, q, driver, jobCleanup{originRemover{base: *o.originURL, token: *o.originAdmin}, drm.NewKeyService(rdb, nil)}, schedulerMetrics(reg, st, q), log)
 	if err != nil {
 		return err
 	}
@@ -290,6 +299,20 @@ func portRange(s string) (int, int, error) {
 		return 0, 0, fmt.Errorf("%q is not a port range such as 20000-20999", s)
 	}
 	return low, high, nil
+}
+
+// jobCleanup removes what a deleted job leaves: its outputs at the origin
+// and its content keys.
+type jobCleanup struct {
+	outputs scheduler.OutputRemover
+	keys    *drm.KeyService
+}
+
+func (c jobCleanup) RemoveOutputs(ctx context.Context, jobID string) error {
+	if err := c.outputs.RemoveOutputs(ctx, jobID); err != nil {
+		return err
+	}
+	return c.keys.Delete(ctx, jobID)
 }
 
 // originRemover removes a deleted job's outputs through the origin's admin

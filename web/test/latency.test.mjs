@@ -1,0 +1,208 @@
+// End-to-end latency in the browser: a low-latency DASH job (chunked CMAF,
+// 1 s segments) and a normal DASH job (2 s segments) are created over the
+// API, fed by the server's test pattern, and played in the demo page. Once
+// each plays, Shaka's getStats().liveLatency (wall clock minus the playhead's
+// wall-clock time, from the MPD's availabilityStartTime; the same machine's
+// clock here, and the origin's /time through UTCTiming in low-latency mode)
+// is sampled every second. Targets: under 3 s in low-latency mode, under
+// three segment durations otherwise.
+//
+//   EZLIVE_URL=http://127.0.0.1:1080 node --test web/test/latency.test.mjs
+//
+// EZLIVE_URL          base URL of the API serving the page (required)
+// EZLIVE_CHROMIUM     browser binary (default /usr/bin/chromium)
+// EZLIVE_LATENCY_OUT  file to write the figures to as JSON (bench/latency)
+// EZLIVE_LATENCY_HLS  set: also measure a low-latency HLS (fmp4) job
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const BASE = (process.env.EZLIVE_URL || '').replace(/\/+$/, '');
+const BROWSER = process.env.EZLIVE_CHROMIUM || '/usr/bin/chromium';
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+const UNTIL_RUNNING_MS = 120_000;
+const UNTIL_PLAYING_MS = 60_000;
+const SETTLE_MS = 3_000; // Shaka steers towards its target after the start
+const SAMPLES = 12; // one a second
+
+// One 16:9 rendition and audio: cheap enough for two jobs on two cores.
+function spec({ stream, segment, lowLatency }) {
+  return {
+    Output: {
+      Stream_type: stream,
+      Segment_format: 'fmp4',
+      Segment_duration: segment,
+      Low_latency_mode: lowLatency,
+      Video_outputs: [
+        { Label: 'video600k', Codec: 'h264', Framerate: 25, Width: 640, Height: 360, Bitrate: '600k', Max_bitrate: '800k', Preset: 'veryfast', Threads: 1 },
+      ],
+      Audio_outputs: [{ Label: 'audio96k', Codec: 'aac', Bitrate: '96k' }],
+    },
+  };
+}
+
+const cases = [
+  { name: 'low-latency DASH', stream: 'dash', segment: 1, lowLatency: true, limit: 3 },
+  { name: 'normal DASH', stream: 'dash', segment: 4, lowLatency: false, limit: 3 * 4 },
+];
+if (process.env.EZLIVE_LATENCY_HLS) {
+  // Standard HLS with 1 s segments: ffmpeg writes no LL-HLS parts, so
+  // players hold back three target durations from the last complete
+  // segment, plus the encoder's and the upload's delay.
+  cases.push({ name: 'low-latency HLS', stream: 'hls', segment: 1, lowLatency: true, limit: 3 * 1 + 2 });
+}
+
+let context;
+let profileDir;
+const figures = {};
+
+before(async () => {
+  if (!BASE) throw new Error('EZLIVE_URL is not set: start the system (ezlive dev) first');
+  profileDir = await mkdtemp(path.join(tmpdir(), 'ezlive-latency-'));
+  context = await chromium.launchPersistentContext(profileDir, {
+    executablePath: BROWSER,
+    headless: true,
+    args: FLAGS,
+    viewport: { width: 1200, height: 900 },
+  });
+});
+
+after(async () => {
+  await context?.close();
+  if (profileDir) await rm(profileDir, { recursive: true, force: true });
+  for (const [name, f] of Object.entries(figures)) {
+    const prft = f.prft ? `; ${f.prft.toFixed(2)} s from producer reference time` : '';
+    console.log(`latency ${name}: median ${f.median.toFixed(2)} s (min ${f.min.toFixed(2)}, max ${f.max.toFixed(2)}; segments ${f.segment} s${prft})`);
+  }
+  if (process.env.EZLIVE_LATENCY_OUT) await writeFile(process.env.EZLIVE_LATENCY_OUT, JSON.stringify(figures, null, 2));
+});
+
+async function api(method, p, body) {
+  const res = await fetch(`${BASE}${p}`, {
+    method,
+    body: body && JSON.stringify(body),
+    headers: body ? { 'Content-Type': 'application/json' } : {},
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+async function untilState(id, states, timeout) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const job = await api('GET', `/jobs/${id}`);
+    if (states.includes(job.State)) return job;
+    if (job.State === 'failed' || Date.now() > deadline) {
+      throw new Error(`job ${id} is ${job.State} (${job.State_reason}), wanted ${states.join('/')}`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+async function cleanUp(id) {
+  const call = (method, p) => fetch(`${BASE}/jobs/${id}${p}`, { method, signal: AbortSignal.timeout(10_000) }).catch(() => null);
+  await call('DELETE', '/feed');
+  await call('PUT', '/stop');
+  await untilState(id, ['stopped', 'failed'], 60_000).catch(() => {});
+  await call('DELETE', '');
+}
+
+// measure plays the job in the page and samples Shaka's liveLatency.
+async function measure(t, id) {
+  const page = await context.newPage();
+  page.on('pageerror', (err) => t.diagnostic(`page error: ${err.message}`));
+  try {
+    await page.goto(`${BASE}/`);
+    // Producer reference time (prft boxes, written in low-latency mode): the
+    // encoder's wall clock for a media time, per chunk, not only at the start.
+    await page.waitForFunction(() => globalThis.ezlivePlayer?.player);
+    await page.evaluate(() =>
+      globalThis.ezlivePlayer.player.addEventListener('prft', (e) => {
+        globalThis.lastPrft = e.detail.programStartDate.getTime();
+      }),
+    );
+    const radio = page.locator(`#jobs-body tr[data-job-id="${id}"] input[type=radio]`);
+    await radio.check();
+    try {
+      await page.waitForFunction(
+        () => {
+          const v = document.querySelector('#video');
+          return v.currentTime > 0 && !v.paused && v.readyState >= 3;
+        },
+        null,
+        { timeout: UNTIL_PLAYING_MS, polling: 250 },
+      );
+    } catch {
+      throw new Error(`the player did not start: ${await page.locator('#player-note').textContent()}`);
+    }
+    await page.waitForTimeout(SETTLE_MS);
+    const delay = await page.evaluate(() => globalThis.ezlivePlayer.player.getManifest()?.presentationTimeline?.getDelay?.());
+    t.diagnostic(`presentation delay the player keeps: ${delay} s`);
+    const samples = [];
+    const prft = [];
+    for (let i = 0; i < SAMPLES; i++) {
+      const s = await page.evaluate(() => ({
+        live: globalThis.ezlivePlayer.player.getStats().liveLatency,
+        prft: globalThis.lastPrft && (Date.now() - globalThis.lastPrft) / 1000 - document.querySelector('#video').currentTime,
+      }));
+      samples.push(s.live);
+      if (s.prft) prft.push(s.prft);
+      await page.waitForTimeout(1000);
+    }
+    return { samples, prft };
+  } finally {
+    await page.close();
+  }
+}
+
+function summary(samples, segment) {
+  const s = [...samples].sort((a, b) => a - b);
+  return { median: s[Math.floor(s.length / 2)], min: s[0], max: s.at(-1), segment, samples };
+}
+
+test('live latency in the browser: low-latency DASH < 3 s, normal DASH < 3 segments', { timeout: 240_000 }, async (t) => {
+  // Both jobs start together, so one waits for the other's measurement
+  // rather than for its own start-up.
+  const jobs = [];
+  try {
+    for (const c of cases) {
+      const job = await api('POST', '/jobs', spec(c));
+      jobs.push(job.Id);
+      t.diagnostic(`${c.name}: job ${job.Id}`);
+    }
+    for (const id of jobs) {
+      await untilState(id, ['running', 'streaming'], UNTIL_RUNNING_MS);
+      await api('POST', `/jobs/${id}/feed`);
+    }
+    for (const [i, c] of cases.entries()) {
+      await untilState(jobs[i], ['streaming'], UNTIL_RUNNING_MS);
+      const { samples, prft } = await measure(t, jobs[i]);
+      const f = summary(samples, c.segment);
+      if (prft.length) {
+        f.prft = summary(prft, c.segment).median;
+        t.diagnostic(`${c.name}: latency from producer reference time ${prft.map((s) => s.toFixed(2)).join(', ')}`);
+      }
+      figures[c.name] = f;
+      t.diagnostic(`${c.name}: liveLatency ${samples.map((s) => s.toFixed(2)).join(', ')}`);
+      assert.ok(samples.every((s) => Number.isFinite(s) && s > 0), `${c.name}: Shaka reports no latency: ${samples}`);
+      assert.ok(f.median < c.limit, `${c.name}: median latency ${f.median.toFixed(2)} s, want < ${c.limit} s`);
+    }
+  } finally {
+    await Promise.all(jobs.map(cleanUp));
+  }
+});
