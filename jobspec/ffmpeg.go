@@ -146,13 +146,19 @@ func videoArgs(o Output) []string {
 	for i := range n {
 		fmt.Fprintf(&g, "[s%d]", i)
 	}
+	darW, darH := ladderAspect(o.Video_outputs)
 	for i, v := range o.Video_outputs {
-		fmt.Fprintf(&g, ";[s%d]fps=%s,scale=%d:%d,setsar=1,format=yuv420p[v%d]", i, ffNum(v.Framerate), v.Width, v.Height, i)
+		sarN, sarD := sampleAspect(v.Width, v.Height, darW, darH)
+		fmt.Fprintf(&g, ";[s%d]fps=%s,scale=%d:%d,setsar=%d/%d,format=yuv420p[v%d]", i, ffNum(v.Framerate), v.Width, v.Height, sarN, sarD, i)
 	}
 	args := []string{"-filter_complex", g.String()}
 	for i, v := range o.Video_outputs {
 		args = append(args, "-map", fmt.Sprintf("[v%d]", i))
 		args = append(args, renditionArgs(i, v, o)...)
+		if sameShape(v.Width, v.Height, darW, darH) {
+			// The DASH muxer reads the stream's aspect, not the frames'.
+			args = append(args, fmt.Sprintf("-aspect:v:%d", i), fmt.Sprintf("%d:%d", darW, darH))
+		}
 	}
 	return args
 }

@@ -231,3 +231,21 @@ func TestFFmpegArgsLowLatency(t *testing.T) {
 		})
 	}
 }
+
+// A 426x240 rung of a 16:9 ladder is shown at 16:9 (SAR 640:639), which the
+// DASH muxer requires of one adaptation set.
+func TestFFmpegArgsKeepTheLadderAspect(t *testing.T) {
+	spec := Spec{Output: Output{Stream_type: "dash", Segment_format: "fmp4", Segment_duration: 4,
+		Video_outputs: []VideoOutput{
+			{Label: "v1", Codec: "h264", Framerate: 25, Width: 640, Height: 360, Bitrate: "600k", Max_bitrate: "600k", Buf_size: "1M", Preset: "veryfast", Gop_size: 2},
+			{Label: "v2", Codec: "h264", Framerate: 25, Width: 426, Height: 240, Bitrate: "300k", Max_bitrate: "300k", Buf_size: "600k", Preset: "veryfast", Gop_size: 2},
+		},
+		Audio_outputs: []AudioOutput{{Label: "a", Codec: "aac", Bitrate: "128k"}},
+	}}
+	args := strings.Join(FFmpegArgs(spec, Target{ListenURL: "rtmp://127.0.0.1:1/live/k", OutputURL: "http://127.0.0.1:2/live/j/"}), " ")
+	for _, want := range []string{"scale=640:360,setsar=1/1", "scale=426:240,setsar=640/639", "-aspect:v:0 16:9", "-aspect:v:1 16:9"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("args lack %q:\n%s", want, args)
+		}
+	}
+}

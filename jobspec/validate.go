@@ -99,7 +99,28 @@ func validate(s Spec) []FieldError {
 	for i, a := range o.Audio_outputs[:min(len(o.Audio_outputs), maxChecked)] {
 		c.audio(fmt.Sprintf("Output.Audio_outputs[%d]", i), a)
 	}
+	c.shapes(o)
 	return c.fields
+}
+
+// shapes refuses a DASH ladder whose renditions are of different shapes: the
+// MPD's one video adaptation set has one display aspect ratio.
+func (c *specCheck) shapes(o Output) {
+	if o.Stream_type != "dash" || len(o.Video_outputs) < 2 || len(o.Video_outputs) > maxChecked {
+		return
+	}
+	for _, v := range o.Video_outputs {
+		if !validSize(v.Width, v.Height) {
+			return // reported as a size error already
+		}
+	}
+	darW, darH := ladderAspect(o.Video_outputs)
+	for i, v := range o.Video_outputs {
+		if !sameShape(v.Width, v.Height, darW, darH) {
+			c.add(fmt.Sprintf("Output.Video_outputs[%d].Height", i),
+				"a DASH ladder needs every rendition in the largest one's shape (%d:%d, within 2%%), got %dx%d", darW, darH, v.Width, v.Height)
+		}
+	}
 }
 
 func (c *specCheck) packaging(o Output) {
@@ -181,6 +202,12 @@ func (c *specCheck) size(path string, w, h int) {
 	if okW && okH && w*h > MaxPixels {
 		c.add(path, "a rendition may have at most 3840×2160 pixels, got %dx%d", w, h)
 	}
+}
+
+// validSize reports whether w×h passes the size rules.
+func validSize(w, h int) bool {
+	side := func(n int) bool { return n >= MinSide && n <= MaxSide && n%2 == 0 }
+	return side(w) && side(h) && w*h <= MaxPixels
 }
 
 func (c *specCheck) rates(path string, v VideoOutput) {

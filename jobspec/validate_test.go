@@ -114,6 +114,18 @@ func TestValidateRules(t *testing.T) {
 		{"more pixels than 4K", func(s *Spec) { size(s, 3840, 2162) },
 			[]FieldError{{v0, "a rendition may have at most 3840×2160 pixels, got 3840x2162"}}},
 
+		// Shapes within one DASH ladder.
+		{"240p rung of a 16:9 DASH ladder", func(s *Spec) {
+			s.Output.Video_outputs[0].Width, s.Output.Video_outputs[0].Height = 426, 240
+		}, nil},
+		{"4:3 rendition in a 16:9 DASH ladder", func(s *Spec) {
+			s.Output.Video_outputs[0].Width, s.Output.Video_outputs[0].Height = 480, 360
+		}, []FieldError{{"Output.Video_outputs[0].Height", "a DASH ladder needs every rendition in the largest one's shape (16:9, within 2%), got 480x360"}}},
+		{"4:3 rendition in a 16:9 HLS ladder", func(s *Spec) {
+			s.Output.Stream_type, s.Output.Segment_format = "hls", "fmp4"
+			s.Output.Video_outputs[0].Width, s.Output.Video_outputs[0].Height = 480, 360
+		}, nil},
+
 		// Frame rate.
 		{"frame rate 1", func(s *Spec) { s.Output.Video_outputs[0].Framerate = 1 }, nil},
 		{"frame rate 29.97", func(s *Spec) { s.Output.Video_outputs[0].Framerate = 29.97 }, nil},
@@ -269,7 +281,10 @@ func assertFieldErrors(t *testing.T, err error, want []FieldError) {
 	}
 }
 
+// size makes the ladder one rendition of w×h, so that only the size rules
+// apply (a second rendition of another shape would be a DASH shape error).
 func size(s *Spec, w, h int) {
+	s.Output.Video_outputs = s.Output.Video_outputs[:1]
 	s.Output.Video_outputs[0].Width, s.Output.Video_outputs[0].Height = w, h
 }
 
