@@ -17,23 +17,40 @@ import (
 	"time"
 )
 
-// command is one subcommand.
+// command is one subcommand; flags, when set, builds its flag set (for
+// FlagNames and EnvNames: the servers' flags are checked against files).
 type command struct {
 	summary string
 	run     func(ctx context.Context, args []string) error
+	flags   func() *flagSet
 }
 
 func commands() map[string]command {
 	return map[string]command{
-		"dev":        {"run the whole platform on this machine (API, scheduler, local transcoders, origin)", runDev},
-		"api":        {"run the HTTP API server", runAPI},
-		"scheduler":  {"run a scheduler (local or Nomad driver)", runScheduler},
-		"transcoder": {"run one job's transcoder (started by a driver)", runTranscoder},
-		"origin":     {"run the origin that receives and serves segments", runOrigin},
-		"ingest":     {"run the RTMP ingest gateway: one stable, authenticated URL per stream key", runIngest},
-		"jobs":       {"manage live jobs: create -f FILE | list | get ID | stop ID | resume ID | delete ID | rotate-key ID", runJobs},
-		"push":       {"push a test pattern into a job's ingest: push ID", runPush},
+		"dev":        {"run the whole platform on this machine (API, scheduler, local transcoders, origin)", runDev, flagsOnly(devFlags)},
+		"api":        {"run the HTTP API server", runAPI, flagsOnly(apiFlags)},
+		"scheduler":  {"run a scheduler (local or Nomad driver)", runScheduler, flagsOnly(schedulerFlags)},
+		"transcoder": {"run one job's transcoder (started by a driver)", runTranscoder, flagsOnly(transcoderFlags)},
+		"origin":     {"run the origin that receives and serves segments", runOrigin, flagsOnly(originFlags)},
+		"ingest":     {"run the RTMP ingest gateway: one stable, authenticated URL per stream key", runIngest, flagsOnly(ingestFlags)},
+		"jobs":       {"manage live jobs: create -f FILE | list | get ID | stop ID | resume ID | delete ID | rotate-key ID", runJobs, nil},
+		"push":       {"push a test pattern into a job's ingest: push ID", runPush, nil},
 	}
+}
+
+// flagsOnly adapts a subcommand's flag constructor to command.flags.
+func flagsOnly[T any](build func() (*flagSet, T)) func() *flagSet {
+	return func() *flagSet {
+		fs, _ := build()
+		return fs
+	}
+}
+
+func flagsOf(name string) *flagSet {
+	if c, ok := commands()[name]; ok && c.flags != nil {
+		return c.flags()
+	}
+	return nil
 }
 
 // Main runs the subcommand named by args[0] and returns the exit status.

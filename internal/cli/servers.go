@@ -28,30 +28,6 @@ import (
 	"github.com/ezlivestreaming/ezlive/web"
 )
 
-func flagsOf(name string) *flagSet {
-	switch name {
-	case "api":
-		fs, _ := apiFlags()
-		return fs
-	case "origin":
-		fs, _ := originFlags()
-		return fs
-	case "scheduler":
-		fs, _ := schedulerFlags()
-		return fs
-	case "transcoder":
-		fs, _ := transcoderFlags()
-		return fs
-	case "dev":
-		fs, _ := devFlags()
-		return fs
-	case "ingest":
-		fs, _ := ingestFlags()
-		return fs
-	}
-	return nil
-}
-
 // --- api ---
 
 type apiOptions struct {
