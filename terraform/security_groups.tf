@@ -195,28 +195,9 @@ resource "aws_vpc_security_group_ingress_rule" "worker_rtmp_health" {
   to_port           = var.rtmp_port
 }
 
-resource "aws_vpc_security_group_ingress_rule" "worker_ingest_from_publishers" {
-  for_each = toset(var.publisher_cidrs)
-
-  security_group_id = aws_security_group.worker.id
-  description       = "Direct ingest to a transcoder's dynamic port (RTMP over TCP)"
-  ip_protocol       = "tcp"
-  cidr_ipv4         = each.value
-  from_port         = var.ingest_port_range.from
-  to_port           = var.ingest_port_range.to
-}
-
-resource "aws_vpc_security_group_ingress_rule" "worker_ingest_srt_from_publishers" {
-  for_each = toset(var.publisher_cidrs)
-
-  security_group_id = aws_security_group.worker.id
-  description       = "Direct ingest to a transcoder's dynamic port (SRT over UDP)"
-  ip_protocol       = "udp"
-  cidr_ipv4         = each.value
-  from_port         = var.ingest_port_range.from
-  to_port           = var.ingest_port_range.to
-}
-
+# Transcoders take publishers only from the ingest gateways (the relay rule
+# below): their dynamic ports are not open to the internet, so the stream key
+# is always checked first.
 resource "aws_vpc_security_group_ingress_rule" "worker_ingest_relay" {
   security_group_id            = aws_security_group.worker.id
   description                  = "Ingest gateway on one worker relaying to a transcoder on another"
