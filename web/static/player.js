@@ -53,8 +53,8 @@ export class Player {
       streaming: { lowLatencyMode: lowLatency },
       // ffmpeg's MPD suggests a delay of one segment, which leaves no margin
       // for encoding and upload: the player waits at every segment. Without
-      // it Shaka stays 1.5 × minBufferTime behind, about three segments, as
-      // it does for HLS.
+      // it Shaka stays 1.5 × minBufferTime behind; the transcoder sets
+      // minBufferTime to one segment, so that is about 1.5 segments.
       manifest: { dash: { ignoreSuggestedPresentationDelay: !lowLatency } },
     });
     try {
