@@ -25,6 +25,10 @@ type Target struct {
 	// Generation is the job's placement generation. With Period it makes
 	// segment names unique across restarts and re-placements.
 	Generation int64
+	// SilentAudio fills the job's audio outputs with silence, for a
+	// publisher that sends no audio (a screen capture with no microphone):
+	// players still get the audio the job promised.
+	SilentAudio bool
 	// TimeURL, when set, is the origin's clock (GET answers the UTC time in
 	// ISO 8601). Low-latency MPDs name it in UTCTiming: players compute
 	// which chunk is available from the wall clock, so theirs must agree
@@ -107,10 +111,21 @@ func FFmpegArgs(spec Spec, t Target) []string {
 		// reference time), and players that steer to a latency target by
 		// that clock sit that much later than they think.
 		args = append(args, "-analyzeduration", "500000")
+	} else if t.SilentAudio {
+		// The publisher is known to send no audio: do not wait the default
+		// 5 s for an audio stream to show up before starting.
+		args = append(args, "-analyzeduration", "1000000")
 	}
 	args = append(args, "-f", "flv", "-listen", "1", "-i", t.ListenURL)
+	audioIn := "0:a:0"
+	if t.SilentAudio && len(o.Audio_outputs) > 0 {
+		// -shortest: the silence never ends, so the output ends with the
+		// publisher's video.
+		args = append(args, "-f", "lavfi", "-i", "anullsrc=channel_layout=stereo:sample_rate=48000", "-shortest")
+		audioIn = "1:a:0"
+	}
 	args = append(args, videoArgs(o)...)
-	args = append(args, audioArgs(o, audioCopies(o))...)
+	args = append(args, audioArgs(o, audioCopies(o), audioIn)...)
 	if usesDASHMuxer(o) {
 		return append(args, dashArgs(o, t)...)
 	}
@@ -193,7 +208,9 @@ func renditionArgs(i int, v VideoOutput, o Output) []string {
 	return append(args, "-c"+s, "libx264", "-sc_threshold"+s, "0")
 }
 
-func audioArgs(o Output, copies int) []string {
+// audioArgs encodes the audio from input stream in ("0:a:0": the
+// publisher's) copies times.
+func audioArgs(o Output, copies int, in string) []string {
 	if copies == 0 {
 		return nil
 	}
@@ -201,7 +218,7 @@ func audioArgs(o Output, copies int) []string {
 	var args []string
 	for i := range copies {
 		s := fmt.Sprintf(":a:%d", i)
-		args = append(args, "-map", "0:a:0", "-c"+s, "aac", "-b"+s, a.Bitrate)
+		args = append(args, "-map", in, "-c"+s, "aac", "-b"+s, a.Bitrate)
 	}
 	return args
 }

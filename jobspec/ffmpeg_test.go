@@ -249,3 +249,24 @@ func TestFFmpegArgsKeepTheLadderAspect(t *testing.T) {
 		}
 	}
 }
+
+// With SilentAudio the job's audio comes from anullsrc (input 1), the output
+// ends with the publisher's video, and the probe does not wait for audio.
+func TestFFmpegArgsSilentAudio(t *testing.T) {
+	spec := Spec{Output: Output{Stream_type: "hls", Segment_format: "mpegts", Segment_duration: 2,
+		Video_outputs: []VideoOutput{{Label: "v", Codec: "h264", Framerate: 25, Width: 640, Height: 360, Bitrate: "600k", Max_bitrate: "600k", Buf_size: "1M", Preset: "veryfast", Gop_size: 2}},
+		Audio_outputs: []AudioOutput{{Label: "a", Codec: "aac", Bitrate: "128k"}},
+	}}
+	target := Target{ListenURL: "rtmp://127.0.0.1:1/live/k", OutputURL: "http://127.0.0.1:2/live/j/"}
+	normal := strings.Join(FFmpegArgs(spec, target), " ")
+	target.SilentAudio = true
+	silent := strings.Join(FFmpegArgs(spec, target), " ")
+	for _, want := range []string{"-analyzeduration 1000000", "-f lavfi -i anullsrc=channel_layout=stereo:sample_rate=48000 -shortest", "-map 1:a:0"} {
+		if !strings.Contains(silent, want) {
+			t.Errorf("silent-audio args lack %q:\n%s", want, silent)
+		}
+	}
+	if strings.Contains(silent, "-map 0:a:0") || !strings.Contains(normal, "-map 0:a:0") || strings.Contains(normal, "anullsrc") {
+		t.Errorf("audio source: normal %q / silent %q", normal, silent)
+	}
+}

@@ -24,11 +24,16 @@ type ffmpegProc struct {
 	wait error
 }
 
-func startFFmpeg(path string, args []string, onProgress func(progress), log *slog.Logger) (*ffmpegProc, error) {
+// startFFmpeg runs ffmpeg; onProgress gets its -progress blocks and
+// onMessage every line it logs (after it is logged here).
+func startFFmpeg(path string, args []string, onProgress func(progress), onMessage func(string), log *slog.Logger) (*ffmpegProc, error) {
 	cmd := exec.Command(path, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Stdout = &lineWriter{line: newProgressReader(onProgress).line}
-	cmd.Stderr = &lineWriter{line: func(l string) { log.Info("ffmpeg", "msg", l) }}
+	cmd.Stderr = &lineWriter{line: func(l string) {
+		log.Info("ffmpeg", "msg", l)
+		onMessage(l)
+	}}
 	p := &ffmpegProc{cmd: cmd, done: make(chan struct{})}
 	started := make(chan error, 1)
 	go func() {

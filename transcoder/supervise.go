@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ezlivestreaming/ezlive/jobspec"
@@ -78,18 +80,30 @@ const (
 // time, so they keep increasing, with EXT-X-DISCONTINUITY on the run's first
 // segment; the relay keeps the previous run's ENDLIST and static MPD from
 // players (see jobspec.FFmpegArgs and relay).
+//
+// A publisher that sends no audio makes ffmpeg fail as soon as it has probed
+// the stream; the next listener fills the job's audio with silence, so the
+// encoder's reconnect streams. The one after that tries the publisher's
+// audio again, since the next publisher may send it.
 func (s *supervisor) supervise(ctx context.Context) error {
 	backoff := minBackoff
+	silent := false
 	for period := 0; ; period++ {
 		if period > 0 {
 			s.mu.Lock()
 			s.restarts++
 			s.mu.Unlock()
 		}
-		streamed, err := s.runOnce(ctx, period)
+		streamed, noAudio, err := s.runOnce(ctx, period, silent)
 		if ctx.Err() != nil {
 			return nil
 		}
+		if noAudio && !silent && len(s.cfg.Spec.Output.Audio_outputs) > 0 {
+			s.log.Warn("the publisher sends no audio; the next listener fills the audio with silence", "period", period+1)
+			silent = true
+			continue
+		}
+		silent = false
 		if streamed || err == nil {
 			backoff = minBackoff
 			s.log.Info("listener ended; restarting it", "period", period+1, "err", err)
@@ -108,22 +122,36 @@ func (s *supervisor) supervise(ctx context.Context) error {
 var errStalled = errors.New("publisher stalled")
 
 // runOnce runs one ffmpeg listener until it exits, ctx is done or the
-// publisher stalls. streamed says whether media flowed in this run.
-func (s *supervisor) runOnce(ctx context.Context, period int) (streamed bool, err error) {
+// publisher stalls. streamed says whether media flowed in this run, noAudio
+// whether ffmpeg found no audio in the publisher's stream.
+func (s *supervisor) runOnce(ctx context.Context, period int, silent bool) (streamed, noAudio bool, err error) {
 	t := jobspec.Target{
-		ListenURL:  "rtmp://" + s.cfg.ListenAddr + "/live/" + s.cfg.StreamKey,
-		OutputURL:  s.relay.URL(), // the relay adds the upload token
-		Period:     period,
-		Generation: s.cfg.Generation,
-		TimeURL:    timeURL(s.cfg.OriginURL),
+		ListenURL:   "rtmp://" + s.cfg.ListenAddr + "/live/" + s.cfg.StreamKey,
+		OutputURL:   s.relay.URL(), // the relay adds the upload token
+		Period:      period,
+		Generation:  s.cfg.Generation,
+		TimeURL:     timeURL(s.cfg.OriginURL),
+		SilentAudio: silent,
 	}
 	s.update(StateListening, func(st *jobspec.Stats) { *st = jobspec.Stats{} })
 	w := newWatch(s.cfg.StallTimeout)
+	var missingAudio atomic.Bool
 	p, err := startFFmpeg(s.cfg.FFmpegPath, jobspec.FFmpegArgs(s.cfg.Spec, t),
-		func(pr progress) { s.onProgress(w, pr) }, s.log)
+		func(pr progress) { s.onProgress(w, pr) },
+		func(line string) {
+			if strings.Contains(line, "Stream map '0:a:0' matches no streams") {
+				missingAudio.Store(true)
+			}
+		}, s.log)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
+	streamed, err = s.watchRun(ctx, p, w, period)
+	return streamed, missingAudio.Load(), err
+}
+
+// watchRun follows one ffmpeg run: its exit, a stop or fence, a stall.
+func (s *supervisor) watchRun(ctx context.Context, p *ffmpegProc, w *watch, period int) (streamed bool, err error) {
 	s.log.Info("ffmpeg listening", "addr", s.cfg.ListenAddr, "period", period, "pid", p.pid())
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
