@@ -12,22 +12,10 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, rm } from 'node:fs/promises';
+import { mkdtemp, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-
-const BASE = (process.env.EZLIVE_URL || '').replace(/\/+$/, '');
-const BROWSER = process.env.EZLIVE_CHROMIUM || '/usr/bin/chromium';
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+import { BASE, launchChromium } from '../chromium.mjs';
 
 // How long the system may take for each step on a busy 2-core machine.
 const UNTIL_RUNNING_MS = 120_000;
@@ -35,8 +23,8 @@ const UNTIL_STREAMING_MS = 90_000;
 const UNTIL_PLAYING_MS = 90_000;
 const UNTIL_STOPPED_MS = 60_000;
 
-let context; // a persistent context: its own fresh user data dir
-let profileDir;
+let browser; // a persistent context with its own fresh profile
+let context;
 let shotDir;
 
 before(async () => {
@@ -51,18 +39,12 @@ before(async () => {
   }
   shotDir = process.env.EZLIVE_SCREENSHOT_DIR || (await mkdtemp(path.join(tmpdir(), 'ezlive-shots-')));
   await mkdir(shotDir, { recursive: true });
-  profileDir = await mkdtemp(path.join(tmpdir(), 'ezlive-chromium-'));
-  context = await chromium.launchPersistentContext(profileDir, {
-    executablePath: BROWSER,
-    headless: true,
-    args: FLAGS,
-    viewport: { width: 1400, height: 1000 },
-  });
+  browser = await launchChromium('ezlive-chromium', { viewport: { width: 1400, height: 1000 } });
+  context = browser.context;
 });
 
 after(async () => {
-  await context?.close();
-  if (profileDir) await rm(profileDir, { recursive: true, force: true });
+  await browser?.close();
   if (shotDir) console.log(`# screenshots in ${shotDir}`);
 });
 

@@ -18,14 +18,11 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { BASE, launchChromium } from '../chromium.mjs';
 
-const BASE = (process.env.EZLIVE_URL || '').replace(/\/+$/, '');
-const BROWSER = process.env.EZLIVE_CHROMIUM || '/usr/bin/chromium';
 const PACKAGINGS = (process.env.EZLIVE_DRM_PACKAGINGS || 'dash-fmp4,hls-fmp4').split(',');
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
@@ -33,23 +30,17 @@ const UNTIL_STREAMING_MS = 120_000;
 const UNTIL_MANIFEST_MS = 60_000;
 const PLAY_MS = 30_000;
 
+let browser;
 let context;
-let profileDir;
 
 before(async () => {
   if (!BASE) throw new Error('EZLIVE_URL is not set: start ezlive dev and run EZLIVE_URL=http://127.0.0.1:1080 node --test web/test/drm.test.mjs');
-  profileDir = await mkdtemp(path.join(tmpdir(), 'ezlive-drm-chromium-'));
-  context = await chromium.launchPersistentContext(profileDir, {
-    executablePath: BROWSER,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
-  });
+  browser = await launchChromium('ezlive-drm-chromium', { extraArgs: ['--autoplay-policy=no-user-gesture-required'] });
+  context = browser.context;
 });
 
 after(async () => {
-  await context?.close();
-  if (profileDir) await rm(profileDir, { recursive: true, force: true });
+  await browser?.close();
 });
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

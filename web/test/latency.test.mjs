@@ -16,22 +16,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { chromium } from 'playwright-core';
-
-const BASE = (process.env.EZLIVE_URL || '').replace(/\/+$/, '');
-const BROWSER = process.env.EZLIVE_CHROMIUM || '/usr/bin/chromium';
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+import { writeFile } from 'node:fs/promises';
+import { BASE, launchChromium } from '../chromium.mjs';
 
 const UNTIL_RUNNING_MS = 120_000;
 const UNTIL_PLAYING_MS = 60_000;
@@ -65,24 +51,18 @@ if (process.env.EZLIVE_LATENCY_HLS) {
   cases.push({ name: 'low-latency HLS', stream: 'hls', segment: 1, lowLatency: true, limit: 3 * 1 + 2 });
 }
 
+let browser;
 let context;
-let profileDir;
 const figures = {};
 
 before(async () => {
   if (!BASE) throw new Error('EZLIVE_URL is not set: start the system (ezlive dev) first');
-  profileDir = await mkdtemp(path.join(tmpdir(), 'ezlive-latency-'));
-  context = await chromium.launchPersistentContext(profileDir, {
-    executablePath: BROWSER,
-    headless: true,
-    args: FLAGS,
-    viewport: { width: 1200, height: 900 },
-  });
+  browser = await launchChromium('ezlive-latency', { viewport: { width: 1200, height: 900 } });
+  context = browser.context;
 });
 
 after(async () => {
-  await context?.close();
-  if (profileDir) await rm(profileDir, { recursive: true, force: true });
+  await browser?.close();
   for (const [name, f] of Object.entries(figures)) {
     const prft = f.prft ? `; ${f.prft.toFixed(2)} s from producer reference time` : '';
     console.log(`latency ${name}: median ${f.median.toFixed(2)} s (min ${f.min.toFixed(2)}, max ${f.max.toFixed(2)}; segments ${f.segment} s${prft})`);
