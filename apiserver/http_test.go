@@ -196,6 +196,10 @@ func TestFeed(t *testing.T) {
 		t.Errorf("stopping a stopped feed: %v", err)
 	}
 	e.do("POST", "/jobs/not-a-job/feed", nil).want(t, http.StatusNotFound)
+	const unknown = "/jobs/01a20cb6-bd84-7ba2-8afa-0aeed45ed14c/feed" // a well-formed id of no job
+	for _, method := range []string{"GET", "POST", "DELETE"} {
+		e.do(method, unknown, nil).want(t, http.StatusNotFound).problem(t)
+	}
 
 	feed.mu.Lock()
 	feed.fail = errors.New("ffmpeg missing")
