@@ -32,7 +32,7 @@ func (s *Scheduler) Reconcile(ctx context.Context) {
 		s.log.Warn("sweep: read loads", "err", err)
 		return
 	}
-	seen := s.sweepJobs(ctx, placed, loads)
+	seen := s.sweepJobs(ctx, placed, holders(loads))
 	for _, r := range running {
 		if !seen[r.JobID] {
 			s.act(ctx, r.JobID, "placement of a deleted job", func(ctx context.Context) error {
@@ -51,8 +51,19 @@ func (s *Scheduler) Reconcile(ctx context.Context) {
 	}
 }
 
+// holders indexes worker_loads by job: the nodes holding a share for it.
+func holders(loads map[string]store.Load) map[string][]string {
+	out := map[string][]string{}
+	for node, l := range loads {
+		for id := range l.Jobs {
+			out[id] = append(out[id], node)
+		}
+	}
+	return out
+}
+
 // sweepJobs visits every job; it returns the ids it saw.
-func (s *Scheduler) sweepJobs(ctx context.Context, placed map[string]Running, loads map[string]store.Load) map[string]bool {
+func (s *Scheduler) sweepJobs(ctx context.Context, placed map[string]Running, held map[string][]string) map[string]bool {
 	seen := map[string]bool{}
 	cursor := ""
 	for {
@@ -63,7 +74,7 @@ func (s *Scheduler) sweepJobs(ctx context.Context, placed map[string]Running, lo
 		}
 		for _, j := range jobs {
 			seen[j.Id] = true
-			if why := s.needsWork(j, placed, loads); why != "" {
+			if why := s.needsWork(j, placed, held[j.Id]); why != "" {
 				s.act(ctx, j.Id, why, func(ctx context.Context) error { return s.repair(ctx, j.Id, placed) })
 			}
 		}
@@ -75,8 +86,9 @@ func (s *Scheduler) sweepJobs(ctx context.Context, placed map[string]Running, lo
 }
 
 // needsWork is the sweep's cheap check, without a lock, of whether a job's
-// record, its placement and its load disagree.
-func (s *Scheduler) needsWork(j *jobspec.LiveJob, placed map[string]Running, loads map[string]store.Load) string {
+// record, its placement and its load (heldOn: the nodes holding a share for
+// it) disagree.
+func (s *Scheduler) needsWork(j *jobspec.LiveJob, placed map[string]Running, heldOn []string) string {
 	r, isPlaced := placed[j.Id]
 	switch {
 	case j.State == jobspec.StateCreated:
@@ -92,9 +104,8 @@ func (s *Scheduler) needsWork(j *jobspec.LiveJob, placed map[string]Running, loa
 	case !j.State.Active() && isPlaced:
 		return "placement of an idle job"
 	}
-	for node, l := range loads {
-		_, held := l.Jobs[j.Id]
-		if held && (!j.State.Active() || node != j.Assigned_worker_id) {
+	for _, node := range heldOn {
+		if !j.State.Active() || node != j.Assigned_worker_id {
 			return "stale load"
 		}
 	}
