@@ -47,9 +47,6 @@ func lifecycle(t *testing.T, s *system) {
 	s.killScheduler()
 	s.startScheduler()
 	running := s.waitState(created.Id, jobspec.StateRunning, 60*time.Second)
-	if n := len(processesWith("ffmpeg")); n == 0 {
-		t.Fatal("no ffmpeg runs for a running job")
-	}
 	s.waitFor(10*time.Second, "exactly one listener for the stream key", func() (bool, string) {
 		pids := listeners(running.StreamKey)
 		return len(pids) == 1, fmt.Sprintf("listeners %v", pids)
