@@ -1,5 +1,6 @@
 // Package store keeps live jobs and the scheduler's bookkeeping in Redis.
-// It owns every Redis key name of the platform; it knows nothing of HTTP,
+// It owns the key names of jobs and their bookkeeping (below); the command
+// stream is queue's and the content keys are drm's. It knows nothing of HTTP,
 // queues, Nomad or ffmpeg.
 package store
 
