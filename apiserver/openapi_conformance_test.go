@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -560,9 +561,16 @@ func conformFeed(t *testing.T, c *contract) {
 	c.call(t, e, http.StatusNotFound, "DELETE", "/jobs/not-a-job/feed", nil)
 }
 
+// conformDRM runs the real license endpoints (drm.License on the test's
+// Redis): every answer must conform, no refusal and no log line may carry
+// the key, and a 400 must name what is wrong with the request.
 func conformDRM(t *testing.T, c *contract) {
-	license := &drm.License{Log: slog.New(slog.DiscardHandler)}
-	e := newEnv(t, func(cfg *apiserver.Config) { cfg.DRM = license })
+	license := &drm.License{}
+	var log lockedBuffer
+	e := newEnv(t, func(cfg *apiserver.Config) {
+		cfg.DRM = license
+		cfg.Logger = slog.New(slog.NewTextHandler(&log, nil))
+	})
 	keys := drm.NewKeyService(e.rdb, nil)
 	license.Keys = keys
 	ctx := ctxT(t)
@@ -574,25 +582,105 @@ func conformDRM(t *testing.T, c *contract) {
 	if _, err := keys.Ensure(ctx, closed, drm.Protection{Scheme: drm.SchemeCENC, NoClearKey: true}); err != nil {
 		t.Fatal(err)
 	}
-	req := []byte(`{"kids":["` + k.KID.Base64URL() + `"],"type":"temporary"}`)
-	var lic struct{ Keys []struct{ K string } }
-	if json.Unmarshal(c.call(t, e, http.StatusOK, "POST", "/drm/clearkey/"+open, req).body, &lic); len(lic.Keys) != 1 ||
-		lic.Keys[0].K != base64.RawURLEncoding.EncodeToString(k.Key[:]) {
-		t.Errorf("license %+v does not carry the job's key", lic)
+	secrets := []string{string(k.Key[:]), base64.RawURLEncoding.EncodeToString(k.Key[:]),
+		base64.StdEncoding.EncodeToString(k.Key[:]), hex.EncodeToString(k.Key[:])}
+	// refuse calls the API and checks that the refusal carries no key.
+	refuse := func(status int, method, path string, body []byte) apiserver.Problem {
+		t.Helper()
+		a := c.call(t, e, status, method, path, body)
+		for _, s := range secrets {
+			if bytes.Contains(a.body, []byte(s)) {
+				t.Errorf("%s %s: the %d answer carries the key: %s", method, path, status, a.body)
+			}
+		}
+		return a.problem(t)
 	}
-	c.call(t, e, http.StatusBadRequest, "POST", "/drm/clearkey/"+open, []byte(`kids`))
-	c.call(t, e, http.StatusForbidden, "POST", "/drm/clearkey/"+closed, req)
-	c.call(t, e, http.StatusNotFound, "POST", "/drm/clearkey/"+uuid.NewString(), req)
 
-	if a := c.call(t, e, http.StatusOK, "GET", "/drm/key/"+open+"?token="+k.Token, nil); !bytes.Equal(a.body, k.Key[:]) {
-		t.Errorf("HLS key %x, want the job's key", a.body)
+	kid := k.KID.Base64URL()
+	req := []byte(`{"kids":["` + kid + `"],"type":"temporary"}`)
+	a := c.call(t, e, http.StatusOK, "POST", "/drm/clearkey/"+open, req)
+	want := `{"keys":[{"kty":"oct","kid":"` + kid + `","k":"` + base64.RawURLEncoding.EncodeToString(k.Key[:]) + `"}],"type":"temporary"}` + "\n"
+	if string(a.body) != want || a.header.Get("Content-Type") != "application/json" {
+		t.Errorf("license %s (%s), want %s", a.body, a.header.Get("Content-Type"), want)
 	}
-	c.call(t, e, http.StatusForbidden, "GET", "/drm/key/"+open+"?token=guess", nil)
-	c.call(t, e, http.StatusNotFound, "GET", "/drm/key/"+uuid.NewString()+"?token=guess", nil)
+	for _, tt := range []struct {
+		body   string
+		fields []string
+	}{
+		{`{}`, []string{"kids"}},
+		{`{"kids":"` + kid + `"}`, []string{"kids"}},
+		{`{"kids":["` + kid + `", 7, "` + base64.URLEncoding.EncodeToString(k.KID[:]) + `", "AAAA"],"type":"later"}`,
+			[]string{"kids[1]", "kids[2]", "kids[3]", "type"}},
+		{`{"kids":[],"type":1}`, []string{"type"}},
+	} {
+		p := refuse(http.StatusBadRequest, "POST", "/drm/clearkey/"+open, []byte(tt.body))
+		if got := len(p.Errors); got != len(tt.fields) {
+			t.Errorf("%s: 400 names %d fields, want %v: %+v", tt.body, got, tt.fields, p)
+		}
+		for _, f := range tt.fields {
+			if !slices.ContainsFunc(p.Errors, func(fe jobspec.FieldError) bool { return fe.Field == f }) {
+				t.Errorf("%s: 400 %+v does not name %s", tt.body, p, f)
+			}
+		}
+	}
+	if p := refuse(http.StatusBadRequest, "POST", "/drm/clearkey/"+open, []byte(`kids`)); !strings.Contains(p.Detail, "not a ClearKey license request") {
+		t.Errorf("400 for a body that is not JSON: %+v", p)
+	}
+	big := []byte(`{"kids":["` + strings.Repeat("A", 16<<10) + `"]}`)
+	refuse(http.StatusRequestEntityTooLarge, "POST", "/drm/clearkey/"+open, big)
+	refuse(http.StatusForbidden, "POST", "/drm/clearkey/"+closed, req)
+	if p := refuse(http.StatusNotFound, "POST", "/drm/clearkey/"+uuid.NewString(), req); p.Code != jobspec.ENOTFOUND {
+		t.Errorf("404 of a job without key: %+v", p)
+	}
+	if p := refuse(http.StatusNotFound, "POST", "/drm/clearkey/not-a-job-id", req); !strings.Contains(p.Detail, "not-a-job-id") {
+		t.Errorf("404 of an id that is not a UUID does not name it: %+v", p)
+	}
+
+	if a := c.call(t, e, http.StatusOK, "GET", "/drm/key/"+open+"?token="+k.Token, nil); !bytes.Equal(a.body, k.Key[:]) ||
+		a.header.Get("Content-Type") != "application/octet-stream" {
+		t.Errorf("HLS key %x (%s), want the job's key", a.body, a.header.Get("Content-Type"))
+	}
+	refuse(http.StatusForbidden, "GET", "/drm/key/"+open+"?token=guess", nil)
+	refuse(http.StatusForbidden, "GET", "/drm/key/"+open, nil)
+	refuse(http.StatusNotFound, "GET", "/drm/key/"+uuid.NewString()+"?token=guess", nil)
+	refuse(http.StatusNotFound, "GET", "/drm/key/not-a-job-id?token=guess", nil)
 
 	e.redis.Stop()
-	c.call(t, e, http.StatusServiceUnavailable, "POST", "/drm/clearkey/"+open, req)
-	c.call(t, e, http.StatusServiceUnavailable, "GET", "/drm/key/"+open+"?token="+k.Token, nil)
+	for _, p := range []apiserver.Problem{
+		refuse(http.StatusServiceUnavailable, "POST", "/drm/clearkey/"+open, req),
+		refuse(http.StatusServiceUnavailable, "GET", "/drm/key/"+open+"?token="+k.Token, nil),
+	} {
+		if p.Code != jobspec.EUNAVAILABLE || strings.Contains(p.Detail, e.redis.Addr) {
+			t.Errorf("503 %+v: want unavailable, without the cause", p)
+		}
+	}
+	logged := log.String()
+	if !strings.Contains(logged, "job_id="+open) || !strings.Contains(logged, "read key of job "+open) {
+		t.Errorf("the access log lacks the job or the cause of the 503:\n%s", logged)
+	}
+	for _, s := range append(secrets, k.Token) {
+		if strings.Contains(logged, s) {
+			t.Errorf("the log carries the key or its token:\n%s", logged)
+		}
+	}
+}
+
+// lockedBuffer is a log destination the server writes while the test reads.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // conformToken checks that every private operation of the document answers

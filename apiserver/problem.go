@@ -51,6 +51,8 @@ func statusOf(code string) int {
 	switch code {
 	case jobspec.EINVALID:
 		return http.StatusBadRequest
+	case jobspec.EFORBIDDEN:
+		return http.StatusForbidden
 	case jobspec.ENOTFOUND:
 		return http.StatusNotFound
 	case jobspec.ECONFLICT:

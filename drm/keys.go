@@ -10,6 +10,8 @@ import (
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ezlivestreaming/ezlive/jobspec"
 )
 
 // KeyDRMKeys is the Redis hash job id → JobKey JSON. Keys live only here:
@@ -99,7 +101,7 @@ func (s *KeyService) Ensure(ctx context.Context, jobID string, p Protection) (*J
 		return nil, fmt.Errorf("encode key of job %s: %w", jobID, err)
 	}
 	if err := s.rdb.HSetNX(ctx, KeyDRMKeys, jobID, raw).Err(); err != nil {
-		return nil, fmt.Errorf("store key of job %s: %w", jobID, err)
+		return nil, unavailable("store key of job "+jobID, err)
 	}
 	return s.Key(ctx, jobID)
 }
@@ -120,14 +122,14 @@ func (s *KeyService) newKey(ctx context.Context, jobID string, p Protection) (*J
 	return k, nil
 }
 
-// Key returns the job's key, or ErrNoKey.
+// Key returns the job's key, or ErrNoKey; a Redis failure is EUNAVAILABLE.
 func (s *KeyService) Key(ctx context.Context, jobID string) (*JobKey, error) {
 	raw, err := s.rdb.HGet(ctx, KeyDRMKeys, jobID).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrNoKey
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read key of job %s: %w", jobID, err)
+		return nil, unavailable("read key of job "+jobID, err)
 	}
 	var k JobKey
 	if err := json.Unmarshal(raw, &k); err != nil {
@@ -139,9 +141,15 @@ func (s *KeyService) Key(ctx context.Context, jobID string) (*JobKey, error) {
 // Delete forgets the job's key (call it when the job is deleted).
 func (s *KeyService) Delete(ctx context.Context, jobID string) error {
 	if err := s.rdb.HDel(ctx, KeyDRMKeys, jobID).Err(); err != nil {
-		return fmt.Errorf("delete key of job %s: %w", jobID, err)
+		return unavailable("delete key of job "+jobID, err)
 	}
 	return nil
+}
+
+// unavailable is a Redis failure: EUNAVAILABLE, whose message is all a
+// client is shown; the cause stays in the error for the log.
+func unavailable(what string, err error) error {
+	return fmt.Errorf("%s: %w: %w", what, jobspec.Errorf(jobspec.EUNAVAILABLE, "the key store is unavailable; try again"), err)
 }
 
 func randomToken() string {

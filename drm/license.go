@@ -6,13 +6,19 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
+
+	"github.com/ezlivestreaming/ezlive/jobspec"
 )
 
 // maxLicenseRequest bounds a ClearKey request body; a real one is ~100 bytes.
 const maxLicenseRequest = 16 << 10
+
+// maxKidErrors bounds the bad key ids a 400 names one by one, so that a
+// body of thousands of them does not get an answer larger still.
+const maxKidErrors = 8
 
 // KeyReader is what the license endpoints need of the key service.
 type KeyReader interface {
@@ -29,15 +35,25 @@ var _ KeyReader = (*KeyService)(nil)
 // Both are public (players carry no API token) and CORS-open; what guards
 // them is the key id a player must already know, or the per-job token in
 // the playlist.
+//
+// They write their answer only when they succeed. A failure is returned
+// for the caller (apiserver) to answer: a *jobspec.Error (EINVALID naming
+// the bad fields of the request, EFORBIDDEN, ENOTFOUND, EUNAVAILABLE),
+// an *http.MaxBytesError, or anything else for an internal error. No error
+// carries a key.
 type License struct {
 	Keys KeyReader
-	Log  *slog.Logger
 }
 
-// clearKeyRequest is the W3C EME ClearKey license request.
+// refused refuses a key to a requester who may not have it: a missing or
+// wrong HLS key token, or a job whose keys only a commercial DRM system's
+// license server hands out.
+func refused(reason string) error { return jobspec.Errorf(jobspec.EFORBIDDEN, "%s", reason) }
+
+// clearKeyRequest is a valid W3C EME ClearKey license request.
 type clearKeyRequest struct {
-	Kids []string `json:"kids"`
-	Type string   `json:"type"`
+	Kids []KID
+	Type string // "temporary" or "persistent-license"
 }
 
 type jwk struct {
@@ -53,71 +69,139 @@ type clearKeyResponse struct {
 
 // ServeClearKey answers a ClearKey license request for jobID with the keys
 // of the requested ids that the job has; unknown ids get no key.
-func (l *License) ServeClearKey(w http.ResponseWriter, r *http.Request, jobID string) {
+func (l *License) ServeClearKey(w http.ResponseWriter, r *http.Request, jobID string) error {
 	cors(w)
-	var req clearKeyRequest
-	if err := json.NewDecoder(io.LimitReader(r.Body, maxLicenseRequest)).Decode(&req); err != nil {
-		licenseError(w, "body must be a ClearKey license request: {\"kids\":[...],\"type\":\"temporary\"}", http.StatusBadRequest)
-		return
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxLicenseRequest))
+	if err != nil {
+		return fmt.Errorf("read license request: %w", err)
 	}
-	k, ok := l.jobKey(w, r, jobID)
-	if !ok {
-		return
+	req, err := parseClearKeyRequest(body)
+	if err != nil {
+		return err
+	}
+	k, err := l.jobKey(r.Context(), jobID)
+	if err != nil {
+		return err
 	}
 	if k.NoClearKey {
-		licenseError(w, "ClearKey is disabled for this job", http.StatusForbidden)
-		return
+		return refused("ClearKey is disabled for this job")
 	}
-	resp := clearKeyResponse{Keys: []jwk{}, Type: "temporary"}
-	if req.Type == "persistent-license" {
-		resp.Type = req.Type
-	}
+	resp := clearKeyResponse{Keys: []jwk{}, Type: req.Type}
 	for _, kid := range req.Kids {
-		raw, err := base64.RawURLEncoding.DecodeString(kid)
-		if err == nil && subtle.ConstantTimeCompare(raw, k.KID[:]) == 1 {
+		if subtle.ConstantTimeCompare(kid[:], k.KID[:]) == 1 {
 			resp.Keys = append(resp.Keys, jwk{Kty: "oct", Kid: k.KID.Base64URL(), K: base64.RawURLEncoding.EncodeToString(k.Key[:])})
 		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(resp)
+	return nil
+}
+
+// parseClearKeyRequest reads {"kids":[...],"type":"temporary"}, naming
+// every bad field: kids is required, each a 16-byte key id in unpadded
+// base64url; type, when given, is "temporary" or "persistent-license".
+func parseClearKeyRequest(body []byte) (clearKeyRequest, error) {
+	var raw struct {
+		Kids json.RawMessage `json:"kids"`
+		Type json.RawMessage `json:"type"`
+	}
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return clearKeyRequest{}, jobspec.Errorf(jobspec.EINVALID,
+			`the body is not a ClearKey license request such as {"kids":["<key id>"],"type":"temporary"}: %v`, err)
+	}
+	req := clearKeyRequest{Type: "temporary"}
+	var bad []jobspec.FieldError
+	kids, fields := parseKids(raw.Kids)
+	req.Kids, bad = kids, append(bad, fields...)
+	if !isNull(raw.Type) {
+		var typ string
+		if err := json.Unmarshal(raw.Type, &typ); err != nil || typ != "temporary" && typ != "persistent-license" {
+			bad = append(bad, jobspec.FieldError{Field: "type", Message: `must be "temporary" or "persistent-license"`})
+		}
+		req.Type = typ
+	}
+	if len(bad) > 0 {
+		return clearKeyRequest{}, &jobspec.Error{Code: jobspec.EINVALID, Message: "invalid ClearKey license request", Fields: bad}
+	}
+	return req, nil
+}
+
+// parseKids reads the kids of a license request; a bad one is named by its
+// index, the first maxKidErrors of them.
+func parseKids(raw json.RawMessage) ([]KID, []jobspec.FieldError) {
+	const form = "16 bytes in unpadded base64url (22 characters)"
+	if isNull(raw) {
+		return nil, []jobspec.FieldError{{Field: "kids", Message: "is required: the key ids to license, each " + form}}
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return nil, []jobspec.FieldError{{Field: "kids", Message: "must be an array of key ids, each " + form}}
+	}
+	kids := make([]KID, 0, len(items))
+	var bad []jobspec.FieldError
+	nbad := 0
+	for i, item := range items {
+		kid, ok := parseKID(item)
+		if ok {
+			kids = append(kids, kid)
+			continue
+		}
+		if nbad++; nbad <= maxKidErrors {
+			bad = append(bad, jobspec.FieldError{Field: fmt.Sprintf("kids[%d]", i), Message: "is not a key id: " + form})
+		}
+	}
+	if nbad > maxKidErrors {
+		bad = append(bad, jobspec.FieldError{Field: "kids", Message: fmt.Sprintf("%d more key ids are not valid", nbad-maxKidErrors)})
+	}
+	return kids, bad
+}
+
+func parseKID(item json.RawMessage) (KID, bool) {
+	var kid KID
+	var s string
+	if json.Unmarshal(item, &s) != nil {
+		return kid, false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(raw) != len(kid) {
+		return kid, false
+	}
+	copy(kid[:], raw)
+	return kid, true
+}
+
+// isNull reports whether a field was left out or is null.
+func isNull(raw json.RawMessage) bool {
+	return len(raw) == 0 || string(raw) == "null"
 }
 
 // ServeHLSKey answers an HLS key URI: the raw 16-byte key, to holders of the
 // job's token only.
-func (l *License) ServeHLSKey(w http.ResponseWriter, r *http.Request, jobID string) {
+func (l *License) ServeHLSKey(w http.ResponseWriter, r *http.Request, jobID string) error {
 	cors(w)
-	k, ok := l.jobKey(w, r, jobID)
-	if !ok {
-		return
+	k, err := l.jobKey(r.Context(), jobID)
+	if err != nil {
+		return err
 	}
 	tok := r.URL.Query().Get("token")
-	if k.NoClearKey || subtle.ConstantTimeCompare([]byte(tok), []byte(k.Token)) != 1 {
-		licenseError(w, "a valid key token is required", http.StatusForbidden)
-		return
+	switch {
+	case tok == "":
+		return refused("a key token is required: the token parameter of the playlist's key URI")
+	case k.NoClearKey || subtle.ConstantTimeCompare([]byte(tok), []byte(k.Token)) != 1:
+		return refused("a valid key token is required")
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	_, _ = w.Write(k.Key[:])
+	return nil
 }
 
-func (l *License) jobKey(w http.ResponseWriter, r *http.Request, jobID string) (*JobKey, bool) {
-	k, err := l.Keys.Key(r.Context(), jobID)
-	switch {
-	case errors.Is(err, ErrNoKey):
-		licenseError(w, "no key for this job", http.StatusNotFound)
-		return nil, false
-	case err != nil:
-		l.logger().Error("drm: read key failed", "job_id", jobID, "err", err)
-		licenseError(w, "key service unavailable", http.StatusServiceUnavailable)
-		return nil, false
+// jobKey reads the job's key; a job without one is ENOTFOUND.
+func (l *License) jobKey(ctx context.Context, jobID string) (*JobKey, error) {
+	k, err := l.Keys.Key(ctx, jobID)
+	if errors.Is(err, ErrNoKey) {
+		return nil, jobspec.Errorf(jobspec.ENOTFOUND, "no key for this job: %s is not a DRM job, or does not exist", jobID)
 	}
-	return k, true
-}
-
-func (l *License) logger() *slog.Logger {
-	if l.Log != nil {
-		return l.Log
-	}
-	return slog.Default()
+	return k, err
 }
 
 // cors lets any page's player fetch licenses; responses are never cached.
@@ -125,8 +209,4 @@ func cors(w http.ResponseWriter) {
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", "*")
 	h.Set("Cache-Control", "no-store")
-}
-
-func licenseError(w http.ResponseWriter, msg string, code int) {
-	http.Error(w, msg, code)
 }

@@ -3,14 +3,18 @@ package drm
 import (
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
-	"io"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/ezlivestreaming/ezlive/internal/redistest"
+	"github.com/ezlivestreaming/ezlive/jobspec"
 )
 
 // TestKeyService checks that a job's key is made once, survives re-reads,
@@ -49,24 +53,88 @@ func TestKeyService(t *testing.T) {
 	}
 }
 
-func licenseServer(t *testing.T) (*httptest.Server, *KeyService) {
+// TestKeyServiceErrors checks that the key service's failures carry the
+// codes the API answers with: Redis down is EUNAVAILABLE, a stored key that
+// does not decode is internal, and neither says more than that to a client.
+func TestKeyServiceErrors(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	// Few retries: with Redis down, each call would wait out the dial backoff.
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, DialerRetries: 1, MaxRetries: 1})
+	t.Cleanup(func() { rdb.Close() })
+	ks := NewKeyService(rdb, nil)
+	ctx := context.Background()
+	if err := rdb.HSet(ctx, KeyDRMKeys, "garbled", "{").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ks.Key(ctx, "garbled"); err == nil || jobspec.ErrorCode(err) != jobspec.EINTERNAL {
+		t.Errorf("Key of a garbled entry: %v (code %s), want an internal error", err, jobspec.ErrorCode(err))
+	}
+	srv.Stop()
+	_, kerr := ks.Key(ctx, "j1")
+	_, eerr := ks.Ensure(ctx, "j1", Protection{Scheme: SchemeCENC})
+	for _, err := range []error{kerr, eerr, ks.Delete(ctx, "j1")} {
+		var ae *jobspec.Error
+		if !errors.As(err, &ae) || ae.Code != jobspec.EUNAVAILABLE || strings.Contains(ae.Message, srv.Addr) ||
+			!strings.Contains(err.Error(), srv.Addr) {
+			t.Errorf("with Redis down: %v, want EUNAVAILABLE whose message hides the cause the error keeps", err)
+		}
+	}
+}
+
+// licenseCall is one request to a License handler: what it wrote, and what
+// it failed with.
+type licenseCall struct {
+	rec *httptest.ResponseRecorder
+	err error
+}
+
+func serveLicense(t *testing.T, serve func(http.ResponseWriter, *http.Request, string) error, method, target, job, body string) licenseCall {
 	t.Helper()
-	ks := NewKeyService(redistest.Start(t).Client(t), nil)
-	l := &License{Keys: ks}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /drm/clearkey/{job}", func(w http.ResponseWriter, r *http.Request) { l.ServeClearKey(w, r, r.PathValue("job")) })
-	mux.HandleFunc("GET /drm/key/{job}", func(w http.ResponseWriter, r *http.Request) { l.ServeHLSKey(w, r, r.PathValue("job")) })
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv, ks
+	rec := httptest.NewRecorder()
+	err := serve(rec, httptest.NewRequest(method, target, strings.NewReader(body)), job)
+	if rec.Header().Get("Access-Control-Allow-Origin") != "*" || rec.Header().Get("Cache-Control") != "no-store" {
+		t.Errorf("%s %s: headers %v, want CORS open and no-store", method, target, rec.Header())
+	}
+	if err != nil && (rec.Body.Len() > 0 || rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "") {
+		t.Errorf("%s %s failed (%v) but wrote %d %q: the caller answers failures", method, target, err, rec.Code, rec.Body)
+	}
+	return licenseCall{rec, err}
+}
+
+// wantFailure checks that a call failed with the jobspec code want, naming
+// fields when given, and that the error carries no key.
+func (c licenseCall) wantFailure(t *testing.T, k *JobKey, want string, fields ...string) {
+	t.Helper()
+	var ae *jobspec.Error
+	switch {
+	case c.err == nil:
+		t.Fatalf("succeeded (%s), want %s", c.rec.Body, want)
+	case jobspec.ErrorCode(c.err) != want:
+		t.Errorf("failed with %v (code %s), want %s", c.err, jobspec.ErrorCode(c.err), want)
+	}
+	errors.As(c.err, &ae)
+	for i, f := range fields {
+		if ae == nil || len(ae.Fields) != len(fields) || ae.Fields[i].Field != f {
+			t.Errorf("failed with %v, want it to name %v", c.err, fields)
+			break
+		}
+	}
+	for _, s := range []string{string(k.Key[:]), base64.RawURLEncoding.EncodeToString(k.Key[:]), hex.EncodeToString(k.Key[:])} {
+		if strings.Contains(c.err.Error(), s) {
+			t.Errorf("the error carries the key: %v", c.err)
+		}
+	}
 }
 
 // TestClearKeyLicense checks the W3C ClearKey exchange: the key of a known
 // kid comes back as a JWK (base64url, no padding), an unknown kid gets no
-// key, a job without keys or a bad body is refused, CORS is open.
+// key; a bad request fails EINVALID naming each bad field, a job without
+// keys ENOTFOUND, a job that hands out no ClearKey keys with a refusal.
 func TestClearKeyLicense(t *testing.T) {
 	t.Parallel()
-	srv, ks := licenseServer(t)
+	ks := NewKeyService(redistest.Start(t).Client(t), nil)
+	l := &License{Keys: ks}
 	ctx := context.Background()
 	k, err := ks.Ensure(ctx, "job1", Protection{Scheme: SchemeCENC})
 	if err != nil {
@@ -75,75 +143,99 @@ func TestClearKeyLicense(t *testing.T) {
 	off, _ := ks.Ensure(ctx, "noclear", Protection{Scheme: SchemeCENC, NoClearKey: true})
 	var unknown KID
 	unknown[0] = ^k.KID[0]
+	key := jwk{"oct", k.KID.Base64URL(), base64.RawURLEncoding.EncodeToString(k.Key[:])}
 	tests := []struct {
 		name, job, body string
-		code            int
+		fail            string   // "" for success, or a jobspec code
+		fields          []string // what an EINVALID names
 		keys            []jwk
+		typ             string
 	}{
-		{"known kid", "job1", `{"kids":["` + k.KID.Base64URL() + `"],"type":"temporary"}`, 200,
-			[]jwk{{"oct", k.KID.Base64URL(), base64.RawURLEncoding.EncodeToString(k.Key[:])}}},
-		{"unknown kid", "job1", `{"kids":["` + unknown.Base64URL() + `"],"type":"temporary"}`, 200, []jwk{}},
-		{"padded kid is not a kid", "job1", `{"kids":["` + base64.URLEncoding.EncodeToString(k.KID[:]) + `"]}`, 200, []jwk{}},
-		{"kid of another job", "job1", `{"kids":["` + off.KID.Base64URL() + `"]}`, 200, []jwk{}},
-		{"job without key", "nokey", `{"kids":["` + k.KID.Base64URL() + `"]}`, 404, nil},
-		{"clear key disabled", "noclear", `{"kids":["` + off.KID.Base64URL() + `"]}`, 403, nil},
-		{"not json", "job1", `kids`, 400, nil},
+		{"known kid", "job1", `{"kids":["` + k.KID.Base64URL() + `"],"type":"temporary"}`, "", nil, []jwk{key}, "temporary"},
+		{"persistent", "job1", `{"kids":["` + k.KID.Base64URL() + `"],"type":"persistent-license"}`, "", nil, []jwk{key}, "persistent-license"},
+		{"no type", "job1", `{"kids":["` + unknown.Base64URL() + `", "` + k.KID.Base64URL() + `"]}`, "", nil, []jwk{key}, "temporary"},
+		{"unknown kid", "job1", `{"kids":["` + unknown.Base64URL() + `"],"type":"temporary"}`, "", nil, []jwk{}, "temporary"},
+		{"no kids", "job1", `{"kids":[]}`, "", nil, []jwk{}, "temporary"},
+		{"kid of another job", "job1", `{"kids":["` + off.KID.Base64URL() + `"]}`, "", nil, []jwk{}, "temporary"},
+		{"padded kid is not a kid", "job1", `{"kids":["` + base64.URLEncoding.EncodeToString(k.KID[:]) + `"]}`, jobspec.EINVALID, []string{"kids[0]"}, nil, ""},
+		{"short kid", "job1", `{"kids":["` + k.KID.Base64URL() + `", "AAAA"]}`, jobspec.EINVALID, []string{"kids[1]"}, nil, ""},
+		{"kid not a string", "job1", `{"kids":[16]}`, jobspec.EINVALID, []string{"kids[0]"}, nil, ""},
+		{"kids not a list", "job1", `{"kids":"` + k.KID.Base64URL() + `"}`, jobspec.EINVALID, []string{"kids"}, nil, ""},
+		{"kids missing", "job1", `{"type":"temporary"}`, jobspec.EINVALID, []string{"kids"}, nil, ""},
+		{"kids null", "job1", `{"kids":null}`, jobspec.EINVALID, []string{"kids"}, nil, ""},
+		{"bad type and kid", "job1", `{"kids":["x"],"type":"forever"}`, jobspec.EINVALID, []string{"kids[0]", "type"}, nil, ""},
+		{"type not a string", "job1", `{"kids":[],"type":true}`, jobspec.EINVALID, []string{"type"}, nil, ""},
+		{"many bad kids", "job1", `{"kids":[` + strings.Repeat(`"x",`, 20) + `"x"]}`, jobspec.EINVALID,
+			[]string{"kids[0]", "kids[1]", "kids[2]", "kids[3]", "kids[4]", "kids[5]", "kids[6]", "kids[7]", "kids"}, nil, ""},
+		{"not json", "job1", `kids`, jobspec.EINVALID, nil, nil, ""},
+		{"not an object", "job1", `["` + k.KID.Base64URL() + `"]`, jobspec.EINVALID, nil, nil, ""},
+		{"bad request to a job without key", "nokey", `kids`, jobspec.EINVALID, nil, nil, ""},
+		{"job without key", "nokey", `{"kids":["` + k.KID.Base64URL() + `"]}`, jobspec.ENOTFOUND, nil, nil, ""},
+		{"clear key disabled", "noclear", `{"kids":["` + off.KID.Base64URL() + `"]}`, jobspec.EFORBIDDEN, nil, nil, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, err := http.Post(srv.URL+"/drm/clearkey/"+tt.job, "application/json", strings.NewReader(tt.body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode != tt.code || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
-				t.Fatalf("status %d CORS %q, want %d and *", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"), tt.code)
-			}
-			if tt.code != 200 {
+			t.Parallel()
+			c := serveLicense(t, l.ServeClearKey, "POST", "/drm/clearkey/"+tt.job, tt.job, tt.body)
+			if tt.fail != "" {
+				c.wantFailure(t, k, tt.fail, tt.fields...)
 				return
 			}
-			var got clearKeyResponse
-			if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
-				t.Fatal(err)
+			if c.err != nil {
+				t.Fatal(c.err)
 			}
-			if got.Type != "temporary" || len(got.Keys) != len(tt.keys) || len(got.Keys) > 0 && got.Keys[0] != tt.keys[0] {
-				t.Errorf("response %+v, want keys %+v", got, tt.keys)
+			want, _ := json.Marshal(clearKeyResponse{Keys: tt.keys, Type: tt.typ})
+			if got := c.rec.Body.String(); got != string(want)+"\n" || c.rec.Header().Get("Content-Type") != "application/json" {
+				t.Errorf("answer %q (%s), want %s", got, c.rec.Header().Get("Content-Type"), want)
 			}
 		})
+	}
+}
+
+// TestClearKeyLicenseLimit checks that a body larger than a license request
+// can be is refused as such, not read whole.
+func TestClearKeyLicenseLimit(t *testing.T) {
+	t.Parallel()
+	l := &License{Keys: NewKeyService(redistest.Start(t).Client(t), nil)}
+	c := serveLicense(t, l.ServeClearKey, "POST", "/drm/clearkey/job1", "job1", `{"kids":["`+strings.Repeat("A", maxLicenseRequest)+`"]}`)
+	var mbe *http.MaxBytesError
+	if !errors.As(c.err, &mbe) || mbe.Limit != maxLicenseRequest {
+		t.Errorf("a %d-byte body failed with %v, want an *http.MaxBytesError", maxLicenseRequest+13, c.err)
 	}
 }
 
 // TestHLSKey checks the key URI: 16 raw bytes with the job's token only.
 func TestHLSKey(t *testing.T) {
 	t.Parallel()
-	srv, ks := licenseServer(t)
-	k, err := ks.Ensure(context.Background(), "job1", Protection{Scheme: SchemeAES128})
+	ks := NewKeyService(redistest.Start(t).Client(t), nil)
+	l := &License{Keys: ks}
+	ctx := context.Background()
+	k, err := ks.Ensure(ctx, "job1", Protection{Scheme: SchemeAES128})
+	if err != nil {
+		t.Fatal(err)
+	}
+	off, err := ks.Ensure(ctx, "noclear", Protection{Scheme: SchemeAES128, NoClearKey: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct {
-		name, path string
-		code       int
+		name, job, target string
+		fail              string
 	}{
-		{"token", "/drm/key/job1?token=" + k.Token, 200},
-		{"no token", "/drm/key/job1", 403},
-		{"wrong token", "/drm/key/job1?token=x" + k.Token, 403},
-		{"unknown job", "/drm/key/job2?token=" + k.Token, 404},
+		{"token", "job1", "/drm/key/job1?token=" + k.Token, ""},
+		{"no token", "job1", "/drm/key/job1", jobspec.EFORBIDDEN},
+		{"wrong token", "job1", "/drm/key/job1?token=x" + k.Token, jobspec.EFORBIDDEN},
+		{"token of another job", "job1", "/drm/key/job1?token=" + off.Token, jobspec.EFORBIDDEN},
+		{"clear key disabled", "noclear", "/drm/key/noclear?token=" + off.Token, jobspec.EFORBIDDEN},
+		{"unknown job", "job2", "/drm/key/job2?token=" + k.Token, jobspec.ENOTFOUND},
 	} {
-		resp, err := http.Get(srv.URL + tt.path)
-		if err != nil {
-			t.Fatal(err)
+		c := serveLicense(t, l.ServeHLSKey, "GET", tt.target, tt.job, "")
+		if tt.fail != "" {
+			c.wantFailure(t, k, tt.fail)
+			continue
 		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != tt.code {
-			t.Errorf("%s: status %d, want %d", tt.name, resp.StatusCode, tt.code)
-		}
-		if tt.code == 200 && string(body) != string(k.Key[:]) {
-			t.Errorf("%s: body is not the key", tt.name)
-		}
-		if tt.code != 200 && strings.Contains(string(body), string(k.Key[:])) {
-			t.Errorf("%s: refusal leaks the key", tt.name)
+		if c.err != nil || c.rec.Body.String() != string(k.Key[:]) || c.rec.Header().Get("Content-Type") != "application/octet-stream" {
+			t.Errorf("%s: %v, answer %x (%s), want the key", tt.name, c.err, c.rec.Body, c.rec.Header().Get("Content-Type"))
 		}
 	}
 }

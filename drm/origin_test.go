@@ -39,17 +39,31 @@ func TestOriginEncryptsFFmpegUploads(t *testing.T) {
 	}
 	// ffmpeg does not wait for answers without persistent connections:
 	// count the writes in progress to know when the origin has them all.
-	var inflight sync.WaitGroup
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer inflight.Done()
+	// Only the upload's connections are counted, each once: the reads
+	// after it reuse connections and must not touch the WaitGroup again.
+	var (
+		inflight sync.WaitGroup
+		mu       sync.Mutex
+		counting = true
+	)
+	type countedConn struct{}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if done, ok := r.Context().Value(countedConn{}).(func()); ok {
+			defer done()
+		}
 		r.Header.Set("Authorization", "Bearer T") // what the transcoder's relay adds
 		org.ServeHTTP(w, r)
 	}))
-	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			inflight.Add(1) // one request per connection (-http_persistent 0)
+	srv.Config.ConnContext = func(ctx context.Context, _ net.Conn) context.Context {
+		mu.Lock()
+		defer mu.Unlock()
+		if !counting {
+			return ctx
 		}
+		inflight.Add(1) // one request per connection (-http_persistent 0)
+		return context.WithValue(ctx, countedConn{}, sync.OnceFunc(inflight.Done))
 	}
+	srv.Start()
 	t.Cleanup(func() { srv.Close(); org.Close() })
 	base := srv.URL + "/live/live1/"
 	out, err := exec.Command("ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error",
@@ -65,6 +79,9 @@ func TestOriginEncryptsFFmpegUploads(t *testing.T) {
 		t.Fatal(err)
 	}
 	flush.Body.Close() // the kernel hands connections to Accept in order: ffmpeg's are all accepted
+	mu.Lock()
+	counting = false
+	mu.Unlock()
 	inflight.Wait()
 	mpd := httpGet(t, base+"master.mpd")
 	if !strings.Contains(string(mpd), `value="cenc" cenc:default_KID=`) || !strings.Contains(string(mpd), "<dashif:Laurl>http://api.test:1080/drm/clearkey/live1</dashif:Laurl>") {

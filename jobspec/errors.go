@@ -10,6 +10,7 @@ import (
 // (apiserver).
 const (
 	EINVALID     = "invalid"     // 400
+	EFORBIDDEN   = "forbidden"   // 403: known, but not for this requester
 	ENOTFOUND    = "not_found"   // 404
 	ECONFLICT    = "conflict"    // 409
 	EUNAVAILABLE = "unavailable" // 503

@@ -89,7 +89,7 @@ func (d drmFlags) encrypter(rdb redis.UniversalClient, st *store.Store, apiURL s
 
 // apiDRM returns the API's license endpoints (apiserver.Config.DRM).
 func apiDRM(b *backend) *drm.License {
-	return &drm.License{Keys: drm.NewKeyService(b.rdb, nil), Log: b.log}
+	return &drm.License{Keys: drm.NewKeyService(b.rdb, nil)}
 }
 
 func loadDeliveryKey(certPath, keyPath string) ([]byte, *rsa.PrivateKey, error) {
