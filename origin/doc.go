@@ -6,7 +6,13 @@
 // HTTP contract
 //
 //	GET|HEAD /healthz               200 "ok"
-//	GET|HEAD /live/<job>/<path>     200/206/304, 404 (Cache-Control: no-store)
+//	GET|HEAD /live/<job>/<path>     200/206/304, 404 (Cache-Control: no-store);
+//	                                416 for a range past the end
+//	GET|HEAD /live/<job>/<path>.m3u8?_HLS_msn=M[&_HLS_part=P]
+//	                                blocking reload: 200 when M (part P) is
+//	                                there; 400 malformed or M past the live
+//	                                edge + 2; 503 + Retry-After after 3
+//	                                target durations (30 s at most); 404
 //	PUT|POST /live/<job>/<path>     204 stored; 401 no bearer token; 403 refused;
 //	                                413 over Config.MaxFileBytes; 409 path is a folder
 //	DELETE   /live/<job>/<path>     204, also when the file does not exist
@@ -32,9 +38,21 @@
 // Each write streams to a hidden temporary file beside its target and is
 // renamed over it, so a reader sees a whole old or a whole new file. A GET of
 // a name that has no complete version but an upload in progress (a
-// low-latency segment ffmpeg is still sending) follows the upload: 200
-// without Content-Length or Range support, chunks as they arrive, and an
-// aborted response if the upload fails.
+// low-latency segment ffmpeg is still sending) follows the upload: chunks
+// as they arrive, no Content-Length, and an aborted response if the upload
+// fails. The whole upload is 200; one range bytes=a-b or bytes=a- (not
+// from 0 to the end) is 206 "Content-Range: bytes a-b/*", an open end
+// written as 9007199254740991 (RFC 8673, as Shaka Player asks for LL-HLS
+// preload hints); it waits for byte a and ends at b or with the upload. An
+// upload that ends before a byte is sent is answered from what is stored
+// (416 when it is shorter than a, 404 when it failed).
+//
+// An HLS playlist request with _HLS_msn (RFC 8216bis 6.2.5.2, the
+// transcoder writes LL-HLS playlists) is held until a stored version has
+// segment M complete, or P+1 parts of segment M when it is the one in
+// progress; #EXT-X-ENDLIST answers at once. Such an answer is
+// "public, max-age=<target duration>"; other query parameters (_HLS_skip)
+// are ignored. Every store or removal of a file wakes its held readers.
 //
 // With Config.Encrypter set, the uploads of a DRM job are read whole,
 // encrypted (drm.Packager: segments, and the key signalling in manifests)

@@ -52,6 +52,7 @@ type Server struct {
 	log       *slog.Logger
 	auth      *authCache
 	uploads   uploads
+	changes   changes
 	admin     string
 	maxBytes  int64
 	encrypter Encrypter

@@ -5,6 +5,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -20,14 +21,19 @@ const (
 	cacheKey      = "private, no-cache"
 )
 
-// get serves one file with ServeContent (Range, HEAD, conditional requests).
+// get serves one file with ServeContent (Range, HEAD, conditional
+// requests), an upload in progress as it grows (inflight.go), or a blocking
+// playlist reload (blocking.go).
 func (s *Server) get(w http.ResponseWriter, r *http.Request, name string) {
+	if s.getBlocking(w, r, name) {
+		return
+	}
 	f, err := s.root.Open(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		if up := s.uploads.lookup(name); up != nil && s.follow(w, r, name, up) {
 			return
 		}
-		f, err = s.root.Open(name) // the upload finished meanwhile
+		f, err = s.root.Open(name) // the upload ended meanwhile
 	}
 	if err != nil {
 		s.openFailed(w, name, err)
@@ -39,7 +45,11 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, name string) {
 		notFound(w)
 		return
 	}
-	kind := classify(name)
+	s.serveStored(w, r, name, f, fi, classify(name))
+}
+
+// serveStored answers with the stored file f of name, as kind says.
+func (s *Server) serveStored(w http.ResponseWriter, r *http.Request, name string, f *os.File, fi fs.FileInfo, kind fileKind) {
 	h := w.Header()
 	h.Set("Content-Type", kind.contentType)
 	h.Set("Cache-Control", kind.cacheControl)
@@ -133,7 +143,7 @@ func isAudioPath(name string) bool {
 // writes come from ffmpeg, not from browsers.
 func setCORS(h http.Header) {
 	h.Set("Access-Control-Allow-Origin", "*")
-	h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range, Date, ETag, Accept-Ranges")
+	h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range, Date, ETag, Accept-Ranges, Retry-After")
 }
 
 // preflight answers a browser's CORS preflight for reads.

@@ -89,6 +89,7 @@ func (s *Server) store(name string, body io.Reader) (int64, error) {
 		_ = s.root.Remove(tmp)
 		return n, fmt.Errorf("store %s: %w", name, err)
 	}
+	s.changes.notify(name)
 	return n, nil
 }
 
@@ -171,6 +172,7 @@ func (s *Server) delete(w http.ResponseWriter, jobID, name string) {
 		httpError(w, "delete failed", http.StatusInternalServerError)
 		return
 	}
+	s.changes.notify(name) // blocked playlist readers get their 404 now
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -181,6 +183,7 @@ func (s *Server) RemoveJob(jobID string) error {
 	if !validJobID(jobID) {
 		return fmt.Errorf("remove outputs of job %q: invalid job id", jobID)
 	}
+	defer s.changes.notifyJob(jobID)
 	var err error
 	for range 3 { // a racing write can refill a folder between scan and rmdir
 		if err = s.root.RemoveAll(jobID); err == nil {
