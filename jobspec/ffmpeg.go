@@ -45,7 +45,8 @@ type Target struct {
 //	                                (hls muxer; the audio group's playlist is
 //	                                named after the audio label)
 //	media_<n>.m3u8                  HLS media playlist of representation n
-//	                                (cmaf: written by ffmpeg's dash muxer)
+//	                                (cmaf: written by ffmpeg's dash muxer;
+//	                                LL-HLS: by the transcoder, see LowLatencyHLS)
 //	<label>-<run>-<seq>.ts|.m4s     HLS segment; <seq> is the media sequence
 //	<label>-<run>-init.mp4          HLS fmp4 initialisation segment
 //	init-<run>-<n>.mp4              DASH/CMAF initialisation segment
@@ -132,10 +133,53 @@ func FFmpegArgs(spec Spec, t Target) []string {
 	return append(args, hlsArgs(o, t)...)
 }
 
-// usesDASHMuxer: dash and cmaf go through ffmpeg's dash muxer; with
-// -hls_playlist 1 it writes HLS playlists over the same fmp4 segments.
+// usesDASHMuxer: dash, cmaf and LL-HLS go through ffmpeg's dash muxer;
+// with -hls_playlist 1 it writes HLS playlists over the same fmp4
+// segments.
 func usesDASHMuxer(o Output) bool {
-	return o.Stream_type == "dash" || o.Segment_format == "cmaf"
+	return o.Stream_type == "dash" || o.Segment_format == "cmaf" || LowLatencyHLS(o)
+}
+
+// LowLatencyHLS reports whether a job's HLS playlists are Low-Latency HLS
+// (RFC 8216bis: EXT-X-PART, EXT-X-PRELOAD-HINT, blocking playlist reload).
+// ffmpeg 5.1 writes none of it, so the transcoder writes those playlists
+// itself (package llhls): the dash muxer uploads each segment as
+// LowLatencyFragment-long CMAF chunks while it is encoded, and every chunk
+// becomes a part, a byte range of its segment. That needs fmp4 chunks
+// (fmp4 or cmaf), and chunks that reach the origin as they are, which
+// encryption at the origin does not allow (it rewrites whole segments):
+// low-latency HLS mpegts and DRM jobs get standard HLS with short segments
+// instead (LowLatencyHLSWarning).
+func LowLatencyHLS(o Output) bool {
+	return bool(o.Low_latency_mode) && o.Drm == nil &&
+		(o.Segment_format == "cmaf" || o.Stream_type == "hls" && o.Segment_format == "fmp4")
+}
+
+// LowLatencyHLSWarning explains, for a low-latency job whose HLS
+// playlists cannot be LL-HLS, what players get instead; "" otherwise.
+func LowLatencyHLSWarning(o Output) string {
+	hasHLS := o.Stream_type == "hls" || o.Segment_format == "cmaf"
+	if !bool(o.Low_latency_mode) || !hasHLS || LowLatencyHLS(o) {
+		return ""
+	}
+	why := `Segment_format "mpegts" has no partial segments here (use "fmp4" or "cmaf")`
+	if o.Drm != nil {
+		why = "encrypted segments are written whole"
+	}
+	return "Output.Low_latency_mode: HLS players get standard HLS with short segments, not LL-HLS parts: " + why
+}
+
+// LowLatencyPartTarget is the EXT-X-PART-INF PART-TARGET of a job's
+// LL-HLS playlists, in seconds: the longest chunk the dash muxer writes.
+// It closes a chunk at the first sample at or past LowLatencyFragment, so
+// a chunk is up to one sample longer: a video frame, or an AAC frame (1024
+// samples; 44.1 kHz is the lowest rate we take, from the publisher).
+func LowLatencyPartTarget(o Output) float64 {
+	longest := 1024.0 / 44100
+	for _, v := range o.Video_outputs {
+		longest = max(longest, 1/v.Framerate)
+	}
+	return math.Ceil((LowLatencyFragment+longest)*1000) / 1000
 }
 
 // audioCopies is how many times the audio is encoded: once, except HLS
@@ -223,13 +267,12 @@ func audioArgs(o Output, copies int, in string) []string {
 	return args
 }
 
-// hlsArgs package HLS with ffmpeg's hls muxer. Low-latency mode changes
-// only the encoder (-tune zerolatency) and, through Validate, the segment
-// duration (at most MaxLowLatencySegment): ffmpeg 5.1 writes no LL-HLS
-// (EXT-X-PART, EXT-X-PRELOAD-HINT, blocking reload need partial segments
-// in the playlist, which only its packager could list and it does not), so
-// players get standard HLS with 1–2 s segments and, by the HLS rules, start
-// three target durations from the end: about 3–6 s behind the encoder.
+// hlsArgs package HLS with ffmpeg's hls muxer. Low-latency jobs get here
+// only when they cannot be LL-HLS (LowLatencyHLS): then low-latency mode
+// changes only the encoder (-tune zerolatency) and, through Validate, the
+// segment duration (at most MaxLowLatencySegment), so players get standard
+// HLS with 1–2 s segments and, by the HLS rules, start three target
+// durations from the end: about 3–6 s behind the encoder.
 func hlsArgs(o Output, t Target) []string {
 	run := runName(t)
 	ext, segType := ".ts", "mpegts"
@@ -318,7 +361,7 @@ func dashArgs(o Output, t Target) []string {
 		// dictionary whose separators and trailing CR LF must be escaped.
 		args = append(args, "-http_opts", "headers="+dictEscape(authHeader(t)))
 	}
-	if o.Segment_format == "cmaf" {
+	if o.Segment_format == "cmaf" || LowLatencyHLS(o) {
 		args = append(args, "-hls_playlist", "1", "-hls_master_name", HLSMaster)
 	}
 	if o.Low_latency_mode {
@@ -361,6 +404,71 @@ func lowLatencyDASHArgs(t Target) []string {
 // in seconds: three chunks, the one being encoded, the one in flight and
 // one of buffer.
 const lowLatencyTarget = 3 * LowLatencyFragment
+
+// DASHFile is what the name of a file the dash muxer writes says (see the
+// names above): init-<run>-<n>.mp4 or chunk-<run>-<n>-<number>.m4s.
+type DASHFile struct {
+	Run            string // g<Generation>p<Period>
+	Representation int
+	Init           bool
+}
+
+// ParseDASHFile reads a name the dash muxer writes; ok is false for any
+// other name.
+func ParseDASHFile(name string) (f DASHFile, ok bool) {
+	var rest string
+	switch {
+	case strings.HasPrefix(name, "init-") && strings.HasSuffix(name, ".mp4"):
+		f.Init, rest = true, strings.TrimSuffix(strings.TrimPrefix(name, "init-"), ".mp4")
+	case strings.HasPrefix(name, "chunk-") && strings.HasSuffix(name, ".m4s"):
+		rest = strings.TrimSuffix(strings.TrimPrefix(name, "chunk-"), ".m4s")
+		i := strings.LastIndexByte(rest, '-')
+		if i < 0 || !allDigits(rest[i+1:]) {
+			return DASHFile{}, false
+		}
+		rest = rest[:i]
+	default:
+		return DASHFile{}, false
+	}
+	run, rep, found := strings.Cut(rest, "-")
+	n, err := strconv.Atoi(rep)
+	if !found || err != nil || n < 0 || !validRun(run) {
+		return DASHFile{}, false
+	}
+	return DASHFile{Run: run, Representation: n, Init: f.Init}, true
+}
+
+// DASHInitName is the initialisation segment of representation n in run.
+func DASHInitName(run string, n int) string { return fmt.Sprintf("init-%s-%d.mp4", run, n) }
+
+// HLSMediaPlaylist is the HLS media playlist of representation n of a
+// dash-muxer job.
+func HLSMediaPlaylist(n int) string { return fmt.Sprintf("media_%d.m3u8", n) }
+
+// ParseHLSMediaPlaylist returns n for the name HLSMediaPlaylist(n).
+func ParseHLSMediaPlaylist(name string) (int, bool) {
+	digits, ok := strings.CutPrefix(name, "media_")
+	digits, ok2 := strings.CutSuffix(digits, ".m3u8")
+	if !ok || !ok2 || !allDigits(digits) {
+		return 0, false
+	}
+	n, err := strconv.Atoi(digits)
+	return n, err == nil
+}
+
+func validRun(run string) bool {
+	g, p, ok := strings.Cut(strings.TrimPrefix(run, "g"), "p")
+	return ok && strings.HasPrefix(run, "g") && allDigits(g) && allDigits(p)
+}
+
+func allDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
 
 func authHeader(t Target) string { return "Authorization: Bearer " + t.UploadToken + "\r\n" }
 

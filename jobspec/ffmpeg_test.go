@@ -2,6 +2,8 @@ package jobspec
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -195,9 +197,10 @@ func TestFFmpegArgsLowLatency(t *testing.T) {
 		{"hls mpegts low latency", "hls", "mpegts", 1, true, timeURL,
 			map[string]string{"-hls_time": "1", "-tune:v:1": "zerolatency", "-analyzeduration": "500000"},
 			[]string{"-ldash", "-streaming", "-utc_timing_url", "-write_prft"}},
+		// LL-HLS: the dash muxer's chunks and its master playlist; the
+		// transcoder writes the media playlists.
 		{"hls fmp4 low latency", "hls", "fmp4", 2, true, timeURL,
-			map[string]string{"-hls_time": "2", "-hls_segment_type": "fmp4"},
-			[]string{"-ldash", "-utc_timing_url"}},
+			withOpts(dashLL, "-hls_playlist", "1", "-hls_master_name", HLSMaster), []string{"-hls_time"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -229,6 +232,108 @@ func TestFFmpegArgsLowLatency(t *testing.T) {
 				t.Errorf("output %q is not the last argument", args[len(args)-1])
 			}
 		})
+	}
+}
+
+func withOpts(m map[string]string, kv ...string) map[string]string {
+	out := maps.Clone(m)
+	for i := 0; i+1 < len(kv); i += 2 {
+		out[kv[i]] = kv[i+1]
+	}
+	return out
+}
+
+// Low latency with DRM stays on the hls muxer: encrypted segments are
+// written whole, so they cannot be LL-HLS parts.
+func TestLowLatencyHLSNeedsClearFMP4(t *testing.T) {
+	cases := []struct {
+		stream, format string
+		drm            bool
+		want           bool
+		warn           bool
+	}{
+		{"hls", "fmp4", false, true, false},
+		{"hls", "cmaf", false, true, false},
+		{"dash", "cmaf", false, true, false},
+		{"dash", "fmp4", false, false, false},
+		{"hls", "mpegts", false, false, true},
+		{"hls", "fmp4", true, false, true},
+		{"dash", "cmaf", true, false, true},
+	}
+	for _, c := range cases {
+		s := ffSampleSpec(t)
+		s.Output.Stream_type, s.Output.Segment_format, s.Output.Low_latency_mode = c.stream, c.format, true
+		if c.drm {
+			s.Output.Drm = &Drm{Protection_system: "ClearKey"}
+		}
+		name := fmt.Sprintf("%s %s drm=%v", c.stream, c.format, c.drm)
+		if got := LowLatencyHLS(s.Output); got != c.want {
+			t.Errorf("%s: LowLatencyHLS = %v, want %v", name, got, c.want)
+		}
+		if w := LowLatencyHLSWarning(s.Output); (w != "") != c.warn {
+			t.Errorf("%s: warning %q, want one: %v", name, w, c.warn)
+		}
+		hlsMuxer := slices.Contains(FFmpegArgs(s, ffTarget), "-hls_time")
+		if want := c.stream == "hls" && c.format != "cmaf" && !c.want; hlsMuxer != want {
+			t.Errorf("%s: hls muxer used: %v, want %v", name, hlsMuxer, want)
+		}
+		s.Output.Low_latency_mode = false
+		if LowLatencyHLS(s.Output) || LowLatencyHLSWarning(s.Output) != "" {
+			t.Errorf("%s: LL-HLS without Low_latency_mode", name)
+		}
+	}
+}
+
+func TestLowLatencyPartTargetCoversTheLongestChunk(t *testing.T) {
+	for _, c := range []struct {
+		fps  []float64
+		want float64
+	}{
+		{[]float64{25}, 0.54},         // 13 frames of 40 ms
+		{[]float64{30, 60}, 0.534},    // a frame of 33.3 ms
+		{nil, 0.524},                  // audio only: 1024 samples at 44.1 kHz
+		{[]float64{50, 29.97}, 0.534}, // the longest frame counts
+	} {
+		var o Output
+		for _, f := range c.fps {
+			o.Video_outputs = append(o.Video_outputs, VideoOutput{Framerate: f})
+		}
+		if got := LowLatencyPartTarget(o); got != c.want {
+			t.Errorf("fps %v: part target %v, want %v", c.fps, got, c.want)
+		}
+	}
+}
+
+func TestParseDASHFile(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		want DASHFile
+		ok   bool
+	}{
+		{"init-g3p1-0.mp4", DASHFile{Run: "g3p1", Representation: 0, Init: true}, true},
+		{"chunk-g3p1-2-00017.m4s", DASHFile{Run: "g3p1", Representation: 2}, true},
+		{DASHInitName("g12p0", 4), DASHFile{Run: "g12p0", Representation: 4, Init: true}, true},
+		{"chunk-g3p1-2.m4s", DASHFile{}, false},
+		{"chunk-g3p1-x-00001.m4s", DASHFile{}, false},
+		{"chunk-3p1-0-00001.m4s", DASHFile{}, false},
+		{"init-g3p1-0.m4s", DASHFile{}, false},
+		{"video-g1p0-5.m4s", DASHFile{}, false},
+		{"master.mpd", DASHFile{}, false},
+	} {
+		got, ok := ParseDASHFile(c.name)
+		if got != c.want || ok != c.ok {
+			t.Errorf("ParseDASHFile(%q) = %+v, %v; want %+v, %v", c.name, got, ok, c.want, c.ok)
+		}
+	}
+	for name, want := range map[string]int{"media_0.m3u8": 0, HLSMediaPlaylist(12): 12} {
+		if n, ok := ParseHLSMediaPlaylist(name); !ok || n != want {
+			t.Errorf("ParseHLSMediaPlaylist(%q) = %d, %v", name, n, ok)
+		}
+	}
+	for _, name := range []string{"media_.m3u8", "media_1.mpd", "master.m3u8", "media_-1.m3u8"} {
+		if _, ok := ParseHLSMediaPlaylist(name); ok {
+			t.Errorf("ParseHLSMediaPlaylist(%q) accepted", name)
+		}
 	}
 }
 

@@ -94,7 +94,7 @@ func syntaxPosition(body []byte, offset int64) (line, col int) {
 }
 
 // unactedWarnings names the fields a spec may carry that the media path does
-// not act on yet, so a user never believes they took effect.
+// not act on yet, or not fully, so a user never believes they took effect.
 func unactedWarnings(s Spec) []string {
 	var w []string
 	o := s.Output
@@ -109,6 +109,9 @@ func unactedWarnings(s Spec) []string {
 	}
 	if rawHasValue(o.S3_output) {
 		w = append(w, "Output.S3_output is accepted but not acted on yet: segments and manifests go to the origin at Playback_url")
+	}
+	if ll := LowLatencyHLSWarning(o); ll != "" {
+		w = append(w, ll)
 	}
 	for i, v := range o.Video_outputs {
 		if v.Crf != nil {

@@ -197,6 +197,12 @@ func TestParseWarnings(t *testing.T) {
 			"Output.S3_output is accepted but not acted on yet: segments and manifests go to the origin at Playback_url",
 			"Output.Video_outputs[1].Crf is accepted but not acted on yet: the rendition is encoded at its Bitrate, capped by Max_bitrate and Buf_size",
 		}},
+		{"low-latency HLS that cannot have parts", sampleWith(t, func(m map[string]any) {
+			o := outputOf(m)
+			o["Stream_type"], o["Segment_format"], o["Low_latency_mode"], o["Segment_duration"] = "hls", "mpegts", true, 2
+		}), []string{
+			`Output.Low_latency_mode: HLS players get standard HLS with short segments, not LL-HLS parts: Segment_format "mpegts" has no partial segments here (use "fmp4" or "cmaf")`,
+		}},
 		{"null extras are silent", sampleWith(t, func(m map[string]any) {
 			m["Input"], outputOf(m)["Drm"], outputOf(m)["S3_output"], videoOf(m, 0)["Crf"] = nil, nil, nil, nil
 		}), nil},

@@ -103,10 +103,12 @@ func validate(s Spec) []FieldError {
 	return c.fields
 }
 
-// shapes refuses a DASH ladder whose renditions are of different shapes: the
-// MPD's one video adaptation set has one display aspect ratio.
+// shapes refuses a ladder packaged by the dash muxer (usesDASHMuxer) whose
+// renditions are of different shapes: its one video adaptation set has one
+// display aspect ratio ("Conflicting stream aspect ratios values in
+// Adaptation Set", and ffmpeg exits).
 func (c *specCheck) shapes(o Output) {
-	if o.Stream_type != "dash" || len(o.Video_outputs) < 2 || len(o.Video_outputs) > maxChecked {
+	if !usesDASHMuxer(o) || len(o.Video_outputs) < 2 || len(o.Video_outputs) > maxChecked {
 		return
 	}
 	for _, v := range o.Video_outputs {
@@ -118,7 +120,7 @@ func (c *specCheck) shapes(o Output) {
 	for i, v := range o.Video_outputs {
 		if !sameShape(v.Width, v.Height, darW, darH) {
 			c.add(fmt.Sprintf("Output.Video_outputs[%d].Height", i),
-				"a DASH ladder needs every rendition in the largest one's shape (%d:%d, within 2%%), got %dx%d", darW, darH, v.Width, v.Height)
+				"a DASH, CMAF or low-latency HLS ladder needs every rendition in the largest one's shape (%d:%d, within 2%%), got %dx%d", darW, darH, v.Width, v.Height)
 		}
 	}
 }

@@ -120,11 +120,20 @@ func TestValidateRules(t *testing.T) {
 		}, nil},
 		{"4:3 rendition in a 16:9 DASH ladder", func(s *Spec) {
 			s.Output.Video_outputs[0].Width, s.Output.Video_outputs[0].Height = 480, 360
-		}, []FieldError{{"Output.Video_outputs[0].Height", "a DASH ladder needs every rendition in the largest one's shape (16:9, within 2%), got 480x360"}}},
+		}, []FieldError{{"Output.Video_outputs[0].Height", "a DASH, CMAF or low-latency HLS ladder needs every rendition in the largest one's shape (16:9, within 2%), got 480x360"}}},
 		{"4:3 rendition in a 16:9 HLS ladder", func(s *Spec) {
 			s.Output.Stream_type, s.Output.Segment_format = "hls", "fmp4"
 			s.Output.Video_outputs[0].Width, s.Output.Video_outputs[0].Height = 480, 360
 		}, nil},
+		{"4:3 rendition in a 16:9 HLS CMAF ladder", func(s *Spec) {
+			s.Output.Stream_type, s.Output.Segment_format = "hls", "cmaf"
+			s.Output.Video_outputs[0].Width, s.Output.Video_outputs[0].Height = 480, 360
+		}, []FieldError{{"Output.Video_outputs[0].Height", "a DASH, CMAF or low-latency HLS ladder needs every rendition in the largest one's shape (16:9, within 2%), got 480x360"}}},
+		{"4:3 rendition in a 16:9 LL-HLS ladder", func(s *Spec) {
+			s.Output.Stream_type, s.Output.Segment_format, s.Output.Low_latency_mode = "hls", "fmp4", true
+			s.Output.Segment_duration = 2
+			s.Output.Video_outputs[0].Width, s.Output.Video_outputs[0].Height = 480, 360
+		}, []FieldError{{"Output.Video_outputs[0].Height", "a DASH, CMAF or low-latency HLS ladder needs every rendition in the largest one's shape (16:9, within 2%), got 480x360"}}},
 
 		// Frame rate.
 		{"frame rate 1", func(s *Spec) { s.Output.Video_outputs[0].Framerate = 1 }, nil},

@@ -6,13 +6,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ezlivestreaming/ezlive/jobspec"
+	"github.com/ezlivestreaming/ezlive/llhls"
 )
 
 // relay sits between ffmpeg and the origin on loopback. ffmpeg PUTs and
@@ -39,6 +44,11 @@ import (
 //     is really stopping, the relay holds those back so players keep polling
 //     and pick up the next run after its discontinuity.
 //
+// With hls set (LL-HLS jobs, jobspec.LowLatencyHLS) the relay writes the
+// HLS media playlists itself: it drops the dash muxer's, follows each
+// streamed segment's CMAF chunks (package llhls) and publishes a new
+// playlist version with every chunk, as a part of its segment.
+//
 // With streaming set (low-latency jobs) media segments are not buffered:
 // each is passed on to the origin chunk by chunk as ffmpeg writes it, so
 // players following the segment at the origin get each CMAF chunk about
@@ -56,9 +66,10 @@ type relay struct {
 	ln           net.Listener
 	srv          *http.Server
 
-	stopping  atomic.Bool // a graceful stop: let ffmpeg end the stream
-	streaming atomic.Bool // pass media segments on as they arrive
-	fenced    atomic.Bool // another placement owns the job: forward nothing
+	stopping  atomic.Bool     // a graceful stop: let ffmpeg end the stream
+	streaming atomic.Bool     // pass media segments on as they arrive
+	hls       *llhls.Packager // LL-HLS media playlists; nil unless enabled
+	fenced    atomic.Bool     // another placement owns the job: forward nothing
 	bytesOut  atomic.Int64
 
 	conns   atomic.Uint64 // connections accepted so far
@@ -90,7 +101,9 @@ func startRelay(origin, token string, log *slog.Logger) (*relay, error) {
 	if err != nil {
 		return nil, fmt.Errorf("relay listen: %w", err)
 	}
-	transport := &http.Transport{MaxIdleConnsPerHost: 2, IdleConnTimeout: 90 * time.Second}
+	// ExpectContinueTimeout: LL-HLS segment uploads ask for 100 Continue
+	// to learn when the origin follows them (llhlsUpload).
+	transport := &http.Transport{MaxIdleConnsPerHost: 2, IdleConnTimeout: 90 * time.Second, ExpectContinueTimeout: time.Second}
 	r := &relay{
 		origin: origin, token: token, log: log, ln: ln,
 		client:       &http.Client{Timeout: 15 * time.Second, Transport: transport},
@@ -141,6 +154,10 @@ func (r *relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	u := upload{conn: conn, method: req.Method, name: name}
 	switch req.Method {
 	case http.MethodPut, http.MethodPost:
+		if r.ownPlaylist(name) {
+			r.takeOwnPlaylist(w, req, name)
+			return
+		}
 		if r.streaming.Load() && !isManifest(name) {
 			r.stream(w, req, u)
 			return
@@ -321,6 +338,9 @@ func (r *relay) sendBody(ctx context.Context, c *http.Client, method, name strin
 	if r.token != "" {
 		req.Header.Set("Authorization", "Bearer "+r.token)
 	}
+	if httptrace.ContextClientTrace(ctx) != nil {
+		req.Header.Set("Expect", "100-continue")
+	}
 	resp, err := c.Do(req)
 	if err != nil {
 		return 0, err
@@ -342,12 +362,20 @@ func (r *relay) stream(w http.ResponseWriter, req *http.Request, u upload) {
 	}
 	pr, pw := io.Pipe()
 	done := make(chan struct{})
+	follow := r.llhlsUpload(u.name)
 	go func() {
-		defer close(done)
-		r.sendStream(u.name, pr)
+		ok := r.sendStream(u.name, pr, follow)
+		close(done) // first: the forwarder may wait for it while the queue is full
+		if follow != nil {
+			follow.Close(ok)
+		}
 	}()
 	in := &readErr{r: io.LimitReader(req.Body, maxUpload+1)}
-	n, err := io.Copy(pw, in)
+	var dst io.Writer = pw
+	if follow != nil {
+		dst = io.MultiWriter(pw, follow) // the origin has each byte before the playlist names it
+	}
+	n, err := io.Copy(dst, in)
 	if err != nil && in.err == nil { // the origin went away: drop the rest
 		_, _ = io.Copy(io.Discard, in)
 	}
@@ -366,21 +394,28 @@ func (r *relay) stream(w http.ResponseWriter, req *http.Request, u upload) {
 }
 
 // sendStream PUTs body to the origin as name, chunk by chunk (chunked
-// transfer encoding: net/http flushes each chunk of a request at once).
-func (r *relay) sendStream(name string, body *io.PipeReader) {
+// transfer encoding: net/http flushes each chunk of a request at once),
+// and reports whether the origin stored it. With follow set it asks for
+// 100 Continue, which the origin sends once readers can follow the upload.
+func (r *relay) sendStream(name string, body *io.PipeReader, follow llhls.Upload) bool {
+	ctx := context.Background()
+	if follow != nil {
+		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{Got100Continue: follow.AtOrigin})
+	}
 	counted := &countingReader{r: body}
-	status, err := r.sendBody(context.Background(), r.streamClient, http.MethodPut, name, counted)
+	status, err := r.sendBody(ctx, r.streamClient, http.MethodPut, name, counted)
 	if err != nil {
 		_ = body.CloseWithError(err) // unblock the copy from ffmpeg
 		r.log.Warn("streaming a segment to the origin failed", "file", name, "err", err)
-		return
+		return false
 	}
 	if status >= 300 {
 		_ = body.CloseWithError(fmt.Errorf("origin answered %d", status))
 		r.log.Warn("origin refused a write", "method", http.MethodPut, "file", name, "status", status)
-		return
+		return false
 	}
 	r.bytesOut.Add(counted.n)
+	return true
 }
 
 // readErr remembers a read error, to tell a broken upload from ffmpeg
@@ -407,4 +442,58 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// enableLLHLS makes the relay write the LL-HLS media playlists of spec,
+// numbering segments from the current Unix time (see llhls.Config).
+func (r *relay) enableLLHLS(spec jobspec.Spec) {
+	o := spec.Output
+	r.hls = llhls.NewPackager(llhls.Config{
+		TargetDuration: int(math.Round(o.Segment_duration)),
+		PartTarget:     jobspec.LowLatencyPartTarget(o),
+		Window:         jobspec.LiveWindow,
+		FirstMSN:       time.Now().Unix(),
+		Publish: func(name string, body []byte) {
+			r.enqueue(upload{method: http.MethodPut, name: name, body: body})
+		},
+		Logger: r.log,
+	})
+}
+
+// ownPlaylist reports whether name is a media playlist the relay writes
+// itself rather than forwarding ffmpeg's.
+func (r *relay) ownPlaylist(name string) bool {
+	_, ok := jobspec.ParseHLSMediaPlaylist(name)
+	return r.hls != nil && ok
+}
+
+// takeOwnPlaylist drops ffmpeg's version of a media playlist the relay
+// writes; the one at the end of the stream ends the relay's too.
+func (r *relay) takeOwnPlaylist(w http.ResponseWriter, req *http.Request, name string) {
+	b, err := io.ReadAll(io.LimitReader(req.Body, maxUpload+1))
+	if err != nil {
+		http.Error(w, "upload unreadable", http.StatusBadRequest)
+		return
+	}
+	if bytes.Contains(b, endList) {
+		r.hls.End(name)
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// llhlsUpload returns what follows the upload of name for the LL-HLS
+// playlists, or nil when there are none or name is not the dash muxer's.
+func (r *relay) llhlsUpload(name string) llhls.Upload {
+	if r.hls == nil {
+		return nil
+	}
+	f, ok := jobspec.ParseDASHFile(name)
+	if !ok {
+		return nil
+	}
+	playlist := jobspec.HLSMediaPlaylist(f.Representation)
+	if f.Init {
+		return r.hls.Init(playlist, name)
+	}
+	return r.hls.Segment(playlist, f.Run, jobspec.DASHInitName(f.Run, f.Representation), name)
 }

@@ -133,6 +133,9 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("transcoder job %s: %w", cfg.JobID, err)
 	}
 	rl.streaming.Store(bool(cfg.Spec.Output.Low_latency_mode))
+	if jobspec.LowLatencyHLS(cfg.Spec.Output) {
+		rl.enableLLHLS(cfg.Spec)
+	}
 	s := newSupervisor(cfg, rl)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)

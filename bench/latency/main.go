@@ -1,7 +1,7 @@
 // Command latency measures end-to-end live latency in the browser (issue 8
-// §3): a low-latency DASH job and a normal DASH job played by Shaka in
-// Chromium, and a low-latency HLS job, through web/test/latency.test.mjs. Without -url it starts its
-// own system (a private redis-server and `ezlive dev` on free loopback
+// §3): a low-latency DASH job, a normal DASH job and a low-latency HLS
+// (LL-HLS) job played by Shaka in Chromium, through
+// web/test/latency.test.mjs. Without -url it starts its own system (a private redis-server and `ezlive dev` on free loopback
 // ports) and stops it afterwards. It prints the figures; the node test
 // asserts the targets. It owns no package state.
 //
@@ -57,7 +57,7 @@ func run(bin, url string) error {
 	out := filepath.Join(dir, "latency.json")
 	cmd := exec.Command("node", "--test", "test/latency.test.mjs")
 	cmd.Dir = "web"
-	cmd.Env = append(os.Environ(), "EZLIVE_URL="+url, "EZLIVE_LATENCY_OUT="+out, "EZLIVE_LATENCY_HLS=1")
+	cmd.Env = append(os.Environ(), "EZLIVE_URL="+url, "EZLIVE_LATENCY_OUT="+out)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr // the test's own account, for a failure
 	testErr := cmd.Run()
 	b, err := os.ReadFile(out)

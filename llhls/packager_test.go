@@ -1,0 +1,117 @@
+package llhls
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type published struct {
+	mu       sync.Mutex
+	versions map[string][]string
+}
+
+func (p *published) publish(name string, body []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.versions[name] = append(p.versions[name], string(body))
+}
+
+func (p *published) last(name string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	v := p.versions[name]
+	if len(v) == 0 {
+		return ""
+	}
+	return v[len(v)-1]
+}
+
+// upload passes a file to u in pieces, as the relay does while forwarding.
+func upload(t *testing.T, u Upload, path string) int64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.AtOrigin()
+	for rest := b; len(rest) > 0; {
+		k := min(len(rest), 4096)
+		_, _ = u.Write(rest[:k])
+		rest = rest[k:]
+	}
+	u.Close(true)
+	return int64(len(b))
+}
+
+var partRE = regexp.MustCompile(`#EXT-X-PART:DURATION=([0-9.]+),URI="([^"]+)",BYTERANGE="(\d+)@(\d+)"`)
+
+// Every chunk of ffmpeg's segments becomes a part as it arrives; the
+// parts tile each segment; dates follow media time.
+func TestPackagerPublishesEveryChunk(t *testing.T) {
+	dir := chunkedCMAF(t)
+	pub := &published{versions: map[string][]string{}}
+	clock := t0
+	p := NewPackager(Config{TargetDuration: 1, PartTarget: 0.54, Window: 6, FirstMSN: 500,
+		Publish: pub.publish, Now: func() time.Time { return clock }})
+	const pl = "media_0.m3u8"
+	upload(t, p.Init(pl, "init-0.mp4"), filepath.Join(dir, "init-0.mp4"))
+	sizes := map[string]int64{}
+	for n := 1; n <= 3; n++ {
+		name := fmt.Sprintf("chunk-0-%05d.m4s", n)
+		sizes[name] = upload(t, p.Segment(pl, "g1p0", "init-0.mp4", name), filepath.Join(dir, name))
+		clock = clock.Add(time.Second)
+	}
+	// Per segment: the hint, two parts, the completion; but nothing
+	// before the first part.
+	if n := len(pub.versions[pl]); n != 3*4-1 {
+		t.Errorf("%d versions published, want 11", n)
+	}
+	got := pub.last(pl)
+	covered := map[string]int64{}
+	for _, m := range partRE.FindAllStringSubmatch(got, -1) {
+		var length, off int64
+		fmt.Sscan(m[3], &length)
+		fmt.Sscan(m[4], &off)
+		if off != covered[m[2]] {
+			t.Errorf("part of %s at %d, want %d", m[2], off, covered[m[2]])
+		}
+		covered[m[2]] += length
+	}
+	for name, size := range sizes {
+		if covered[name] != size {
+			t.Errorf("%s: parts cover %d of %d bytes:\n%s", name, covered[name], size, got)
+		}
+	}
+	for _, want := range []string{"#EXT-X-MEDIA-SEQUENCE:500\n", `#EXT-X-MAP:URI="init-0.mp4"`,
+		"#EXT-X-PROGRAM-DATE-TIME:2026-11-24T09:59:59.480Z\n", // the first chunk (0.52 s) arrived at t0
+		"#EXT-X-PROGRAM-DATE-TIME:2026-11-24T10:00:00.480Z\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no %q in\n%s", want, got)
+		}
+	}
+	p.End(pl)
+	if got := pub.last(pl); !strings.HasSuffix(got, "#EXT-X-ENDLIST\n") {
+		t.Errorf("not ended:\n%s", got)
+	}
+}
+
+// Chunks that arrive before their initialisation segment is read cannot
+// be timed: the segment is left out rather than listed wrong.
+func TestPackagerNeedsTheInitSegment(t *testing.T) {
+	dir := chunkedCMAF(t)
+	pub := &published{versions: map[string][]string{}}
+	p := NewPackager(Config{TargetDuration: 1, PartTarget: 0.54, Window: 6, Publish: pub.publish})
+	upload(t, p.Segment("m.m3u8", "g1p0", "init-0.mp4", "chunk-0-00001.m4s"), filepath.Join(dir, "chunk-0-00001.m4s"))
+	upload(t, p.Init("m.m3u8", "init-0.mp4"), filepath.Join(dir, "init-0.mp4"))
+	upload(t, p.Segment("m.m3u8", "g1p0", "init-0.mp4", "chunk-0-00002.m4s"), filepath.Join(dir, "chunk-0-00002.m4s"))
+	got := pub.last("m.m3u8")
+	if strings.Contains(got, "chunk-0-00001") || !strings.Contains(got, "chunk-0-00002.m4s\n") {
+		t.Errorf("got\n%s", got)
+	}
+}
