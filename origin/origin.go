@@ -94,6 +94,7 @@ func New(cfg Config) (*Server, error) {
 	if s.maxBytes == 0 {
 		s.maxBytes = DefaultMaxFileBytes
 	}
+	s.removeStaleTemps()
 	return s, nil
 }
 

@@ -377,6 +377,36 @@ func TestDelete(t *testing.T) {
 	}
 }
 
+// A crash mid-upload leaves a temporary file; the next origin on that root
+// removes it, and nothing else.
+func TestNewRemovesStaleTemporaryFiles(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	files := map[string]bool{ // name → kept
+		"job1/.seg_1.m4s.k2j3.tmp": false, "job1/v/.master.m3u8.9x.tmp": false,
+		"job1/seg_2.m4s": true, "job1/tmp": true, "job1/.hidden": true,
+	}
+	for name := range files {
+		p := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv, err := New(Config{Root: root, Authorizer: newTokens()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	for name, kept := range files {
+		if _, err := os.Stat(filepath.Join(root, name)); (err == nil) != kept {
+			t.Errorf("%s: kept %v, want %v", name, err == nil, kept)
+		}
+	}
+}
+
 func TestRemoveJob(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, Config{})

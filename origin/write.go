@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 )
@@ -108,6 +109,35 @@ func (s *Server) createTemp(dir, base string) (*os.File, string, error) {
 		return f, tmp, nil
 	}
 	return nil, "", fmt.Errorf("create temp for %s%s: name collisions", dir, base)
+}
+
+// removeStaleTemps removes the temporary files of uploads an earlier
+// process left when it died mid-upload. At start no upload is in flight,
+// so every temporary file under the root is stale; the origin owns its root
+// alone. Failures are logged: a leftover file costs only disk.
+func (s *Server) removeStaleTemps() {
+	removed := 0
+	_ = fs.WalkDir(s.root.FS(), ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // unreadable folder: skip it
+		}
+		if d.Type().IsRegular() && isTempName(d.Name()) {
+			if err := s.root.Remove(name); err != nil {
+				s.log.Warn("origin: remove stale temporary file", "path", name, "err", err)
+				return nil
+			}
+			removed++
+		}
+		return nil
+	})
+	if removed > 0 {
+		s.log.Info("origin: removed temporary files of interrupted uploads", "files", removed)
+	}
+}
+
+// isTempName matches createTemp's names; validFilePath refuses them all.
+func isTempName(base string) bool {
+	return strings.HasPrefix(base, ".") && strings.HasSuffix(base, ".tmp")
 }
 
 // copyBody streams body to f through a pooled buffer, so chunked uploads
