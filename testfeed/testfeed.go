@@ -100,13 +100,16 @@ func New(ffmpegPath string, logger *slog.Logger) *Feeds {
 	return &Feeds{ffmpeg: ffmpegPath, log: logger, feeds: map[string]*feed{}}
 }
 
-// Start pushes the test pattern into job.RtmpIngestUrl. ctx bounds only the
+// Start pushes the test pattern into job.RtmpIngestUrl; the job must be
+// listening (running or streaming). ctx bounds only the
 // start: the feed runs until Stop, Close, or ffmpeg exits (for instance when
 // the ingest goes away); it is not restarted. Starting a job that is already
 // being fed is a no-op.
 func (f *Feeds) Start(ctx context.Context, job *jobspec.LiveJob) error {
-	if job.RtmpIngestUrl == "" {
-		return jobspec.Errorf(jobspec.ECONFLICT, "job %s has no RTMP ingest URL yet", job.Id)
+	if !job.Listening() || job.RtmpIngestUrl == "" {
+		// Behind the gateway the URL exists from creation; only a running
+		// job has a listener behind it.
+		return jobspec.Errorf(jobspec.ECONFLICT, "job %s is not listening for a feed (it is %s)", job.Id, job.State)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("start test feed for job %s: %w", job.Id, err)

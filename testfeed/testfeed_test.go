@@ -189,12 +189,19 @@ func TestClockWorks(t *testing.T) {
 	}
 }
 
-func TestStartNeedsIngestURL(t *testing.T) {
+// A job must be listening: behind the gateway a created job already has
+// its URL, but nothing listens behind it yet.
+func TestStartNeedsAListeningJob(t *testing.T) {
 	t.Parallel()
 	f := newFeeds(t)
-	err := f.Start(context.Background(), &jobspec.LiveJob{Id: "j1"})
-	if jobspec.ErrorCode(err) != jobspec.ECONFLICT {
-		t.Fatalf("Start without ingest URL: got %v, want a conflict error", err)
+	for _, job := range []*jobspec.LiveJob{
+		{Id: "j1", State: jobspec.StateRunning},
+		{Id: "j1", State: jobspec.StateCreated, RtmpIngestUrl: "rtmp://127.0.0.1:1/live/k"},
+		{Id: "j1", State: jobspec.StateStopped, RtmpIngestUrl: "rtmp://127.0.0.1:1/live/k"},
+	} {
+		if err := f.Start(context.Background(), job); jobspec.ErrorCode(err) != jobspec.ECONFLICT {
+			t.Errorf("Start of a %s job with URL %q: got %v, want a conflict error", job.State, job.RtmpIngestUrl, err)
+		}
 	}
 	if f.Running("j1") {
 		t.Error("Running after a refused start")
@@ -208,7 +215,7 @@ func TestFeedReachesIngest(t *testing.T) {
 	needFFmpeg(t)
 	l := listen(t, 3)
 	f := newFeeds(t)
-	job := &jobspec.LiveJob{Id: "reach", RtmpIngestUrl: l.url}
+	job := &jobspec.LiveJob{Id: "reach", RtmpIngestUrl: l.url, State: jobspec.StateRunning}
 	if err := f.Start(context.Background(), job); err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +238,7 @@ func TestStopEndsFeed(t *testing.T) {
 	needFFmpeg(t)
 	l := listen(t, 60)
 	f := newFeeds(t)
-	job := &jobspec.LiveJob{Id: "stop", RtmpIngestUrl: l.url}
+	job := &jobspec.LiveJob{Id: "stop", RtmpIngestUrl: l.url, State: jobspec.StateRunning}
 	if err := f.Start(context.Background(), job); err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +272,7 @@ func TestCloseStopsAll(t *testing.T) {
 	l1, l2 := listen(t, 60), listen(t, 60)
 	f := newFeeds(t)
 	for i, l := range []*listener{l1, l2} {
-		if err := f.Start(context.Background(), &jobspec.LiveJob{Id: fmt.Sprint(i), RtmpIngestUrl: l.url}); err != nil {
+		if err := f.Start(context.Background(), &jobspec.LiveJob{Id: fmt.Sprint(i), RtmpIngestUrl: l.url, State: jobspec.StateRunning}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -275,7 +282,7 @@ func TestCloseStopsAll(t *testing.T) {
 			t.Errorf("feed %s Running after Close", id)
 		}
 	}
-	err := f.Start(context.Background(), &jobspec.LiveJob{Id: "late", RtmpIngestUrl: l1.url})
+	err := f.Start(context.Background(), &jobspec.LiveJob{Id: "late", RtmpIngestUrl: l1.url, State: jobspec.StateRunning})
 	if jobspec.ErrorCode(err) != jobspec.EUNAVAILABLE {
 		t.Errorf("Start after Close: got %v, want unavailable", err)
 	}
@@ -285,7 +292,7 @@ func TestCloseStopsAll(t *testing.T) {
 // print ffmpeg's pid, and wait to be killed.
 func runChildFeed(url string) {
 	f := New("", slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err := f.Start(context.Background(), &jobspec.LiveJob{Id: "orphan", RtmpIngestUrl: url}); err != nil {
+	if err := f.Start(context.Background(), &jobspec.LiveJob{Id: "orphan", RtmpIngestUrl: url, State: jobspec.StateRunning}); err != nil {
 		fmt.Println("error:", err)
 		os.Exit(1)
 	}
