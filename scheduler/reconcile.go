@@ -54,7 +54,11 @@ func (s *Scheduler) drive(ctx context.Context, job *jobspec.LiveJob) error {
 // that fits nowhere waits in queued_jobs with the reason in its record.
 func (s *Scheduler) place(ctx context.Context, job *jobspec.LiveJob, avoid, why string) error {
 	cost := jobspec.EstimateCost(job.Spec)
-	node, ok, reason, err := s.choose(ctx, job.Id, cost.CPU, avoid)
+	used, err := s.cfg.Store.StartPlacement(ctx, job.Id, randomHex(16))
+	if err != nil {
+		return err
+	}
+	node, ok, reason, err := s.choose(ctx, job.Id, cost.CPU, used, avoid)
 	if err != nil {
 		return err
 	}
@@ -62,10 +66,7 @@ func (s *Scheduler) place(ctx context.Context, job *jobspec.LiveJob, avoid, why 
 		return s.wait(ctx, job, reason)
 	}
 	gen := job.Placement_generation + 1
-	if err := s.cfg.Store.SetUploadToken(ctx, job.Id, randomHex(16)); err != nil {
-		return err
-	}
-	job, err = s.cfg.Store.UpdateJob(ctx, job.Id, func(j *jobspec.LiveJob) error {
+	job, err = s.cfg.Store.UpdateJobFrom(ctx, job, func(j *jobspec.LiveJob) error {
 		if j.Placement_generation != gen-1 || !j.State.Active() {
 			return errJobChanged
 		}
@@ -85,14 +86,12 @@ func (s *Scheduler) place(ctx context.Context, job *jobspec.LiveJob, avoid, why 
 	return s.start(ctx, job, node, cost)
 }
 
-func (s *Scheduler) choose(ctx context.Context, jobID string, cpu float64, avoid string) (Node, bool, string, error) {
+// choose decides where a job of cpu cores goes, given the cores used on
+// each node, avoiding node avoid.
+func (s *Scheduler) choose(ctx context.Context, jobID string, cpu float64, used map[string]float64, avoid string) (Node, bool, string, error) {
 	nodes, err := s.cfg.Driver.Nodes(ctx)
 	if err != nil {
 		return Node{}, false, "", fmt.Errorf("list nodes: %w", err)
-	}
-	used, err := s.cfg.Store.CPULoads(ctx)
-	if err != nil {
-		return Node{}, false, "", err
 	}
 	req := Request{JobID: jobID, CPU: cpu, Turn: s.turn}
 	if avoid != "" {

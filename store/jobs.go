@@ -77,13 +77,37 @@ func (s *Store) Job(ctx context.Context, id string) (*jobspec.LiveJob, error) {
 // retrying when another writer got there first. An error from fn aborts the
 // update and is returned as is.
 func (s *Store) UpdateJob(ctx context.Context, id string, fn func(*jobspec.LiveJob) error) (*jobspec.LiveJob, error) {
+	return s.updateJob(ctx, id, "", fn)
+}
+
+// UpdateJobFrom is UpdateJob for a caller holding the job as it just read
+// it: the first attempt starts from that copy and saves a read. The
+// compare-and-swap still refuses it if the record changed since (or does
+// not encode to the same bytes), and UpdateJob's read-and-retry follows.
+// known is not modified.
+func (s *Store) UpdateJobFrom(ctx context.Context, known *jobspec.LiveJob, fn func(*jobspec.LiveJob) error) (*jobspec.LiveJob, error) {
+	raw, err := json.Marshal(known)
+	if err != nil {
+		return s.UpdateJob(ctx, known.Id, fn)
+	}
+	return s.updateJob(ctx, known.Id, string(raw), fn)
+}
+
+// updateJob is UpdateJob's loop; known, when set, stands in for the first
+// read.
+func (s *Store) updateJob(ctx context.Context, id, known string, fn func(*jobspec.LiveJob) error) (*jobspec.LiveJob, error) {
 	for range maxUpdateAttempts {
-		old, err := s.rdb.HGet(ctx, KeyJobs, id).Result()
-		if errors.Is(err, redis.Nil) {
-			return nil, notFound(id)
-		}
-		if err != nil {
-			return nil, wrap(err, "update job "+id)
+		old, assumed := known, known != ""
+		known = ""
+		if !assumed {
+			var err error
+			old, err = s.rdb.HGet(ctx, KeyJobs, id).Result()
+			if errors.Is(err, redis.Nil) {
+				return nil, notFound(id)
+			}
+			if err != nil {
+				return nil, wrap(err, "update job "+id)
+			}
 		}
 		job, err := decodeJob(old)
 		if err != nil {
@@ -98,6 +122,9 @@ func (s *Store) UpdateJob(ctx context.Context, id string, fn func(*jobspec.LiveJ
 			return nil, fmt.Errorf("encode job %s: %w", id, err)
 		}
 		if string(raw) == old {
+			if assumed {
+				continue // nothing to write, but the caller's copy may be stale
+			}
 			return job, nil
 		}
 		keys := []string{KeyJobs, KeyStreamKeys, KeyJobEvents}

@@ -92,6 +92,10 @@ func (s *Store) CPULoads(ctx context.Context) (map[string]float64, error) {
 	if err != nil {
 		return nil, wrap(err, "read worker cpu")
 	}
+	return decodeCPULoads(raws)
+}
+
+func decodeCPULoads(raws map[string]string) (map[string]float64, error) {
 	loads := make(map[string]float64, len(raws))
 	for node, raw := range raws {
 		cpu, err := strconv.ParseFloat(raw, 64)
@@ -143,6 +147,24 @@ func (s *Store) QueuedJobs(ctx context.Context) ([]string, error) {
 // SetUploadToken makes token the only one the origin accepts for a job.
 func (s *Store) SetUploadToken(ctx context.Context, jobID, token string) error {
 	return wrap(s.rdb.HSet(ctx, KeyUploadTokens, jobID, token).Err(), "set upload token of "+jobID)
+}
+
+// StartPlacement begins placing a job, in one round trip: it makes token the
+// job's only upload token, fencing out every earlier placement's
+// transcoder, and returns the cores reserved on each node (CPULoads), which
+// the placement decision reads. Rotating the token even when no node fits
+// is harmless: nothing may write for a job that is being placed.
+func (s *Store) StartPlacement(ctx context.Context, jobID, token string) (map[string]float64, error) {
+	var cpu *redis.MapStringStringCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, KeyUploadTokens, jobID, token)
+		cpu = p.HGetAll(ctx, KeyWorkerCPU)
+		return nil
+	})
+	if err != nil {
+		return nil, wrap(err, "start placement of "+jobID)
+	}
+	return decodeCPULoads(cpu.Val())
 }
 
 // UploadToken returns a job's current upload token ("" when none).

@@ -89,6 +89,68 @@ func TestConcurrentUpdatesLoseNothing(t *testing.T) {
 	}
 }
 
+// UpdateJobFrom starts from the caller's copy, but a copy that went stale
+// loses nothing: the compare-and-swap refuses it and the update is applied
+// to the record as it is now.
+func TestUpdateJobFromAStaleCopy(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := context.Background()
+	if err := s.CreateJob(ctx, newJob("j")); err != nil {
+		t.Fatal(err)
+	}
+	copyOf, err := s.Job(ctx, "j")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := s.UpdateJobFrom(ctx, copyOf, func(j *jobspec.LiveJob) error { j.Placement_generation = 1; return nil })
+	if err != nil || fresh.Placement_generation != 1 {
+		t.Fatalf("from a fresh copy: %+v %v", fresh, err)
+	}
+	if copyOf.Placement_generation != 0 {
+		t.Error("the caller's copy was modified")
+	}
+	// copyOf is stale now: generation 1 is stored.
+	got, err := s.UpdateJobFrom(ctx, copyOf, func(j *jobspec.LiveJob) error { j.Assigned_worker_id = "n1"; return nil })
+	if err != nil || got.Placement_generation != 1 || got.Assigned_worker_id != "n1" {
+		t.Fatalf("from a stale copy: %+v %v", got, err)
+	}
+	// A change the stale copy already has must still be checked against
+	// the record: here the record has moved on and needs the write.
+	stale := *copyOf
+	stale.Assigned_worker_id = "n1"
+	got, err = s.UpdateJobFrom(ctx, &stale, func(j *jobspec.LiveJob) error { j.Assigned_worker_id = "n1"; return nil })
+	if err != nil || got.Placement_generation != 1 {
+		t.Fatalf("no-op from a stale copy returned %+v %v, want the stored record", got, err)
+	}
+	if stored, _ := s.Job(ctx, "j"); stored.Placement_generation != 1 || stored.Assigned_worker_id != "n1" {
+		t.Errorf("stored %+v", stored)
+	}
+}
+
+// StartPlacement rotates the upload token and reads the reserved cores.
+func TestStartPlacement(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := context.Background()
+	if err := s.SetUploadToken(ctx, "j", "old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reserve(ctx, "n1", "other", 1.5); err != nil {
+		t.Fatal(err)
+	}
+	cpu, err := s.StartPlacement(ctx, "j", "new")
+	if err != nil || len(cpu) != 1 || cpu["n1"] != 1.5 {
+		t.Fatalf("cpu %v, err %v", cpu, err)
+	}
+	if err := s.AuthorizeUpload(ctx, "j", "old"); err == nil {
+		t.Error("the old token still writes")
+	}
+	if err := s.AuthorizeUpload(ctx, "j", "new"); err != nil {
+		t.Errorf("the new token: %v", err)
+	}
+}
+
 func TestUpdateMovesStreamKeyIndex(t *testing.T) {
 	t.Parallel()
 	s, _ := newStore(t)
