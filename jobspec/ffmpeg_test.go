@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -373,5 +374,35 @@ func TestFFmpegArgsSilentAudio(t *testing.T) {
 	}
 	if strings.Contains(silent, "-map 0:a:0") || !strings.Contains(normal, "-map 0:a:0") || strings.Contains(normal, "anullsrc") {
 		t.Errorf("audio source: normal %q / silent %q", normal, silent)
+	}
+}
+
+// Outside low-latency mode the lookahead is the preset's, capped at
+// MaxLookahead; low-latency mode has none (zerolatency).
+func TestLookahead(t *testing.T) {
+	for _, c := range []struct {
+		codec, preset string
+		fps           float64
+		want          int
+	}{
+		{"h264", "faster", 25, 10}, {"h264", "veryfast", 60, 10}, {"h264", "ultrafast", 25, 0},
+		{"h264", "medium", 60, 24}, {"h265", "faster", 25, 10}, {"h265", "ultrafast", 30, 5},
+	} {
+		v := VideoOutput{Codec: c.codec, Preset: c.preset, Framerate: c.fps}
+		if got := LookaheadFrames(v); got != c.want {
+			t.Errorf("%s %s at %g fps: lookahead %d, want %d", c.codec, c.preset, c.fps, got, c.want)
+		}
+	}
+	s := ffSampleSpec(t)
+	args := FFmpegArgs(s, ffTarget)
+	if got, _ := opt(args, "-rc-lookahead:v:0"); got != strconv.Itoa(LookaheadFrames(s.Output.Video_outputs[0])) {
+		t.Errorf("-rc-lookahead:v:0 = %q", got)
+	}
+	if got, _ := opt(args, "-x264-params:v:1"); got != "sync-lookahead=0" {
+		t.Errorf("-x264-params:v:1 = %q", got)
+	}
+	s.Output.Low_latency_mode, s.Output.Segment_duration = true, 2
+	if args := FFmpegArgs(s, ffTarget); slices.Contains(args, "-rc-lookahead:v:0") {
+		t.Error("low-latency mode has a lookahead")
 	}
 }

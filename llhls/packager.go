@@ -170,13 +170,17 @@ func (u *initUpload) Close(ok bool) {
 type segmentUpload struct {
 	p                        *Packager
 	playlist, run, init, uri string
-	scan                     *Scanner
 	warned                   bool
+
+	scanMu sync.Mutex // Close may run while the last Write does
+	scan   *Scanner
 }
 
 func (u *segmentUpload) Write(b []byte) (int, error) {
+	u.scanMu.Lock()
 	_, _ = u.scan.Write(b)
 	chunks := u.scan.Chunks()
+	u.scanMu.Unlock()
 	if len(chunks) == 0 {
 		return len(b), nil
 	}
@@ -212,7 +216,10 @@ func (u *segmentUpload) AtOrigin() {
 }
 
 func (u *segmentUpload) Close(ok bool) {
-	if err := u.scan.Err(); err != nil && ok {
+	u.scanMu.Lock()
+	err := u.scan.Err()
+	u.scanMu.Unlock()
+	if err != nil && ok {
 		u.p.cfg.Logger.Warn("LL-HLS: cannot read a segment's chunks", "file", u.uri, "err", err)
 	}
 	u.p.mu.Lock()

@@ -182,9 +182,16 @@ func handArgs(spec jobspec.Spec, input, outURL string) []string {
 		args = append(args, "-map", fmt.Sprintf("[v%d]", i), "-c"+s, "libx264", "-preset"+s, v.Preset,
 			"-threads"+s, strconv.Itoa(v.Threads), "-g"+s, g, "-keyint_min"+s, g, "-sc_threshold"+s, "0",
 			"-b"+s, v.Bitrate, "-maxrate"+s, v.Max_bitrate, "-bufsize"+s, v.Buf_size)
+		args = append(args, lookahead(s, v)...)
 	}
 	args = append(args, "-map", "0:a", "-c:a", "aac", "-b:a", o.Audio_outputs[0].Bitrate)
 	return append(args, packaging(o, outURL, "id=0,streams=v id=1,streams=a")...)
+}
+
+// lookahead gives the references the encoder settings the transcoder uses
+// (jobspec.LookaheadFrames), so the CPU comparison stays like for like.
+func lookahead(stream string, v jobspec.VideoOutput) []string {
+	return []string{"-rc-lookahead" + stream, strconv.Itoa(jobspec.LookaheadFrames(v)), "-x264-params" + stream, "sync-lookahead=0"}
 }
 
 func packaging(o jobspec.Output, outURL, sets string) []string {
@@ -204,6 +211,7 @@ func perRenditionArgs(spec jobspec.Spec, input, outURL string) [][]string {
 			"-map", "0:v", "-vf", fmt.Sprintf("scale=%d:%d", v.Width, v.Height), "-c:v", "libx264", "-preset", v.Preset,
 			"-threads", strconv.Itoa(v.Threads), "-g", g, "-keyint_min", g, "-sc_threshold", "0",
 			"-b:v", v.Bitrate, "-maxrate", v.Max_bitrate, "-bufsize", v.Buf_size}
+		args = append(args, lookahead(":v", v)...)
 		sets := "id=0,streams=v"
 		if i == 0 {
 			args = append(args, "-map", "0:a", "-c:a", "aac", "-b:a", o.Audio_outputs[0].Bitrate)
