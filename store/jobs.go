@@ -23,8 +23,9 @@ return 1`)
 
 // compareAndSwapJob writes a record only if it is still what the caller read,
 // so concurrent writers (API, schedulers, transcoders) never lose an update.
-// The state changes the update made (ARGV[6..]) are appended to job_events
-// in the same step, so an event is published if and only if it is stored.
+// The state changes the update made (ARGV[7..]) are appended to job_events
+// in the same step, so an event is published if and only if it is stored;
+// a heartbeat's time (ARGV[6], unix ms, or empty) goes to heartbeats with it.
 var compareAndSwapJob = redis.NewScript(`
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
@@ -32,7 +33,8 @@ if ARGV[4] ~= ARGV[5] then
   if ARGV[4] ~= '' then redis.call('HDEL', KEYS[2], ARGV[4]) end
   if ARGV[5] ~= '' then redis.call('HSET', KEYS[2], ARGV[5], ARGV[1]) end
 end
-for i = 6, #ARGV do
+if ARGV[6] ~= '' then redis.call('ZADD', KEYS[4], ARGV[6], ARGV[1]) end
+for i = 7, #ARGV do
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', '` + maxJobEvents + `', '*', 'job_id', ARGV[1], 'event', ARGV[i])
 end
 return 1`)
@@ -77,7 +79,7 @@ func (s *Store) Job(ctx context.Context, id string) (*jobspec.LiveJob, error) {
 // retrying when another writer got there first. An error from fn aborts the
 // update and is returned as is.
 func (s *Store) UpdateJob(ctx context.Context, id string, fn func(*jobspec.LiveJob) error) (*jobspec.LiveJob, error) {
-	return s.updateJob(ctx, id, "", fn)
+	return s.updateJob(ctx, id, "", "", fn)
 }
 
 // UpdateJobFrom is UpdateJob for a caller holding the job as it just read
@@ -90,12 +92,13 @@ func (s *Store) UpdateJobFrom(ctx context.Context, known *jobspec.LiveJob, fn fu
 	if err != nil {
 		return s.UpdateJob(ctx, known.Id, fn)
 	}
-	return s.updateJob(ctx, known.Id, string(raw), fn)
+	return s.updateJob(ctx, known.Id, string(raw), "", fn)
 }
 
 // updateJob is UpdateJob's loop; known, when set, stands in for the first
-// read.
-func (s *Store) updateJob(ctx context.Context, id, known string, fn func(*jobspec.LiveJob) error) (*jobspec.LiveJob, error) {
+// read; heartbeat, when set (unix ms), is recorded in heartbeats with the
+// write.
+func (s *Store) updateJob(ctx context.Context, id, known, heartbeat string, fn func(*jobspec.LiveJob) error) (*jobspec.LiveJob, error) {
 	for range maxUpdateAttempts {
 		old, assumed := known, known != ""
 		known = ""
@@ -121,14 +124,14 @@ func (s *Store) updateJob(ctx context.Context, id, known string, fn func(*jobspe
 		if err != nil {
 			return nil, fmt.Errorf("encode job %s: %w", id, err)
 		}
-		if string(raw) == old {
+		if string(raw) == old && heartbeat == "" {
 			if assumed {
 				continue // nothing to write, but the caller's copy may be stale
 			}
 			return job, nil
 		}
-		keys := []string{KeyJobs, KeyStreamKeys, KeyJobEvents}
-		args := append([]any{id, old, raw, oldKey, job.StreamKey}, newEvents(job, lastEvent)...)
+		keys := []string{KeyJobs, KeyStreamKeys, KeyJobEvents, KeyHeartbeats}
+		args := append([]any{id, old, raw, oldKey, job.StreamKey, heartbeat}, newEvents(job, lastEvent)...)
 		ok, err := compareAndSwapJob.Run(ctx, s.rdb, keys, args...).Int()
 		if err != nil {
 			return nil, wrap(err, "update job "+id)

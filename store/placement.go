@@ -192,12 +192,6 @@ func (s *Store) AuthorizeUpload(ctx context.Context, jobID, token string) error 
 	return nil
 }
 
-// TouchHeartbeat records that a job's transcoder was alive at t.
-func (s *Store) TouchHeartbeat(ctx context.Context, jobID string, t time.Time) error {
-	err := s.rdb.ZAdd(ctx, KeyHeartbeats, redis.Z{Score: float64(t.UnixMilli()), Member: jobID}).Err()
-	return wrap(err, "heartbeat "+jobID)
-}
-
 // ForgetHeartbeat drops a job's heartbeat (after a stop or a re-placement).
 func (s *Store) ForgetHeartbeat(ctx context.Context, jobID string) error {
 	return wrap(s.rdb.ZRem(ctx, KeyHeartbeats, jobID).Err(), "forget heartbeat "+jobID)
@@ -237,11 +231,13 @@ type HeartbeatReport struct {
 	Time       time.Time
 }
 
-// RecordHeartbeat applies a transcoder's report to its job: stats, ingest
-// URL, and the running/streaming state. ErrFenced when the generation is not
-// current or the job should no longer run.
+// RecordHeartbeat applies a transcoder's report to its job (stats, ingest
+// URL, the running/streaming state) and records its time in heartbeats, in
+// one step. ErrFenced when the generation is not current or the job should
+// no longer run.
 func (s *Store) RecordHeartbeat(ctx context.Context, hb HeartbeatReport) (*jobspec.LiveJob, error) {
-	job, err := s.UpdateJob(ctx, hb.JobID, func(j *jobspec.LiveJob) error {
+	at := strconv.FormatInt(hb.Time.UnixMilli(), 10)
+	job, err := s.updateJob(ctx, hb.JobID, "", at, func(j *jobspec.LiveJob) error {
 		if j.Placement_generation != hb.Generation || !j.State.Active() {
 			return ErrFenced
 		}
@@ -251,10 +247,7 @@ func (s *Store) RecordHeartbeat(ctx context.Context, hb HeartbeatReport) (*jobsp
 	if jobspec.ErrorCode(err) == jobspec.ENOTFOUND {
 		return nil, ErrFenced
 	}
-	if err != nil {
-		return nil, err
-	}
-	return job, s.TouchHeartbeat(ctx, hb.JobID, hb.Time)
+	return job, err
 }
 
 func applyHeartbeat(j *jobspec.LiveJob, hb HeartbeatReport) {

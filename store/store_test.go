@@ -326,9 +326,15 @@ func TestHeartbeatFencesStaleGeneration(t *testing.T) {
 	if got, _ := s.RecordHeartbeat(ctx, hb); got.State != jobspec.StateStreaming {
 		t.Fatalf("streaming heartbeat left state %s", got.State)
 	}
-	hb.Generation = 1
+	if last, _ := s.LastHeartbeat(ctx, "h"); last.UnixMilli() != now.UnixMilli() {
+		t.Errorf("last heartbeat %v, want %v", last, now)
+	}
+	hb.Generation, hb.Time = 1, now.Add(time.Minute)
 	if _, err := s.RecordHeartbeat(ctx, hb); err != store.ErrFenced {
 		t.Fatalf("stale generation: %v, want ErrFenced", err)
+	}
+	if last, _ := s.LastHeartbeat(ctx, "h"); last.UnixMilli() != now.UnixMilli() {
+		t.Errorf("a fenced heartbeat was recorded: last %v", last)
 	}
 	stale, err := s.StaleHeartbeats(ctx, now.Add(time.Second))
 	if err != nil || fmt.Sprint(stale) != "[h]" {
