@@ -30,10 +30,14 @@ type Config struct {
 	HandshakeTimeout     time.Duration // handshake through publish; default 10s
 	DialTimeout          time.Duration // dial and publish to the transcoder; default 5s
 	LockTTL              time.Duration // publish lock lease, renewed at a third; default 30s
-	ChunkSize            uint32        // chunk size towards both peers; default 4096
-	Limits               rtmp.Limits   // bounds on what a publisher can make us buffer
-	SRTPassphrase        string        // required of SRT publishers when set (10-79 characters)
-	Logger               *slog.Logger
+	// RecheckInterval is how often a relay checks that its key still
+	// leads to its transcoder (rotated key, stopped or moved job); default
+	// 2s, at most LockTTL/3.
+	RecheckInterval time.Duration
+	ChunkSize       uint32      // chunk size towards both peers; default 4096
+	Limits          rtmp.Limits // bounds on what a publisher can make us buffer
+	SRTPassphrase   string      // required of SRT publishers when set (10-79 characters)
+	Logger          *slog.Logger
 }
 
 // App is the only RTMP application the gateway accepts.
@@ -125,6 +129,10 @@ func withDefaults(cfg Config) Config {
 	if cfg.LockTTL <= 0 {
 		cfg.LockTTL = 30 * time.Second
 	}
+	if cfg.RecheckInterval <= 0 {
+		cfg.RecheckInterval = 2 * time.Second
+	}
+	cfg.RecheckInterval = min(cfg.RecheckInterval, cfg.LockTTL/3)
 	if cfg.ChunkSize == 0 {
 		cfg.ChunkSize = 4096
 	}

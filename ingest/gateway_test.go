@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -359,4 +360,32 @@ func TestRelayEndsWhenKeyRevokedOrJobMoves(t *testing.T) {
 		t.Fatalf("old key after rotation: %v", err)
 	}
 	waitFor(t, "relays to end", func() bool { return g.Stats().ActivePublishers == 0 })
+}
+
+// countingLocker counts lock renewals.
+type countingLocker struct {
+	PublishLocker
+	renewals atomic.Int32
+}
+
+func (l *countingLocker) Renew(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
+	l.renewals.Add(1)
+	return l.PublishLocker.Renew(ctx, key, owner, ttl)
+}
+
+// A rotated key ends the relay at the next re-check, long before the
+// publish lock would next be renewed (a third of its lease).
+func TestRevokedKeyEndsTheRelayBeforeTheLockRenews(t *testing.T) {
+	t.Parallel()
+	tc := newFakeTranscoder(t)
+	r := &switchableResolver{targets: map[string]Target{"k": {JobID: "j", Addr: tc.addr(), App: "live", StreamName: "k"}}}
+	locker := &countingLocker{PublishLocker: NewMemoryLocker()}
+	_, gw := startGateway(t, Config{Resolver: r, Locker: locker, LockTTL: 10 * time.Minute, RecheckInterval: 50 * time.Millisecond})
+	c := mustPublish(t, gw, "k")
+	r.set("k", nil)
+	readUntilClosed(t, c.NetConn())
+	<-tc.ended
+	if n := locker.renewals.Load(); n != 0 {
+		t.Errorf("the lock was renewed %d times before the relay ended", n)
+	}
 }

@@ -181,25 +181,31 @@ func (g *Gateway) admit(req publishRequest, log *slog.Logger) (Target, *rtmp.Cli
 	return target, up, g.watching(req.key, owner, target, up, unlock, log), nil
 }
 
-// watching renews the publish lock while the relay runs, and re-resolves the
-// key at each renewal: a lost lock (another gateway took over after an
-// expiry), a revoked key (rotation), a stopped job or a transcoder that moved
-// (re-placement) ends the relay, and the encoder reconnects. The returned
-// function stops watching and releases the lock.
+// watching renews the publish lock while the relay runs (every LockTTL/3)
+// and re-resolves the key every RecheckInterval: a lost lock (another
+// gateway took over after an expiry), a revoked key (rotation), a stopped
+// job or a transcoder that moved (re-placement) ends the relay, and the
+// encoder reconnects. The returned function stops watching and releases
+// the lock.
 func (g *Gateway) watching(key, owner string, target Target, up *rtmp.Client, unlock func(), log *slog.Logger) func() {
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(g.cfg.LockTTL / 3)
+		t := time.NewTicker(g.cfg.RecheckInterval)
 		defer t.Stop()
+		renewed := time.Now()
 		for {
 			select {
 			case <-stop:
 				return
 			case <-t.C:
 			}
-			if why := g.stillValid(key, owner, target); why != "" {
+			renew := time.Since(renewed) >= g.cfg.LockTTL/3-g.cfg.RecheckInterval/2
+			if renew {
+				renewed = time.Now()
+			}
+			if why := g.stillValid(key, owner, target, renew); why != "" {
 				log.Warn("ending relay", "reason", why)
 				up.Close()
 				return
@@ -213,13 +219,16 @@ func (g *Gateway) watching(key, owner string, target Target, up *rtmp.Client, un
 	}
 }
 
-// stillValid returns why the relay must end, or "". Errors reaching Redis
-// keep the relay going: a live stream outlives a blip of the store.
-func (g *Gateway) stillValid(key, owner string, target Target) string {
+// stillValid returns why the relay must end, or "", renewing the publish
+// lock first when renew is set. Errors reaching Redis keep the relay going:
+// a live stream outlives a blip of the store.
+func (g *Gateway) stillValid(key, owner string, target Target, renew bool) string {
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.LockTTL/3)
 	defer cancel()
-	if ok, err := g.cfg.Locker.Renew(ctx, key, owner, g.cfg.LockTTL); err == nil && !ok {
-		return "publish lock lost"
+	if renew {
+		if ok, err := g.cfg.Locker.Renew(ctx, key, owner, g.cfg.LockTTL); err == nil && !ok {
+			return "publish lock lost"
+		}
 	}
 	now, err := g.cfg.Resolver.Resolve(ctx, key)
 	if r := resolveRefusal(err); err != nil && r.reason != ReasonResolve {
