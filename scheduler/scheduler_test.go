@@ -303,6 +303,10 @@ func TestSweepRepairsHalfDoneWork(t *testing.T) {
 	f := newFixture(t, schedulertest.NewDriver(scheduler.Node{ID: "a", CPU: 8}))
 	ctx := context.Background()
 	f.createJob(t, "lost-command") // stored, command never sent
+	f.createJob(t, "waiting")      // in queued_jobs: retryQueued's, not the sweep's
+	if err := f.store.Enqueue(ctx, "waiting"); err != nil {
+		t.Fatal(err)
+	}
 	f.createJob(t, "unstarted")
 	f.reconcile(t, "unstarted")
 	f.driver.Stop(ctx, "unstarted") // as if the scheduler died before Place
@@ -319,6 +323,9 @@ func TestSweepRepairsHalfDoneWork(t *testing.T) {
 	f.sched.Reconcile(ctx)
 	if j := f.job(t, "lost-command"); j.State != jobspec.StateScheduled {
 		t.Fatalf("job with a lost command: %s", j.State)
+	}
+	if j := f.job(t, "waiting"); j.State != jobspec.StateCreated {
+		t.Fatalf("the sweep handled a queued job too: %s", j.State)
 	}
 	if _, ok := f.driver.Placement("unstarted"); !ok {
 		t.Fatal("recorded placement not started")

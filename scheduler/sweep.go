@@ -32,7 +32,16 @@ func (s *Scheduler) Reconcile(ctx context.Context) {
 		s.log.Warn("sweep: read loads", "err", err)
 		return
 	}
-	seen := s.sweepJobs(ctx, placed, holders(loads))
+	queued, err := s.cfg.Store.QueuedJobs(ctx)
+	if err != nil {
+		s.log.Warn("sweep: read queued jobs", "err", err)
+		return
+	}
+	snap := snapshot{placed: placed, held: holders(loads), queued: map[string]bool{}}
+	for _, id := range queued {
+		snap.queued[id] = true
+	}
+	seen := s.sweepJobs(ctx, snap)
 	for _, r := range running {
 		if !seen[r.JobID] {
 			s.act(ctx, r.JobID, "placement of a deleted job", func(ctx context.Context) error {
@@ -62,8 +71,15 @@ func holders(loads map[string]store.Load) map[string][]string {
 	return out
 }
 
+// snapshot is what a sweep reads once and checks every job against.
+type snapshot struct {
+	placed map[string]Running  // the driver's placements, by job
+	held   map[string][]string // the nodes holding a share for each job
+	queued map[string]bool     // jobs in queued_jobs, which retryQueued retries
+}
+
 // sweepJobs visits every job; it returns the ids it saw.
-func (s *Scheduler) sweepJobs(ctx context.Context, placed map[string]Running, held map[string][]string) map[string]bool {
+func (s *Scheduler) sweepJobs(ctx context.Context, snap snapshot) map[string]bool {
 	seen := map[string]bool{}
 	cursor := ""
 	for {
@@ -74,8 +90,8 @@ func (s *Scheduler) sweepJobs(ctx context.Context, placed map[string]Running, he
 		}
 		for _, j := range jobs {
 			seen[j.Id] = true
-			if why := s.needsWork(j, placed, held[j.Id]); why != "" {
-				s.act(ctx, j.Id, why, func(ctx context.Context) error { return s.repair(ctx, j.Id, placed) })
+			if why := s.needsWork(j, snap); why != "" {
+				s.act(ctx, j.Id, why, func(ctx context.Context) error { return s.repair(ctx, j.Id, snap.placed) })
 			}
 		}
 		if next == "" {
@@ -86,13 +102,15 @@ func (s *Scheduler) sweepJobs(ctx context.Context, placed map[string]Running, he
 }
 
 // needsWork is the sweep's cheap check, without a lock, of whether a job's
-// record, its placement and its load (heldOn: the nodes holding a share for
-// it) disagree.
-func (s *Scheduler) needsWork(j *jobspec.LiveJob, placed map[string]Running, heldOn []string) string {
-	r, isPlaced := placed[j.Id]
+// record, its placement and its load disagree. A job waiting in
+// queued_jobs is left to retryQueued, which tries it every second.
+func (s *Scheduler) needsWork(j *jobspec.LiveJob, snap snapshot) string {
+	r, isPlaced := snap.placed[j.Id]
 	switch {
 	case j.State == jobspec.StateCreated:
-		return "waiting for placement"
+		if !snap.queued[j.Id] {
+			return "waiting for placement" // its command was lost
+		}
 	case j.State == jobspec.StateStopping, j.State == jobspec.StateDeleting:
 		return "unfinished " + string(j.State)
 	case j.State.Active() && (!isPlaced || r.Generation != j.Placement_generation):
@@ -104,7 +122,7 @@ func (s *Scheduler) needsWork(j *jobspec.LiveJob, placed map[string]Running, hel
 	case !j.State.Active() && isPlaced:
 		return "placement of an idle job"
 	}
-	for _, node := range heldOn {
+	for _, node := range snap.held[j.Id] {
 		if !j.State.Active() || node != j.Assigned_worker_id {
 			return "stale load"
 		}
