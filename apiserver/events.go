@@ -18,10 +18,11 @@ import (
 	"github.com/ezlivestreaming/ezlive/store"
 )
 
-// Event stream timing. Live changes wait in Redis (XREAD BLOCK) at most
-// eventBlock, which is also how often the job records are compared with
-// what was last sent; a comment every streamHeartbeat keeps proxies from
-// closing a quiet stream.
+// Event stream timing. The hub waits for live changes in Redis (XREAD
+// BLOCK) at most eventBlock, and a stream waits for the hub at most as
+// long, which is also how often the job records are compared with what was
+// last sent; a comment every streamHeartbeat keeps proxies from closing a
+// quiet stream.
 const (
 	eventBlock         = time.Second
 	streamHeartbeat    = 15 * time.Second
@@ -83,6 +84,8 @@ func (s *Server) streamJob(w http.ResponseWriter, r *http.Request, id string) er
 	}
 	es := s.openStream(w, r)
 	defer es.close()
+	sub := s.hub.subscribe(after)
+	defer s.hub.unsubscribe(sub)
 	history := map[jobspec.Event]bool{}
 	if !resumed {
 		for _, ev := range job.Events {
@@ -94,7 +97,7 @@ func (s *Server) streamJob(w http.ResponseWriter, r *http.Request, id string) er
 	record.sendIfChanged(es, job)
 	for es.live() {
 		changed := false
-		for _, ev := range s.readEvents(ctx, es, &after) {
+		for _, ev := range readEvents(es, sub) {
 			if ev.JobID == id && !history[eventKey(ev.Event)] {
 				es.send("state", ev.ID, StateEvent{Id: ev.ID, JobId: id, Event: ev.Event})
 				changed = true
@@ -193,10 +196,12 @@ func (s *Server) streamAll(w http.ResponseWriter, r *http.Request) error {
 	}
 	es := s.openStream(w, r)
 	defer es.close()
+	sub := s.hub.subscribe(after)
+	defer s.hub.unsubscribe(sub)
 	watch := s.newActiveWatch()
 	watch.refresh(ctx, es)
 	for es.live() {
-		evs := s.readEvents(ctx, es, &after)
+		evs := readEvents(es, sub)
 		for _, ev := range evs {
 			es.send("state", ev.ID, StateEvent{Id: ev.ID, JobId: ev.JobID, Event: ev.Event})
 			watch.record(ev.JobID) // its record follows, whatever the state
@@ -208,20 +213,10 @@ func (s *Server) streamAll(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// readEvents waits for the next state changes after *after and moves it on.
-// A Redis failure is logged and waited out: the client stays connected.
-func (s *Server) readEvents(ctx context.Context, es *eventStream, after *string) []store.JobEvent {
-	evs, err := s.events.JobEvents(ctx, *after, eventBatch, eventBlock)
-	if err != nil {
-		if ctx.Err() == nil {
-			s.log.Warn("event stream: read job events", "err", err)
-			es.sleep(eventBlock)
-		}
-		return nil
-	}
-	if len(evs) > 0 {
-		*after = evs[len(evs)-1].ID
-	}
+// readEvents waits for the next state changes the stream follows. A Redis
+// failure is logged and waited out: the client stays connected.
+func readEvents(es *eventStream, sub *eventSub) []store.JobEvent {
+	evs := sub.next(es)
 	es.heartbeat()
 	return evs
 }

@@ -1,7 +1,8 @@
 // Package apiserver is the HTTP API of ezlive: it validates live jobs, writes
 // them to the store and sends commands to the queue. It owns routing, the
 // wire's error format and the HTTP server settings; it never talks to Nomad,
-// a driver or a transcoder, and keeps no state of its own.
+// a driver or a transcoder, and keeps no state of its own (the event hub
+// holds only its read position in job_events, while streams are open).
 package apiserver
 
 import (
@@ -100,6 +101,7 @@ type Server struct {
 	log            *slog.Logger
 	handler        http.Handler
 	events         EventSource // nil: no event routes
+	hub            *eventHub   // the one reader of events that streams follow
 	httpm          *httpMetrics
 	metricsHandler http.Handler
 }
@@ -116,6 +118,9 @@ func New(cfg Config) (*Server, error) {
 	s.events = cfg.Events
 	if es, ok := cfg.Store.(EventSource); ok && s.events == nil {
 		s.events = es
+	}
+	if s.events != nil {
+		s.hub = newEventHub(s.events, s.log)
 	}
 	reg := cfg.Metrics
 	if reg == nil {
