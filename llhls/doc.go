@@ -12,6 +12,7 @@
 //
 //	#EXT-X-PART:DURATION=0.52,URI="chunk-g1p0-0-00007.m4s",BYTERANGE="75624@0",INDEPENDENT=YES
 //	#EXT-X-PRELOAD-HINT:TYPE=PART,URI="chunk-g1p0-0-00007.m4s",BYTERANGE-START=75624
+//	#EXT-X-RENDITION-REPORT:URI="media_1.m3u8",LAST-MSN=1764000123,LAST-PART=0
 //
 // The origin serves those ranges while the segment is still arriving and
 // holds blocking playlist requests (_HLS_msn, _HLS_part) until the part

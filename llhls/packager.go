@@ -3,6 +3,8 @@ package llhls
 import (
 	"errors"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -113,8 +115,21 @@ func (p *Packager) rendition(playlist string) *rendition {
 
 func (p *Packager) publishLocked(playlist string, r *rendition) {
 	if r.pl.Ready() || r.pl.Ended() {
-		p.cfg.Publish(playlist, r.pl.Render())
+		p.cfg.Publish(playlist, r.pl.Render(p.reportsLocked(playlist)...))
 	}
+}
+
+// reportsLocked reports where every rendition but playlist ends, in name
+// order.
+func (p *Packager) reportsLocked(playlist string) []Report {
+	var reports []Report
+	for name, r := range p.renditions {
+		if msn, part, ok := r.pl.LastPart(); ok && name != playlist {
+			reports = append(reports, Report{URI: name, LastMSN: msn, LastPart: part})
+		}
+	}
+	slices.SortFunc(reports, func(a, b Report) int { return strings.Compare(a.URI, b.URI) })
+	return reports
 }
 
 // partDate is the wall-clock time of media time t (seconds) in run,

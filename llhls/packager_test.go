@@ -95,6 +95,12 @@ func TestPackagerPublishesEveryChunk(t *testing.T) {
 			t.Errorf("no %q in\n%s", want, got)
 		}
 	}
+	// A second rendition: each playlist now reports where the other ends.
+	upload(t, p.Init("media_1.m3u8", "init-1.mp4"), filepath.Join(dir, "init-1.mp4"))
+	upload(t, p.Segment("media_1.m3u8", "g1p0", "init-1.mp4", "chunk-1-00001.m4s"), filepath.Join(dir, "chunk-1-00001.m4s"))
+	if got := pub.last("media_1.m3u8"); !strings.Contains(got, `#EXT-X-RENDITION-REPORT:URI="media_0.m3u8",LAST-MSN=502,LAST-PART=1`) {
+		t.Errorf("no report of media_0:\n%s", got)
+	}
 	p.End(pl)
 	if got := pub.last(pl); !strings.HasSuffix(got, "#EXT-X-ENDLIST\n") {
 		t.Errorf("not ended:\n%s", got)

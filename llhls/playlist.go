@@ -180,8 +180,29 @@ func (p *Playlist) trim() {
 // part targets: the RFC's minimum is two, three is what it recommends.
 const partHoldBack = 3
 
-// Render writes the playlist as RFC 8216bis text.
-func (p *Playlist) Render() []byte {
+// Report is an EXT-X-RENDITION-REPORT: where another rendition's playlist
+// of the same presentation ends, so a player switching to it can ask for
+// its next part at once.
+type Report struct {
+	URI      string
+	LastMSN  int64
+	LastPart int
+}
+
+// LastPart is the media sequence number and index of the last part the
+// playlist lists; ok is false when it lists none.
+func (p *Playlist) LastPart() (msn int64, part int, ok bool) {
+	for i := len(p.segs) - 1; i >= 0; i-- {
+		if n := len(p.segs[i].parts); n > 0 && (p.segs[i].complete || i == p.completeCount()) {
+			return p.firstMSN + int64(i), n - 1, true
+		}
+	}
+	return 0, 0, false
+}
+
+// Render writes the playlist as RFC 8216bis text, ending with reports of
+// the other renditions while it is live.
+func (p *Playlist) Render(reports ...Report) []byte {
 	var b strings.Builder
 	b.WriteString("#EXTM3U\n#EXT-X-VERSION:6\n")
 	fmt.Fprintf(&b, "#EXT-X-TARGETDURATION:%d\n", p.targetDuration)
@@ -213,6 +234,9 @@ func (p *Playlist) Render() []byte {
 		if s.atOrigin {
 			fmt.Fprintf(&b, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=%q,BYTERANGE-START=%d\n", s.uri, s.end())
 		}
+	}
+	for _, r := range reports {
+		fmt.Fprintf(&b, "#EXT-X-RENDITION-REPORT:URI=%q,LAST-MSN=%d,LAST-PART=%d\n", r.URI, r.LastMSN, r.LastPart)
 	}
 	return []byte(b.String())
 }

@@ -164,3 +164,25 @@ func TestPlaylistTargetDurationCoversTheLongestSegment(t *testing.T) {
 		t.Errorf("got\n%s", got)
 	}
 }
+
+func TestPlaylistLastPartAndReports(t *testing.T) {
+	p := NewPlaylist(100, 1, 0.54, 6)
+	if _, _, ok := p.LastPart(); ok {
+		t.Error("an empty playlist has a last part")
+	}
+	p.Begin("s1", "i", false)
+	addParts(p, "s1", 0.5, 0.5)
+	p.Complete("s1")
+	p.Begin("s2", "i", false)
+	if msn, part, ok := p.LastPart(); !ok || msn != 100 || part != 1 {
+		t.Errorf("last part %d.%d %v, want 100.1", msn, part, ok)
+	}
+	addParts(p, "s2", 0.5)
+	if msn, part, _ := p.LastPart(); msn != 101 || part != 0 {
+		t.Errorf("last part %d.%d, want 101.0", msn, part)
+	}
+	got := string(p.Render(Report{URI: "media_1.m3u8", LastMSN: 101, LastPart: 0}))
+	if !strings.HasSuffix(got, "\n#EXT-X-RENDITION-REPORT:URI=\"media_1.m3u8\",LAST-MSN=101,LAST-PART=0\n") {
+		t.Errorf("got\n%s", got)
+	}
+}
