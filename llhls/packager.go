@@ -87,7 +87,11 @@ func (p *Packager) Segment(playlist, run, init, uri string) Upload {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	r := p.rendition(playlist)
-	r.pl.Begin(uri, init, r.run != run && len(r.pl.segs) > 0)
+	newRun := r.run != run
+	if newRun {
+		r.pl.Reopen() // the end was the previous run's: a publisher reconnected
+	}
+	r.pl.Begin(uri, init, newRun && len(r.pl.segs) > 0)
 	r.run = run
 	return &segmentUpload{p: p, playlist: playlist, run: run, init: init, uri: uri, scan: NewScanner(r.tracks[init])}
 }

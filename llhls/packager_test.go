@@ -121,3 +121,25 @@ func TestPackagerNeedsTheInitSegment(t *testing.T) {
 		t.Errorf("got\n%s", got)
 	}
 }
+
+// The end of a run holds for that run's segments, whatever order their
+// requests arrive in; the next run's first segment reopens the playlist.
+func TestPackagerEndHoldsForTheRun(t *testing.T) {
+	dir := chunkedCMAF(t)
+	pub := &published{versions: map[string][]string{}}
+	p := NewPackager(Config{TargetDuration: 1, PartTarget: 0.54, Window: 6, Publish: pub.publish})
+	const pl = "media_0.m3u8"
+	upload(t, p.Init(pl, "init-0.mp4"), filepath.Join(dir, "init-0.mp4"))
+	upload(t, p.Segment(pl, "g1p0", "init-0.mp4", "chunk-0-00001.m4s"), filepath.Join(dir, "chunk-0-00001.m4s"))
+	p.End(pl)
+	upload(t, p.Segment(pl, "g1p0", "init-0.mp4", "chunk-0-00002.m4s"), filepath.Join(dir, "chunk-0-00002.m4s"))
+	if got := pub.last(pl); !strings.HasSuffix(got, "chunk-0-00002.m4s\n#EXT-X-ENDLIST\n") {
+		t.Errorf("the run's late last segment reopened the playlist:\n%s", got)
+	}
+	upload(t, p.Init(pl, "init-0b.mp4"), filepath.Join(dir, "init-0.mp4"))
+	upload(t, p.Segment(pl, "g1p1", "init-0b.mp4", "chunk-0-00003.m4s"), filepath.Join(dir, "chunk-0-00003.m4s"))
+	got := pub.last(pl)
+	if strings.Contains(got, "ENDLIST") || !strings.Contains(got, "#EXT-X-DISCONTINUITY\n") {
+		t.Errorf("a new run did not continue the playlist:\n%s", got)
+	}
+}

@@ -72,7 +72,6 @@ func NewPlaylist(firstMSN int64, targetDuration int, partTarget float64, window 
 // segment; discontinuity marks a segment that does not continue the one
 // before it (a new encoder run).
 func (p *Playlist) Begin(uri, init string, discontinuity bool) {
-	p.ending = false
 	p.segs = append(p.segs, &segment{uri: uri, init: init, discontinuity: discontinuity})
 }
 
@@ -130,8 +129,14 @@ func (p *Playlist) Abort(uri string) {
 }
 
 // End closes the playlist with #EXT-X-ENDLIST once the segments still in
-// progress are complete or aborted. A later Begin opens it again.
+// progress are complete or aborted, including any that begins after End:
+// the encoder may open its last segment's upload just before it ends the
+// stream, and the two requests can arrive in either order. Reopen undoes
+// End.
 func (p *Playlist) End() { p.ending = true }
+
+// Reopen takes back End: a new encoder run continues the stream.
+func (p *Playlist) Reopen() { p.ending = false }
 
 // Ended reports whether the playlist is closed.
 func (p *Playlist) Ended() bool { return p.ending && p.completeCount() == len(p.segs) }

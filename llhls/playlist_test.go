@@ -125,9 +125,17 @@ func TestPlaylistEndsOnceTheLastSegmentIsComplete(t *testing.T) {
 	if !p.Ended() || !strings.HasSuffix(got, "s1\n#EXT-X-ENDLIST\n") || strings.Contains(got, "HINT") {
 		t.Errorf("not ended:\n%s", got)
 	}
-	p.Begin("s2", "i", true)
+	// The encoder's last segment can begin after its end of stream
+	// arrived: it is still the end.
+	p.Begin("s2", "i", false)
+	addParts(p, "s2", 0.04)
+	p.Complete("s2")
+	if !p.Ended() || !strings.HasSuffix(string(p.Render()), "s2\n#EXT-X-ENDLIST\n") {
+		t.Errorf("a late last segment reopened the playlist:\n%s", p.Render())
+	}
+	p.Reopen()
 	if p.Ended() {
-		t.Error("a new segment did not reopen the playlist")
+		t.Error("Reopen did not reopen the playlist")
 	}
 }
 
