@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/ezlivestreaming/ezlive/jobspec"
+	"github.com/ezlivestreaming/ezlive/store"
 )
 
 // errJobBusy means another scheduler holds the job's lock; the command is
@@ -20,13 +20,9 @@ var errJobChanged = errors.New("job changed while it was being handled")
 // ReconcileJob drives one job toward what its record asks for. It is the
 // handler of every command and of every sweep finding, and is idempotent.
 func (s *Scheduler) ReconcileJob(ctx context.Context, id string) error {
-	return s.withJobLock(ctx, id, func(ctx context.Context) error {
-		job, err := s.cfg.Store.Job(ctx, id)
-		if jobspec.ErrorCode(err) == jobspec.ENOTFOUND {
+	return s.withJob(ctx, id, func(ctx context.Context, job *jobspec.LiveJob) error {
+		if job == nil {
 			return s.cfg.Store.Dequeue(ctx, id)
-		}
-		if err != nil {
-			return err
 		}
 		return s.drive(ctx, job)
 	})
@@ -272,11 +268,13 @@ func (s *Scheduler) delete(ctx context.Context, job *jobspec.LiveJob) error {
 	return s.cfg.Store.DeleteJob(ctx, job.Id)
 }
 
-// withJobLock runs fn while holding the job's lock, renewing it, so that two
-// schedulers never handle one job at once.
-func (s *Scheduler) withJobLock(ctx context.Context, id string, fn func(context.Context) error) error {
-	name := "job:" + id
-	if err := s.lock(ctx, name); err != nil {
+// withJob runs fn while holding the job's lock, renewing it, so that two
+// schedulers never handle one job at once. fn gets the job as read under
+// the lock, nil when there is no such job.
+func (s *Scheduler) withJob(ctx context.Context, id string, fn func(context.Context, *jobspec.LiveJob) error) error {
+	name := store.JobLock(id)
+	job, err := s.lockJob(ctx, id)
+	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -285,27 +283,39 @@ func (s *Scheduler) withJobLock(ctx context.Context, id string, fn func(context.
 		defer close(renewed)
 		s.renew(ctx, name, cancel)
 	}()
-	err := fn(ctx)
+	err = fn(ctx, job)
 	cancel()
 	<-renewed
-	if uerr := s.cfg.Store.Unlock(context.WithoutCancel(ctx), name, s.cfg.Instance); uerr != nil {
-		s.log.Warn("unlock job", "job_id", id, "err", uerr)
-	}
+	s.unlock(ctx, name)
 	if errors.Is(err, errJobChanged) {
 		return nil
 	}
 	return err
 }
 
-func (s *Scheduler) lock(ctx context.Context, name string) error {
+// unlock releases a lock this scheduler holds, even when ctx is done.
+func (s *Scheduler) unlock(ctx context.Context, name string) {
+	if err := s.cfg.Store.Unlock(context.WithoutCancel(ctx), name, s.cfg.Instance); err != nil {
+		s.log.Warn("unlock", "lock", name, "err", err)
+	}
+}
+
+// lockJob takes the job's lock, waiting a little for another holder, and
+// returns the job as read with it (nil when there is no such job).
+func (s *Scheduler) lockJob(ctx context.Context, id string) (*jobspec.LiveJob, error) {
 	deadline := s.now().Add(3 * time.Second)
 	for {
-		ok, err := s.cfg.Store.TryLock(ctx, name, s.cfg.Instance, jobLockTTL)
-		if err != nil || ok {
-			return err
-		}
-		if s.now().After(deadline) {
-			return errJobBusy
+		ok, job, err := s.cfg.Store.TryLockJob(ctx, id, s.cfg.Instance, jobLockTTL)
+		switch {
+		case ok && jobspec.ErrorCode(err) == jobspec.ENOTFOUND:
+			return nil, nil
+		case ok && err != nil:
+			s.unlock(ctx, store.JobLock(id))
+			return nil, err
+		case ok || err != nil:
+			return job, err
+		case s.now().After(deadline):
+			return nil, errJobBusy
 		}
 		sleep(ctx, 50*time.Millisecond)
 	}
@@ -320,7 +330,7 @@ func (s *Scheduler) renew(ctx context.Context, name string, lost context.CancelF
 			return
 		case <-t.C:
 			if ok, err := s.cfg.Store.ExtendLock(ctx, name, s.cfg.Instance, jobLockTTL); err == nil && !ok {
-				s.log.Error("job lock lost while handling it", "job_id", strings.TrimPrefix(name, "job:"), "lock", name)
+				s.log.Error("job lock lost while handling it", "lock", name)
 				lost()
 				return
 			}

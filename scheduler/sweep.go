@@ -44,7 +44,7 @@ func (s *Scheduler) Reconcile(ctx context.Context) {
 	seen := s.sweepJobs(ctx, snap)
 	for _, r := range running {
 		if !seen[r.JobID] {
-			s.act(ctx, r.JobID, "placement of a deleted job", func(ctx context.Context) error {
+			s.act(ctx, r.JobID, "placement of a deleted job", func(ctx context.Context, _ *jobspec.LiveJob) error {
 				return s.cfg.Driver.Stop(ctx, r.JobID)
 			})
 		}
@@ -52,7 +52,7 @@ func (s *Scheduler) Reconcile(ctx context.Context) {
 	for node, l := range loads {
 		for id := range l.Jobs {
 			if !seen[id] {
-				s.act(ctx, id, "load of a deleted job", func(ctx context.Context) error {
+				s.act(ctx, id, "load of a deleted job", func(ctx context.Context, _ *jobspec.LiveJob) error {
 					return s.cfg.Store.Release(ctx, node, id)
 				})
 			}
@@ -91,7 +91,9 @@ func (s *Scheduler) sweepJobs(ctx context.Context, snap snapshot) map[string]boo
 		for _, j := range jobs {
 			seen[j.Id] = true
 			if why := s.needsWork(j, snap); why != "" {
-				s.act(ctx, j.Id, why, func(ctx context.Context) error { return s.repair(ctx, j.Id, snap.placed) })
+				s.act(ctx, j.Id, why, func(ctx context.Context, job *jobspec.LiveJob) error {
+					return s.repair(ctx, job, snap.placed)
+				})
 			}
 		}
 		if next == "" {
@@ -130,12 +132,13 @@ func (s *Scheduler) needsWork(j *jobspec.LiveJob, snap snapshot) string {
 	return ""
 }
 
-// repair handles one sweep finding under the job's lock.
-func (s *Scheduler) repair(ctx context.Context, id string, placed map[string]Running) error {
-	job, err := s.cfg.Store.Job(ctx, id)
-	if err != nil {
-		return err
+// repair handles one sweep finding under the job's lock; job is nil when it
+// was deleted meanwhile (the next sweep handles what it left).
+func (s *Scheduler) repair(ctx context.Context, job *jobspec.LiveJob, placed map[string]Running) error {
+	if job == nil {
+		return nil
 	}
+	id := job.Id
 	r, isPlaced := placed[id]
 	switch {
 	case job.State.Active() && job.State != jobspec.StateCreated && job.Assigned_worker_id != "" &&
@@ -153,8 +156,8 @@ func (s *Scheduler) repair(ctx context.Context, id string, placed map[string]Run
 }
 
 // act runs fn under the job's lock, logging what it could not do.
-func (s *Scheduler) act(ctx context.Context, id, why string, fn func(context.Context) error) {
-	if err := s.withJobLock(ctx, id, fn); err != nil && err != errJobBusy {
+func (s *Scheduler) act(ctx context.Context, id, why string, fn func(context.Context, *jobspec.LiveJob) error) {
+	if err := s.withJob(ctx, id, fn); err != nil && err != errJobBusy {
 		s.log.Warn("sweep: repair failed", "job_id", id, "finding", why, "err", err)
 	}
 }
@@ -195,10 +198,9 @@ func (s *Scheduler) onDriverEvent(ctx context.Context, ev Event) {
 }
 
 func (s *Scheduler) placementDied(ctx context.Context, id, node string, gen int64, reason string) {
-	err := s.withJobLock(ctx, id, func(ctx context.Context) error {
-		job, err := s.cfg.Store.Job(ctx, id)
-		if err != nil {
-			return err
+	err := s.withJob(ctx, id, func(ctx context.Context, job *jobspec.LiveJob) error {
+		if job == nil {
+			return nil // deleted meanwhile
 		}
 		current := job.State.Active() && job.State != jobspec.StateCreated &&
 			(node == "" || node == job.Assigned_worker_id) &&
@@ -208,7 +210,7 @@ func (s *Scheduler) placementDied(ctx context.Context, id, node string, gen int6
 		}
 		return s.replace(ctx, job, reason)
 	})
-	if err != nil && jobspec.ErrorCode(err) != jobspec.ENOTFOUND {
+	if err != nil {
 		s.log.Warn("re-place after driver event", "job_id", id, "node_id", node, "err", err)
 	}
 }

@@ -276,6 +276,38 @@ var extendLock = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0`)
 
+// JobLock is the name of the lock a scheduler holds while it handles job id.
+func JobLock(id string) string { return "job:" + id }
+
+// TryLockJob takes job id's lock (JobLock) for owner for ttl and reads the
+// job, in one round trip: what handling a job starts with. locked is false
+// when someone else holds the lock; the job is then not returned. A job
+// that does not exist is ENOTFOUND, with the lock taken.
+func (s *Store) TryLockJob(ctx context.Context, id, owner string, ttl time.Duration) (locked bool, job *jobspec.LiveJob, err error) {
+	var lock *redis.BoolCmd
+	var read *redis.StringCmd
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		lock = p.SetNX(ctx, keyLockPrefix+JobLock(id), owner, ttl)
+		read = p.HGet(ctx, KeyJobs, id)
+		return nil
+	}) // each command's own error is checked below
+	if err := lock.Err(); err != nil {
+		return false, nil, wrap(err, "lock job "+id)
+	}
+	if !lock.Val() {
+		return false, nil, nil
+	}
+	raw, err := read.Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return true, nil, notFound(id)
+	case err != nil:
+		return true, nil, wrap(err, "get job "+id)
+	}
+	job, err = decodeJob(raw)
+	return true, job, err
+}
+
 // TryLock takes the named lock for owner for ttl; false when someone else
 // holds it. Locks expire, so a dead holder never blocks others for long.
 func (s *Store) TryLock(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {

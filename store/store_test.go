@@ -128,6 +128,33 @@ func TestUpdateJobFromAStaleCopy(t *testing.T) {
 	}
 }
 
+// TryLockJob takes the job's lock and reads the job in one step; a second
+// owner gets neither.
+func TestTryLockJob(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := context.Background()
+	if err := s.CreateJob(ctx, newJob("j")); err != nil {
+		t.Fatal(err)
+	}
+	ok, job, err := s.TryLockJob(ctx, "j", "s1", time.Minute)
+	if !ok || err != nil || job == nil || job.StreamKey != "key-j" {
+		t.Fatalf("first owner: %v %+v %v", ok, job, err)
+	}
+	if ok, job, err := s.TryLockJob(ctx, "j", "s2", time.Minute); ok || job != nil || err != nil {
+		t.Fatalf("second owner: %v %+v %v", ok, job, err)
+	}
+	if err := s.Unlock(ctx, store.JobLock("j"), "s1"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _, err := s.TryLockJob(ctx, "j", "s2", time.Minute); !ok || err != nil {
+		t.Fatalf("after unlock: %v %v", ok, err)
+	}
+	if ok, job, err := s.TryLockJob(ctx, "missing", "s1", time.Minute); !ok || job != nil || jobspec.ErrorCode(err) != jobspec.ENOTFOUND {
+		t.Fatalf("missing job: %v %+v %v", ok, job, err)
+	}
+}
+
 // StartPlacement rotates the upload token and reads the reserved cores.
 func TestStartPlacement(t *testing.T) {
 	t.Parallel()
