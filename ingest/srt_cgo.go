@@ -11,10 +11,15 @@ package ingest
 #include <srt/srt.h>
 #include <srt/access_control.h>
 
-extern int ezliveSRTHook(uintptr_t gw, SRTSOCKET ns, char* streamid);
+extern int ezliveSRTHook(uintptr_t gw, SRTSOCKET ns, char* ip, char* streamid);
 
 static int hook(void* opaq, SRTSOCKET ns, int hsversion, const struct sockaddr* peer, const char* streamid) {
-	return ezliveSRTHook((uintptr_t)opaq, ns, (char*)streamid);
+	char ip[INET6_ADDRSTRLEN] = "";
+	if (peer && peer->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in*)peer)->sin_addr, ip, sizeof ip);
+	else if (peer && peer->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6*)peer)->sin6_addr, ip, sizeof ip);
+	return ezliveSRTHook((uintptr_t)opaq, ns, ip, (char*)streamid);
 }
 
 static SRTSOCKET listen_on(const char* ip, int port, uintptr_t gw, int backlog) {
@@ -62,6 +67,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unsafe"
 
 	"github.com/ezlivestreaming/ezlive/rtmp"
@@ -129,8 +135,14 @@ type srtCloser struct {
 func (c *srtCloser) Close() error { C.srt_close(c.s); return nil }
 
 //export ezliveSRTHook
-func ezliveSRTHook(gw C.uintptr_t, ns C.SRTSOCKET, streamid *C.char) C.int {
+func ezliveSRTHook(gw C.uintptr_t, ns C.SRTSOCKET, ip, streamid *C.char) C.int {
 	g := cgo.Handle(gw).Value().(*Gateway)
+	if addr := C.GoString(ip); !g.limiter.allow(addr, time.Now()) {
+		g.refuse(ReasonRateLimited)
+		g.log.Warn("ingest refused", "protocol", "srt", "remote", addr, "reason", ReasonRateLimited)
+		C.srt_setrejectreason(ns, C.SRT_REJX_OVERLOAD)
+		return -1
+	}
 	key := srtStreamKey(C.GoString(streamid))
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.DialTimeout)
 	defer cancel()

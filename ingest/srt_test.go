@@ -111,3 +111,23 @@ func TestSRTRefusals(t *testing.T) {
 		t.Fatalf("stats %+v", g.Stats())
 	}
 }
+
+// SRT publishers count against the same per-IP limit as RTMP ones.
+func TestSRTRateLimitPerIP(t *testing.T) {
+	needFFmpeg(t)
+	t.Parallel()
+	g, _ := startGateway(t, Config{SRTPassphrase: testPassphrase, MaxAttemptsPerMinute: 1, Resolver: StaticResolver{}})
+	srtAddr := startSRT(t, g)
+	for range 2 {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		pub := exec.CommandContext(ctx, "ffmpeg", srtPublisherArgs("srt://"+srtAddr+"?streamid=nokey&passphrase="+testPassphrase+"&connect_timeout=3000", 1)...)
+		if err := pub.Run(); err == nil {
+			t.Fatal("ffmpeg published with an unknown key")
+		}
+		cancel()
+	}
+	st := g.Stats()
+	if st.Refused[ReasonUnknownKey] != 1 || st.Refused[ReasonRateLimited] < 1 {
+		t.Fatalf("refused %v, want one unknown key, then rate limited", st.Refused)
+	}
+}
