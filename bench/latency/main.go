@@ -69,12 +69,12 @@ func run(bin, url string) error {
 		return fmt.Errorf("read figures: %w", err)
 	}
 	fmt.Println("end-to-end live latency in Chromium (Shaka liveLatency, median of 12 samples a second apart, after 3 s of play):")
-	for _, name := range []string{"low-latency DASH", "normal DASH", "low-latency HLS"} {
+	for _, name := range []string{"low-latency DASH", "normal DASH", "low-latency HLS", "low-latency HLS (hls.js)"} {
 		f, ok := figures[name]
 		if !ok {
 			continue
 		}
-		fmt.Printf("  %-17s %5.2f s  (min %.2f, max %.2f; %g s segments)", name, f.Median, f.Min, f.Max, f.Segment)
+		fmt.Printf("  %-26s %5.2f s  (min %.2f, max %.2f; %g s segments)", name, f.Median, f.Min, f.Max, f.Segment)
 		if f.Prft > 0 {
 			fmt.Printf("; %.2f s by producer reference time", f.Prft)
 		}

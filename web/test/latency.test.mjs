@@ -8,6 +8,9 @@
 // EXT-X-PROGRAM-DATE-TIME; both are the packager's clock as media leaves
 // the encoder, on the same machine here) is sampled every second. Targets:
 // under 3 s in low-latency mode, under three segment durations otherwise.
+// The LL-HLS job is also played by hls.js (a second LL-HLS client, on a bare
+// page), which must use blocking playlist reloads and parts; its latency is
+// the wall clock minus hls.playingDate (the playhead's PROGRAM-DATE-TIME).
 //
 //   EZLIVE_URL=http://127.0.0.1:1080 node --test web/test/latency.test.mjs
 //
@@ -18,7 +21,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { BASE, launchChromium } from '../chromium.mjs';
+
+const HLSJS = createRequire(import.meta.url).resolve('hls.js/dist/hls.min.js');
 
 const UNTIL_RUNNING_MS = 120_000;
 const UNTIL_PLAYING_MS = 60_000;
@@ -148,6 +154,63 @@ async function measure(t, id) {
   }
 }
 
+// measureHlsJs plays url with hls.js in LL mode on a bare page and samples
+// its wall-clock latency; it also returns the playlist and segment requests.
+async function measureHlsJs(t, url) {
+  const page = await context.newPage();
+  const requests = [];
+  page.on('request', (r) => requests.push({ url: r.url(), range: r.headers().range }));
+  page.on('pageerror', (err) => t.diagnostic(`page error: ${err.message}`));
+  try {
+    await page.setContent('<video id="v" muted playsinline width="640"></video>');
+    await page.addScriptTag({ path: HLSJS });
+    await page.evaluate((src) => {
+      const video = document.getElementById('v');
+      const hls = new globalThis.Hls({ lowLatencyMode: true });
+      globalThis.hls = hls;
+      hls.on(globalThis.Hls.Events.ERROR, (_, d) => {
+        if (d.fatal) globalThis.hlsError = `${d.type}: ${d.details}`;
+      });
+      hls.on(globalThis.Hls.Events.MANIFEST_PARSED, () => video.play());
+      hls.loadSource(src);
+      hls.attachMedia(video);
+    }, url);
+    await page.waitForFunction(
+      () => {
+        const v = document.getElementById('v');
+        return globalThis.hlsError || (v.currentTime > 0 && !v.paused && v.readyState >= 3);
+      },
+      null,
+      { timeout: UNTIL_PLAYING_MS, polling: 250 },
+    );
+    const failed = await page.evaluate(() => globalThis.hlsError);
+    if (failed) throw new Error(`hls.js: ${failed}`);
+    await page.waitForTimeout(SETTLE_MS);
+    const samples = [];
+    for (let i = 0; i < SAMPLES; i++) {
+      samples.push(await page.evaluate(() => (Date.now() - globalThis.hls.playingDate.getTime()) / 1000));
+      await page.waitForTimeout(1000);
+    }
+    return { samples, requests };
+  } finally {
+    await page.close();
+  }
+}
+
+// measureWithHlsJs checks that hls.js plays LL-HLS as LL-HLS (blocking
+// reloads, byte-range parts) within the same latency target.
+async function measureWithHlsJs(t, url, c) {
+  const name = `${c.name} (hls.js)`;
+  const { samples, requests } = await measureHlsJs(t, url);
+  const f = summary(samples, c.segment);
+  figures[name] = f;
+  t.diagnostic(`${name}: latency ${samples.map((s) => s.toFixed(2)).join(', ')}`);
+  assert.ok(requests.some((r) => r.url.includes('_HLS_msn=')), `${name}: no blocking playlist reload among ${requests.length} requests`);
+  assert.ok(requests.some((r) => r.url.endsWith('.m4s') && /^bytes=[1-9]/.test(r.range ?? '')), `${name}: no part fetched as a byte range`);
+  assert.ok(samples.every((s) => Number.isFinite(s) && s > 0), `${name}: no latency: ${samples}`);
+  assert.ok(f.median < c.limit, `${name}: median latency ${f.median.toFixed(2)} s, want < ${c.limit} s`);
+}
+
 function summary(samples, segment) {
   const s = [...samples].sort((a, b) => a - b);
   return { median: s[Math.floor(s.length / 2)], min: s[0], max: s.at(-1), segment, samples };
@@ -181,6 +244,10 @@ test('live latency in the browser: low-latency DASH and HLS < 3 s, normal DASH <
       t.diagnostic(`${c.name}: liveLatency ${samples.map((s) => s.toFixed(2)).join(', ')}`);
       assert.ok(samples.every((s) => Number.isFinite(s) && s > 0), `${c.name}: Shaka reports no latency: ${samples}`);
       assert.ok(f.median < c.limit, `${c.name}: median latency ${f.median.toFixed(2)} s, want < ${c.limit} s`);
+      if (c.stream === 'hls' && c.lowLatency) {
+        const job = await api('GET', `/jobs/${jobs[i]}`);
+        await measureWithHlsJs(t, job.Playback_url, c);
+      }
     }
   } finally {
     await Promise.all(jobs.map(cleanUp));
