@@ -16,6 +16,7 @@ import { mkdtemp, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BASE, launchChromium } from '../chromium.mjs';
+import { cleanUp } from '../testkit.mjs';
 
 // How long the system may take for each step on a busy 2-core machine.
 const UNTIL_RUNNING_MS = 120_000;
@@ -148,22 +149,6 @@ async function stopAndDeleteThroughPage(page, id) {
   await waitForState(page, id, 'stopped', UNTIL_STOPPED_MS);
   await page.getByRole('button', { name: 'Delete' }).click();
   await row(page, id).waitFor({ state: 'detached', timeout: UNTIL_STOPPED_MS });
-}
-
-// cleanUp stops and deletes a job over the API when the test failed midway,
-// so a failure leaves no transcoder running.
-async function cleanUp(id) {
-  const call = (method, p) => fetch(`${BASE}/jobs/${id}${p}`, { method, signal: AbortSignal.timeout(10_000) }).catch(() => null);
-  await call('DELETE', '/feed');
-  await call('PUT', '/stop');
-  for (let i = 0; i < 60; i++) {
-    const res = await call('GET', '');
-    if (!res || res.status === 404) return;
-    const job = await res.json().catch(() => ({}));
-    if (job.State === 'stopped' || job.State === 'failed') break;
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-  await call('DELETE', '');
 }
 
 // Packagings to test, as the page's template keys; EZLIVE_PACKAGINGS

@@ -23,6 +23,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BASE, launchChromium } from '../chromium.mjs';
+import { api, cleanUp } from '../testkit.mjs';
 
 const PACKAGINGS = (process.env.EZLIVE_DRM_PACKAGINGS || 'dash-fmp4,hls-fmp4').split(',');
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -45,17 +46,6 @@ after(async () => {
 });
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function api(method, p, body) {
-  const res = await fetch(`${BASE}${p}`, {
-    method,
-    body: body && JSON.stringify(body),
-    headers: body ? { 'Content-Type': 'application/json' } : {},
-    signal: AbortSignal.timeout(15_000),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : null };
-}
 
 // drmSpec is the sample job cut to one small rendition, 2 s segments, and a
 // Drm block (scheme chosen by the packaging).
@@ -168,10 +158,7 @@ for (const packaging of PACKAGINGS) {
       const moved = Math.max(...refused.times) - Math.min(...refused.times);
       assert.ok(moved < 0.5, `played without a license: ${refused.times.join(' ')}`);
     } finally {
-      await api('DELETE', `/jobs/${id}/feed`).catch(() => null);
-      await api('PUT', `/jobs/${id}/stop`).catch(() => null);
-      await waitFor('stopped', 60_000, async () => ['stopped', 'failed'].includes((await api('GET', `/jobs/${id}`)).json?.State)).catch(() => null);
-      await api('DELETE', `/jobs/${id}`).catch(() => null);
+      await cleanUp(id);
     }
   });
 }

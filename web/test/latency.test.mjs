@@ -23,6 +23,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { BASE, launchChromium } from '../chromium.mjs';
+import { apiJSON as api, cleanUp, untilState } from '../testkit.mjs';
 
 const HLSJS = createRequire(import.meta.url).resolve('hls.js/dist/hls.min.js');
 
@@ -73,38 +74,6 @@ after(async () => {
   }
   if (process.env.EZLIVE_LATENCY_OUT) await writeFile(process.env.EZLIVE_LATENCY_OUT, JSON.stringify(figures, null, 2));
 });
-
-async function api(method, p, body) {
-  const res = await fetch(`${BASE}${p}`, {
-    method,
-    body: body && JSON.stringify(body),
-    headers: body ? { 'Content-Type': 'application/json' } : {},
-    signal: AbortSignal.timeout(10_000),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
-
-async function untilState(id, states, timeout) {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    const job = await api('GET', `/jobs/${id}`);
-    if (states.includes(job.State)) return job;
-    if (job.State === 'failed' || Date.now() > deadline) {
-      throw new Error(`job ${id} is ${job.State} (${job.State_reason}), wanted ${states.join('/')}`);
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
-
-async function cleanUp(id) {
-  const call = (method, p) => fetch(`${BASE}/jobs/${id}${p}`, { method, signal: AbortSignal.timeout(10_000) }).catch(() => null);
-  await call('DELETE', '/feed');
-  await call('PUT', '/stop');
-  await untilState(id, ['stopped', 'failed'], 60_000).catch(() => {});
-  await call('DELETE', '');
-}
 
 // measure plays the job in the page and samples Shaka's liveLatency.
 async function measure(t, id) {
