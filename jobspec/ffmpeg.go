@@ -390,8 +390,8 @@ func dashArgs(o Output, t Target) []string {
 		"-use_template", "1", "-use_timeline", timeline,
 		"-adaptation_sets", strings.Join(sets, " "),
 		"-dash_segment_type", "mp4",
-		"-init_seg_name", "init-" + run + "-$RepresentationID$.mp4",
-		"-media_seg_name", "chunk-" + run + "-$RepresentationID$-$Number%05d$.m4s",
+		"-init_seg_name", dashInitPrefix + run + "-$RepresentationID$" + dashInitExt,
+		"-media_seg_name", dashChunkPrefix + run + "-$RepresentationID$-$Number%05d$" + dashChunkExt,
 		"-method", "PUT", "-http_persistent", "0", "-timeout", "10", "-ignore_io_errors", "1",
 	}
 	if t.UploadToken != "" {
@@ -456,10 +456,10 @@ type DASHFile struct {
 func ParseDASHFile(name string) (f DASHFile, ok bool) {
 	var rest string
 	switch {
-	case strings.HasPrefix(name, "init-") && strings.HasSuffix(name, ".mp4"):
-		f.Init, rest = true, strings.TrimSuffix(strings.TrimPrefix(name, "init-"), ".mp4")
-	case strings.HasPrefix(name, "chunk-") && strings.HasSuffix(name, ".m4s"):
-		rest = strings.TrimSuffix(strings.TrimPrefix(name, "chunk-"), ".m4s")
+	case strings.HasPrefix(name, dashInitPrefix) && strings.HasSuffix(name, dashInitExt):
+		f.Init, rest = true, strings.TrimSuffix(strings.TrimPrefix(name, dashInitPrefix), dashInitExt)
+	case strings.HasPrefix(name, dashChunkPrefix) && strings.HasSuffix(name, dashChunkExt):
+		rest = strings.TrimSuffix(strings.TrimPrefix(name, dashChunkPrefix), dashChunkExt)
 		i := strings.LastIndexByte(rest, '-')
 		if i < 0 || !allDigits(rest[i+1:]) {
 			return DASHFile{}, false
@@ -477,16 +477,26 @@ func ParseDASHFile(name string) (f DASHFile, ok bool) {
 }
 
 // DASHInitName is the initialisation segment of representation n in run.
-func DASHInitName(run string, n int) string { return fmt.Sprintf("init-%s-%d.mp4", run, n) }
+func DASHInitName(run string, n int) string {
+	return dashInitPrefix + run + "-" + strconv.Itoa(n) + dashInitExt
+}
+
+// The parts of the dash muxer's file names, for dashArgs to write and
+// ParseDASHFile to read.
+const (
+	dashInitPrefix, dashInitExt   = "init-", ".mp4"
+	dashChunkPrefix, dashChunkExt = "chunk-", ".m4s"
+	hlsMediaPrefix, hlsMediaExt   = "media_", ".m3u8"
+)
 
 // HLSMediaPlaylist is the HLS media playlist of representation n of a
 // dash-muxer job.
-func HLSMediaPlaylist(n int) string { return fmt.Sprintf("media_%d.m3u8", n) }
+func HLSMediaPlaylist(n int) string { return hlsMediaPrefix + strconv.Itoa(n) + hlsMediaExt }
 
 // ParseHLSMediaPlaylist returns n for the name HLSMediaPlaylist(n).
 func ParseHLSMediaPlaylist(name string) (int, bool) {
-	digits, ok := strings.CutPrefix(name, "media_")
-	digits, ok2 := strings.CutSuffix(digits, ".m3u8")
+	digits, ok := strings.CutPrefix(name, hlsMediaPrefix)
+	digits, ok2 := strings.CutSuffix(digits, hlsMediaExt)
 	if !ok || !ok2 || !allDigits(digits) {
 		return 0, false
 	}

@@ -162,9 +162,8 @@ func (r *relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			r.stream(w, req, u)
 			return
 		}
-		b, err := io.ReadAll(io.LimitReader(req.Body, maxUpload+1))
-		if err != nil || len(b) > maxUpload {
-			http.Error(w, "upload unreadable or too large", http.StatusBadRequest)
+		b, ok := readUpload(w, req)
+		if !ok {
 			return
 		}
 		u.method, u.body = http.MethodPut, b
@@ -176,6 +175,17 @@ func (r *relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.enqueue(u)
 	// ffmpeg does not wait for this answer; it only must not be an error.
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// readUpload reads a whole upload from ffmpeg, at most maxUpload bytes; it
+// answers the request itself when it cannot.
+func readUpload(w http.ResponseWriter, req *http.Request) ([]byte, bool) {
+	b, err := io.ReadAll(io.LimitReader(req.Body, maxUpload+1))
+	if err != nil || len(b) > maxUpload {
+		http.Error(w, "upload unreadable or too large", http.StatusBadRequest)
+		return nil, false
+	}
+	return b, true
 }
 
 // enqueue hands a complete write to the forwarder, unless the relay closed.
@@ -470,9 +480,8 @@ func (r *relay) ownPlaylist(name string) bool {
 // takeOwnPlaylist drops ffmpeg's version of a media playlist the relay
 // writes; the one at the end of the stream ends the relay's too.
 func (r *relay) takeOwnPlaylist(w http.ResponseWriter, req *http.Request, name string) {
-	b, err := io.ReadAll(io.LimitReader(req.Body, maxUpload+1))
-	if err != nil {
-		http.Error(w, "upload unreadable", http.StatusBadRequest)
+	b, ok := readUpload(w, req)
+	if !ok {
 		return
 	}
 	if bytes.Contains(b, endList) {
