@@ -13,7 +13,11 @@ import (
 // relay tells the encoder it is publishing, then copies its media to the
 // transcoder and drains the transcoder's side, until either ends; then both
 // are closed.
-func (g *Gateway) relay(c *rtmp.Conn, up *rtmp.Client, req publishRequest, target Target, log *slog.Logger) {
+//
+// release frees the stream key; it runs before the publisher stops counting
+// in Stats.ActivePublishers, so a key is free again once its publisher no
+// longer counts.
+func (g *Gateway) relay(c *rtmp.Conn, up *rtmp.Client, req publishRequest, target Target, release func(), log *slog.Logger) {
 	defer up.Close()
 	c.WriteUserControl(rtmp.EventStreamBegin, req.streamID)
 	if err := c.WriteStatus(req.streamID, rtmp.Status{Level: "status", Code: rtmp.CodePublishStart, Description: "Publishing."}); err != nil {
@@ -23,6 +27,7 @@ func (g *Gateway) relay(c *rtmp.Conn, up *rtmp.Client, req publishRequest, targe
 	g.accepted.Add(1)
 	g.active.Add(1)
 	defer g.active.Add(-1)
+	defer release()
 	start := time.Now()
 	log.Info("ingest relaying", "transcoder", target.Addr)
 

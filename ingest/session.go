@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/ezlivestreaming/ezlive/rtmp"
@@ -63,8 +64,9 @@ func (g *Gateway) serveConn(nc net.Conn) {
 		g.turnAway(c, log, req.streamID, err)
 		return
 	}
-	defer unlock()
-	g.relay(c, up, req, target, log.With("job_id", target.JobID))
+	release := sync.OnceFunc(unlock)
+	defer release()
+	g.relay(c, up, req, target, release, log.With("job_id", target.JobID))
 }
 
 // turnAway tells the encoder why (when the protocol allows), counts and logs.

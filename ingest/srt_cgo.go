@@ -200,14 +200,16 @@ func (g *Gateway) serveSRT(s C.SRTSOCKET) {
 		log.Warn("ingest refused", "reason", ReasonBusy, "err", err)
 		return
 	}
-	defer g.cfg.Locker.Release(context.Background(), key, owner)
+	release := sync.OnceFunc(func() { g.cfg.Locker.Release(context.Background(), key, owner) })
+	defer release()
 	C.set_int(s, C.SRTO_RCVTIMEO, C.int(g.cfg.IdleTimeout.Milliseconds()))
-	g.remux(s, target, log.With("job_id", target.JobID))
+	g.remux(s, target, release, log.With("job_id", target.JobID))
 }
 
 // remux pipes the SRT payload (MPEG-TS) into an ffmpeg that publishes it to
 // the transcoder over RTMP without re-encoding.
-func (g *Gateway) remux(s C.SRTSOCKET, target Target, log *slog.Logger) {
+// release frees the stream key before the publisher stops counting (see relay).
+func (g *Gateway) remux(s C.SRTSOCKET, target Target, release func(), log *slog.Logger) {
 	url := fmt.Sprintf("rtmp://%s/%s/%s", target.Addr, target.App, target.StreamName)
 	cmd := exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
 		"-f", "mpegts", "-i", "pipe:0", "-c", "copy", "-f", "flv", url)
@@ -225,6 +227,7 @@ func (g *Gateway) remux(s C.SRTSOCKET, target Target, log *slog.Logger) {
 	g.accepted.Add(1)
 	g.active.Add(1)
 	defer g.active.Add(-1)
+	defer release()
 	log.Info("ingest relaying", "transcoder", target.Addr)
 	err = g.copySRT(s, stdin)
 	stdin.Close()
