@@ -14,9 +14,10 @@ import (
 // transcoder and drains the transcoder's side, until either ends; then both
 // are closed.
 //
-// release frees the stream key; it runs before the publisher stops counting
-// in Stats.ActivePublishers, so a key is free again once its publisher no
-// longer counts.
+// release frees the stream key. It runs before the encoder's connection is
+// closed and before the publisher stops counting in Stats.ActivePublishers,
+// so an encoder that reconnects at once, or a client that sees no
+// publisher, finds the key free.
 func (g *Gateway) relay(c *rtmp.Conn, up *rtmp.Client, req publishRequest, target Target, release func(), log *slog.Logger) {
 	defer up.Close()
 	c.WriteUserControl(rtmp.EventStreamBegin, req.streamID)
@@ -27,17 +28,18 @@ func (g *Gateway) relay(c *rtmp.Conn, up *rtmp.Client, req publishRequest, targe
 	g.accepted.Add(1)
 	g.active.Add(1)
 	defer g.active.Add(-1)
-	defer release()
 	start := time.Now()
 	log.Info("ingest relaying", "transcoder", target.Addr)
 
 	upDone := make(chan error, 1)
 	go func() {
 		err := drainTranscoder(up)
+		release()
 		c.Close() // the transcoder side ended: end the encoder's too
 		upDone <- err
 	}()
 	err := g.copyMedia(c, up)
+	release()
 	c.Close()
 	up.Close()
 	upErr := <-upDone
