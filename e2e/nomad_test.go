@@ -24,10 +24,13 @@ func nomadSystem(t testing.TB) (*system, *nomadtest.Server) {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	for _, id := range []string{"node-a", "node-b"} {
-		srv.AddNode(nomadtest.NodeSpec{ID: id, Name: id, Pool: "ezlive-workers", Cores: 2})
-	}
 	s := startSystemWith(t, []string{"-queue", "redis"}, []string{"-driver", "nomad"}, "NOMAD_ADDR="+srv.URL)
+	// The workers' settings come from their agents' environment, as from
+	// the env file terraform writes; the scheduler passes none.
+	env := map[string]string{"EZLIVE_REDIS_ADDR": s.redis.Addr, "EZLIVE_ORIGIN_URL": s.originURL}
+	for _, id := range []string{"node-a", "node-b"} {
+		srv.AddNode(nomadtest.NodeSpec{ID: id, Name: id, Pool: "ezlive-workers", Cores: 2, Env: env})
+	}
 	return s, srv
 }
 

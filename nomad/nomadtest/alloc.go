@@ -383,7 +383,8 @@ func (s *Server) setClientStatus(a *allocState) {
 }
 
 // taskEnv is the environment of a raw_exec task: the agent's own environment
-// plus Nomad's runtime variables and the task's env block; s.mu is held.
+// (this process's plus the node's NodeSpec.Env), then Nomad's runtime
+// variables and the task's env block, which win; s.mu is held.
 func (s *Server) taskEnv(a *allocState, t *api.Task) []string {
 	allocDir := filepath.Join(s.cfg.Dir, a.alloc.ID)
 	taskDir := filepath.Join(allocDir, t.Name)
@@ -423,6 +424,9 @@ func (s *Server) taskEnv(a *allocState, t *api.Task) []string {
 		vars[k] = interpolate(v, vars, a.node)
 	}
 	env := os.Environ()
+	for k, v := range s.nodeEnv[a.node.ID] {
+		env = append(env, k+"="+v)
+	}
 	for k, v := range vars {
 		env = append(env, k+"="+v)
 	}

@@ -21,6 +21,11 @@ type NodeSpec struct {
 	Datacenter string   // "dc1" by default
 	Drivers    []string // raw_exec and exec by default
 	Meta       map[string]string
+	// Env is the client agent's own environment beyond this process's,
+	// which raw_exec and exec tasks inherit ("Nomad passes the host
+	// environment variables to exec, raw_exec and java tasks": client
+	// configuration, env.denylist). Operators put worker settings there.
+	Env map[string]string
 }
 
 // AddNode registers a ready, eligible client node and returns its ID.
@@ -31,6 +36,7 @@ func (s *Server) AddNode(spec NodeSpec) string {
 	index := s.bump()
 	n.CreateIndex, n.ModifyIndex = index, index
 	s.nodes[n.ID] = n
+	s.nodeEnv[n.ID] = spec.Env
 	s.publish(nodeEvent("NodeRegistration", n))
 	s.unblock()
 	return n.ID

@@ -58,6 +58,7 @@ type Server struct {
 	closing  chan struct{}
 	closed   bool
 	nodes    map[string]*api.Node
+	nodeEnv  map[string]map[string]string // node ID → its agent's environment (NodeSpec.Env)
 	jobs     map[string]*jobState
 	evals    map[string]*api.Evaluation
 	allocs   map[string]*allocState
@@ -102,7 +103,7 @@ func Start(cfg Config) (*Server, error) {
 		index:   1,
 		changed: make(chan struct{}),
 		closing: make(chan struct{}),
-		nodes:   map[string]*api.Node{},
+		nodes:   map[string]*api.Node{}, nodeEnv: map[string]map[string]string{},
 		jobs:    map[string]*jobState{},
 		evals:   map[string]*api.Evaluation{},
 		allocs:  map[string]*allocState{},
