@@ -153,6 +153,9 @@ func (d *Driver) Stop(_ context.Context, jobID string) error {
 	return nil
 }
 
+// Forget has nothing to remove: a stopped local transcoder leaves nothing.
+func (d *Driver) Forget(context.Context, string) error { return nil }
+
 func (d *Driver) terminate(pr *proc) {
 	pr.cancel()
 	<-pr.done

@@ -38,7 +38,12 @@ type Config struct {
 	TaskDriver string
 	// Command is the path of the ezlive binary on the nodes ("ezlive").
 	Command string
-	// RedisAddr and OriginURL are passed to the transcoder.
+	// RedisAddr and OriginURL, when set, are passed to the transcoder as
+	// -redis and -origin. Left empty, the worker node's environment decides
+	// (EZLIVE_REDIS_ADDR, EZLIVE_ORIGIN_URL, EZLIVE_REDIS_PASSWORD and
+	// EZLIVE_REDIS_TLS: raw_exec tasks inherit the client agent's
+	// environment). Secrets are never passed here: anyone who may read the
+	// job sees its arguments.
 	RedisAddr string
 	OriginURL string
 	// ExtraArgs are appended to the transcoder's arguments.
@@ -56,7 +61,8 @@ type Config struct {
 	// KillTimeout is the grace between SIGTERM and SIGKILL (10s).
 	KillTimeout time.Duration
 	// EvalTimeout bounds the wait for an evaluation in Place (30s);
-	// StopTimeout bounds the wait for the allocation to finish in Stop (2m).
+	// StopTimeout bounds the wait in Stop for allocations on reachable
+	// nodes to finish (KillTimeout + 5s): past it the stop goes on, fenced.
 	EvalTimeout time.Duration
 	StopTimeout time.Duration
 }
@@ -89,7 +95,7 @@ func New(cfg Config) (*Driver, error) {
 	cfg.LostAfter = cmp.Or(cfg.LostAfter, 30*time.Second)
 	cfg.KillTimeout = cmp.Or(cfg.KillTimeout, 10*time.Second)
 	cfg.EvalTimeout = cmp.Or(cfg.EvalTimeout, 30*time.Second)
-	cfg.StopTimeout = cmp.Or(cfg.StopTimeout, 2*time.Minute)
+	cfg.StopTimeout = cmp.Or(cfg.StopTimeout, cfg.KillTimeout+5*time.Second)
 	if cfg.TaskDriver != "raw_exec" && cfg.TaskDriver != "exec" {
 		return nil, fmt.Errorf("nomad driver: task driver %q: want raw_exec or exec", cfg.TaskDriver)
 	}
@@ -102,7 +108,8 @@ func New(cfg Config) (*Driver, error) {
 }
 
 // Nodes lists the ready, eligible, not draining nodes of the configured pool
-// and class, with the CPU (cores) and memory (MiB) they offer to tasks.
+// and class, with the CPU (cores) and memory (MiB) they offer to tasks. With
+// none, it returns a *scheduler.NoNodesError naming the nodes it left out.
 func (d *Driver) Nodes(ctx context.Context) ([]scheduler.Node, error) {
 	q := &api.QueryOptions{Params: map[string]string{"resources": "true"}}
 	stubs, _, err := d.client.Nodes().List(q.WithContext(ctx))
@@ -113,7 +120,7 @@ func (d *Driver) Nodes(ctx context.Context) ([]scheduler.Node, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, n := range stubs {
-		if !d.usable(n) {
+		if d.unusable(n) != "" {
 			continue
 		}
 		cores, mhz, mem := capacity(n.NodeResources, n.ReservedResources)
@@ -122,15 +129,56 @@ func (d *Driver) Nodes(ctx context.Context) ([]scheduler.Node, error) {
 			ID: n.ID, Name: n.Name, Address: nodeAddress(n), CPU: cores, Memory: mem,
 		})
 	}
+	if len(out) == 0 {
+		return nil, &scheduler.NoNodesError{Reason: d.noNodesReason(stubs)}
+	}
 	return out, nil
 }
 
-func (d *Driver) usable(n *api.NodeListStub) bool {
-	return n.Status == api.NodeStatusReady &&
-		n.SchedulingEligibility == api.NodeSchedulingEligible &&
-		!n.Drain &&
-		(d.cfg.NodePool == "" || n.NodePool == d.cfg.NodePool) &&
-		(d.cfg.NodeClass == "" || n.NodeClass == d.cfg.NodeClass)
+// unusable says why a node takes no transcoders ("" when it does).
+func (d *Driver) unusable(n *api.NodeListStub) string {
+	switch {
+	case d.cfg.NodePool != "" && n.NodePool != d.cfg.NodePool:
+		return fmt.Sprintf("in node pool %q", n.NodePool)
+	case d.cfg.NodeClass != "" && n.NodeClass != d.cfg.NodeClass:
+		return fmt.Sprintf("of node class %q", n.NodeClass)
+	case n.Status != api.NodeStatusReady:
+		return n.Status
+	case n.SchedulingEligibility != api.NodeSchedulingEligible:
+		return "ineligible"
+	case n.Drain:
+		return "draining"
+	}
+	return ""
+}
+
+// noNodesReason names the filter and every node it left out, so that an
+// operator sees at once why nothing is placed (a dev agent is in node pool
+// "default", not "ezlive-workers").
+func (d *Driver) noNodesReason(stubs []*api.NodeListStub) string {
+	var want []string
+	if d.cfg.NodePool != "" {
+		want = append(want, fmt.Sprintf("node pool %q", d.cfg.NodePool))
+	}
+	if d.cfg.NodeClass != "" {
+		want = append(want, fmt.Sprintf("node class %q", d.cfg.NodeClass))
+	}
+	msg := "no worker node is ready"
+	if len(want) > 0 {
+		msg += " in " + strings.Join(want, " and ")
+	}
+	if len(stubs) == 0 {
+		return msg + ": Nomad lists no client node"
+	}
+	var seen []string
+	for i, n := range stubs {
+		if i == 8 {
+			seen = append(seen, fmt.Sprintf("and %d more", len(stubs)-i))
+			break
+		}
+		seen = append(seen, fmt.Sprintf("%s (%s)", n.Name, d.unusable(n)))
+	}
+	return msg + "; Nomad has " + strings.Join(seen, ", ")
 }
 
 // defaultMHzPerCore converts cores to Nomad's MHz when a node does not say
@@ -270,9 +318,12 @@ func (d *Driver) withdraw(ctx context.Context, id string) {
 	}
 }
 
-// Stop deregisters the job without purging, waits until its allocations have
-// finished, then purges it: purging at once would hide the stop from
-// `nomad job status` while the transcoder is still exiting.
+// Stop deregisters the job without purging it, so that `nomad job status`
+// keeps showing it, dead, with its allocation history, until the job is
+// deleted (Forget). It then waits, at most StopTimeout, for the allocations
+// that can still report to finish; an allocation whose node is down or
+// disconnected (client status unknown) is never waited on: it is fenced
+// already, and Nomad stops it when its node returns.
 func (d *Driver) Stop(ctx context.Context, jobID string) error {
 	id := NomadJobID(jobID)
 	_, _, err := d.client.Jobs().Deregister(id, false, (&api.WriteOptions{}).WithContext(ctx))
@@ -282,36 +333,57 @@ func (d *Driver) Stop(ctx context.Context, jobID string) error {
 	if err != nil {
 		return fmt.Errorf("stop job %s: deregister: %w", jobID, err)
 	}
-	if err := d.awaitFinished(ctx, id); err != nil {
-		return fmt.Errorf("stop job %s: wait for allocations: %w", jobID, err)
-	}
-	if _, _, err := d.client.Jobs().Deregister(id, true, (&api.WriteOptions{}).WithContext(ctx)); err != nil && !isNotFound(err) {
-		return fmt.Errorf("stop job %s: purge: %w", jobID, err)
+	if left := d.awaitStopped(ctx, id); left != "" {
+		d.log.Warn("allocation still stopping; left to Nomad", "job_id", jobID, "nomad_job", id, "alloc_id", left)
 	}
 	d.log.Info("job stopped", "job_id", jobID, "nomad_job", id)
 	return nil
 }
 
-// awaitFinished blocks until every allocation of the job is terminal.
-func (d *Driver) awaitFinished(ctx context.Context, id string) error {
+// Forget purges the job: a deleted live job leaves nothing in Nomad.
+func (d *Driver) Forget(ctx context.Context, jobID string) error {
+	id := NomadJobID(jobID)
+	_, _, err := d.client.Jobs().Deregister(id, true, (&api.WriteOptions{}).WithContext(ctx))
+	if err != nil && !isNotFound(err) {
+		return fmt.Errorf("purge job %s: %w", id, err)
+	}
+	return nil
+}
+
+// awaitStopped blocks until no allocation of the job is still stopping on
+// a reachable node, or StopTimeout passes; it returns the allocation it
+// gave up on ("" when none).
+func (d *Driver) awaitStopped(ctx context.Context, id string) string {
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.StopTimeout)
 	defer cancel()
 	var index uint64
 	for {
-		q := &api.QueryOptions{WaitIndex: index, WaitTime: 10 * time.Second}
+		q := &api.QueryOptions{WaitIndex: index, WaitTime: 5 * time.Second}
 		allocs, qm, err := d.client.Jobs().Allocations(id, true, q.WithContext(ctx))
 		if err != nil {
-			return err
+			return "" // gone, or Nomad unreachable: nothing to wait on that we can see
 		}
-		finished := true
-		for _, a := range allocs {
-			finished = finished && terminal(a.ClientStatus)
-		}
-		if finished {
-			return nil
+		waiting := d.stillStopping(ctx, allocs)
+		if waiting == "" || ctx.Err() != nil {
+			return waiting
 		}
 		index = max(index, qm.LastIndex)
 	}
+}
+
+// stillStopping returns an allocation that is still running or starting on
+// a ready node, or "".
+func (d *Driver) stillStopping(ctx context.Context, allocs []*api.AllocationListStub) string {
+	for _, a := range allocs {
+		if terminal(a.ClientStatus) || a.ClientStatus == api.AllocClientStatusUnknown {
+			continue
+		}
+		n, _, err := d.client.Nodes().Info(a.NodeID, (&api.QueryOptions{}).WithContext(ctx))
+		if err == nil && n.Status == api.NodeStatusReady {
+			return a.ID
+		}
+	}
+	return ""
 }
 
 func terminal(clientStatus string) bool {
@@ -322,7 +394,7 @@ func terminal(clientStatus string) bool {
 	return false
 }
 
-// Placements lists the registered (not stopped) ezlive jobs with the node of
+// Placements lists the registered (not stopped) live jobs with the node of
 // their latest allocation and whether it runs.
 func (d *Driver) Placements(ctx context.Context) ([]scheduler.Running, error) {
 	opts := &api.JobListOptions{Fields: &api.JobListFields{Meta: true}}
@@ -350,7 +422,10 @@ func (d *Driver) Placements(ctx context.Context) ([]scheduler.Running, error) {
 		if err != nil {
 			return nil, err
 		}
-		r := scheduler.Running{JobID: ezliveJobID(j.ID, meta)}
+		if !isLiveJob(j.ID, meta) {
+			continue // the control plane's own jobs share the prefix: never ours to touch
+		}
+		r := scheduler.Running{JobID: meta[MetaJobID]}
 		r.Generation, _ = strconv.ParseInt(meta[MetaGeneration], 10, 64)
 		if a := latest[j.ID]; a != nil {
 			r.NodeID = a.NodeID

@@ -295,10 +295,23 @@ func TestDisconnectedNodeKeepsItsTranscoder(t *testing.T) {
 	eventually(t, "the transcoder started", func() bool { return len(f.starts(t, "job9")) == 1 })
 	pid := f.starts(t, "job9")[0].Pid
 
-	// Briefly unreachable: the node is reported down (the scheduler decides
-	// by heartbeat), but Nomad neither loses nor replaces the allocation.
+	// Briefly unreachable: the node is reported down and its allocation
+	// lost to the scheduler (unknown), but Nomad neither loses nor replaces
+	// the allocation by itself.
 	f.srv.NodeDisconnect(f.nodeA)
-	down := waitEvent(t, events, isEvent(scheduler.EventNodeDown, "", f.nodeA))
+	var lost, down scheduler.Event
+	waitEvent(t, events, func(e scheduler.Event) bool {
+		switch {
+		case isEvent(scheduler.EventLost, "job9", f.nodeA)(e):
+			lost = e
+		case isEvent(scheduler.EventNodeDown, "", f.nodeA)(e):
+			down = e
+		}
+		return lost.Kind != "" && down.Kind != ""
+	})
+	if !strings.HasPrefix(lost.Reason, "unknown: ") || lost.Generation != 1 {
+		t.Errorf("unknown allocation reported as %+v", lost)
+	}
 	if !strings.Contains(down.Reason, "disconnected") {
 		t.Errorf("node down reason %q", down.Reason)
 	}
@@ -310,7 +323,7 @@ func TestDisconnectedNodeKeepsItsTranscoder(t *testing.T) {
 	})
 	want := []scheduler.Event{
 		{Kind: scheduler.EventNodeUp, NodeID: f.nodeA, Reason: "node reconnected"},
-		{Kind: scheduler.EventRunning, JobID: "job9", NodeID: f.nodeA},
+		{Kind: scheduler.EventRunning, JobID: "job9", NodeID: f.nodeA, Generation: 1},
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("after reconnect:\n got %+v\nwant %+v", got, want)
@@ -372,11 +385,46 @@ func TestStopWaitsThenPurges(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitEvent(t, events, isEvent(scheduler.EventComplete, "job4", f.nodeA))
-	if _, _, err := c.Jobs().Info("ezlive-job4", nil); !isNotFound(err) {
-		t.Errorf("after Stop the job should be purged, got %v", err)
+	// `nomad job status ezlive-<id>` keeps showing the stopped job until
+	// the live job is deleted.
+	if job, _, err := c.Jobs().Info("ezlive-job4", nil); err != nil || !*job.Stop {
+		t.Errorf("after Stop the job should stay, stopped: %v", err)
 	}
 	if err := f.driver.Stop(ctx, "job4"); err != nil {
 		t.Errorf("stopping a job with nothing running: %v", err)
+	}
+	if err := f.driver.Forget(ctx, "job4"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Jobs().Info("ezlive-job4", nil); !isNotFound(err) {
+		t.Errorf("after Forget the job should be purged, got %v", err)
+	}
+}
+
+// TestStopNeverWaitsOnADisconnectedNode: an allocation whose node is
+// disconnected stays unknown for as long as the node is away (real Nomad
+// kept one unknown for minutes); Stop must not wait for it, however long
+// its StopTimeout.
+func TestStopNeverWaitsOnADisconnectedNode(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nomad.Config{StopTimeout: time.Hour})
+	events := f.watch(t)
+	ctx := context.Background()
+	if err := f.driver.Place(ctx, placement("job10", f.nodeA, 1)); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, events, isEvent(scheduler.EventRunning, "job10", f.nodeA))
+	f.srv.NodeDisconnect(f.nodeA)
+	waitEvent(t, events, isEvent(scheduler.EventLost, "job10", f.nodeA))
+	stopped := make(chan error, 1)
+	go func() { stopped <- f.driver.Stop(ctx, "job10") }()
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Stop is waiting on an allocation whose node is disconnected")
 	}
 }
 
@@ -435,8 +483,8 @@ func TestWatchResumesAfterReconnect(t *testing.T) {
 		return e.Kind == scheduler.EventLost
 	})
 	want := []scheduler.Event{
-		{Kind: scheduler.EventNodeDown, NodeID: f.nodeB, Reason: "node down: node heartbeat missed"},
-		{Kind: scheduler.EventLost, JobID: "job5", NodeID: f.nodeB, Reason: "alloc is lost since its node is down"},
+		{Kind: scheduler.EventNodeDown, NodeID: f.nodeB, Reason: "down: node heartbeat missed"},
+		{Kind: scheduler.EventLost, JobID: "job5", NodeID: f.nodeB, Generation: 1, Reason: "alloc is lost since its node is down"},
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("after reconnect:\n got %+v\nwant %+v", got, want)
@@ -512,4 +560,65 @@ func BenchmarkPlace(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "placements/s")
+}
+
+// TestControlPlaneJobsAreNeverLiveJobs: the control plane's own Nomad jobs
+// share the prefix ezlive- (ezlive-api, ezlive-scheduler, …). On a real
+// cluster the first scheduler took them for placements of deleted live
+// jobs and stopped them all; only a job whose meta names the live job, under
+// the ID the driver gives it, is one.
+func TestControlPlaneJobsAreNeverLiveJobs(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nomad.Config{})
+	c := f.srv.Client()
+	for id, meta := range map[string]map[string]string{
+		"ezlive-api":       nil,
+		"ezlive-scheduler": {"owner": "ops"},
+		"ezlive-origin":    {nomad.MetaJobID: "something-else"},
+	} {
+		job := &api.Job{
+			ID: new(id), Name: new(id), Type: new(api.JobTypeService), NodePool: new(pool), Meta: meta,
+			TaskGroups: []*api.TaskGroup{{
+				Name: new("g"), Count: new(1),
+				Tasks: []*api.Task{{Name: "t", Driver: "raw_exec", Config: map[string]any{"command": "sleep", "args": []any{"300"}},
+					Resources: &api.Resources{CPU: new(100), MemoryMB: new(32)}}},
+			}},
+		}
+		if _, _, err := c.Jobs().Register(job, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.driver.Place(context.Background(), placement("job11", f.nodeA, 1)); err != nil {
+		t.Fatal(err)
+	}
+	running, err := f.driver.Placements(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(running) != 1 || running[0].JobID != "job11" {
+		t.Fatalf("placements %+v, want job11 alone", running)
+	}
+}
+
+// TestNoUsableNodeNamesThePool: a dev agent's node is in node pool
+// "default"; a driver set for "ezlive-workers" must say so, naming the
+// node, rather than "no worker node is ready".
+func TestNoUsableNodeNamesThePool(t *testing.T) {
+	t.Parallel()
+	srv := nomadtest.New(t)
+	srv.AddNode(nomadtest.NodeSpec{ID: "dev-node", Name: "laptop", Pool: "default"})
+	d, err := nomad.New(nomad.Config{Client: srv.Client(), NodePool: pool, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = d.Nodes(context.Background())
+	var none *scheduler.NoNodesError
+	if !errors.As(err, &none) {
+		t.Fatalf("Nodes: %v, want a NoNodesError", err)
+	}
+	for _, want := range []string{`node pool "ezlive-workers"`, `laptop (in node pool "default")`} {
+		if !strings.Contains(none.Reason, want) {
+			t.Errorf("reason %q does not say %q", none.Reason, want)
+		}
+	}
 }

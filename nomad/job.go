@@ -28,12 +28,12 @@ const (
 // NomadJobID is the Nomad job that runs a live job's transcoder.
 func NomadJobID(jobID string) string { return JobPrefix + jobID }
 
-// ezliveJobID reads the live job's id from meta, else from the Nomad job ID.
-func ezliveJobID(nomadJobID string, meta map[string]string) string {
-	if id := meta[MetaJobID]; id != "" {
-		return id
-	}
-	return strings.TrimPrefix(nomadJobID, JobPrefix)
+// isLiveJob reports whether a Nomad job runs a live job's transcoder: its
+// meta names the live job, and its ID is the one this driver gives it.
+// Jobs that only share the prefix (ezlive-api, ezlive-scheduler, …) are not.
+func isLiveJob(nomadJobID string, meta map[string]string) bool {
+	id := meta[MetaJobID]
+	return id != "" && nomadJobID == NomadJobID(id)
 }
 
 // jobFor builds the batch job pinned to p.NodeID; mhzPerCore converts the

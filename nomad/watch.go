@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -24,7 +25,7 @@ import (
 func (d *Driver) Watch(ctx context.Context, events chan<- scheduler.Event) error {
 	w := &watcher{
 		d: d, out: events, log: d.log.With("component", "watch"),
-		allocs: map[string]string{}, nodes: map[string]string{}, jobIDs: map[string]string{},
+		allocs: map[string]string{}, gens: map[string]int64{}, nodes: map[string]string{}, jobIDs: map[string]string{},
 	}
 	index, err := w.prime(ctx)
 	if err != nil {
@@ -58,6 +59,7 @@ type watcher struct {
 
 	mu     sync.Mutex
 	allocs map[string]string // alloc ID → last client status reported
+	gens   map[string]int64  // alloc ID → placement generation it runs
 	nodes  map[string]string // node ID → last status reported
 	jobIDs map[string]string // Nomad job ID → live job id, from job meta
 }
@@ -131,10 +133,7 @@ func (w *watcher) handle(ctx context.Context, ev api.Event) {
 			w.log.Warn("undecodable allocation event", "index", ev.Index, "err", err)
 			return
 		}
-		if a.Job != nil {
-			w.learnJob(a.Job)
-		}
-		w.alloc(ctx, a.ID, a.JobID, a.NodeID, a.ClientStatus, a.ClientDescription, a.TaskStates)
+		w.alloc(ctx, allocChange{a.ID, a.JobID, a.NodeID, w.generation(ctx, a), a.ClientStatus, a.ClientDescription, a.TaskStates})
 	case api.TopicNode:
 		n, err := ev.Node()
 		if err != nil || n == nil {
@@ -150,7 +149,7 @@ func (w *watcher) handle(ctx context.Context, ev api.Event) {
 }
 
 func (w *watcher) learnJob(j *api.Job) {
-	if j.ID == nil || j.Meta[MetaJobID] == "" {
+	if j.ID == nil || !isLiveJob(*j.ID, j.Meta) {
 		return
 	}
 	w.mu.Lock()
@@ -158,34 +157,77 @@ func (w *watcher) learnJob(j *api.Job) {
 	w.mu.Unlock()
 }
 
-// alloc reports a change of an ezlive allocation's client status.
-func (w *watcher) alloc(ctx context.Context, id, nomadJob, nodeID, status, desc string, tasks map[string]*api.TaskState) {
-	w.mu.Lock()
-	jobID, known := w.jobIDs[nomadJob]
-	if !known && strings.HasPrefix(nomadJob, JobPrefix) {
-		jobID = strings.TrimPrefix(nomadJob, JobPrefix)
+// generation is the placement generation an allocation runs, learned once
+// per allocation: allocation events carry no job (Nomad strips it from
+// them, nomad/state/events.go), so it is read from the allocation itself.
+// It also learns the live job the allocation belongs to; 0 when the
+// allocation is not a live job's or cannot be read.
+func (w *watcher) generation(ctx context.Context, a *api.Allocation) int64 {
+	if !strings.HasPrefix(a.JobID, JobPrefix) {
+		return 0
 	}
-	changed := jobID != "" && w.allocs[id] != status
+	w.mu.Lock()
+	gen, known := w.gens[a.ID]
+	w.mu.Unlock()
+	if known {
+		return gen
+	}
+	job := a.Job
+	if job == nil {
+		full, _, err := w.d.client.Allocations().Info(a.ID, (&api.QueryOptions{}).WithContext(ctx))
+		if err != nil || full.Job == nil {
+			return 0
+		}
+		job = full.Job
+	}
+	w.learnJob(job)
+	gen, _ = strconv.ParseInt(job.Meta[MetaGeneration], 10, 64)
+	w.mu.Lock()
+	w.gens[a.ID] = gen
+	w.mu.Unlock()
+	return gen
+}
+
+// allocChange is an allocation's new client status, as an event or a list
+// reports it.
+type allocChange struct {
+	id, nomadJob, nodeID string
+	generation           int64
+	status, desc         string
+	tasks                map[string]*api.TaskState
+}
+
+// alloc reports a change of a live job's allocation's client status.
+func (w *watcher) alloc(ctx context.Context, c allocChange) {
+	w.mu.Lock()
+	jobID, known := w.jobIDs[c.nomadJob]
+	changed := known && w.allocs[c.id] != c.status
 	if changed {
-		w.allocs[id] = status
+		w.allocs[c.id] = c.status
 		w.pruneLocked()
 	}
 	w.mu.Unlock()
 	if !changed {
 		return
 	}
-	ev := scheduler.Event{JobID: jobID, NodeID: nodeID}
-	switch status {
+	ev := scheduler.Event{JobID: jobID, NodeID: c.nodeID, Generation: c.generation}
+	switch c.status {
 	case api.AllocClientStatusRunning:
 		ev.Kind = scheduler.EventRunning
 	case api.AllocClientStatusFailed:
-		ev.Kind, ev.Reason = scheduler.EventFailed, failureReason(desc, tasks)
+		ev.Kind, ev.Reason = scheduler.EventFailed, failureReason(c.desc, c.tasks)
 	case api.AllocClientStatusLost:
-		ev.Kind, ev.Reason = scheduler.EventLost, desc
+		ev.Kind, ev.Reason = scheduler.EventLost, c.desc
+	case api.AllocClientStatusUnknown:
+		// Nomad: allocations on a disconnected client are marked unknown
+		// (job specification, disconnect block), and while the node stays
+		// away they may stay unknown indefinitely. The stream is off the
+		// air either way, so the placement is dead to us now.
+		ev.Kind, ev.Reason = scheduler.EventLost, "unknown: "+c.desc
 	case api.AllocClientStatusComplete:
-		ev.Kind, ev.Reason = scheduler.EventComplete, desc
+		ev.Kind, ev.Reason = scheduler.EventComplete, c.desc
 	default:
-		return // pending, or unknown while its node is disconnected
+		return // pending
 	}
 	w.send(ctx, ev)
 }
@@ -222,6 +264,7 @@ func (w *watcher) pruneLocked() {
 	for id, status := range w.allocs {
 		if terminal(status) {
 			delete(w.allocs, id)
+			delete(w.gens, id)
 		}
 	}
 }
@@ -244,7 +287,7 @@ func (w *watcher) node(ctx context.Context, id, pool, class, status, desc string
 		ev.Kind = scheduler.EventNodeUp
 	case api.NodeStatusDown, api.NodeStatusDisconnected:
 		ev.Kind = scheduler.EventNodeDown
-		ev.Reason = strings.TrimSpace("node " + status + ": " + desc)
+		ev.Reason = strings.TrimSuffix(status+": "+desc, ": ")
 	default:
 		return
 	}
@@ -271,7 +314,8 @@ func (w *watcher) poll(ctx context.Context) {
 				return 0, err
 			}
 			for _, a := range allocs {
-				w.alloc(ctx, a.ID, a.JobID, a.NodeID, a.ClientStatus, a.ClientDescription, a.TaskStates)
+				gen := w.generation(ctx, &api.Allocation{ID: a.ID, JobID: a.JobID})
+				w.alloc(ctx, allocChange{a.ID, a.JobID, a.NodeID, gen, a.ClientStatus, a.ClientDescription, a.TaskStates})
 			}
 			return qm.LastIndex, nil
 		})

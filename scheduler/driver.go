@@ -11,15 +11,24 @@ import (
 // the chosen client node. Placement decisions are the scheduler's; a driver
 // only carries them out and reports what happens.
 type Driver interface {
-	// Nodes lists the nodes that can take new work now.
+	// Nodes lists the nodes that can take new work now. When the driver
+	// sees nodes but none is usable (all filtered out by pool or class, or
+	// none ready), it returns a *NoNodesError that names them.
 	Nodes(ctx context.Context) ([]Node, error)
 	// Place starts the transcoder of p.JobID on p.NodeID. It is idempotent
 	// for one (JobID, Generation): placing again what already runs is a no-op.
+	// Whatever ran for an earlier generation is told to stop, and Place does
+	// not wait for it: that placement is fenced already.
 	// A placement the cluster refuses returns a *PlaceError with its reason.
 	Place(ctx context.Context, p Placement) error
-	// Stop stops the transcoder of a job and waits until it has exited.
-	// Stopping a job that has nothing running is not an error.
+	// Stop tells the transcoder of a job to stop and waits, for a bounded
+	// time, until it has exited, so that its last uploads land. It never
+	// waits on a node that is down or disconnected. Stopping a job that has
+	// nothing running is not an error.
 	Stop(ctx context.Context, jobID string) error
+	// Forget removes what the driver keeps of a deleted job (Nomad: the
+	// stopped job and its allocation history). The job is stopped first.
+	Forget(ctx context.Context, jobID string) error
 	// Placements lists the jobs the driver runs now (for reconciliation).
 	Placements(ctx context.Context) ([]Running, error)
 	// Watch reports allocation and node events until ctx ends.
@@ -92,3 +101,9 @@ func IsPlaceError(err error) bool {
 	var pe *PlaceError
 	return errors.As(err, &pe)
 }
+
+// NoNodesError says why a driver has no node to offer, naming the nodes it
+// left out; a job waits with Reason as its state reason.
+type NoNodesError struct{ Reason string }
+
+func (e *NoNodesError) Error() string { return e.Reason }

@@ -31,8 +31,11 @@ func (s *Scheduler) ReconcileJob(ctx context.Context, id string) error {
 func (s *Scheduler) drive(ctx context.Context, job *jobspec.LiveJob) error {
 	switch job.State {
 	case jobspec.StateCreated:
-		return s.place(ctx, job, "", "placed")
+		return s.place(ctx, job, intent{why: "placed"})
 	case jobspec.StateScheduled, jobspec.StateRunning, jobspec.StateStreaming:
+		if job.Assigned_worker_id == "" { // a re-placement waiting for capacity
+			return s.place(ctx, job, intent{why: "re-placed"})
+		}
 		if reason := s.deadReason(job); reason != "" {
 			return s.replace(ctx, job, reason)
 		}
@@ -46,35 +49,41 @@ func (s *Scheduler) drive(ctx context.Context, job *jobspec.LiveJob) error {
 	}
 }
 
-// place chooses a node and starts a new placement generation on it. A job
-// that fits nowhere waits in queued_jobs with the reason in its record.
-func (s *Scheduler) place(ctx context.Context, job *jobspec.LiveJob, avoid, why string) error {
+// intent is why a placement is made: a first placement, or a re-placement
+// away from a node whose placement died.
+type intent struct {
+	why     string // the start of State_reason
+	avoid   string // node to avoid: the one the job just died on
+	replace bool   // a re-placement: counted in Placement_attempts
+}
+
+// place fences whatever ran for the job before (a new upload token, and a
+// new placement generation when a node was assigned), chooses a node and
+// starts the new generation there. A job that fits nowhere waits in
+// queued_jobs with the reason in its record: created if it never ran,
+// scheduled with no node if it is being re-placed.
+func (s *Scheduler) place(ctx context.Context, job *jobspec.LiveJob, in intent) error {
 	cost := jobspec.EstimateCost(job.Spec)
 	used, err := s.cfg.Store.StartPlacement(ctx, job.Id, randomHex(16))
 	if err != nil {
 		return err
 	}
-	node, ok, reason, err := s.choose(ctx, job.Id, cost.CPU, used, avoid)
+	node, ok, reason, err := s.choose(ctx, job.Id, cost.CPU, used, in.avoid)
 	if err != nil {
 		return err
 	}
-	if !ok {
-		return s.wait(ctx, job, reason)
-	}
-	gen := job.Placement_generation + 1
-	job, err = s.cfg.Store.UpdateJobFrom(ctx, job, func(j *jobspec.LiveJob) error {
-		if j.Placement_generation != gen-1 || !j.State.Active() {
-			return errJobChanged
-		}
-		now := s.now()
-		j.Placement_generation, j.Assigned_worker_id = gen, node.ID
-		j.Time_scheduled, j.Time_last_heartbeat = now, time.Time{}
-		j.SetIngestAddr("")
-		j.SetState(jobspec.StateScheduled, fmt.Sprintf("%s on node %s", why, node.ID), now)
-		return nil
-	})
+	prev := job.Assigned_worker_id
+	job, err = s.cfg.Store.UpdateJobFrom(ctx, job, s.recordPlacement(job.Placement_generation, node.ID, ok, reason, in))
 	if err != nil {
 		return fmt.Errorf("record placement of %s: %w", job.Id, err)
+	}
+	if prev != "" && prev != node.ID {
+		if err := s.forgetPlacement(ctx, job.Id, prev); err != nil {
+			return err
+		}
+	}
+	if !ok {
+		return s.waitForCapacity(ctx, job, prev)
 	}
 	if err := s.cfg.Store.ReservePlacement(ctx, node.ID, job.Id, cost.CPU); err != nil {
 		return err
@@ -82,10 +91,68 @@ func (s *Scheduler) place(ctx context.Context, job *jobspec.LiveJob, avoid, why 
 	return s.start(ctx, job, node, cost)
 }
 
+// recordPlacement is the record's side of a placement decision. The
+// generation moves on whenever the assigned node changes, so the transcoder
+// of the previous one is fenced out of Redis as the new token fences it out
+// of the origin.
+func (s *Scheduler) recordPlacement(gen int64, node string, ok bool, reason string, in intent) func(*jobspec.LiveJob) error {
+	return func(j *jobspec.LiveJob) error {
+		if j.Placement_generation != gen || !j.State.Active() {
+			return errJobChanged
+		}
+		now := s.now()
+		if ok || j.Assigned_worker_id != "" {
+			j.Placement_generation++
+		}
+		if in.replace {
+			j.Placement_attempts++
+		}
+		j.Time_scheduled, j.Time_last_heartbeat = now, time.Time{}
+		j.SetIngestAddr("")
+		switch {
+		case ok:
+			j.Assigned_worker_id = node
+			j.SetState(jobspec.StateScheduled, fmt.Sprintf("%s on node %s", in.why, node), now)
+		case j.State == jobspec.StateCreated:
+			j.SetState(jobspec.StateCreated, "waiting for capacity: "+reason, now)
+		default:
+			j.Assigned_worker_id = ""
+			j.SetState(jobspec.StateScheduled, in.why+"; waiting for capacity: "+reason, now)
+		}
+		return nil
+	}
+}
+
+// forgetPlacement drops what the job's previous placement on node held: its
+// share of the node's load and its heartbeat.
+func (s *Scheduler) forgetPlacement(ctx context.Context, jobID, node string) error {
+	if err := s.cfg.Store.Release(ctx, node, jobID); err != nil {
+		return err
+	}
+	return s.cfg.Store.ForgetHeartbeat(ctx, jobID)
+}
+
+// waitForCapacity queues the job. A placement that ran on node prev is
+// fenced already; it is also told to stop, best effort, since no new
+// generation will take its place for now.
+func (s *Scheduler) waitForCapacity(ctx context.Context, job *jobspec.LiveJob, prev string) error {
+	if prev != "" {
+		if err := s.cfg.Driver.Stop(ctx, job.Id); err != nil {
+			s.log.Warn("stop a fenced placement", "job_id", job.Id, "node_id", prev, "err", err)
+		}
+	}
+	return s.cfg.Store.Enqueue(ctx, job.Id)
+}
+
 // choose decides where a job of cpu cores goes, given the cores used on
-// each node, avoiding node avoid.
+// each node, avoiding node avoid. A driver that has no usable node at all
+// says why, and that is the reason the job waits.
 func (s *Scheduler) choose(ctx context.Context, jobID string, cpu float64, used map[string]float64, avoid string) (Node, bool, string, error) {
 	nodes, err := s.cfg.Driver.Nodes(ctx)
+	var none *NoNodesError
+	if errors.As(err, &none) {
+		return Node{}, false, none.Reason, nil
+	}
 	if err != nil {
 		return Node{}, false, "", fmt.Errorf("list nodes: %w", err)
 	}
@@ -98,7 +165,8 @@ func (s *Scheduler) choose(ctx context.Context, jobID string, cpu float64, used 
 	return node, ok, reason, nil
 }
 
-// start asks the driver to run the placement recorded in job.
+// start asks the driver to run the placement recorded in job; the driver
+// stops whatever ran for an earlier generation, without waiting for it.
 func (s *Scheduler) start(ctx context.Context, job *jobspec.LiveJob, node Node, cost jobspec.Cost) error {
 	err := s.cfg.Driver.Place(ctx, Placement{
 		JobID: job.Id, NodeID: node.ID, Generation: job.Placement_generation,
@@ -109,10 +177,7 @@ func (s *Scheduler) start(ctx context.Context, job *jobspec.LiveJob, node Node, 
 	if errors.As(err, &refused) {
 		s.log.Warn("placement refused", "job_id", job.Id, "node_id", node.ID, "reason", refused.Reason)
 		s.cfg.Metrics.Refused(job.Id, node.ID, refused.Reason)
-		if err := s.cfg.Store.Release(ctx, node.ID, job.Id); err != nil {
-			return err
-		}
-		return s.wait(ctx, job, "the cluster refused the placement: "+refused.Reason)
+		return s.unassign(ctx, job, node.ID, "the cluster refused the placement: "+refused.Reason)
 	}
 	if err != nil {
 		return fmt.Errorf("place job %s on %s: %w", job.Id, node.ID, err)
@@ -122,20 +187,34 @@ func (s *Scheduler) start(ctx context.Context, job *jobspec.LiveJob, node Node, 
 	return nil
 }
 
-// wait puts the job in queued_jobs, back in state created with the reason.
-func (s *Scheduler) wait(ctx context.Context, job *jobspec.LiveJob, reason string) error {
+// unassign takes a refused placement back: the job waits for capacity, with
+// the cluster's reason, and its next try starts a new generation.
+func (s *Scheduler) unassign(ctx context.Context, job *jobspec.LiveJob, node, reason string) error {
+	if err := s.forgetPlacement(ctx, job.Id, node); err != nil {
+		return err
+	}
 	if err := s.cfg.Store.Enqueue(ctx, job.Id); err != nil {
 		return err
 	}
 	_, err := s.cfg.Store.UpdateJob(ctx, job.Id, func(j *jobspec.LiveJob) error {
-		if !j.State.Active() {
+		if !j.State.Active() || j.Placement_generation != job.Placement_generation {
 			return errJobChanged
 		}
 		j.Assigned_worker_id = ""
-		j.SetState(jobspec.StateCreated, "waiting for capacity: "+reason, s.now())
+		j.SetState(stateBeforePlacement(j), "waiting for capacity: "+reason, s.now())
 		return nil
 	})
 	return err
+}
+
+// stateBeforePlacement is where a refused placement goes back to: created
+// for a job that was never placed since it was created or resumed,
+// scheduled (with no node) for a re-placement.
+func stateBeforePlacement(j *jobspec.LiveJob) jobspec.State {
+	if n := len(j.Events); n > 0 && j.Events[n-1].From == jobspec.StateCreated {
+		return jobspec.StateCreated
+	}
+	return jobspec.StateScheduled
 }
 
 // deadReason says why the job's current placement is dead ("" if alive):
@@ -145,18 +224,20 @@ func (s *Scheduler) deadReason(job *jobspec.LiveJob) string {
 	now := s.now()
 	if job.Time_last_heartbeat.IsZero() {
 		if now.Sub(job.Time_scheduled) > s.cfg.StartTimeout {
-			return fmt.Sprintf("no heartbeat within %s of placement", s.cfg.StartTimeout)
+			return fmt.Sprintf("heartbeat lost: none within %s of placement", s.cfg.StartTimeout)
 		}
 		return ""
 	}
 	if age := now.Sub(job.Time_last_heartbeat); age > s.cfg.HeartbeatTimeout {
-		return fmt.Sprintf("last heartbeat %s ago", age.Round(time.Second))
+		return fmt.Sprintf("heartbeat lost: last one %s ago", age.Round(time.Second))
 	}
 	return ""
 }
 
-// replace moves a job whose placement died to another node, with backoff and
-// a bounded number of attempts, then fails it.
+// replace moves a job whose placement died to another node at once: it
+// fences the old placement, places a new generation, and leaves the old
+// one for the driver to stop. Re-placements are counted, spaced by a
+// backoff, and bounded; past the bound the job fails.
 func (s *Scheduler) replace(ctx context.Context, job *jobspec.LiveJob, reason string) error {
 	if job.Placement_attempts >= s.cfg.MaxAttempts {
 		return s.fail(ctx, job, fmt.Sprintf("%s; gave up after %d re-placements", reason, job.Placement_attempts))
@@ -166,18 +247,7 @@ func (s *Scheduler) replace(ctx context.Context, job *jobspec.LiveJob, reason st
 	}
 	s.log.Warn("placement dead; re-placing", "job_id", job.Id, "node_id", job.Assigned_worker_id, "reason", reason)
 	s.cfg.Metrics.Replaced(job.Id, job.Assigned_worker_id, reason)
-	old := job.Assigned_worker_id
-	if err := s.teardown(ctx, job); err != nil {
-		return err
-	}
-	job, err := s.cfg.Store.UpdateJob(ctx, job.Id, func(j *jobspec.LiveJob) error {
-		j.Placement_attempts++
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return s.place(ctx, job, old, "re-placed after failure ("+reason+")")
+	return s.place(ctx, job, intent{why: "re-placed after " + reason, avoid: job.Assigned_worker_id, replace: true})
 }
 
 // backoff is the least time a placement gets before the next re-placement.
@@ -263,6 +333,9 @@ func (s *Scheduler) delete(ctx context.Context, job *jobspec.LiveJob) error {
 		if err := s.cfg.Outputs.RemoveOutputs(ctx, job.Id); err != nil {
 			return fmt.Errorf("remove outputs of %s: %w", job.Id, err)
 		}
+	}
+	if err := s.cfg.Driver.Forget(ctx, job.Id); err != nil {
+		return fmt.Errorf("forget placements of %s: %w", job.Id, err)
 	}
 	s.log.Info("job deleted", "job_id", job.Id)
 	return s.cfg.Store.DeleteJob(ctx, job.Id)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -338,5 +339,75 @@ func TestSweepRepairsHalfDoneWork(t *testing.T) {
 	}
 	if _, ok := f.load(t, "a").Jobs["ghost"]; ok {
 		t.Fatal("load of an unknown job kept")
+	}
+}
+
+// TestReplacementFencesFirstAndNeverWaitsOnTheOldNode: a re-placement
+// after a dead placement goes streaming → scheduled with the cause in its
+// reason, counts the attempt, fences the old generation, and places the new
+// one without stopping the old: on a dead node that stop is what held the
+// job for two minutes on real Nomad.
+func TestReplacementFencesFirstAndNeverWaitsOnTheOldNode(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, schedulertest.NewDriver(scheduler.Node{ID: "a", CPU: 4}, scheduler.Node{ID: "b", CPU: 2}))
+	f.createJob(t, "j1")
+	f.reconcile(t, "j1")
+	f.heartbeat(t, "j1", time.Now())
+	if err := f.store.SetUploadToken(context.Background(), "j1", "old-token"); err != nil {
+		t.Fatal(err)
+	}
+	f.heartbeat(t, "j1", time.Now().Add(-5*time.Second))
+	f.reconcile(t, "j1")
+	j := f.job(t, "j1")
+	last := j.Events[len(j.Events)-1]
+	if last.From != jobspec.StateRunning || last.To != jobspec.StateScheduled {
+		t.Fatalf("transition %s → %s, want running → scheduled", last.From, last.To)
+	}
+	if !strings.Contains(j.State_reason, "heartbeat lost") || j.Assigned_worker_id != "b" {
+		t.Fatalf("reason %q on %q", j.State_reason, j.Assigned_worker_id)
+	}
+	if j.Placement_attempts != 1 || j.Placement_generation != 2 || f.driver.Placed("j1", 2) != 1 {
+		t.Fatalf("attempts %d generation %d placed %d", j.Placement_attempts, j.Placement_generation, f.driver.Placed("j1", 2))
+	}
+	if n := f.driver.Stops("j1"); n != 0 {
+		t.Fatalf("re-placement called Stop %d times; the new generation supersedes the old", n)
+	}
+	if err := f.store.AuthorizeUpload(context.Background(), "j1", "old-token"); err == nil {
+		t.Fatal("the old placement's upload token still works")
+	}
+}
+
+// TestReplacementWithoutCapacityStaysScheduled: when no other node has
+// room, the job waits as scheduled with no node (never back to created),
+// and is placed once capacity appears, with the attempt counted once.
+func TestReplacementWithoutCapacityStaysScheduled(t *testing.T) {
+	t.Parallel()
+	d := schedulertest.NewDriver(scheduler.Node{ID: "a", CPU: 4})
+	f := newFixture(t, d)
+	f.createJob(t, "j1")
+	f.reconcile(t, "j1")
+	f.heartbeat(t, "j1", time.Now())
+	d.RemoveNode("a")
+	f.heartbeat(t, "j1", time.Now().Add(-5*time.Second))
+	f.reconcile(t, "j1")
+	j := f.job(t, "j1")
+	if j.State != jobspec.StateScheduled || j.Assigned_worker_id != "" || !strings.Contains(j.State_reason, "waiting for capacity") {
+		t.Fatalf("%s on %q: %q", j.State, j.Assigned_worker_id, j.State_reason)
+	}
+	if queued, _ := f.store.QueuedJobs(context.Background()); fmt.Sprint(queued) != "[j1]" {
+		t.Fatalf("queued_jobs = %v", queued)
+	}
+	if _, err := f.store.RecordHeartbeat(context.Background(), store.HeartbeatReport{JobID: "j1", Generation: 1, Time: time.Now()}); err != store.ErrFenced {
+		t.Fatalf("old generation heartbeat while waiting: %v, want fenced", err)
+	}
+	d.AddNode(scheduler.Node{ID: "b", CPU: 4})
+	f.reconcile(t, "j1")
+	f.reconcile(t, "j1")
+	j = f.job(t, "j1")
+	if j.State != jobspec.StateScheduled || j.Assigned_worker_id != "b" || j.Placement_attempts != 1 {
+		t.Fatalf("after capacity: %s on %q, attempts %d", j.State, j.Assigned_worker_id, j.Placement_attempts)
+	}
+	if queued, _ := f.store.QueuedJobs(context.Background()); len(queued) != 0 {
+		t.Fatalf("still queued: %v", queued)
 	}
 }

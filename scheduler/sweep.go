@@ -109,7 +109,7 @@ func (s *Scheduler) sweepJobs(ctx context.Context, snap snapshot) map[string]boo
 func (s *Scheduler) needsWork(j *jobspec.LiveJob, snap snapshot) string {
 	r, isPlaced := snap.placed[j.Id]
 	switch {
-	case j.State == jobspec.StateCreated:
+	case j.State == jobspec.StateCreated, j.State.Active() && j.Assigned_worker_id == "":
 		if !snap.queued[j.Id] {
 			return "waiting for placement" // its command was lost
 		}
@@ -176,21 +176,27 @@ func (s *Scheduler) checkHeartbeats(ctx context.Context) {
 	}
 }
 
-// onDriverEvent reacts to what the cluster reports: a failed or lost
-// placement, or a node that went down, is re-placed at once rather than
-// after the heartbeat timeout.
+// onDriverEvent reacts to what the cluster reports: a failed, lost or
+// unknown allocation, or a node that went down or disconnected, is
+// re-placed at once rather than after the heartbeat timeout.
 func (s *Scheduler) onDriverEvent(ctx context.Context, ev Event) {
 	switch ev.Kind {
-	case EventFailed, EventLost:
-		s.placementDied(ctx, ev.JobID, ev.NodeID, ev.Generation, string(ev.Kind)+": "+ev.Reason)
+	case EventFailed:
+		s.placementDied(ctx, ev.JobID, ev.NodeID, ev.Generation, "allocation failed: "+ev.Reason)
+	case EventLost:
+		s.placementDied(ctx, ev.JobID, ev.NodeID, ev.Generation, "allocation lost: "+ev.Reason)
 	case EventNodeDown:
 		loads, err := s.cfg.Store.Loads(ctx)
 		if err != nil {
 			s.log.Warn("node down: read loads", "node_id", ev.NodeID, "err", err)
 			return
 		}
+		reason := "node " + ev.NodeID + " down"
+		if ev.Reason != "" {
+			reason += " (" + ev.Reason + ")"
+		}
 		for id := range loads[ev.NodeID].Jobs {
-			s.placementDied(ctx, id, ev.NodeID, 0, "node "+ev.NodeID+" is down")
+			s.placementDied(ctx, id, ev.NodeID, 0, reason)
 		}
 	case EventNodeUp:
 		s.retryQueued(ctx)
@@ -202,7 +208,7 @@ func (s *Scheduler) placementDied(ctx context.Context, id, node string, gen int6
 		if job == nil {
 			return nil // deleted meanwhile
 		}
-		current := job.State.Active() && job.State != jobspec.StateCreated &&
+		current := job.State.Active() && job.State != jobspec.StateCreated && job.Assigned_worker_id != "" &&
 			(node == "" || node == job.Assigned_worker_id) &&
 			(gen == 0 || gen == job.Placement_generation)
 		if !current {

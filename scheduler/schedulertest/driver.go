@@ -7,6 +7,7 @@ package schedulertest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/ezlivestreaming/ezlive/scheduler"
@@ -20,12 +21,13 @@ type Driver struct {
 	nodes   []scheduler.Node
 	running map[string]scheduler.Running
 	places  map[string]int // placements started, by "job/generation"
+	stops   map[string]int // Stop calls, by job
 	refuse  string         // non-empty: every Place is refused with this reason
 }
 
 // NewDriver returns a cluster of the given nodes.
 func NewDriver(nodes ...scheduler.Node) *Driver {
-	return &Driver{nodes: nodes, running: map[string]scheduler.Running{}, places: map[string]int{}}
+	return &Driver{nodes: nodes, running: map[string]scheduler.Running{}, places: map[string]int{}, stops: map[string]int{}}
 }
 
 // AddNode adds a node, as when capacity is added to a cluster.
@@ -78,12 +80,30 @@ func (d *Driver) Place(_ context.Context, p scheduler.Placement) error {
 	return nil
 }
 
+// Stops returns how many times Stop was called for job.
+func (d *Driver) Stops(job string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.stops[job]
+}
+
+// RemoveNode takes a node out of the cluster, as when it goes down.
+func (d *Driver) RemoveNode(id string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.nodes = slices.DeleteFunc(d.nodes, func(n scheduler.Node) bool { return n.ID == id })
+}
+
 func (d *Driver) Stop(_ context.Context, id string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.stops[id]++
 	delete(d.running, id)
 	return nil
 }
+
+// Forget removes nothing: Stop already forgot the job.
+func (d *Driver) Forget(context.Context, string) error { return nil }
 
 func (d *Driver) Placements(context.Context) ([]scheduler.Running, error) {
 	d.mu.Lock()
