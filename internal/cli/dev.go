@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/ezlivestreaming/ezlive/ingest"
 	"github.com/ezlivestreaming/ezlive/metrics"
 	"github.com/ezlivestreaming/ezlive/origin"
+	"github.com/ezlivestreaming/ezlive/scheduler"
 )
 
 type devOptions struct {
@@ -47,9 +49,11 @@ func devFlags() (*flagSet, *devOptions) {
 		data:         fs.String("data", "EZLIVE_DATA", ".run/data", "directory for the origin's files"),
 		drm:          addDRM(fs),
 	}
-	nomadOff := "local"
 	o.sched = &schedulerOptions{
-		common: common, queue: q, driver: &nomadOff,
+		common: common, queue: q,
+		driver: fs.String("driver", "EZLIVE_DRIVER", "local",
+			"where transcoders run: local (child processes) or nomad (the Nomad agent at NOMAD_ADDR, e.g. nomad agent -dev)"),
+		nomad:       addNomad(fs, ""),
 		originAdmin: new(string),
 		bin:         fs.String("ezlive-bin", "EZLIVE_BIN", "", "ezlive binary the transcoders run (default: this executable)"),
 		strategy:    fs.String("strategy", "EZLIVE_STRATEGY", "least-loaded", "placement strategy: least-loaded, round-robin or random"),
@@ -108,7 +112,7 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeFeeds()
-	driver, closeDriver, err := o.sched.localDriver(log)
+	driver, closeDriver, err := o.driver(originURL, log)
 	if err != nil {
 		return err
 	}
@@ -128,6 +132,28 @@ func runDev(ctx context.Context, args []string) error {
 		func(ctx context.Context) error { return serve(ctx, log, "api", *o.api.listen, apiHandler) },
 		sched.Run, hooks,
 	)
+}
+
+// driver is the local driver, or the Nomad driver on this machine's agent:
+// its transcoders run this executable against this process's Redis and
+// origin, so nothing else needs setting.
+func (o *devOptions) driver(originURL string, log *slog.Logger) (scheduler.Driver, func(), error) {
+	if *o.sched.driver != "nomad" {
+		return o.sched.openDriver(log)
+	}
+	if *o.sched.bin == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, nil, fmt.Errorf("-ezlive-bin: %w", err)
+		}
+		*o.sched.bin = exe
+	}
+	for flag, v := range map[*string]string{o.sched.nomad.workerRedis: *o.api.common.redis, o.sched.nomad.workerOrigin: originURL} {
+		if *flag == "" {
+			*flag = v
+		}
+	}
+	return o.sched.openDriver(log)
 }
 
 // originOutputs removes outputs from the origin in this process.

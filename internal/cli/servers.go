@@ -183,14 +183,15 @@ func schedulerFlags() (*flagSet, *schedulerOptions) {
 		driver:      fs.String("driver", "EZLIVE_DRIVER", "local", "where transcoders run: local (child processes) or nomad"),
 		originURL:   fs.String("origin", "EZLIVE_ORIGIN_URL", defaultOriginURL, "origin base URL transcoders upload to"),
 		originAdmin: fs.String("origin-admin-token", "EZLIVE_ORIGIN_ADMIN_TOKEN", "", "origin admin token, to remove a deleted job's outputs"),
-		bin:         fs.String("ezlive-bin", "EZLIVE_BIN", "", "path of the ezlive binary on worker nodes (default: this executable)"),
+		bin: fs.String("ezlive-bin", "EZLIVE_BIN", "",
+			"ezlive binary the transcoders run (default: this executable with -driver local; `ezlive` from the worker's PATH with -driver nomad)"),
 		strategy:    fs.String("strategy", "EZLIVE_STRATEGY", string(scheduler.LeastLoaded), "placement strategy: least-loaded, round-robin or random"),
 		heartbeat:   fs.Duration("heartbeat-timeout", "EZLIVE_HEARTBEAT_TIMEOUT", scheduler.DefaultHeartbeatTimeout, "a transcoder silent this long is re-placed"),
 		attempts:    fs.Int("max-attempts", "EZLIVE_MAX_ATTEMPTS", scheduler.DefaultMaxAttempts, "re-placements after failures before a job fails"),
 		ingestHost:  fs.String("ingest-host", "EZLIVE_INGEST_HOST", "127.0.0.1", "local driver: address transcoders listen on and publishers reach"),
 		ingestPorts: fs.String("ingest-ports", "EZLIVE_INGEST_PORTS", defaultIngestPorts, "local driver: ingest port range LOW-HIGH"),
 		cpu:         fs.Float64("cpu", "EZLIVE_NODE_CPU", 0, "local driver: cores offered to transcoders (0: all)"),
-		nomad:       addNomad(fs),
+		nomad:       addNomad(fs, "ezlive-workers"),
 		listen:      fs.String("listen", "EZLIVE_SCHEDULER_LISTEN", defaultSchedulerAddr, "address of the scheduler's /healthz, /readyz and /metrics (empty: none)"),
 		webhook:     addWebhook(fs),
 	}
@@ -245,7 +246,7 @@ func (o *schedulerOptions) openDriver(log *slog.Logger) (scheduler.Driver, func(
 	case "local":
 		return o.localDriver(log)
 	case "nomad":
-		return o.nomad.open(*o.common.redis, *o.originURL, *o.bin, log)
+		return o.nomad.open(*o.bin, log)
 	default:
 		return nil, nil, usagef("-driver: %q is not local or nomad", *o.driver)
 	}
