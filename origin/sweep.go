@@ -57,7 +57,6 @@ type Sweeper struct {
 	log      *slog.Logger
 	interval time.Duration
 	minAge   time.Duration
-	now      func() time.Time
 	failures int // consecutive failed sweeps; owned by Run
 }
 
@@ -66,7 +65,7 @@ func (s *Server) NewSweeper(cfg SweeperConfig) (*Sweeper, error) {
 	if cfg.Retention == nil {
 		return nil, errors.New("origin: SweeperConfig.Retention is required")
 	}
-	w := &Sweeper{srv: s, ret: cfg.Retention, log: s.log, interval: cfg.Interval, minAge: cfg.MinAge, now: time.Now}
+	w := &Sweeper{srv: s, ret: cfg.Retention, log: s.log, interval: cfg.Interval, minAge: cfg.MinAge}
 	if w.interval <= 0 {
 		w.interval = DefaultSweepInterval
 	}
@@ -135,7 +134,7 @@ func (w *Sweeper) Sweep(ctx context.Context) (int, error) {
 // be read: it is left alone too).
 func (w *Sweeper) young(e fs.DirEntry) bool {
 	fi, err := e.Info()
-	return err != nil || w.now().Sub(fi.ModTime()) < w.minAge
+	return err != nil || time.Since(fi.ModTime()) < w.minAge
 }
 
 // sweepAndPace sweeps and returns the delay before the next sweep: Interval,
