@@ -54,7 +54,7 @@ func (s *Server) jobEvents(w http.ResponseWriter, r *http.Request, ps httprouter
 	if stream || wantsEventStream(r) {
 		return s.streamJob(w, r, ps.ByName("id"))
 	}
-	job, err := s.visibleJob(r.Context(), ps.ByName("id"))
+	job, err := s.lookupJob(r.Context(), ps.ByName("id"))
 	if err != nil {
 		return err
 	}
@@ -78,7 +78,7 @@ func (s *Server) streamJob(w http.ResponseWriter, r *http.Request, id string) er
 			return err
 		}
 	}
-	job, err := s.visibleJob(ctx, id)
+	job, err := s.lookupJob(ctx, id)
 	if err != nil {
 		return err
 	}

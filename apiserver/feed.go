@@ -16,7 +16,7 @@ type feedState struct {
 // startFeed pushes the demo's test pattern into a job's ingest. The job must
 // have been placed (its RtmpIngestUrl set) and be active.
 func (s *Server) startFeed(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	job, err := s.visibleJob(r.Context(), ps.ByName("id"))
+	job, err := s.lookupJob(r.Context(), ps.ByName("id"))
 	if err != nil {
 		return err
 	}
@@ -34,7 +34,7 @@ func (s *Server) startFeed(w http.ResponseWriter, r *http.Request, ps httprouter
 // stopFeed stops the test pattern; stopping a feed that does not run is fine.
 func (s *Server) stopFeed(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
 	id := ps.ByName("id")
-	if _, err := s.visibleJob(r.Context(), id); err != nil {
+	if _, err := s.lookupJob(r.Context(), id); err != nil {
 		return err
 	}
 	if err := s.cfg.Feed.Stop(id); err != nil {
@@ -46,7 +46,7 @@ func (s *Server) stopFeed(w http.ResponseWriter, r *http.Request, ps httprouter.
 
 func (s *Server) feedStatus(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
 	id := ps.ByName("id")
-	if _, err := s.visibleJob(r.Context(), id); err != nil {
+	if _, err := s.lookupJob(r.Context(), id); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, feedState{Running: s.cfg.Feed.Running(id)})

@@ -107,26 +107,20 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 		noteJobID(r, "")
 		return s.listActive(w, r, ps)
 	}
-	job, err := s.visibleJob(r.Context(), id)
+	job, err := s.lookupJob(r.Context(), id)
 	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, job)
 }
 
-// visibleJob loads a job; jobs being deleted are gone as far as users go.
-func (s *Server) visibleJob(ctx context.Context, id string) (*jobspec.LiveJob, error) {
+// lookupJob loads a job. A job being deleted is shown in state deleting
+// until its record is gone: its outputs may still be served until then.
+func (s *Server) lookupJob(ctx context.Context, id string) (*jobspec.LiveJob, error) {
 	if err := checkID(id); err != nil {
 		return nil, err
 	}
-	job, err := s.cfg.Store.Job(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if job.State == jobspec.StateDeleting {
-		return nil, notFound(id)
-	}
-	return job, nil
+	return s.cfg.Store.Job(ctx, id)
 }
 
 func (s *Server) listJobs(w http.ResponseWriter, r *http.Request, _ httprouter.Params) error {
@@ -152,12 +146,6 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, path string, q lis
 	if err != nil {
 		return err
 	}
-	visible := make([]*jobspec.LiveJob, 0, len(jobs))
-	for _, j := range jobs {
-		if j.State != jobspec.StateDeleting {
-			visible = append(visible, j)
-		}
-	}
 	if next != "" {
 		v := url.Values{"cursor": {next}, "limit": {strconv.Itoa(q.limit)}}
 		if q.stateParam != "" {
@@ -165,7 +153,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, path string, q lis
 		}
 		w.Header().Set("Link", "<"+path+"?"+v.Encode()+`>; rel="next"`)
 	}
-	return writeJSON(w, http.StatusOK, visible)
+	return writeJSON(w, http.StatusOK, jobs)
 }
 
 type listQuery struct {
@@ -175,10 +163,10 @@ type listQuery struct {
 	cursor     string
 }
 
-// listableStates are the states ?state= may name (deleting jobs are hidden).
+// listableStates are the states ?state= may name: every state.
 var listableStates = []jobspec.State{
 	jobspec.StateCreated, jobspec.StateScheduled, jobspec.StateRunning, jobspec.StateStreaming,
-	jobspec.StateStopping, jobspec.StateStopped, jobspec.StateFailed,
+	jobspec.StateStopping, jobspec.StateStopped, jobspec.StateFailed, jobspec.StateDeleting,
 }
 
 // parseListQuery reads state, limit and cursor, naming every bad one.

@@ -254,12 +254,13 @@ func TestListFilters(t *testing.T) {
 		path string
 		want []string
 	}{
-		{"/jobs", []string{created.Id, running.Id, streaming.Id, stopped.Id, failed.Id}},
+		{"/jobs", []string{created.Id, running.Id, streaming.Id, stopped.Id, failed.Id, deleting.Id}},
 		{"/jobs?state=stopped,failed", []string{stopped.Id, failed.Id}},
 		{"/jobs?state=streaming&limit=1000", []string{streaming.Id}},
 		{"/jobs/active", []string{created.Id, running.Id, streaming.Id}},
 		{"/jobs/active?limit=2&cursor=" + created.Id, []string{running.Id, streaming.Id}},
 		{"/jobs?state=stopping", nil},
+		{"/jobs?state=deleting,failed", []string{failed.Id, deleting.Id}},
 	}
 	for _, c := range cases {
 		if got := ids(c.path); !reflect.DeepEqual(got, c.want) {
@@ -273,13 +274,17 @@ func TestListFilters(t *testing.T) {
 	if err != nil || len(jobs) != 2 || next == "" {
 		t.Errorf("client Active: %d jobs, next %q, %v", len(jobs), next, err)
 	}
-	e.do("GET", "/jobs/"+deleting.Id, nil).want(t, http.StatusNotFound)
+	// A job being deleted is shown until its record is gone.
+	var got jobspec.LiveJob
+	if err := json.Unmarshal(e.do("GET", "/jobs/"+deleting.Id, nil).want(t, http.StatusOK).body, &got); err != nil || got.State != jobspec.StateDeleting {
+		t.Errorf("GET of a deleting job: state %q (%v)", got.State, err)
+	}
 
 	bad := []struct {
 		path   string
 		fields []string
 	}{
-		{"/jobs?state=bogus,running,deleting&limit=0", []string{"state", "state", "limit"}},
+		{"/jobs?state=bogus,running,deleted&limit=0", []string{"state", "state", "limit"}},
 		{"/jobs?limit=1001", []string{"limit"}},
 		{"/jobs?limit=ten", []string{"limit"}},
 		{"/jobs/active?state=running", []string{"state"}},

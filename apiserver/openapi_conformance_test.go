@@ -491,6 +491,16 @@ func conformTransitions(t *testing.T, c *contract) {
 	failed := e.putJob(jobspec.StateFailed)
 	c.call(t, e, http.StatusAccepted, "DELETE", "/jobs/"+failed.Id, nil)
 	c.call(t, e, http.StatusAccepted, "DELETE", "/jobs/"+failed.Id, nil) // again while deleting
+	if j := c.call(t, e, http.StatusOK, "GET", "/jobs/"+failed.Id, nil).job(t); j.State != jobspec.StateDeleting {
+		t.Errorf("GET of a deleting job: state %s", j.State)
+	}
+	if jobs := jobsOf(t, c.call(t, e, http.StatusOK, "GET", "/jobs?state=deleting", nil)); len(jobs) != 1 || jobs[0].Id != failed.Id {
+		t.Errorf("?state=deleting listed %+v", jobs)
+	}
+	wantState(c.call(t, e, http.StatusConflict, "POST", "/jobs/"+failed.Id+"/stream_key", nil), jobspec.StateDeleting)
+	if err := e.store.DeleteJob(ctxT(t), failed.Id); err != nil {
+		t.Fatal(err)
+	}
 	c.call(t, e, http.StatusNotFound, "GET", "/jobs/"+failed.Id, nil)
 }
 

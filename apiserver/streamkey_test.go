@@ -31,5 +31,10 @@ func TestRotateStreamKey(t *testing.T) {
 	}
 	e.do(http.MethodPost, "/jobs/01a20cb6-bd84-7ba2-8afa-0aeed45ed14c/stream_key", nil).want(t, http.StatusNotFound).problem(t)
 	deleting := e.putJob(jobspec.StateDeleting)
-	e.do(http.MethodPost, "/jobs/"+deleting.Id+"/stream_key", nil).want(t, http.StatusNotFound).problem(t)
+	if p := e.do(http.MethodPost, "/jobs/"+deleting.Id+"/stream_key", nil).want(t, http.StatusConflict).problem(t); p.State != jobspec.StateDeleting {
+		t.Errorf("409 %+v does not name state deleting", p)
+	}
+	if j, err := e.store.Job(ctxT(t), deleting.Id); err != nil || j.StreamKey != deleting.StreamKey {
+		t.Errorf("stream key of a deleting job changed: %v %v", j, err)
+	}
 }

@@ -48,8 +48,8 @@ var (
 			j.Stats = nil
 		},
 	}
-	// deleting hands the job to the schedulers, which remove its outputs
-	// from the origin and then the record.
+	// deleting is seen by the origin, which removes the job's outputs, and
+	// by the schedulers, which forget its content keys and remove the record.
 	deleting = transition{
 		verb:   queue.Delete,
 		from:   []jobspec.State{jobspec.StateStopped, jobspec.StateFailed},

@@ -135,8 +135,8 @@ func (c *Client) Resume(ctx context.Context, id string) (*jobspec.LiveJob, error
 	return c.jobCall(ctx, http.MethodPut, "/jobs/"+url.PathEscape(id)+"/resume")
 }
 
-// Delete removes a stopped or failed job and its outputs; the job is in
-// state deleting (hidden) until the scheduler has done so.
+// Delete removes a stopped or failed job and its outputs; the job is shown
+// in state deleting until its record is gone.
 func (c *Client) Delete(ctx context.Context, id string) (*jobspec.LiveJob, error) {
 	return c.jobCall(ctx, http.MethodDelete, "/jobs/"+url.PathEscape(id))
 }

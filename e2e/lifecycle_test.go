@@ -33,7 +33,7 @@ func TestLifecycleSQS(t *testing.T) {
 // lifecycle: create the sample job → kill -9 the scheduler and start another
 // → running, one transcoder → push → streaming with both renditions at the
 // origin → stop → no ffmpeg left → resume (same id, key, spec) → push →
-// streaming → stop → delete → 404 and outputs gone.
+// streaming → stop → delete → outputs gone and 404.
 func lifecycle(t *testing.T, s *system) {
 	ctx := context.Background()
 	body, err := os.ReadFile("../jobspec/testdata/sample_live_job.json")
@@ -69,17 +69,22 @@ func lifecycle(t *testing.T, s *system) {
 	s.pushUntilStreaming(created.Id)
 	s.stopAndCheck(created.Id, running.StreamKey)
 
-	if _, err := s.client.Delete(ctx, created.Id); err != nil {
+	deleting, err := s.client.Delete(ctx, created.Id)
+	if err != nil {
 		t.Fatal(err)
 	}
-	s.waitFor(30*time.Second, "job gone", func() (bool, string) {
-		_, err := s.client.Get(ctx, created.Id)
-		return err != nil && strings.Contains(err.Error(), "404"), fmt.Sprint(err)
-	})
-	// 404 comes at once (a deleting job is hidden); outputs go right after.
+	if deleting.State != jobspec.StateDeleting {
+		t.Fatalf("state %s after DELETE, want deleting", deleting.State)
+	}
+	// The origin removes the outputs itself (no token is shared with the
+	// scheduler); the scheduler removes the record, then reads are 404.
 	s.waitFor(30*time.Second, "outputs removed from the origin", func() (bool, string) {
 		_, err := os.Stat(filepath.Join(s.originRoot, created.Id))
 		return os.IsNotExist(err), fmt.Sprint(err)
+	})
+	s.waitFor(30*time.Second, "job gone", func() (bool, string) {
+		_, err := s.client.Get(ctx, created.Id)
+		return err != nil && strings.Contains(err.Error(), "404"), fmt.Sprint(err)
 	})
 	if resp, err := http.Get(created.Playback_url); err == nil {
 		resp.Body.Close()

@@ -63,8 +63,6 @@ type system struct {
 	sched *exec.Cmd
 }
 
-const adminToken = "e2e-admin"
-
 func startSystem(t testing.TB, queueArgs []string, env ...string) *system {
 	return startSystemWith(t, queueArgs, nil, env...)
 }
@@ -80,7 +78,7 @@ func startSystemWith(t testing.TB, queueArgs, schedArgs []string, env ...string)
 	originAddr, apiAddr, ingestAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	s.originURL, s.apiURL, s.ingestURL = "http://"+originAddr, "http://"+apiAddr, "rtmp://"+ingestAddr+"/live"
 	s.start("ingest", "ingest", "-listen", ingestAddr, "-redis", s.redis.Addr)
-	s.start("origin", "origin", "-listen", originAddr, "-root", s.originRoot, "-redis", s.redis.Addr, "-admin-token", adminToken,
+	s.start("origin", "origin", "-listen", originAddr, "-root", s.originRoot, "-redis", s.redis.Addr,
 		"-drm-license-base-url", s.apiURL)
 	s.apiAddr = apiAddr
 	s.api = s.start("api", s.apiArgs()...)
@@ -112,7 +110,7 @@ func (s *system) restartAPI(extra ...string) {
 
 func (s *system) startScheduler() {
 	args := append([]string{"scheduler", "-redis", s.redis.Addr, "-origin", s.originURL,
-		"-origin-admin-token", adminToken, "-ezlive-bin", ezliveBin, "-ingest-ports", s.ingest,
+		"-ezlive-bin", ezliveBin, "-ingest-ports", s.ingest,
 		"-heartbeat-timeout", "4s", "-listen", ""}, s.queueArgs...)
 	args = append(args, s.schedArgs...)
 	cmd := s.start("scheduler", args...)

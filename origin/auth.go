@@ -2,7 +2,6 @@ package origin
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"net/http"
 	"strings"
@@ -145,9 +144,4 @@ func bearerToken(r *http.Request) (string, bool) {
 func unauthorized(w http.ResponseWriter) {
 	w.Header().Set("WWW-Authenticate", `Bearer realm="ezlive-origin"`)
 	httpError(w, "missing bearer token", http.StatusUnauthorized)
-}
-
-// adminAllowed compares the admin token in constant time.
-func (s *Server) adminAllowed(token string) bool {
-	return s.admin != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.admin)) == 1
 }

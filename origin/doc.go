@@ -1,7 +1,8 @@
 // Package origin owns the HTTP origin: ffmpeg PUTs and DELETEs a live job's
 // manifests and segments under /live/<job id>/..., players GET them.
 // It stores files under one root directory and touches nothing outside it;
-// who may write is decided by the Authorizer the caller plugs in.
+// who may write is decided by the Authorizer the caller plugs in, and which
+// jobs are deleted by the Retention its Sweeper asks.
 //
 // HTTP contract
 //
@@ -16,8 +17,7 @@
 //	PUT|POST /live/<job>/<path>     204 stored; 401 no bearer token; 403 refused;
 //	                                413 over Config.MaxFileBytes; 409 path is a folder
 //	DELETE   /live/<job>/<path>     204, also when the file does not exist
-//	DELETE   /live/<job>            204 every output of the job removed; needs
-//	                                "Bearer <Config.AdminToken>"; 403 when disabled
+//	GET|HEAD /live/<job>            404 (no listings); other methods 405
 //	OPTIONS  any /live/ path        204 CORS preflight (reads only)
 //
 // Job ids match ^[A-Za-z0-9_-]{1,64}$. A path is 1–8 slash-separated names;
@@ -58,4 +58,10 @@
 // encrypted (drm.Packager: segments, and the key signalling in manifests)
 // and only then stored; such an upload is not followed while in progress,
 // and an Encrypter that fails or cannot answer stores nothing (500/503).
+//
+// A deleted job's outputs are removed by the origin itself (sweep.go), not
+// over HTTP: a Sweeper follows the deletions its Retention reports, and at
+// start and every minute sweeps every job folder. It removes a folder only
+// when Retention answers that the job is deleted; a Retention that cannot
+// answer (its store is down) removes nothing.
 package origin

@@ -25,9 +25,6 @@ type Config struct {
 	Authorizer Authorizer // decides every write; required
 	Logger     *slog.Logger
 
-	// AdminToken allows DELETE /live/<job id> (remove every output of a job)
-	// over HTTP. Empty disables it: such requests get 403.
-	AdminToken string
 	// MaxFileBytes caps the body of one PUT/POST; 0 means DefaultMaxFileBytes.
 	MaxFileBytes int64
 	// AuthCacheTTL is how long an Authorizer answer is reused for the same
@@ -53,7 +50,6 @@ type Server struct {
 	auth      *authCache
 	uploads   uploads
 	changes   changes
-	admin     string
 	maxBytes  int64
 	encrypter Encrypter
 
@@ -84,7 +80,6 @@ func New(cfg Config) (*Server, error) {
 		root:      root,
 		log:       cfg.Logger,
 		auth:      newAuthCache(cfg.Authorizer, cfg.AuthCacheTTL),
-		admin:     cfg.AdminToken,
 		maxBytes:  cfg.MaxFileBytes,
 		encrypter: cfg.Encrypter,
 	}
@@ -183,17 +178,16 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, jobID, file s
 	}
 }
 
-// serveJob handles /live/<job id> itself: only the admin removal and CORS.
-func (s *Server) serveJob(w http.ResponseWriter, r *http.Request, jobID string) {
+// serveJob handles /live/<job id> itself: no listings, CORS only. A job's
+// outputs are removed by its Sweeper when the job is deleted, never over HTTP.
+func (s *Server) serveJob(w http.ResponseWriter, r *http.Request, _ string) {
 	switch r.Method {
-	case http.MethodDelete:
-		s.adminRemove(w, r, jobID)
 	case http.MethodOptions:
 		preflight(w, r)
 	case http.MethodGet, http.MethodHead:
-		notFound(w) // no listings
+		notFound(w)
 	default:
-		w.Header().Set("Allow", "GET, HEAD, OPTIONS, DELETE")
+		w.Header().Set("Allow", "GET, HEAD, OPTIONS")
 		httpError(w, "method not allowed", http.StatusMethodNotAllowed)
 	}
 }

@@ -208,7 +208,8 @@ func (s *Server) delete(w http.ResponseWriter, jobID, name string) {
 
 // RemoveJob removes every output of a job. Removing a job that has no
 // outputs succeeds. Revoke the job's upload token first: a write that is
-// still in flight would otherwise recreate the folder.
+// still in flight would otherwise recreate the folder (a Sweeper removes
+// such a leftover at a later sweep).
 func (s *Server) RemoveJob(jobID string) error {
 	if !validJobID(jobID) {
 		return fmt.Errorf("remove outputs of job %q: invalid job id", jobID)
@@ -222,23 +223,4 @@ func (s *Server) RemoveJob(jobID string) error {
 		}
 	}
 	return fmt.Errorf("remove outputs of job %s: %w", jobID, err)
-}
-
-// adminRemove serves DELETE /live/<job id> with the admin token.
-func (s *Server) adminRemove(w http.ResponseWriter, r *http.Request, jobID string) {
-	token, ok := bearerToken(r)
-	if !ok {
-		unauthorized(w)
-		return
-	}
-	if !s.adminAllowed(token) {
-		httpError(w, "forbidden", http.StatusForbidden)
-		return
-	}
-	if err := s.RemoveJob(jobID); err != nil {
-		s.log.Error("origin: admin removal failed", "job_id", jobID, "err", err)
-		httpError(w, "remove failed", http.StatusInternalServerError)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }

@@ -325,13 +325,15 @@ func (s *Scheduler) settle(ctx context.Context, id string, from, to jobspec.Stat
 	return err
 }
 
+// delete tears the job down and removes its content keys and its record.
+// Its outputs are the origin's to remove: it follows deletions itself.
 func (s *Scheduler) delete(ctx context.Context, job *jobspec.LiveJob) error {
 	if err := s.teardown(ctx, job); err != nil {
 		return err
 	}
-	if s.cfg.Outputs != nil {
-		if err := s.cfg.Outputs.RemoveOutputs(ctx, job.Id); err != nil {
-			return fmt.Errorf("remove outputs of %s: %w", job.Id, err)
+	if s.cfg.Keys != nil {
+		if err := s.cfg.Keys.Delete(ctx, job.Id); err != nil {
+			return fmt.Errorf("delete content keys of %s: %w", job.Id, err)
 		}
 	}
 	if err := s.cfg.Driver.Forget(ctx, job.Id); err != nil {

@@ -18,9 +18,10 @@ import (
 	"github.com/ezlivestreaming/ezlive/store"
 )
 
-// OutputRemover deletes a job's published outputs from the origin.
-type OutputRemover interface {
-	RemoveOutputs(ctx context.Context, jobID string) error
+// ContentKeys forgets a deleted job's content keys (drm.KeyService). The
+// origin removes the job's outputs itself when it sees the job deleted.
+type ContentKeys interface {
+	Delete(ctx context.Context, jobID string) error
 }
 
 // Config wires a scheduler. Zero durations take the defaults below.
@@ -28,7 +29,7 @@ type Config struct {
 	Store    *store.Store
 	Queue    queue.Queue
 	Driver   Driver
-	Outputs  OutputRemover
+	Keys     ContentKeys // nil: no job has content keys
 	Strategy Strategy
 	Logger   *slog.Logger
 	Metrics  Metrics // nil: nothing is counted

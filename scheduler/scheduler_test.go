@@ -2,6 +2,7 @@ package scheduler_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ezlivestreaming/ezlive/drm"
 	"github.com/ezlivestreaming/ezlive/internal/redistest"
 	"github.com/ezlivestreaming/ezlive/jobspec"
 	"github.com/ezlivestreaming/ezlive/scheduler"
@@ -18,36 +20,24 @@ import (
 	"github.com/ezlivestreaming/ezlive/store"
 )
 
-type removedOutputs struct {
-	mu  sync.Mutex
-	ids []string
-}
-
-func (r *removedOutputs) RemoveOutputs(_ context.Context, id string) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.ids = append(r.ids, id)
-	return nil
-}
-
 type fixture struct {
-	store   *store.Store
-	driver  *schedulertest.Driver
-	outputs *removedOutputs
-	sched   *scheduler.Scheduler
+	store  *store.Store
+	driver *schedulertest.Driver
+	keys   *drm.KeyService
+	sched  *scheduler.Scheduler
 }
 
 func newFixture(t *testing.T, d *schedulertest.Driver) *fixture {
 	t.Helper()
-	st := store.New(redistest.Start(t).Client(t))
-	f := &fixture{store: st, driver: d, outputs: &removedOutputs{}}
+	rdb := redistest.Start(t).Client(t)
+	f := &fixture{store: store.New(rdb), driver: d, keys: drm.NewKeyService(rdb, nil)}
 	f.sched = f.newScheduler(t, "s1")
 	return f
 }
 
 func (f *fixture) newScheduler(t *testing.T, name string) *scheduler.Scheduler {
 	s, err := scheduler.New(scheduler.Config{
-		Store: f.store, Driver: f.driver, Outputs: f.outputs, Instance: name,
+		Store: f.store, Driver: f.driver, Keys: f.keys, Instance: name,
 		Logger:           slog.New(slog.DiscardHandler),
 		HeartbeatTimeout: time.Second, StartTimeout: time.Second, MaxAttempts: 2,
 	})
@@ -192,10 +182,13 @@ func TestRefusedPlacementRecordsReason(t *testing.T) {
 	}
 }
 
-func TestStopReleasesAndDeleteRemovesOutputs(t *testing.T) {
+func TestStopReleasesAndDeleteForgetsKeys(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, schedulertest.NewDriver(scheduler.Node{ID: "a", CPU: 2}))
 	f.createJob(t, "j1")
+	if _, err := f.keys.Ensure(context.Background(), "j1", drm.Protection{Scheme: drm.SchemeCENC}); err != nil {
+		t.Fatal(err)
+	}
 	f.reconcile(t, "j1")
 	f.setState(t, "j1", jobspec.StateStopping)
 	f.reconcile(t, "j1")
@@ -217,8 +210,8 @@ func TestStopReleasesAndDeleteRemovesOutputs(t *testing.T) {
 	if _, err := f.store.Job(context.Background(), "j1"); jobspec.ErrorCode(err) != jobspec.ENOTFOUND {
 		t.Fatalf("record survived delete: %v", err)
 	}
-	if fmt.Sprint(f.outputs.ids) != "[j1]" {
-		t.Fatalf("outputs removed for %v", f.outputs.ids)
+	if _, err := f.keys.Key(context.Background(), "j1"); !errors.Is(err, drm.ErrNoKey) {
+		t.Fatalf("content key survived delete: %v", err)
 	}
 }
 

@@ -52,6 +52,32 @@ func (s *Store) JobEvents(ctx context.Context, after string, count int64, block 
 	return out, nil
 }
 
+// deletionBatch is how many events one Deletions call reads at most.
+const deletionBatch = 500
+
+// Deletions returns the ids of jobs that went to state deleting after
+// position after, waiting up to wait for the first event, and the position
+// to read on from. With after "" it returns at once, with the position of
+// the newest event: the deletions from now on follow.
+func (s *Store) Deletions(ctx context.Context, after string, wait time.Duration) ([]string, string, error) {
+	if after == "" {
+		latest, err := s.LatestEventID(ctx)
+		return nil, latest, err
+	}
+	events, err := s.JobEvents(ctx, after, deletionBatch, wait)
+	if err != nil {
+		return nil, after, err
+	}
+	var ids []string
+	for _, ev := range events {
+		after = ev.ID
+		if ev.To == jobspec.StateDeleting {
+			ids = append(ids, ev.JobID)
+		}
+	}
+	return ids, after, nil
+}
+
 func decodeEvent(m redis.XMessage) JobEvent {
 	ev := JobEvent{ID: m.ID}
 	ev.JobID, _ = m.Values["job_id"].(string)

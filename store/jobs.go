@@ -167,6 +167,20 @@ func (s *Store) DeleteJob(ctx context.Context, id string) error {
 	return wrap(err, "delete job "+id)
 }
 
+// KeepOutputs reports whether a job's published outputs must be kept: false
+// only when Redis answers that the job has no record or is being deleted
+// (the origin removes them then). An error means Redis could not answer.
+func (s *Store) KeepOutputs(ctx context.Context, id string) (bool, error) {
+	job, err := s.Job(ctx, id)
+	switch {
+	case jobspec.ErrorCode(err) == jobspec.ENOTFOUND:
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return job.State != jobspec.StateDeleting, nil
+}
+
 // JobByStreamKey returns the job a stream key belongs to.
 func (s *Store) JobByStreamKey(ctx context.Context, key string) (*jobspec.LiveJob, error) {
 	id, err := s.rdb.HGet(ctx, KeyStreamKeys, key).Result()

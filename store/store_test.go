@@ -449,3 +449,51 @@ func TestStateChangesArePublished(t *testing.T) {
 		t.Fatalf("events after the cap: %+v %v", capped, err)
 	}
 }
+
+// TestDeletionsAndKeepOutputs: what the origin asks before it removes a
+// job's outputs, and the feed of deletions it follows.
+func TestDeletionsAndKeepOutputs(t *testing.T) {
+	t.Parallel()
+	s, srv := newStore(t)
+	ctx := context.Background()
+	for _, id := range []string{"a", "b"} {
+		j := newJob(id)
+		j.SetState(jobspec.StateStopped, "stopped by test", time.Now())
+		if err := s.CreateJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids, from, err := s.Deletions(ctx, "", time.Second)
+	if err != nil || len(ids) != 0 || from == "" || from == "0" {
+		t.Fatalf("start: %v %q %v, want no ids and the newest position", ids, from, err)
+	}
+	for _, id := range []string{"a", "b"} {
+		s.UpdateJob(ctx, id, func(j *jobspec.LiveJob) error {
+			j.SetState(jobspec.StateCreated, "resumed by test", time.Now())
+			return nil
+		})
+	}
+	s.UpdateJob(ctx, "a", func(j *jobspec.LiveJob) error {
+		j.SetState(jobspec.StateDeleting, "deleted by test", time.Now())
+		return nil
+	})
+	ids, next, err := s.Deletions(ctx, from, time.Second)
+	if err != nil || fmt.Sprint(ids) != "[a]" || next == from {
+		t.Fatalf("deletions %v, next %q (from %q), %v; want [a]", ids, next, from, err)
+	}
+	if err := s.DeleteJob(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]bool{"a": false, "b": true, "never": false} {
+		if keep, err := s.KeepOutputs(ctx, id); err != nil || keep != want {
+			t.Errorf("KeepOutputs(%s) = %v, %v; want %v", id, keep, err, want)
+		}
+	}
+	srv.Stop()
+	if keep, err := s.KeepOutputs(ctx, "a"); err == nil || keep {
+		t.Errorf("KeepOutputs with Redis down = %v, %v; want an error", keep, err)
+	}
+	if _, at, err := s.Deletions(ctx, next, 0); err == nil || at != next {
+		t.Errorf("Deletions with Redis down: position %q, %v; want an error and %q", at, err, next)
+	}
+}

@@ -54,7 +54,6 @@ func devFlags() (*flagSet, *devOptions) {
 		driver: fs.String("driver", "EZLIVE_DRIVER", "local",
 			"where transcoders run: local (child processes) or nomad (the Nomad agent at NOMAD_ADDR, e.g. nomad agent -dev)"),
 		nomad:       addNomad(fs, ""),
-		originAdmin: new(string),
 		bin:         fs.String("ezlive-bin", "EZLIVE_BIN", "", "ezlive binary the transcoders run (default: this executable)"),
 		strategy:    fs.String("strategy", "EZLIVE_STRATEGY", "least-loaded", "placement strategy: least-loaded, round-robin or random"),
 		heartbeat:   fs.Duration("heartbeat-timeout", "EZLIVE_HEARTBEAT_TIMEOUT", 10e9, "a transcoder silent this long is re-placed"),
@@ -105,6 +104,10 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 	defer org.Close()
+	sweeper, err := org.NewSweeper(origin.SweeperConfig{Retention: st})
+	if err != nil {
+		return err
+	}
 	reg := metrics.NewRegistry() // one /metrics, on the API listener, for every part
 	originMetrics(reg, org)
 	apiHandler, closeFeeds, err := o.api.handler(b, reg)
@@ -117,7 +120,7 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeDriver()
-	sched, err := o.sched.scheduler(st, q, driver, jobCleanup{originOutputs{org}, drm.NewKeyService(rdb, nil)}, schedulerMetrics(reg, st, q), log)
+	sched, err := o.sched.scheduler(st, q, driver, drm.NewKeyService(rdb, nil), schedulerMetrics(reg, st, q), log)
 	if err != nil {
 		return err
 	}
@@ -129,6 +132,7 @@ func runDev(ctx context.Context, args []string) error {
 		func(ctx context.Context) error {
 			return serveOn(ctx, log, "origin", originLn, org.HTTPServer(originLn.Addr().String()))
 		},
+		sweeper.Run,
 		func(ctx context.Context) error { return serve(ctx, log, "api", *o.api.listen, apiHandler) },
 		sched.Run, hooks,
 	)
@@ -154,13 +158,6 @@ func (o *devOptions) driver(originURL string, log *slog.Logger) (scheduler.Drive
 		}
 	}
 	return o.sched.openDriver(log)
-}
-
-// originOutputs removes outputs from the origin in this process.
-type originOutputs struct{ srv *origin.Server }
-
-func (o originOutputs) RemoveOutputs(_ context.Context, jobID string) error {
-	return o.srv.RemoveJob(jobID)
 }
 
 // runAll runs every part until ctx ends or one part fails, then stops all.

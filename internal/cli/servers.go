@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -102,9 +101,9 @@ func (o *apiOptions) handler(b *backend, reg *prometheus.Registry) (http.Handler
 // --- origin ---
 
 type originOptions struct {
-	common              commonFlags
-	listen, root, admin *string
-	drm                 drmFlags
+	common       commonFlags
+	listen, root *string
+	drm          drmFlags
 }
 
 func originFlags() (*flagSet, *originOptions) {
@@ -113,7 +112,6 @@ func originFlags() (*flagSet, *originOptions) {
 		common: addCommon(fs),
 		listen: fs.String("listen", "EZLIVE_ORIGIN_LISTEN", defaultOriginAddr, "address the origin listens on"),
 		root:   fs.String("root", "EZLIVE_ORIGIN_ROOT", "data/origin", "directory the outputs are stored in"),
-		admin:  fs.String("admin-token", "EZLIVE_ORIGIN_ADMIN_TOKEN", "", "token that allows DELETE /live/<job id> (empty: disabled)"),
 		drm:    addDRM(fs),
 	}
 }
@@ -133,19 +131,26 @@ func runOrigin(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv, err := origin.New(origin.Config{Root: *o.root, Authorizer: uploadAuthorizer{st}, AdminToken: *o.admin, Encrypter: enc, Logger: log})
+	srv, err := origin.New(origin.Config{Root: *o.root, Authorizer: uploadAuthorizer{st}, Encrypter: enc, Logger: log})
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
+	sweeper, err := srv.NewSweeper(origin.SweeperConfig{Retention: st})
+	if err != nil {
+		return err
+	}
 	l, err := net.Listen("tcp", *o.listen)
 	if err != nil {
 		return fmt.Errorf("origin: listen on %s: %w", *o.listen, err)
 	}
 	hs := srv.HTTPServer(l.Addr().String())
 	hs.Handler = withMetrics(hs.Handler, originRegistry(srv))
-	return serveOn(ctx, log, "origin", l, hs)
+	return runAll(ctx, log, sweeper.Run, func(ctx context.Context) error { return serveOn(ctx, log, "origin", l, hs) })
 }
+
+// The origin asks the store which jobs are deleted, and removes their outputs.
+var _ origin.Retention = (*store.Store)(nil)
 
 // uploadAuthorizer checks uploads against the store's current upload token;
 // when Redis cannot answer, the origin says 503 rather than 403.
@@ -162,27 +167,26 @@ func (a uploadAuthorizer) AuthorizeUpload(ctx context.Context, jobID, token stri
 // --- scheduler ---
 
 type schedulerOptions struct {
-	common                         commonFlags
-	queue                          queueFlags
-	driver, originURL, originAdmin *string
-	bin, strategy                  *string
-	heartbeat                      *time.Duration
-	attempts                       *int
-	ingestHost, ingestPorts        *string
-	cpu                            *float64
-	nomad                          nomadFlags
-	listen                         *string
-	webhook                        webhookFlags
+	common                  commonFlags
+	queue                   queueFlags
+	driver, originURL       *string
+	bin, strategy           *string
+	heartbeat               *time.Duration
+	attempts                *int
+	ingestHost, ingestPorts *string
+	cpu                     *float64
+	nomad                   nomadFlags
+	listen                  *string
+	webhook                 webhookFlags
 }
 
 func schedulerFlags() (*flagSet, *schedulerOptions) {
 	fs := newFlagSet("scheduler")
 	return fs, &schedulerOptions{
-		common:      addCommon(fs),
-		queue:       addQueue(fs),
-		driver:      fs.String("driver", "EZLIVE_DRIVER", "local", "where transcoders run: local (child processes) or nomad"),
-		originURL:   fs.String("origin", "EZLIVE_ORIGIN_URL", defaultOriginURL, "origin base URL transcoders upload to"),
-		originAdmin: fs.String("origin-admin-token", "EZLIVE_ORIGIN_ADMIN_TOKEN", "", "origin admin token, to remove a deleted job's outputs"),
+		common:    addCommon(fs),
+		queue:     addQueue(fs),
+		driver:    fs.String("driver", "EZLIVE_DRIVER", "local", "where transcoders run: local (child processes) or nomad"),
+		originURL: fs.String("origin", "EZLIVE_ORIGIN_URL", defaultOriginURL, "origin base URL transcoders upload to"),
 		bin: fs.String("ezlive-bin", "EZLIVE_BIN", "",
 			"ezlive binary the transcoders run (default: this executable with -driver local; `ezlive` from the worker's PATH with -driver nomad)"),
 		strategy:    fs.String("strategy", "EZLIVE_STRATEGY", string(scheduler.LeastLoaded), "placement strategy: least-loaded, round-robin or random"),
@@ -214,7 +218,7 @@ func runScheduler(ctx context.Context, args []string) error {
 	}
 	defer closeDriver()
 	reg := metrics.NewRegistry()
-	sched, err := o.scheduler(st, q, driver, jobCleanup{originRemover{base: *o.originURL, token: *o.originAdmin}, drm.NewKeyService(rdb, nil)}, schedulerMetrics(reg, st, q), log)
+	sched, err := o.scheduler(st, q, driver, drm.NewKeyService(rdb, nil), schedulerMetrics(reg, st, q), log)
 	if err != nil {
 		return err
 	}
@@ -230,13 +234,13 @@ func runScheduler(ctx context.Context, args []string) error {
 	return runAll(ctx, log, sched.Run, hooks, func(ctx context.Context) error { return serve(ctx, log, "scheduler health", *o.listen, health) })
 }
 
-func (o *schedulerOptions) scheduler(st *store.Store, q queue.Queue, d scheduler.Driver, out scheduler.OutputRemover, m scheduler.Metrics, log *slog.Logger) (*scheduler.Scheduler, error) {
+func (o *schedulerOptions) scheduler(st *store.Store, q queue.Queue, d scheduler.Driver, keys scheduler.ContentKeys, m scheduler.Metrics, log *slog.Logger) (*scheduler.Scheduler, error) {
 	strategy, err := scheduler.ParseStrategy(*o.strategy)
 	if err != nil {
 		return nil, usagef("-strategy: %v", err)
 	}
 	return scheduler.New(scheduler.Config{
-		Store: st, Queue: q, Driver: d, Outputs: out, Strategy: strategy, Logger: log, Metrics: m,
+		Store: st, Queue: q, Driver: d, Keys: keys, Strategy: strategy, Logger: log, Metrics: m,
 		HeartbeatTimeout: *o.heartbeat, MaxAttempts: *o.attempts,
 	})
 }
@@ -276,44 +280,6 @@ func portRange(s string) (int, int, error) {
 		return 0, 0, fmt.Errorf("%q is not a port range such as 20000-20999", s)
 	}
 	return low, high, nil
-}
-
-// jobCleanup removes what a deleted job leaves: its outputs at the origin
-// and its content keys.
-type jobCleanup struct {
-	outputs scheduler.OutputRemover
-	keys    *drm.KeyService
-}
-
-func (c jobCleanup) RemoveOutputs(ctx context.Context, jobID string) error {
-	if err := c.outputs.RemoveOutputs(ctx, jobID); err != nil {
-		return err
-	}
-	return c.keys.Delete(ctx, jobID)
-}
-
-// originRemover removes a deleted job's outputs through the origin's admin
-// endpoint, DELETE /live/<job id>.
-type originRemover struct{ base, token string }
-
-func (r originRemover) RemoveOutputs(ctx context.Context, jobID string) error {
-	if r.token == "" {
-		return errors.New("no -origin-admin-token: cannot remove outputs")
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, strings.TrimSuffix(r.base, "/")+"/live/"+url.PathEscape(jobID), nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+r.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode >= 300 && resp.StatusCode != http.StatusNotFound {
-		return fmt.Errorf("origin answered %s", resp.Status)
-	}
-	return nil
 }
 
 // serve runs an HTTP server until ctx ends, then shuts it down gracefully.
