@@ -219,16 +219,28 @@ func nodeAddress(n *api.NodeListStub) string {
 // evaluation: registration succeeding is not placement. A placement Nomad
 // refuses is withdrawn (so a blocked evaluation cannot start it later behind
 // the scheduler's back) and returned as a *scheduler.PlaceError.
+//
+// An earlier generation that is still registered is stopped first, without
+// waiting: registered over it, the new version would be a destructive
+// update, and Nomad's client starts the replacement only once the previous
+// allocation is terminal or unknown (client/allocwatcher, remotePrevAlloc).
+// On a node that died with its agent, that is until the node's heartbeat
+// TTL expires: 10–20 s and more, which our own heartbeat beats.
 func (d *Driver) Place(ctx context.Context, p scheduler.Placement) error {
 	log := d.log.With("job_id", p.JobID, "node_id", p.NodeID, "generation", p.Generation)
 	id := NomadJobID(p.JobID)
-	placed, err := d.alreadyPlaced(ctx, id, p)
+	reg, err := d.registration(ctx, id, p)
 	if err != nil {
 		return fmt.Errorf("place job %s: %w", p.JobID, err)
 	}
-	if placed {
+	switch reg {
+	case placed:
 		log.Debug("placement already registered")
 		return nil
+	case superseded:
+		if _, _, err := d.client.Jobs().Deregister(id, false, (&api.WriteOptions{}).WithContext(ctx)); err != nil && !isNotFound(err) {
+			return fmt.Errorf("place job %s: stop the earlier generation: %w", p.JobID, err)
+		}
 	}
 	job := d.jobFor(p, d.coreMHz(ctx, p.NodeID))
 	resp, _, err := d.client.Jobs().Register(job, (&api.WriteOptions{}).WithContext(ctx))
@@ -248,31 +260,43 @@ func (d *Driver) Place(ctx context.Context, p scheduler.Placement) error {
 	return nil
 }
 
-// alreadyPlaced reports whether this (job, generation) is registered on the
-// node with an allocation that is starting or running.
-func (d *Driver) alreadyPlaced(ctx context.Context, id string, p scheduler.Placement) (bool, error) {
+// registration is what Nomad holds for a placement's job.
+type registration int
+
+const (
+	absent     registration = iota // no such job, or stopped
+	superseded                     // running an earlier (or another) generation
+	placed                         // this generation, starting or running on the node
+	unplaced                       // this generation, with no live allocation
+)
+
+// registration reads the job and its allocations to tell which.
+func (d *Driver) registration(ctx context.Context, id string, p scheduler.Placement) (registration, error) {
 	job, _, err := d.client.Jobs().Info(id, (&api.QueryOptions{}).WithContext(ctx))
 	if isNotFound(err) {
-		return false, nil
+		return absent, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("read %s: %w", id, err)
+		return absent, fmt.Errorf("read %s: %w", id, err)
 	}
-	if job.Stop != nil && *job.Stop || job.Meta[MetaGeneration] != strconv.FormatInt(p.Generation, 10) {
-		return false, nil
+	switch {
+	case job.Stop != nil && *job.Stop:
+		return absent, nil
+	case job.Meta[MetaGeneration] != strconv.FormatInt(p.Generation, 10):
+		return superseded, nil
 	}
 	allocs, _, err := d.client.Jobs().Allocations(id, false, (&api.QueryOptions{}).WithContext(ctx))
 	if err != nil {
-		return false, fmt.Errorf("read allocations of %s: %w", id, err)
+		return absent, fmt.Errorf("read allocations of %s: %w", id, err)
 	}
 	for _, a := range allocs {
 		live := a.ClientStatus == api.AllocClientStatusPending || a.ClientStatus == api.AllocClientStatusRunning
 		if live && a.DesiredStatus == api.AllocDesiredStatusRun && a.NodeID == p.NodeID &&
 			job.Version != nil && a.JobVersion == *job.Version {
-			return true, nil
+			return placed, nil
 		}
 	}
-	return false, nil
+	return unplaced, nil
 }
 
 // coreMHz is the MHz of one core on the node, learned by Nodes or asked.
