@@ -7,10 +7,15 @@
 
 locals {
   # The api, origin and ingest target groups check /readyz this often and
-  # drop a target after this many failures.
+  # drop a target after this many failures. A stopping ezlive server answers
+  # 503 there at once and keeps serving for drain_seconds (its -drain, from
+  # the node settings file), a little longer than the load balancer takes to
+  # notice; the Nomad jobs' kill_timeout (30s) covers their shutdown_delay,
+  # the drain and a graceful shutdown.
   lb_check_interval      = 5
   lb_check_timeout       = 3
   lb_unhealthy_threshold = 2
+  drain_seconds          = local.lb_check_interval * local.lb_unhealthy_threshold + 5
 }
 
 # --- API -------------------------------------------------------------------------

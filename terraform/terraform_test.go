@@ -108,6 +108,12 @@ func TestCheckerCatchesBrokenCopies(t *testing.T) {
 		{"README forgets a job file", "README.md",
 			"ezlive-scheduler.nomad.hcl", "the scheduler job",
 			"README.md does not tell how to run nomad/ezlive-scheduler.nomad.hcl"},
+		{"README forgets the ingest job", "README.md",
+			"ezlive-ingest.nomad.hcl", "the ingest job",
+			"README.md does not tell how to run nomad/ezlive-ingest.nomad.hcl"},
+		{"README forgets the scheduler's policy", "README.md",
+			"scheduler-policy.hcl", "a policy file",
+			"README.md does not tell how to run nomad/scheduler-policy.hcl"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
