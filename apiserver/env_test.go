@@ -32,6 +32,7 @@ type env struct {
 	rdb    *redis.Client
 	store  *store.Store
 	queue  *queue.RedisStream
+	server *apiserver.Server
 	url    string
 	client *client.Client
 }
@@ -69,7 +70,7 @@ func newEnv(t *testing.T, opts ...func(*apiserver.Config)) *env {
 	}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	e.url = srv.URL
+	e.server, e.url = s, srv.URL
 	e.client = client.New(srv.URL, cfg.Token)
 	return e
 }

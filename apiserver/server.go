@@ -104,6 +104,7 @@ type Server struct {
 	hub            *eventHub   // the one reader of events that streams follow
 	httpm          *httpMetrics
 	metricsHandler http.Handler
+	health         *Health
 }
 
 // New checks cfg and builds the routes.
@@ -112,6 +113,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("apiserver: Config.Store and Config.Queue are required")
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger}
+	s.health = NewHealth(map[string]func(context.Context) error{"redis": cfg.Store.Ping, "queue": cfg.Queue.Ping})
 	if s.log == nil {
 		s.log = slog.Default()
 	}

@@ -1,6 +1,14 @@
 # Nomad client agent of an ezlive worker node: it runs the `ezlive transcoder`
 # processes the scheduler pins to it. Install the ezlive binary at
 # /usr/local/bin/ezlive and ffmpeg on the node, then: nomad agent -config client.hcl
+#
+# Transcoders learn Redis (EZLIVE_REDIS_ADDR, EZLIVE_REDIS_PASSWORD,
+# EZLIVE_REDIS_TLS) and the origin (EZLIVE_ORIGIN_URL) from the agent's
+# environment, which Nomad passes to raw_exec tasks: write them to
+# /etc/ezlive/ezlive.env and load it in the agent's systemd unit,
+#   [Service]
+#   EnvironmentFile=/etc/ezlive/ezlive.env
+# (terraform/ does both). ezlive also reads that file itself.
 
 datacenter = "dc1"
 data_dir   = "/opt/nomad/data"

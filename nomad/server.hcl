@@ -24,8 +24,9 @@ server {
   eval_gc_threshold = "1h"
 }
 
-# The control plane itself (the ezlive-api, ezlive-scheduler and
-# ezlive-origin jobs) runs on clients of the default node pool.
+# The control plane itself (the ezlive_api, ezlive_scheduler and
+# ezlive_origin jobs) runs on clients of the default node pool; the ingest
+# gateway (ezlive_ingest) and the transcoders on the ezlive-workers pool.
 
 acl {
   enabled = true

@@ -27,8 +27,12 @@ import (
 // resource may override a required key in its own tags.
 var requiredTagKeys = []string{"Project", "Environment", "ManagedBy"}
 
-// nomadJobFiles are the control-plane job files the README tells operators to run.
-var nomadJobFiles = []string{"ezlive-api.nomad.hcl", "ezlive-scheduler.nomad.hcl", "ezlive-origin.nomad.hcl"}
+// nomadRunbookFiles are the nomad/ files the README's runbook uses: the
+// platform's job files and the scheduler's ACL policy.
+var nomadRunbookFiles = []string{
+	"ezlive-api.nomad.hcl", "ezlive-scheduler.nomad.hcl", "ezlive-origin.nomad.hcl", "ezlive-ingest.nomad.hcl",
+	"scheduler-policy.hcl",
+}
 
 // problemKind separates what is wrong here from what another helper has not written yet.
 type problemKind int
@@ -741,14 +745,14 @@ func hasDescription(body *hclsyntax.Body) bool {
 
 // --- nomad/ job files -----------------------------------------------------------------------------
 
-// checkNomadJobFiles: the job files the README tells operators to run exist
-// and the README names them.
+// checkNomadJobFiles: the files the README's runbook uses exist and the
+// README names them.
 func (m *module) checkNomadJobFiles() {
 	readme, err := os.ReadFile(filepath.Join(m.dir, "README.md"))
 	if err != nil {
 		m.fail(defect, "read README.md: %v", err)
 	}
-	for _, f := range nomadJobFiles {
+	for _, f := range nomadRunbookFiles {
 		if !strings.Contains(string(readme), f) {
 			m.fail(defect, "README.md does not tell how to run nomad/%s", f)
 		}

@@ -78,7 +78,8 @@ locals {
     }
   }
 
-  # What every ezlive process on a client learns from /etc/ezlive/ezlive.env.
+  # What every ezlive process on a client learns from /etc/ezlive/ezlive.env
+  # (the Nomad jobs leave these to the node unless given a variable).
   ezlive_environment = {
     redis_address          = "${aws_elasticache_replication_group.redis.primary_endpoint_address}:6379"
     redis_token_parameter  = aws_ssm_parameter.redis_auth_token.name
@@ -87,7 +88,8 @@ locals {
     origin_write_url       = "http://${aws_lb.internal.dns_name}:${var.origin_port}"
     playback_base_url      = "https://${aws_cloudfront_distribution.playback.domain_name}"
     ingest_host            = aws_lb.ingest.dns_name
-    nomad_addr             = "http://${aws_lb.internal.dns_name}:4646"
+    nomad_addr             = "http://${aws_lb.internal.dns_name}:4646" # for operators: the scheduler uses its agent's Task API
+    drain                  = "${local.drain_seconds}s"
     worker_node_pool       = local.client_groups.worker.node_pool
     worker_node_class      = local.client_groups.worker.node_class
     origin_data_dir        = "/var/lib/ezlive/origin" # the origin job's default -root

@@ -5,6 +5,19 @@
 # - internal: private ALB -> Nomad servers' API (4646) and origin writes
 #   (PUT/DELETE from transcoders on origin_port).
 
+locals {
+  # The api, origin and ingest target groups check /readyz this often and
+  # drop a target after this many failures. A stopping ezlive server answers
+  # 503 there at once and keeps serving for drain_seconds (its -drain, from
+  # the node settings file), a little longer than the load balancer takes to
+  # notice; the Nomad jobs' kill_timeout (30s) covers their shutdown_delay,
+  # the drain and a graceful shutdown.
+  lb_check_interval      = 5
+  lb_check_timeout       = 3
+  lb_unhealthy_threshold = 2
+  drain_seconds          = local.lb_check_interval * local.lb_unhealthy_threshold + 5
+}
+
 # --- API -------------------------------------------------------------------------
 
 resource "aws_lb" "api" {
@@ -27,9 +40,10 @@ resource "aws_lb_target_group" "api" {
   health_check {
     path                = var.api_health_path
     matcher             = "200"
-    interval            = 10
+    interval            = local.lb_check_interval
+    timeout             = local.lb_check_timeout
     healthy_threshold   = 2
-    unhealthy_threshold = 3
+    unhealthy_threshold = local.lb_unhealthy_threshold
   }
 }
 
@@ -97,11 +111,17 @@ resource "aws_lb_target_group" "ingest" {
   target_type          = "instance"
   deregistration_delay = 30
 
+  # HTTP on the gateway's health port: a TCP probe of the RTMP port is a
+  # failed handshake in its log and counts against the source's rate limit.
   health_check {
-    protocol            = "TCP"
-    interval            = 10
+    protocol            = "HTTP"
+    port                = var.ingest_health_port
+    path                = "/readyz"
+    matcher             = "200"
+    interval            = local.lb_check_interval
+    timeout             = local.lb_check_timeout
     healthy_threshold   = 2
-    unhealthy_threshold = 2
+    unhealthy_threshold = local.lb_unhealthy_threshold
   }
 }
 
@@ -138,9 +158,10 @@ resource "aws_lb_target_group" "origin_read" {
   health_check {
     path                = var.origin_health_path
     matcher             = "200"
-    interval            = 10
+    interval            = local.lb_check_interval
+    timeout             = local.lb_check_timeout
     healthy_threshold   = 2
-    unhealthy_threshold = 3
+    unhealthy_threshold = local.lb_unhealthy_threshold
   }
 }
 
@@ -228,9 +249,10 @@ resource "aws_lb_target_group" "origin_write" {
   health_check {
     path                = var.origin_health_path
     matcher             = "200"
-    interval            = 10
+    interval            = local.lb_check_interval
+    timeout             = local.lb_check_timeout
     healthy_threshold   = 2
-    unhealthy_threshold = 3
+    unhealthy_threshold = local.lb_unhealthy_threshold
   }
 }
 

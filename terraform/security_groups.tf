@@ -186,13 +186,13 @@ resource "aws_vpc_security_group_ingress_rule" "worker_rtmp_from_publishers" {
   to_port           = var.rtmp_port
 }
 
-resource "aws_vpc_security_group_ingress_rule" "worker_rtmp_health" {
+resource "aws_vpc_security_group_ingress_rule" "worker_ingest_health" {
   security_group_id = aws_security_group.worker.id
-  description       = "Ingest NLB health checks"
+  description       = "Ingest NLB health checks of the gateway's HTTP /readyz"
   ip_protocol       = "tcp"
   cidr_ipv4         = var.vpc_cidr
-  from_port         = var.rtmp_port
-  to_port           = var.rtmp_port
+  from_port         = var.ingest_health_port
+  to_port           = var.ingest_health_port
 }
 
 # Transcoders take publishers only from the ingest gateways (the relay rule

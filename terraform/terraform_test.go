@@ -108,6 +108,12 @@ func TestCheckerCatchesBrokenCopies(t *testing.T) {
 		{"README forgets a job file", "README.md",
 			"ezlive-scheduler.nomad.hcl", "the scheduler job",
 			"README.md does not tell how to run nomad/ezlive-scheduler.nomad.hcl"},
+		{"README forgets the ingest job", "README.md",
+			"ezlive-ingest.nomad.hcl", "the ingest job",
+			"README.md does not tell how to run nomad/ezlive-ingest.nomad.hcl"},
+		{"README forgets the scheduler's policy", "README.md",
+			"scheduler-policy.hcl", "a policy file",
+			"README.md does not tell how to run nomad/scheduler-policy.hcl"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -166,11 +172,12 @@ func copyFile(t *testing.T, src, dst string) {
 }
 
 // TestNomadFilesMatchNodeGroups: what nomad/ says agrees with what
-// Terraform provisions. Workers join the worker group's pool and class; each
-// control-plane job runs in its group's pool and, where that pool is shared,
-// pins itself to its group's node class (the node whose IAM role fits it);
-// the api and origin jobs listen on the static ports and answer the health
-// paths that the load balancers' target groups use.
+// Terraform provisions, with the job files' variables at their defaults.
+// Workers join the worker group's pool and class; each control-plane job
+// runs in its group's pool and, where that pool is shared, pins itself to
+// its group's node class (the node whose IAM role fits it); the api, origin
+// and ingest jobs listen on the static ports and answer the health paths
+// that the load balancers' target groups use.
 func TestNomadFilesMatchNodeGroups(t *testing.T) {
 	t.Parallel()
 	m := loadModule(".")
@@ -179,12 +186,15 @@ func TestNomadFilesMatchNodeGroups(t *testing.T) {
 		t.Fatal("local.client_groups names no node group with node_pool and node_class")
 	}
 	files := []struct {
-		file, group, portVar, pathVar string
+		file, group string
+		portVars    []string // static ports the load balancers send to
+		pathVar     string   // the health path they check ("" when fixed, below)
 	}{
-		{"client.hcl", "worker", "", ""},
-		{"ezlive-api.nomad.hcl", "api", "api_port", "api_health_path"},
-		{"ezlive-scheduler.nomad.hcl", "scheduler", "", ""},
-		{"ezlive-origin.nomad.hcl", "origin", "origin_port", "origin_health_path"},
+		{"client.hcl", "worker", nil, ""},
+		{"ezlive-api.nomad.hcl", "api", []string{"api_port"}, "api_health_path"},
+		{"ezlive-scheduler.nomad.hcl", "scheduler", nil, ""},
+		{"ezlive-origin.nomad.hcl", "origin", []string{"origin_port"}, "origin_health_path"},
+		{"ezlive-ingest.nomad.hcl", "worker", []string{"rtmp_port", "ingest_health_port"}, ""},
 	}
 	for _, f := range files {
 		t.Run(f.file, func(t *testing.T) {
@@ -203,17 +213,17 @@ func TestNomadFilesMatchNodeGroups(t *testing.T) {
 			}
 			if f.group == "worker" {
 				if n.class != "" && n.class != g.class {
-					t.Errorf("nomad/client.hcl sets node_class %q, terraform sets %q", n.class, g.class)
+					t.Errorf("nomad/%s sets node_class %q, terraform sets %q", f.file, n.class, g.class)
 				}
-				return
+			} else if sharesPool(groups, f.group) && !slices.Contains(n.classConstraints, g.class) {
+				t.Errorf("nomad/%s can land on any node of pool %q, whose groups have different IAM roles: default its var.node_class to %q", f.file, g.pool, g.class)
 			}
-			if sharesPool(groups, f.group) && !slices.Contains(n.classConstraints, g.class) {
-				t.Errorf("nomad/%s can land on any node of pool %q, whose groups have different IAM roles: add constraint { attribute = \"${node.class}\" value = %q }", f.file, g.pool, g.class)
-			}
-			if f.portVar != "" {
-				if want := m.defaultOf(t, f.portVar); !slices.Contains(n.staticPorts, want) {
-					t.Errorf("nomad/%s listens on static ports %v; the target group sends to var.%s = %s", f.file, n.staticPorts, f.portVar, want)
+			for _, portVar := range f.portVars {
+				if want := m.defaultOf(t, portVar); !slices.Contains(n.staticPorts, want) {
+					t.Errorf("nomad/%s listens on static ports %v; the target group uses var.%s = %s", f.file, n.staticPorts, portVar, want)
 				}
+			}
+			if f.pathVar != "" {
 				if want := m.defaultOf(t, f.pathVar); !slices.Contains(n.checkPaths, want) {
 					t.Errorf("nomad/%s checks paths %v; the target group checks var.%s = %s", f.file, n.checkPaths, f.pathVar, want)
 				}
@@ -225,19 +235,22 @@ func TestNomadFilesMatchNodeGroups(t *testing.T) {
 // nomadFile is what TestNomadFilesMatchNodeGroups reads from an agent config or job file.
 type nomadFile struct {
 	pool, class      string
-	classConstraints []string // values of constraints on ${node.class}
+	classConstraints []string // node classes the job is constrained to
 	staticPorts      []string
 	checkPaths       []string
 }
 
+// readNomadFile reads a Nomad file with its variables (var.*) at their defaults.
 func readNomadFile(t *testing.T, path string) nomadFile {
 	t.Helper()
 	f, diags := hclparse.NewParser().ParseHCLFile(path)
 	if diags.HasErrors() {
 		t.Fatalf("parse %s: %s", path, diags.Error())
 	}
+	body := f.Body.(*hclsyntax.Body)
+	ctx := variableDefaults(body)
 	n := nomadFile{pool: "default"}
-	hclsyntax.VisitAll(f.Body.(*hclsyntax.Body), func(node hclsyntax.Node) hcl.Diagnostics {
+	hclsyntax.VisitAll(body, func(node hclsyntax.Node) hcl.Diagnostics {
 		b, ok := node.(*hclsyntax.Block)
 		if !ok {
 			return nil
@@ -245,19 +258,31 @@ func readNomadFile(t *testing.T, path string) nomadFile {
 		attrs := b.Body.Attributes
 		switch b.Type {
 		case "job", "client":
-			n.pool = literalOr(attrs["node_pool"], n.pool)
-			n.class = literalOr(attrs["node_class"], n.class)
+			n.pool = valueOr(attrs["node_pool"], ctx, n.pool)
+			n.class = valueOr(attrs["node_class"], ctx, n.class)
 		case "constraint":
 			if a := attrs["attribute"]; a != nil && refersTo(a.Expr, "node", "class") {
-				n.classConstraints = append(n.classConstraints, literalOr(attrs["value"], ""))
+				n.classConstraints = append(n.classConstraints, valueOr(attrs["value"], ctx, ""))
+			}
+		case "dynamic":
+			// dynamic "constraint" { for_each = [class] or [], content { attribute = "${node.class}" } }
+			content := firstBlock(b.Body, "content")
+			if b.Labels[0] != "constraint" || content == nil || content.Body.Attributes["attribute"] == nil ||
+				!refersTo(content.Body.Attributes["attribute"].Expr, "node", "class") {
+				return nil
+			}
+			if v, diags := attrs["for_each"].Expr.Value(ctx); !diags.HasErrors() && v.CanIterateElements() {
+				for _, c := range v.AsValueSlice() {
+					n.classConstraints = append(n.classConstraints, c.AsString())
+				}
 			}
 		case "port":
 			if a := attrs["static"]; a != nil {
-				n.staticPorts = append(n.staticPorts, literalOr(a, ""))
+				n.staticPorts = append(n.staticPorts, valueOr(a, ctx, ""))
 			}
 		case "check":
 			if a := attrs["path"]; a != nil {
-				n.checkPaths = append(n.checkPaths, literalOr(a, ""))
+				n.checkPaths = append(n.checkPaths, valueOr(a, ctx, ""))
 			}
 		}
 		return nil
@@ -265,12 +290,34 @@ func readNomadFile(t *testing.T, path string) nomadFile {
 	return n
 }
 
+// variableDefaults makes var.<name> evaluate to each variable's default.
+func variableDefaults(body *hclsyntax.Body) *hcl.EvalContext {
+	vars := map[string]cty.Value{}
+	for _, b := range body.Blocks {
+		if b.Type != "variable" {
+			continue
+		}
+		vars[b.Labels[0]] = cty.NullVal(cty.DynamicPseudoType)
+		if a := b.Body.Attributes["default"]; a != nil {
+			if v, diags := a.Expr.Value(nil); !diags.HasErrors() {
+				vars[b.Labels[0]] = v
+			}
+		}
+	}
+	return &hcl.EvalContext{Variables: map[string]cty.Value{"var": cty.ObjectVal(vars)}}
+}
+
 // literalOr is the attribute's literal value as a string, or def.
 func literalOr(a *hclsyntax.Attribute, def string) string {
+	return valueOr(a, nil, def)
+}
+
+// valueOr is the attribute's value in ctx as a string, or def.
+func valueOr(a *hclsyntax.Attribute, ctx *hcl.EvalContext, def string) string {
 	if a == nil {
 		return def
 	}
-	v, diags := a.Expr.Value(nil)
+	v, diags := a.Expr.Value(ctx)
 	if diags.HasErrors() || !v.IsKnown() || v.IsNull() {
 		return def
 	}

@@ -143,6 +143,17 @@ variable "ingest_port_range" {
   }
 }
 
+variable "ingest_health_port" {
+  type        = number
+  description = "Static host port of the ingest gateway's HTTP /readyz (`ezlive ingest -health-listen`), which the ingest NLB checks (nomad/ezlive-ingest.nomad.hcl must agree)."
+  default     = 1936
+
+  validation {
+    condition     = var.ingest_health_port >= 1024 && var.ingest_health_port <= 65535 && var.ingest_health_port != var.rtmp_port && var.ingest_health_port != 4646 && var.ingest_health_port != 4647
+    error_message = "ingest_health_port must be an unprivileged port (1024-65535) other than rtmp_port and Nomad's 4646/4647."
+  }
+}
+
 variable "api_port" {
   type        = number
   description = "Static host port the `ezlive api` Nomad job listens on (nomad/ezlive-api.nomad.hcl must agree)."
@@ -167,8 +178,8 @@ variable "origin_port" {
 
 variable "api_health_path" {
   type        = string
-  description = "HTTP path the API load balancer checks on `ezlive api`."
-  default     = "/healthz"
+  description = "HTTP path the API load balancer checks on `ezlive api`: /readyz fails while Redis or the queue is down and while the API drains."
+  default     = "/readyz"
 
   validation {
     condition     = startswith(var.api_health_path, "/")
@@ -178,8 +189,8 @@ variable "api_health_path" {
 
 variable "origin_health_path" {
   type        = string
-  description = "HTTP path the origin load balancers check on `ezlive origin`."
-  default     = "/healthz"
+  description = "HTTP path the origin load balancers check on `ezlive origin`: /readyz fails while Redis is down and while the origin drains."
+  default     = "/readyz"
 
   validation {
     condition     = startswith(var.origin_health_path, "/")

@@ -40,6 +40,7 @@ func devFlags() (*flagSet, *devOptions) {
 			shakaDir:      fs.String("shaka-dir", "EZLIVE_SHAKA_DIR", "web/node_modules/shaka-player/dist", "directory of the Shaka Player build for the demo page"),
 			feeds:         fs.Bool("feeds", "EZLIVE_FEEDS", true, "let the demo page push test patterns (POST /jobs/:id/feed)"),
 			ingestGateway: new(string), ingestGatewaySRT: new(string),
+			drain: addDrain(fs, "EZLIVE_API_DRAIN", 0),
 		},
 		ingestSRT: fs.String("ingest-srt-listen", "EZLIVE_INGEST_SRT_LISTEN", "127.0.0.1:9710",
 			"UDP address of the gateway's SRT listener (empty, or a build without SRT: none)"),
@@ -110,7 +111,7 @@ func runDev(ctx context.Context, args []string) error {
 	}
 	reg := metrics.NewRegistry() // one /metrics, on the API listener, for every part
 	originMetrics(reg, org)
-	apiHandler, closeFeeds, err := o.api.handler(b, reg)
+	api, closeFeeds, err := o.api.server(b, reg)
 	if err != nil {
 		return err
 	}
@@ -130,10 +131,12 @@ func runDev(ctx context.Context, args []string) error {
 	}
 	return runAll(ctx, log, gateway,
 		func(ctx context.Context) error {
-			return serveOn(ctx, log, "origin", originLn, org.HTTPServer(originLn.Addr().String()))
+			return serveOn(ctx, log, "origin", originLn, org.HTTPServer(originLn.Addr().String()), drain{})
+		},
+		func(ctx context.Context) error {
+			return serve(ctx, log, "api", *o.api.listen, api.Handler(), drain{api, *o.api.drain})
 		},
 		sweeper.Run,
-		func(ctx context.Context) error { return serve(ctx, log, "api", *o.api.listen, apiHandler) },
 		sched.Run, hooks,
 	)
 }
@@ -204,5 +207,5 @@ func (o *devOptions) gateway(b *backend) (func(context.Context) error, error) {
 	if err != nil {
 		return nil, err
 	}
-	return func(ctx context.Context) error { return serveGateway(ctx, gw, *o.ingestListen, srt) }, nil
+	return func(ctx context.Context) error { return serveGateway(ctx, b.log, gw, *o.ingestListen, srt, drain{}) }, nil
 }

@@ -3,9 +3,11 @@ package cli
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"time"
 
+	"github.com/ezlivestreaming/ezlive/apiserver"
 	"github.com/ezlivestreaming/ezlive/ingest"
 	"github.com/ezlivestreaming/ezlive/jobspec"
 	"github.com/ezlivestreaming/ezlive/store"
@@ -16,7 +18,8 @@ const defaultIngestListen = "127.0.0.1:1935"
 type ingestOptions struct {
 	common                  commonFlags
 	listen, srt, passphrase *string
-	idle                    *time.Duration
+	healthListen            *string
+	idle, drain             *time.Duration
 	rate                    *int
 }
 
@@ -30,6 +33,9 @@ func ingestFlags() (*flagSet, *ingestOptions) {
 		srt:    fs.String("srt-listen", "EZLIVE_INGEST_SRT_LISTEN", "", "UDP address of the SRT listener, e.g. 0.0.0.0:9710 (empty: no SRT)"),
 		passphrase: fs.String("srt-passphrase", "EZLIVE_INGEST_SRT_PASSPHRASE", "",
 			"passphrase SRT publishers must encrypt with, 10-79 characters (empty: none)"),
+		healthListen: fs.String("health-listen", "EZLIVE_INGEST_HEALTH_LISTEN", "",
+			"address of the gateway's HTTP /healthz and /readyz, for load balancers and Nomad (empty: none); keeps probes off the RTMP port"),
+		drain: addDrain(fs, "EZLIVE_INGEST_DRAIN", defaultDrain),
 	}
 }
 
@@ -56,12 +62,22 @@ func runIngest(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return serveGateway(ctx, gw, *o.listen, *o.srt)
+	if *o.healthListen == "" {
+		return serveGateway(ctx, b.log, gw, *o.listen, *o.srt, drain{}) // nothing would see it drain
+	}
+	// Ready when Redis answers: every stream key is checked there.
+	health := apiserver.NewHealth(map[string]func(context.Context) error{"redis": b.store.Ping})
+	d := drain{health, *o.drain}
+	return runAll(ctx, b.log,
+		func(ctx context.Context) error { return serveGateway(ctx, b.log, gw, *o.listen, *o.srt, d) },
+		func(ctx context.Context) error { return serve(ctx, b.log, "ingest health", *o.healthListen, health, d) },
+	)
 }
 
 // serveGateway runs gw on the TCP address listen (RTMP) and, when srt is not
-// empty, on the UDP address srt, until ctx ends or a listener fails.
-func serveGateway(ctx context.Context, gw *ingest.Gateway, listen, srt string) error {
+// empty, on the UDP address srt, until ctx ends (then it drains, d) or a
+// listener fails.
+func serveGateway(ctx context.Context, log *slog.Logger, gw *ingest.Gateway, listen, srt string, d drain) error {
 	l, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("ingest: listen on %s: %w", listen, err)
@@ -76,8 +92,9 @@ func serveGateway(ctx context.Context, gw *ingest.Gateway, listen, srt string) e
 		gw.Close()
 		return err
 	case <-ctx.Done():
+		err := d.start(log, "ingest", errc)
 		gw.Close()
-		return nil
+		return err
 	}
 }
 

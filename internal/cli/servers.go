@@ -37,6 +37,7 @@ type apiOptions struct {
 	feeds                 *bool
 	ingestGateway         *string
 	ingestGatewaySRT      *string
+	drain                 *time.Duration
 }
 
 func apiFlags() (*flagSet, *apiOptions) {
@@ -53,6 +54,7 @@ func apiFlags() (*flagSet, *apiOptions) {
 			"base of the stable ingest URLs, e.g. rtmp://ingest.example.com/live (empty: publishers push to each transcoder)"),
 		ingestGatewaySRT: fs.String("ingest-srt-gateway", "EZLIVE_INGEST_SRT_GATEWAY", "",
 			"the gateway's SRT address, e.g. srt://ingest.example.com:9710 (empty: no SRT ingest URL)"),
+		drain: addDrain(fs, "EZLIVE_API_DRAIN", defaultDrain),
 	}
 }
 
@@ -66,16 +68,15 @@ func runAPI(ctx context.Context, args []string) error {
 		return err
 	}
 	defer b.Close()
-	log := b.log
-	h, closeAPI, err := o.handler(b, metrics.NewRegistry())
+	api, closeAPI, err := o.server(b, metrics.NewRegistry())
 	if err != nil {
 		return err
 	}
 	defer closeAPI()
-	return serve(ctx, log, "api", *o.listen, h)
+	return serve(ctx, b.log, "api", *o.listen, api.Handler(), drain{api, *o.drain})
 }
 
-func (o *apiOptions) handler(b *backend, reg *prometheus.Registry) (http.Handler, func(), error) {
+func (o *apiOptions) server(b *backend, reg *prometheus.Registry) (*apiserver.Server, func(), error) {
 	log := b.log
 	if _, err := url.Parse(*o.playback); err != nil || !strings.HasPrefix(*o.playback, "http") {
 		return nil, nil, usagef("-playback-base-url: %q is not an http(s) URL", *o.playback)
@@ -93,9 +94,10 @@ func (o *apiOptions) handler(b *backend, reg *prometheus.Registry) (http.Handler
 	}
 	srv, err := apiserver.New(cfg)
 	if err != nil {
+		closeFeeds()
 		return nil, nil, err
 	}
-	return srv.Handler(), closeFeeds, nil
+	return srv, closeFeeds, nil
 }
 
 // --- origin ---
@@ -104,6 +106,7 @@ type originOptions struct {
 	common       commonFlags
 	listen, root *string
 	drm          drmFlags
+	drain        *time.Duration
 }
 
 func originFlags() (*flagSet, *originOptions) {
@@ -113,6 +116,7 @@ func originFlags() (*flagSet, *originOptions) {
 		listen: fs.String("listen", "EZLIVE_ORIGIN_LISTEN", defaultOriginAddr, "address the origin listens on"),
 		root:   fs.String("root", "EZLIVE_ORIGIN_ROOT", "data/origin", "directory the outputs are stored in"),
 		drm:    addDRM(fs),
+		drain:  addDrain(fs, "EZLIVE_ORIGIN_DRAIN", defaultDrain),
 	}
 }
 
@@ -144,9 +148,11 @@ func runOrigin(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("origin: listen on %s: %w", *o.listen, err)
 	}
+	// Ready when Redis answers: every upload is authorized there.
+	health := apiserver.NewHealth(map[string]func(context.Context) error{"redis": st.Ping})
 	hs := srv.HTTPServer(l.Addr().String())
-	hs.Handler = withMetrics(hs.Handler, originRegistry(srv))
-	return runAll(ctx, log, sweeper.Run, func(ctx context.Context) error { return serveOn(ctx, log, "origin", l, hs) })
+	hs.Handler = withMetrics(withHealth(hs.Handler, health), originRegistry(srv))
+	return runAll(ctx, log, sweeper.Run, func(ctx context.Context) error { return serveOn(ctx, log, "origin", l, hs, drain{health, *o.drain}) })
 }
 
 // The origin asks the store which jobs are deleted, and removes their outputs.
@@ -230,8 +236,14 @@ func runScheduler(ctx context.Context, args []string) error {
 	if *o.listen == "" {
 		return runAll(ctx, log, sched.Run, hooks)
 	}
-	health := withMetrics(healthHandler(map[string]func(context.Context) error{"redis": st.Ping, "queue": q.Ping}), reg)
-	return runAll(ctx, log, sched.Run, hooks, func(ctx context.Context) error { return serve(ctx, log, "scheduler health", *o.listen, health) })
+	deps := map[string]func(context.Context) error{"redis": st.Ping, "queue": q.Ping}
+	if p, ok := driver.(pinger); ok {
+		deps[*o.driver] = p.Ping
+	}
+	health := apiserver.NewHealth(deps)
+	return runAll(ctx, log, sched.Run, hooks, func(ctx context.Context) error {
+		return serve(ctx, log, "scheduler health", *o.listen, withMetrics(health, reg), drain{health, 0})
+	})
 }
 
 func (o *schedulerOptions) scheduler(st *store.Store, q queue.Queue, d scheduler.Driver, keys scheduler.ContentKeys, m scheduler.Metrics, log *slog.Logger) (*scheduler.Scheduler, error) {
@@ -282,17 +294,22 @@ func portRange(s string) (int, int, error) {
 	return low, high, nil
 }
 
-// serve runs an HTTP server until ctx ends, then shuts it down gracefully.
-func serve(ctx context.Context, log *slog.Logger, name, addr string, h http.Handler) error {
+// serve runs an HTTP server until ctx ends, then drains and shuts it down
+// gracefully.
+func serve(ctx context.Context, log *slog.Logger, name, addr string, h http.Handler, d drain) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("%s: listen on %s: %w", name, addr, err)
 	}
-	return serveOn(ctx, log, name, l, apiserver.NewHTTPServer(l.Addr().String(), h))
+	return serveOn(ctx, log, name, l, apiserver.NewHTTPServer(l.Addr().String(), h), d)
 }
 
-// serveOn runs srv on l until ctx ends, then shuts it down gracefully.
-func serveOn(ctx context.Context, log *slog.Logger, name string, l net.Listener, srv *http.Server) error {
+// shutdownTimeout bounds a graceful shutdown after the drain period.
+const shutdownTimeout = 5 * time.Second
+
+// serveOn runs srv on l until ctx ends, then drains (d) and shuts it down
+// gracefully.
+func serveOn(ctx context.Context, log *slog.Logger, name string, l net.Listener, srv *http.Server, d drain) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	log.Info(name+" listening", "addr", "http://"+l.Addr().String())
@@ -301,7 +318,10 @@ func serveOn(ctx context.Context, log *slog.Logger, name string, l net.Listener,
 		return err
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if err := d.start(log, name, errc); err != nil {
+		return err
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	return srv.Shutdown(sctx)
 }
@@ -311,29 +331,4 @@ func absPath(p string) string {
 		return a
 	}
 	return p
-}
-
-// healthHandler serves /healthz (the process answers) and /readyz (every
-// dependency answers; 503 naming those that do not).
-func healthHandler(deps map[string]func(context.Context) error) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		var down []string
-		for name, ping := range deps {
-			if err := ping(ctx); err != nil {
-				down = append(down, name+": "+err.Error())
-			}
-		}
-		if len(down) > 0 {
-			http.Error(w, "not ready: "+strings.Join(down, "; "), http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
-	return mux
 }

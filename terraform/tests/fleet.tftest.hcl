@@ -108,6 +108,17 @@ run "fleet" {
     condition     = output.api_url == "http://mock-lb.elb.amazonaws.com"
     error_message = "plain HTTP API without a certificate"
   }
+  assert {
+    condition = alltrue([for lt in values(aws_launch_template.client) :
+      strcontains(base64decode(lt.user_data), "EnvironmentFile=/etc/ezlive/ezlive.env")
+    && strcontains(base64decode(lt.user_data), "EZLIVE_API_DRAIN=15s")])
+    error_message = "every client's Nomad agent loads the node settings (transcoders inherit them), with a 15s drain"
+  }
+  assert {
+    condition = (aws_lb_target_group.ingest.health_check[0].protocol == "HTTP" && aws_lb_target_group.ingest.health_check[0].port == "1936"
+    && aws_lb_target_group.ingest.health_check[0].path == "/readyz" && aws_lb_target_group.api.health_check[0].path == "/readyz")
+    error_message = "load balancers check /readyz; the ingest NLB on the gateway's health port, not on RTMP"
+  }
 }
 
 run "https_two_zones_one_nat" {
