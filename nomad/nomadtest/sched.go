@@ -12,16 +12,13 @@ import (
 	"github.com/hashicorp/nomad/api"
 )
 
-// process runs one evaluation to completion; s.mu is held. Failed or lost
+// process runs one evaluation to completion; s.mu is held. Failed
 // allocations of the current job version are not replaced: reschedule is
-// off and disconnect.replace is false for the jobs this server is for.
+// off for the jobs this server is for.
 func (s *Server) process(ev *api.Evaluation) {
 	js := s.jobs[ev.JobID]
 	if ev.Status != "pending" && ev.Status != "blocked" {
 		return
-	}
-	if ev.TriggeredBy != "queued-allocs" {
-		s.cancelBlocked(ev.JobID)
 	}
 	failed := map[string]*api.AllocationMetric{}
 	if js != nil && *js.job.Stop {
@@ -47,39 +44,60 @@ func (s *Server) process(ev *api.Evaluation) {
 	}
 	ev.ModifyIndex = s.bump()
 	ev.ModifyTime = time.Now().UnixNano()
+	if ev.Status == "complete" && len(failed) == 0 && js != nil {
+		// A successful evaluation cancels the job's blocked one
+		// (state_store.go, nestedUpsertEval).
+		s.cancelBlocked(js, fmt.Sprintf("evaluation %q successful", ev.ID))
+	}
 	if js != nil {
 		s.setJobStatus(js)
 	}
 }
 
-// reconcileGroup stops allocations of older job versions and places what the
-// group's count still lacks; it returns the metric of a failed placement.
+// reconcileGroup places what the group's count lacks. A newer job version
+// replaces each allocation of an older one, and the old one is stopped only
+// once its replacement is placed: when placement fails it keeps running
+// (generic_sched.go, computePlacements). It returns the metric of a failed
+// placement.
 func (s *Server) reconcileGroup(ev *api.Evaluation, js *jobState, tg *api.TaskGroup) *api.AllocationMetric {
 	have := 0
+	var old []*allocState
 	for _, aid := range js.allocs {
 		a := s.allocs[aid]
 		if a.alloc.TaskGroup != *tg.Name || a.alloc.DesiredStatus != api.AllocDesiredStatusRun {
 			continue
 		}
-		if *a.alloc.Job.Version != *js.job.Version {
-			if !a.terminal() {
-				s.stopAlloc(a, "alloc is being updated due to job update")
-			}
-			continue
+		switch {
+		case *a.alloc.Job.Version == *js.job.Version:
+			have++
+		case !a.terminal():
+			old = append(old, a)
 		}
-		have++
 	}
 	for i := have; i < *tg.Count; i++ {
-		node, metric := s.selectNode(js.job, tg)
+		var prev *allocState
+		if len(old) > 0 {
+			prev, old = old[0], old[1:]
+		}
+		node, metric := s.selectNode(js.job, tg, prev)
 		if node == nil {
 			return metric
 		}
+		if prev != nil {
+			s.stopAlloc(prev, "alloc is being updated due to job update")
+		}
 		s.placeAlloc(ev, js, tg, node, metric, i)
+	}
+	for _, a := range old {
+		s.stopAlloc(a, "alloc not needed due to job update")
 	}
 	return nil
 }
 
 func (s *Server) blockedEval(ev *api.Evaluation, js *jobState) *api.Evaluation {
+	// Nomad keeps one blocked evaluation per job; the leader cancels the
+	// older one (leader.go, reapDupBlockedEvaluations).
+	s.cancelBlocked(js, fmt.Sprintf("existing blocked evaluation exists for job %q", ev.JobID))
 	s.bump()
 	b := &api.Evaluation{
 		ID: uuid.NewString(), Priority: ev.Priority, Type: ev.Type, TriggeredBy: "queued-allocs",
@@ -93,17 +111,11 @@ func (s *Server) blockedEval(ev *api.Evaluation, js *jobState) *api.Evaluation {
 	return b
 }
 
-// cancelBlocked cancels a job's blocked evaluations: a newer evaluation
-// supersedes them, as Nomad keeps at most one blocked evaluation per job.
-func (s *Server) cancelBlocked(jobID string) {
-	js := s.jobs[jobID]
-	if js == nil {
-		return
-	}
+// cancelBlocked cancels the job's blocked evaluations; s.mu is held.
+func (s *Server) cancelBlocked(js *jobState, why string) {
 	for _, eid := range js.evals {
 		if ev := s.evals[eid]; ev.Status == "blocked" {
-			ev.Status = "canceled"
-			ev.StatusDescription = "evaluation superseded by a newer one"
+			ev.Status, ev.StatusDescription = "canceled", why
 			ev.ModifyIndex = s.bump()
 		}
 	}
@@ -119,8 +131,11 @@ func (s *Server) unblock() {
 }
 
 // selectNode returns the first feasible node in ID order, with the metric
-// Nomad reports for the nodes it filtered or found exhausted.
-func (s *Server) selectNode(job *api.Job, tg *api.TaskGroup) (*api.Node, *api.AllocationMetric) {
+// Nomad reports for the nodes it filtered or found exhausted. NodesInPool
+// counts the ready nodes of the pool in the job's datacenters only
+// (generic_sched.go, computePlacements; FACTS.md §C). The resources of
+// replacing, the allocation being replaced, count as free.
+func (s *Server) selectNode(job *api.Job, tg *api.TaskGroup, replacing *allocState) (*api.Node, *api.AllocationMetric) {
 	pool := *job.NodePool
 	if pool == "" {
 		pool = "default"
@@ -137,13 +152,10 @@ func (s *Server) selectNode(job *api.Job, tg *api.TaskGroup) (*api.Node, *api.Al
 		if n.Status != api.NodeStatusReady || n.SchedulingEligibility != api.NodeSchedulingEligible || n.Drain {
 			continue
 		}
-		if pool != "all" && n.NodePool != pool {
+		if pool != "all" && n.NodePool != pool || !datacenterMatch(job.Datacenters, n.Datacenter) {
 			continue
 		}
 		m.NodesInPool++
-		if !datacenterMatch(job.Datacenters, n.Datacenter) {
-			continue
-		}
 		m.NodesAvailable[n.Datacenter]++
 		m.NodesEvaluated++
 		if reason := infeasible(n, job, tg); reason != "" {
@@ -154,7 +166,7 @@ func (s *Server) selectNode(job *api.Job, tg *api.TaskGroup) (*api.Node, *api.Al
 			}
 			continue
 		}
-		if dim := s.exhausted(n, tg); dim != "" {
+		if dim := s.exhausted(n, tg, replacing); dim != "" {
 			m.NodesExhausted++
 			m.DimensionExhausted[dim]++
 			if n.NodeClass != "" {
@@ -250,11 +262,11 @@ func nodeVar(n *api.Node, name string) (string, bool) {
 }
 
 // exhausted names the resource dimension the group does not fit in, or "".
-func (s *Server) exhausted(n *api.Node, tg *api.TaskGroup) string {
+func (s *Server) exhausted(n *api.Node, tg *api.TaskGroup, replacing *allocState) string {
 	cpu, mem := askOf(n, tg)
 	usedCPU, usedMem := 0, 0
 	for _, a := range s.allocs {
-		if a.alloc.NodeID != n.ID || a.terminal() {
+		if a.alloc.NodeID != n.ID || a.terminal() || a == replacing {
 			continue
 		}
 		c, m := askOf(n, a.group())
