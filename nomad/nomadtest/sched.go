@@ -13,14 +13,18 @@ import (
 )
 
 // process runs one evaluation to completion; s.mu is held. Failed
-// allocations of the current job version are not replaced: reschedule is
-// off for the jobs this server is for.
+// allocations are not replaced (reschedule is off for the jobs this server
+// is for); lost ones are, as Nomad replaces lost allocations whatever the
+// reschedule policy (FACTS.md §A).
 func (s *Server) process(ev *api.Evaluation) {
 	js := s.jobs[ev.JobID]
 	if ev.Status != "pending" && ev.Status != "blocked" {
 		return
 	}
 	failed := map[string]*api.AllocationMetric{}
+	if js != nil {
+		s.reconcileTainted(js)
+	}
 	if js != nil && *js.job.Stop {
 		for _, aid := range js.allocs {
 			s.stopAlloc(s.allocs[aid], "alloc not needed due to job update")
@@ -52,6 +56,63 @@ func (s *Server) process(ev *api.Evaluation) {
 	if js != nil {
 		s.setJobStatus(js)
 	}
+}
+
+// reconcileTainted applies the reconciler's rules to the job's allocations
+// on disconnected and down nodes (scheduler/reconciler/filters.go,
+// classificationRules): an expired unknown allocation is lost; on a
+// disconnected node a pending allocation or one without a disconnect window
+// is lost and the others turn unknown; on a down node a running one with a
+// disconnect window (replace = false) turns unknown and the rest is lost.
+// Allocations desired to stop, or finished, are left as they are. Unknown
+// allocations get a follow-up evaluation at their lost_after. s.mu is held.
+func (s *Server) reconcileTainted(js *jobState) {
+	now := time.Now()
+	followups := map[time.Duration]*api.Evaluation{}
+	for _, aid := range js.allocs {
+		a := s.allocs[aid]
+		if a.alloc.DesiredStatus != api.AllocDesiredStatusRun || a.terminal() {
+			continue
+		}
+		status, window := s.nodes[a.alloc.NodeID].Status, a.lostAfter()
+		client := a.alloc.ClientStatus
+		switch {
+		case a.expired(now):
+			s.markLost(a)
+		case status == api.NodeStatusDisconnected && client == api.AllocClientStatusUnknown:
+			// already unknown, waiting for lost_after
+		case status == api.NodeStatusDisconnected && (client == api.AllocClientStatusPending || window <= 0):
+			s.markLost(a)
+		case status == api.NodeStatusDisconnected,
+			status == api.NodeStatusDown && window > 0 && client == api.AllocClientStatusRunning:
+			if followups[window] == nil {
+				followups[window] = s.delayedEval(js, "max-disconnect-timeout", now.Add(window))
+			}
+			s.markUnknown(a, now, followups[window].ID)
+		case status == api.NodeStatusDown && window > 0 && client == api.AllocClientStatusUnknown:
+			// unknown on a down node without replacement stays so until it expires
+		case status == api.NodeStatusDown:
+			s.markLost(a)
+		}
+	}
+}
+
+// markUnknown is the plan's AppendUnknownAlloc: the desired status stays.
+func (s *Server) markUnknown(a *allocState, now time.Time, followup string) {
+	a.unknownSince = now
+	a.alloc.ClientStatus = api.AllocClientStatusUnknown
+	a.alloc.ClientDescription = "alloc is unknown since its node is disconnected"
+	a.alloc.FollowupEvalID = followup
+	s.allocChanged(a, "PlanResult")
+}
+
+// markLost is the plan's AppendStoppedAlloc with client status lost: the
+// client description stays what it was (observed on v2.0.5).
+func (s *Server) markLost(a *allocState) {
+	a.alloc.ClientStatus = api.AllocClientStatusLost
+	a.alloc.DesiredStatus = api.AllocDesiredStatusStop
+	a.alloc.DesiredDescription = "alloc is lost since its node is down"
+	s.allocChanged(a, "PlanResult")
 }
 
 // reconcileGroup places what the group's count lacks. A newer job version
@@ -109,6 +170,26 @@ func (s *Server) blockedEval(ev *api.Evaluation, js *jobState) *api.Evaluation {
 	s.evals[b.ID] = b
 	js.evals = append(js.evals, b.ID)
 	return b
+}
+
+// delayedEval creates a pending evaluation processed at waitUntil, as the
+// reconciler's follow-up evaluations (reconcile_cluster.go,
+// createTimeoutLaterEvals); s.mu is held.
+func (s *Server) delayedEval(js *jobState, trigger string, waitUntil time.Time) *api.Evaluation {
+	job := js.job
+	s.bump()
+	now := time.Now()
+	ev := &api.Evaluation{
+		ID: uuid.NewString(), Priority: *job.Priority, Type: *job.Type, TriggeredBy: trigger,
+		Namespace: *job.Namespace, JobID: *job.ID, JobModifyIndex: *job.JobModifyIndex,
+		Status: "pending", StatusDescription: "created for delayed disconnect timeout",
+		WaitUntil: waitUntil, CreateIndex: s.index, ModifyIndex: s.index,
+		CreateTime: now.UnixNano(), ModifyTime: now.UnixNano(),
+	}
+	s.evals[ev.ID] = ev
+	js.evals = append(js.evals, ev.ID)
+	s.after(waitUntil.Sub(now), func() { s.process(ev) })
+	return ev
 }
 
 // cancelBlocked cancels the job's blocked evaluations; s.mu is held.
