@@ -58,8 +58,9 @@ func (s *system) waitStateFast(id string, want jobspec.State) {
 
 // BenchmarkNodeDeathToStreaming: a streaming job's node dies; time until it
 // streams again on another node, split into detection and re-placement
-// (node down → new placement running: listener ready) and the publisher's
-// reconnect (the encoder learns the new ingest URL and media flows again).
+// (machine death → Nomad misses its heartbeat, 10s as nomadtest's default
+// → new placement running: listener ready) and the publisher's reconnect
+// (the encoder learns the new ingest URL and media flows again).
 func BenchmarkNodeDeathToStreaming(b *testing.B) {
 	s, srv := nomadSystem(b)
 	ctx := context.Background()
@@ -72,7 +73,7 @@ func BenchmarkNodeDeathToStreaming(b *testing.B) {
 		feeds.Start(ctx, first)
 		time.Sleep(2 * time.Second)
 		start := time.Now()
-		srv.NodeDown(first.Assigned_worker_id, true)
+		srv.KillMachine(first.Assigned_worker_id)
 		var moved *jobspec.LiveJob
 		for moved == nil || moved.Placement_generation == first.Placement_generation || moved.State != jobspec.StateRunning {
 			moved, _ = s.client.Get(ctx, job.Id)
@@ -87,7 +88,7 @@ func BenchmarkNodeDeathToStreaming(b *testing.B) {
 		b.ReportMetric(float64(replaced.Milliseconds()), "detect+replace-ms")
 		b.ReportMetric(float64((total - replaced).Milliseconds()), "reconnect-ms")
 		b.ReportMetric(float64(total.Milliseconds()), "total-ms")
-		srv.NodeUp(first.Assigned_worker_id)
+		srv.RestartAgent(first.Assigned_worker_id)
 		s.client.Stop(ctx, job.Id)
 	}
 }

@@ -87,10 +87,11 @@ func TestNomadTranscoderKilledRestartsInPlace(t *testing.T) {
 	}
 }
 
-// TestNomadNodeDownReplacesAndFences: the job's node goes down with its
-// transcoder still running (as on a partitioned node); the job is re-placed
-// on the other node with a new ingest URL, and the old transcoder is fenced:
-// it stops itself and the origin takes no more writes from it.
+// TestNomadNodeDownReplacesAndFences: the Nomad agent of the job's node dies
+// and its transcoder runs on; once Nomad misses the agent's heartbeat (10s)
+// the job is re-placed on the other node with a new ingest URL, and the old
+// transcoder is fenced: it stops itself and the origin takes no more writes
+// from it. Nomad cannot stop it before the agent is back.
 func TestNomadNodeDownReplacesAndFences(t *testing.T) {
 	t.Parallel()
 	s, srv := nomadSystem(t)
@@ -98,9 +99,9 @@ func TestNomadNodeDownReplacesAndFences(t *testing.T) {
 	first := s.waitState(job.Id, jobspec.StateRunning, 60*time.Second)
 	s.pushUntilStreaming(job.Id)
 	old := transcoders(job.Id)
-	srv.NodeDown(first.Assigned_worker_id, false)
+	srv.KillAgent(first.Assigned_worker_id)
 	var moved *jobspec.LiveJob
-	s.waitFor(20*time.Second, "re-placement on the other node", func() (bool, string) {
+	s.waitFor(45*time.Second, "re-placement on the other node", func() (bool, string) {
 		j, err := s.client.Get(context.Background(), job.Id)
 		if err != nil {
 			return false, err.Error()
@@ -111,6 +112,15 @@ func TestNomadNodeDownReplacesAndFences(t *testing.T) {
 	})
 	if moved.Placement_generation <= first.Placement_generation || moved.Ingest_addr == first.Ingest_addr {
 		t.Fatalf("re-placement kept generation %d / transcoder address %s", moved.Placement_generation, moved.Ingest_addr)
+	}
+	if moved.Placement_attempts != 1 || !strings.Contains(moved.State_reason, "node "+first.Assigned_worker_id+" down") &&
+		!strings.Contains(moved.State_reason, "allocation lost") {
+		t.Fatalf("re-placement: attempts %d, reason %q", moved.Placement_attempts, moved.State_reason)
+	}
+	for _, e := range moved.Events {
+		if e.To == jobspec.StateCreated && e.From != "" {
+			t.Fatalf("the re-placement went back to created: %+v", e)
+		}
 	}
 	if moved.RtmpIngestUrl != first.RtmpIngestUrl {
 		t.Fatalf("the ingest URL changed with the re-placement: %s → %s", first.RtmpIngestUrl, moved.RtmpIngestUrl)
@@ -134,7 +144,7 @@ func TestNomadNodeDownReplacesAndFences(t *testing.T) {
 	if after := filesWith(s.originRoot, job.Id, oldGen); after != before {
 		t.Fatalf("the stale generation still writes to the origin: %d files, then %d", before, after)
 	}
-	srv.NodeUp(first.Assigned_worker_id)
+	srv.RestartAgent(first.Assigned_worker_id)
 	s.pushUntilStreaming(job.Id)
 	if n := len(transcoders(job.Id)); n != 1 {
 		t.Fatalf("%d transcoders after the old node came back, want 1", n)

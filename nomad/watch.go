@@ -1,6 +1,7 @@
 package nomad
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -133,7 +134,7 @@ func (w *watcher) handle(ctx context.Context, ev api.Event) {
 			w.log.Warn("undecodable allocation event", "index", ev.Index, "err", err)
 			return
 		}
-		w.alloc(ctx, allocChange{a.ID, a.JobID, a.NodeID, w.generation(ctx, a), a.ClientStatus, a.ClientDescription, a.TaskStates})
+		w.alloc(ctx, allocChange{a.ID, a.JobID, a.NodeID, w.generation(ctx, a), a.ClientStatus, a.ClientDescription, a.DesiredDescription, a.TaskStates})
 	case api.TopicNode:
 		n, err := ev.Node()
 		if err != nil || n == nil {
@@ -194,6 +195,7 @@ type allocChange struct {
 	id, nomadJob, nodeID string
 	generation           int64
 	status, desc         string
+	desiredDesc          string
 	tasks                map[string]*api.TaskState
 }
 
@@ -217,13 +219,15 @@ func (w *watcher) alloc(ctx context.Context, c allocChange) {
 	case api.AllocClientStatusFailed:
 		ev.Kind, ev.Reason = scheduler.EventFailed, failureReason(c.desc, c.tasks)
 	case api.AllocClientStatusLost:
-		ev.Kind, ev.Reason = scheduler.EventLost, c.desc
+		// A lost allocation keeps its client description; why it is lost
+		// is in the desired description (observed on v2.0.5).
+		ev.Kind, ev.Reason = scheduler.EventLost, cmp.Or(c.desiredDesc, c.desc)
 	case api.AllocClientStatusUnknown:
 		// Nomad: allocations on a disconnected client are marked unknown
 		// (job specification, disconnect block), and while the node stays
 		// away they may stay unknown indefinitely. The stream is off the
 		// air either way, so the placement is dead to us now.
-		ev.Kind, ev.Reason = scheduler.EventLost, "unknown: "+c.desc
+		ev.Kind, ev.Reason = scheduler.EventLost, "unknown: its node is unreachable"
 	case api.AllocClientStatusComplete:
 		ev.Kind, ev.Reason = scheduler.EventComplete, c.desc
 	default:
@@ -315,7 +319,7 @@ func (w *watcher) poll(ctx context.Context) {
 			}
 			for _, a := range allocs {
 				gen := w.generation(ctx, &api.Allocation{ID: a.ID, JobID: a.JobID})
-				w.alloc(ctx, allocChange{a.ID, a.JobID, a.NodeID, gen, a.ClientStatus, a.ClientDescription, a.TaskStates})
+				w.alloc(ctx, allocChange{a.ID, a.JobID, a.NodeID, gen, a.ClientStatus, a.ClientDescription, a.DesiredDescription, a.TaskStates})
 			}
 			return qm.LastIndex, nil
 		})

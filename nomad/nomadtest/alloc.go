@@ -22,21 +22,30 @@ type allocState struct {
 	alloc *api.Allocation
 	node  *api.Node
 	stop  chan struct{} // closed to kill the tasks
-	hard  bool          // kill at once (the node died, or the server closes)
-	// cutOff is set while the node is disconnected or down: the client can
-	// neither report nor hear the servers. An unknown (disconnected)
-	// allocation's task changes are kept for its reconnect; a lost one's are
-	// dropped.
-	cutOff bool
-	procs  map[string]*os.Process
+	hard  bool          // kill at once (the server closes)
+	procs map[string]*os.Process
+	// unknownSince is when the servers marked it unknown: lost_after counts
+	// from there (structs/alloc.go, Expired).
+	unknownSince time.Time
+	prev         *allocState // the allocation this one replaces, which it waits for
 }
 
 func (a *allocState) terminal() bool { return a.alloc.ClientTerminalStatus() }
 
-// recording reports whether task changes are kept: always, unless the
-// allocation was lost while its node was cut off.
-func (a *allocState) recording() bool {
-	return !a.cutOff || a.alloc.ClientStatus == api.AllocClientStatusUnknown
+// lostAfter is the group's disconnect.lost_after, 0 without a disconnect
+// block (structs.go, GetDisconnectLostAfter; max_client_disconnect is
+// ignored since Nomad 1.10).
+func (a *allocState) lostAfter() time.Duration {
+	if d := a.group().Disconnect; d != nil && d.LostAfter != nil {
+		return *d.LostAfter
+	}
+	return 0
+}
+
+// expired reports whether an unknown allocation's lost_after has passed.
+func (a *allocState) expired(now time.Time) bool {
+	return a.alloc.ClientStatus == api.AllocClientStatusUnknown && !a.unknownSince.IsZero() &&
+		!now.Before(a.unknownSince.Add(a.lostAfter()))
 }
 
 // running reports whether a task process is still alive (a lost allocation's
@@ -80,9 +89,9 @@ func (s *Server) stopAlloc(a *allocState, why string) {
 	}
 	a.alloc.DesiredStatus = api.AllocDesiredStatusStop
 	a.alloc.DesiredDescription = why
-	s.allocChanged(a, "AllocationUpdateDesiredStatus")
-	if !a.cutOff {
-		a.kill(false) // a cut-off client hears it when it reconnects
+	s.allocChanged(a, "PlanResult")
+	if s.reporting(a) {
+		a.kill(false) // an agent that is away hears it when it is back
 	}
 }
 
@@ -128,6 +137,9 @@ func (s *Server) startTask(a *allocState, t *api.Task) {
 	s.runners.Add(1)
 	go func() {
 		defer s.runners.Done()
+		if !s.awaitPrevious(a) {
+			return // stopped while it waited
+		}
 		if err == nil {
 			err = s.makeDirs(a, t)
 		}
@@ -137,6 +149,26 @@ func (s *Server) startTask(a *allocState, t *api.Task) {
 		}
 		s.superviseTask(a, t, argv, env)
 	}()
+}
+
+// awaitPrevious holds a replacement until the allocation it replaces is
+// terminal or unknown, as the Nomad client's previous-allocation watcher
+// does; false when the replacement is stopped meanwhile.
+func (s *Server) awaitPrevious(a *allocState) bool {
+	for {
+		s.mu.Lock()
+		prev := a.prev
+		ready := prev == nil || prev.terminal() || prev.alloc.ClientStatus == api.AllocClientStatusUnknown
+		s.mu.Unlock()
+		if ready {
+			return true
+		}
+		select {
+		case <-a.stop:
+			return false
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // makeDirs lays out the allocation directory as the Nomad client does.
@@ -153,15 +185,33 @@ func (s *Server) makeDirs(a *allocState, t *api.Task) error {
 }
 
 // superviseTask runs the task, restarting it in place after a failure as its
-// restart policy allows; exit 0 completes it.
+// restart policy allows; exit 0 completes it. Nothing is restarted or
+// reported while the node's agent is away.
 func (s *Server) superviseTask(a *allocState, t *api.Task, argv, env []string) {
 	rp := t.RestartPolicy
 	var restarts []time.Time
 	for {
+		if !s.awaitAgent(a) {
+			return
+		}
 		err := s.runOnce(a, t, argv, env)
 		if errors.Is(err, errKilled) {
 			s.taskFinished(a, t, false, taskEvent(api.TaskKilled, "Task successfully killed"))
 			return
+		}
+		if s.exitUnseen(a) {
+			// The returning agent finds no task to reattach to
+			// (task_runner.go, Restore) and, once it has heard the
+			// servers, runs it again unless it is to stop.
+			if !s.awaitAgent(a) {
+				return
+			}
+			s.taskEventOnly(a, t, taskEvent(taskRestoreFailed, "failed to restore task; will not run until server is contacted"))
+			if s.desiredStop(a) {
+				s.taskFinished(a, t, false, taskEvent(api.TaskKilled, "Task successfully killed"))
+				return
+			}
+			continue
 		}
 		if err == nil {
 			s.taskFinished(a, t, false, taskEvent(api.TaskTerminated, "Exit Code: 0"))
@@ -187,7 +237,23 @@ func (s *Server) superviseTask(a *allocState, t *api.Task, argv, env []string) {
 	}
 }
 
+// exitUnseen reports whether the task exited while its agent was away.
+func (s *Server) exitUnseen(a *allocState) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.reporting(a)
+}
+
+func (s *Server) desiredStop(a *allocState) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return a.alloc.DesiredStatus != api.AllocDesiredStatusRun
+}
+
 var errKilled = errors.New("killed")
+
+// taskRestoreFailed is structs.TaskRestoreFailed, which nomad/api lacks.
+const taskRestoreFailed = "Failed Restoring Task"
 
 // runOnce starts the process and waits for it to exit or to be killed.
 func (s *Server) runOnce(a *allocState, t *api.Task, argv, env []string) error {
@@ -278,31 +344,31 @@ func taskEvent(typ, msg string) *api.TaskEvent {
 }
 
 func (s *Server) taskStartedLocked(a *allocState, t *api.Task) {
-	if !a.recording() {
+	if !s.reporting(a) {
 		return
 	}
 	ts := a.alloc.TaskStates[t.Name]
 	ts.State = "running"
 	ts.StartedAt = time.Now().UTC()
 	ts.Events = append(ts.Events, taskEvent(api.TaskStarted, "Task started by client"))
-	s.report(a)
+	s.setClientStatus(a)
 }
 
 func (s *Server) taskEventOnly(a *allocState, t *api.Task, ev *api.TaskEvent) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !a.recording() {
+	if !s.reporting(a) {
 		return
 	}
 	ts := a.alloc.TaskStates[t.Name]
 	ts.Events = append(ts.Events, ev)
-	s.report(a)
+	s.setClientStatus(a)
 }
 
 func (s *Server) taskRestarting(a *allocState, t *api.Task, exit error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !a.recording() {
+	if !s.reporting(a) {
 		return
 	}
 	ts := a.alloc.TaskStates[t.Name]
@@ -312,7 +378,7 @@ func (s *Server) taskRestarting(a *allocState, t *api.Task, exit error) {
 	ts.Events = append(ts.Events,
 		taskEvent(api.TaskTerminated, exitMessage(exit)),
 		taskEvent(api.TaskRestarting, "Task restarting in "+t.RestartPolicy.Delay.String()))
-	s.report(a)
+	s.setClientStatus(a)
 }
 
 func exitMessage(err error) string {
@@ -331,7 +397,7 @@ func exitMessage(err error) string {
 func (s *Server) taskFinished(a *allocState, t *api.Task, failed bool, ev *api.TaskEvent) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !a.recording() || s.closed {
+	if !s.reporting(a) || s.closed {
 		return
 	}
 	ts := a.alloc.TaskStates[t.Name]
@@ -339,17 +405,9 @@ func (s *Server) taskFinished(a *allocState, t *api.Task, failed bool, ev *api.T
 	ts.Failed = failed
 	ts.FinishedAt = time.Now().UTC()
 	ts.Events = append(ts.Events, ev)
-	s.report(a)
+	s.setClientStatus(a)
 	if a.terminal() {
 		s.unblock()
-	}
-}
-
-// report sends the client's view of the allocation to the server, unless
-// the node is cut off; it reports on reconnect.
-func (s *Server) report(a *allocState) {
-	if !a.cutOff {
-		s.setClientStatus(a)
 	}
 }
 

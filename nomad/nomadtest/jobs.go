@@ -38,6 +38,12 @@ func validateJob(job *api.Job) error {
 		if len(tg.Tasks) == 0 {
 			return badRequest("1 error occurred:\n\t* Missing tasks for task group")
 		}
+		// Nomad would place replacements while a node is disconnected, or
+		// stop allocations on the client; this server does neither, so it
+		// refuses rather than be kinder than Nomad. replace defaults to true.
+		if d := tg.Disconnect; d != nil && (d.Replace == nil || *d.Replace || d.StopOnClientAfter != nil) {
+			return badRequest("nomadtest models disconnect blocks with replace = false and no stop_on_client_after only")
+		}
 	}
 	return nil
 }
@@ -175,10 +181,14 @@ func (s *Server) deregisterJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	index := s.bump()
+	if !*js.job.Stop {
+		js.job.Version = new(*js.job.Version + 1) // a stop is a new version (observed on v2.0.5)
+	}
 	js.job.Stop = new(true)
 	js.job.ModifyIndex = new(index)
 	js.job.JobModifyIndex = new(index)
 	ev := s.newEval(js.job, "job-deregister")
+	ev.Type = "service" // job_endpoint.go, Deregister
 	if purge {
 		for _, aid := range js.allocs {
 			s.stopAlloc(s.allocs[aid], "alloc not needed since job was purged")
@@ -232,24 +242,25 @@ func (s *Server) getEvaluation(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// setJobStatus derives the job's status from its allocations as Nomad does:
-// running while any allocation is not terminal, dead when stopped or when a
-// batch job's allocations have all finished, pending otherwise.
+// setJobStatus derives the job's status as Nomad does (state_store.go,
+// getJobStatus): running while an allocation is neither desired to stop nor
+// finished, pending while an evaluation is not (a blocked one or a delayed
+// disconnect timeout), dead after that. An unknown allocation desired to
+// stop therefore leaves a stopped job pending, then dead (FACTS.md §D).
 func (s *Server) setJobStatus(js *jobState) {
-	live, finished := 0, 0
-	for _, aid := range js.allocs {
-		if s.allocs[aid].terminal() {
-			finished++
-		} else {
-			live++
+	status := "dead"
+	for _, eid := range js.evals {
+		if st := s.evals[eid].Status; st != "complete" && st != "failed" && st != "canceled" {
+			status = "pending"
 		}
 	}
-	status := "pending"
-	switch {
-	case live > 0:
-		status = "running"
-	case *js.job.Stop || (*js.job.Type == "batch" && finished > 0):
-		status = "dead"
+	if len(js.evals) == 0 && !*js.job.Stop {
+		status = "pending"
+	}
+	for _, aid := range js.allocs {
+		if a := s.allocs[aid].alloc; a.DesiredStatus == api.AllocDesiredStatusRun && !a.ClientTerminalStatus() {
+			status = "running"
+		}
 	}
 	js.job.Status = new(status)
 }

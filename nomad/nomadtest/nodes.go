@@ -26,9 +26,13 @@ type NodeSpec struct {
 	// environment variables to exec, raw_exec and java tasks": client
 	// configuration, env.denylist). Operators put worker settings there.
 	Env map[string]string
+	// Down registers a node whose agent died long ago: status down, no
+	// heartbeat; RestartAgent brings it back.
+	Down bool
 }
 
-// AddNode registers a ready, eligible client node and returns its ID.
+// AddNode registers a ready (or, with spec.Down, down), eligible client node
+// and returns its ID.
 func (s *Server) AddNode(spec NodeSpec) string {
 	n := newNode(spec)
 	s.mu.Lock()
@@ -37,6 +41,11 @@ func (s *Server) AddNode(spec NodeSpec) string {
 	n.CreateIndex, n.ModifyIndex = index, index
 	s.nodes[n.ID] = n
 	s.nodeEnv[n.ID] = spec.Env
+	ag := liveAgent()
+	if spec.Down {
+		n.Status, ag = api.NodeStatusDown, &agent{back: make(chan struct{})}
+	}
+	s.agents[n.ID] = ag
 	s.publish(nodeEvent("NodeRegistration", n))
 	s.unblock()
 	return n.ID
@@ -96,91 +105,6 @@ func newNode(spec NodeSpec) *api.Node {
 	}
 }
 
-// NodeDown marks the node down, as Nomad does once it misses its heartbeats
-// (and, for a disconnected node, once lost_after has passed): its
-// allocations become lost. With killProcesses the processes die with the
-// node; otherwise they keep running, cut off, as on a partitioned node.
-func (s *Server) NodeDown(id string, killProcesses bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.setNodeStatus(id, api.NodeStatusDown, "node heartbeat missed") == nil {
-		return
-	}
-	for _, a := range s.allocsOn(id) {
-		s.markLost(a)
-		if killProcesses {
-			a.kill(true)
-		}
-	}
-}
-
-// NodeDisconnect marks the node disconnected, as Nomad does when a node
-// misses its heartbeats and has allocations with a disconnect block: those
-// become unknown and keep running; the others are lost. NodeUp reconnects
-// it, NodeDown declares it lost.
-func (s *Server) NodeDisconnect(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.setNodeStatus(id, api.NodeStatusDisconnected, "node heartbeat missed") == nil {
-		return
-	}
-	for _, a := range s.allocsOn(id) {
-		if d := a.group().Disconnect; d == nil || d.LostAfter == nil || *d.LostAfter <= 0 {
-			s.markLost(a)
-			continue
-		}
-		a.cutOff = true
-		a.alloc.ClientStatus = api.AllocClientStatusUnknown
-		a.alloc.ClientDescription = "alloc is unknown since its node is disconnected"
-		s.allocChanged(a, "AllocationUpdated")
-	}
-}
-
-// allocsOn lists the node's allocations that are not terminal; s.mu is held.
-func (s *Server) allocsOn(nodeID string) []*allocState {
-	var out []*allocState
-	for _, aid := range sortedKeys(s.allocs) {
-		if a := s.allocs[aid]; a.alloc.NodeID == nodeID && !a.terminal() {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
-func (s *Server) markLost(a *allocState) {
-	a.cutOff = true
-	a.alloc.ClientStatus = api.AllocClientStatusLost
-	a.alloc.ClientDescription = "alloc is lost since its node is down"
-	a.alloc.DesiredStatus = api.AllocDesiredStatusStop
-	a.alloc.DesiredDescription = "alloc is lost since its node is down"
-	s.allocChanged(a, "AllocationUpdated")
-}
-
-// NodeUp marks the node ready again. Its client reports the allocations it
-// kept while disconnected (keep_original), stops those the servers stopped
-// meanwhile, and kills the processes of its lost allocations.
-func (s *Server) NodeUp(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.setNodeStatus(id, api.NodeStatusReady, "node reconnected") == nil {
-		return
-	}
-	for _, aid := range sortedKeys(s.allocs) {
-		a := s.allocs[aid]
-		if a.alloc.NodeID != id || !a.cutOff {
-			continue
-		}
-		if a.alloc.ClientStatus == api.AllocClientStatusUnknown {
-			a.cutOff = false
-			s.setClientStatus(a)
-		}
-		if a.alloc.DesiredStatus == api.AllocDesiredStatusStop {
-			a.kill(false)
-		}
-	}
-	s.unblock()
-}
-
 // SetEligibility marks the node eligible or ineligible for new placements.
 func (s *Server) SetEligibility(id string, eligible bool) {
 	s.mu.Lock()
@@ -200,16 +124,17 @@ func (s *Server) SetEligibility(id string, eligible bool) {
 	}
 }
 
-func (s *Server) setNodeStatus(id, status, why string) *api.Node {
+// setNodeStatus changes the node's status, with a node event when event is
+// set. Nomad leaves StatusDescription empty on these transitions (observed
+// on v2.0.5); the reason is in the node's events only.
+func (s *Server) setNodeStatus(id, status, event string) {
 	n := s.nodes[id]
-	if n == nil {
-		return nil
+	n.Status, n.StatusDescription, n.StatusUpdatedAt = status, "", time.Now().Unix()
+	if event != "" {
+		n.Events = append(n.Events, &api.NodeEvent{Message: event, Subsystem: "Cluster", Timestamp: time.Now().UTC()})
 	}
-	n.Status, n.StatusDescription, n.StatusUpdatedAt = status, why, time.Now().Unix()
-	n.Events = append(n.Events, &api.NodeEvent{Message: why, Subsystem: "Cluster", Timestamp: time.Now().UTC()})
 	n.ModifyIndex = s.bump()
 	s.publish(nodeEvent("NodeStreamEvent", n))
-	return n
 }
 
 func (s *Server) listNodes(w http.ResponseWriter, r *http.Request) {

@@ -12,18 +12,19 @@ import (
 	"github.com/hashicorp/nomad/api"
 )
 
-// process runs one evaluation to completion; s.mu is held. Failed or lost
-// allocations of the current job version are not replaced: reschedule is
-// off and disconnect.replace is false for the jobs this server is for.
+// process runs one evaluation to completion; s.mu is held. Failed
+// allocations are not replaced (reschedule is off for the jobs this server
+// is for); lost ones are, as Nomad replaces lost allocations whatever the
+// reschedule policy (FACTS.md §A).
 func (s *Server) process(ev *api.Evaluation) {
 	js := s.jobs[ev.JobID]
 	if ev.Status != "pending" && ev.Status != "blocked" {
 		return
 	}
-	if ev.TriggeredBy != "queued-allocs" {
-		s.cancelBlocked(ev.JobID)
-	}
 	failed := map[string]*api.AllocationMetric{}
+	if js != nil {
+		s.reconcileTainted(js)
+	}
 	if js != nil && *js.job.Stop {
 		for _, aid := range js.allocs {
 			s.stopAlloc(s.allocs[aid], "alloc not needed due to job update")
@@ -47,39 +48,117 @@ func (s *Server) process(ev *api.Evaluation) {
 	}
 	ev.ModifyIndex = s.bump()
 	ev.ModifyTime = time.Now().UnixNano()
+	if ev.Status == "complete" && len(failed) == 0 && js != nil {
+		// A successful evaluation cancels the job's blocked one
+		// (state_store.go, nestedUpsertEval).
+		s.cancelBlocked(js, fmt.Sprintf("evaluation %q successful", ev.ID))
+	}
 	if js != nil {
 		s.setJobStatus(js)
 	}
 }
 
-// reconcileGroup stops allocations of older job versions and places what the
-// group's count still lacks; it returns the metric of a failed placement.
+// reconcileTainted applies the reconciler's rules to the job's allocations
+// on disconnected and down nodes (scheduler/reconciler/filters.go,
+// classificationRules): an expired unknown allocation is lost; on a
+// disconnected node a pending allocation or one without a disconnect window
+// is lost and the others turn unknown; on a down node a running one with a
+// disconnect window (replace = false) turns unknown and the rest is lost.
+// Allocations desired to stop, or finished, are left as they are. Unknown
+// allocations get a follow-up evaluation at their lost_after. s.mu is held.
+func (s *Server) reconcileTainted(js *jobState) {
+	now := time.Now()
+	followups := map[time.Duration]*api.Evaluation{}
+	for _, aid := range js.allocs {
+		a := s.allocs[aid]
+		if a.alloc.DesiredStatus != api.AllocDesiredStatusRun || a.terminal() {
+			continue
+		}
+		status, window := s.nodes[a.alloc.NodeID].Status, a.lostAfter()
+		client := a.alloc.ClientStatus
+		switch {
+		case a.expired(now):
+			s.markLost(a)
+		case status == api.NodeStatusDisconnected && client == api.AllocClientStatusUnknown:
+			// already unknown, waiting for lost_after
+		case status == api.NodeStatusDisconnected && (client == api.AllocClientStatusPending || window <= 0):
+			s.markLost(a)
+		case status == api.NodeStatusDisconnected,
+			status == api.NodeStatusDown && window > 0 && client == api.AllocClientStatusRunning:
+			if followups[window] == nil {
+				followups[window] = s.delayedEval(js, "max-disconnect-timeout", now.Add(window))
+			}
+			s.markUnknown(a, now, followups[window].ID)
+		case status == api.NodeStatusDown && window > 0 && client == api.AllocClientStatusUnknown:
+			// unknown on a down node without replacement stays so until it expires
+		case status == api.NodeStatusDown:
+			s.markLost(a)
+		}
+	}
+}
+
+// markUnknown is the plan's AppendUnknownAlloc: the desired status stays.
+func (s *Server) markUnknown(a *allocState, now time.Time, followup string) {
+	a.unknownSince = now
+	a.alloc.ClientStatus = api.AllocClientStatusUnknown
+	a.alloc.ClientDescription = "alloc is unknown since its node is disconnected"
+	a.alloc.FollowupEvalID = followup
+	s.allocChanged(a, "PlanResult")
+}
+
+// markLost is the plan's AppendStoppedAlloc with client status lost: the
+// client description stays what it was (observed on v2.0.5).
+func (s *Server) markLost(a *allocState) {
+	a.alloc.ClientStatus = api.AllocClientStatusLost
+	a.alloc.DesiredStatus = api.AllocDesiredStatusStop
+	a.alloc.DesiredDescription = "alloc is lost since its node is down"
+	s.allocChanged(a, "PlanResult")
+}
+
+// reconcileGroup places what the group's count lacks. A newer job version
+// replaces each allocation of an older one, and the old one is stopped only
+// once its replacement is placed: when placement fails it keeps running
+// (generic_sched.go, computePlacements). It returns the metric of a failed
+// placement.
 func (s *Server) reconcileGroup(ev *api.Evaluation, js *jobState, tg *api.TaskGroup) *api.AllocationMetric {
 	have := 0
+	var old []*allocState
 	for _, aid := range js.allocs {
 		a := s.allocs[aid]
 		if a.alloc.TaskGroup != *tg.Name || a.alloc.DesiredStatus != api.AllocDesiredStatusRun {
 			continue
 		}
-		if *a.alloc.Job.Version != *js.job.Version {
-			if !a.terminal() {
-				s.stopAlloc(a, "alloc is being updated due to job update")
-			}
-			continue
+		switch {
+		case *a.alloc.Job.Version == *js.job.Version:
+			have++
+		case !a.terminal():
+			old = append(old, a)
 		}
-		have++
 	}
 	for i := have; i < *tg.Count; i++ {
-		node, metric := s.selectNode(js.job, tg)
+		var prev *allocState
+		if len(old) > 0 {
+			prev, old = old[0], old[1:]
+		}
+		node, metric := s.selectNode(js.job, tg, prev)
 		if node == nil {
 			return metric
 		}
-		s.placeAlloc(ev, js, tg, node, metric, i)
+		if prev != nil {
+			s.stopAlloc(prev, "alloc is being updated due to job update")
+		}
+		s.placeAlloc(ev, js, tg, node, metric, i, prev)
+	}
+	for _, a := range old {
+		s.stopAlloc(a, "alloc not needed due to job update")
 	}
 	return nil
 }
 
 func (s *Server) blockedEval(ev *api.Evaluation, js *jobState) *api.Evaluation {
+	// Nomad keeps one blocked evaluation per job; the leader cancels the
+	// older one (leader.go, reapDupBlockedEvaluations).
+	s.cancelBlocked(js, fmt.Sprintf("existing blocked evaluation exists for job %q", ev.JobID))
 	s.bump()
 	b := &api.Evaluation{
 		ID: uuid.NewString(), Priority: ev.Priority, Type: ev.Type, TriggeredBy: "queued-allocs",
@@ -93,17 +172,31 @@ func (s *Server) blockedEval(ev *api.Evaluation, js *jobState) *api.Evaluation {
 	return b
 }
 
-// cancelBlocked cancels a job's blocked evaluations: a newer evaluation
-// supersedes them, as Nomad keeps at most one blocked evaluation per job.
-func (s *Server) cancelBlocked(jobID string) {
-	js := s.jobs[jobID]
-	if js == nil {
-		return
+// delayedEval creates a pending evaluation processed at waitUntil, as the
+// reconciler's follow-up evaluations (reconcile_cluster.go,
+// createTimeoutLaterEvals); s.mu is held.
+func (s *Server) delayedEval(js *jobState, trigger string, waitUntil time.Time) *api.Evaluation {
+	job := js.job
+	s.bump()
+	now := time.Now()
+	ev := &api.Evaluation{
+		ID: uuid.NewString(), Priority: *job.Priority, Type: *job.Type, TriggeredBy: trigger,
+		Namespace: *job.Namespace, JobID: *job.ID, JobModifyIndex: *job.JobModifyIndex,
+		Status: "pending", StatusDescription: "created for delayed disconnect timeout",
+		WaitUntil: waitUntil, CreateIndex: s.index, ModifyIndex: s.index,
+		CreateTime: now.UnixNano(), ModifyTime: now.UnixNano(),
 	}
+	s.evals[ev.ID] = ev
+	js.evals = append(js.evals, ev.ID)
+	s.after(waitUntil.Sub(now), func() { s.process(ev) })
+	return ev
+}
+
+// cancelBlocked cancels the job's blocked evaluations; s.mu is held.
+func (s *Server) cancelBlocked(js *jobState, why string) {
 	for _, eid := range js.evals {
 		if ev := s.evals[eid]; ev.Status == "blocked" {
-			ev.Status = "canceled"
-			ev.StatusDescription = "evaluation superseded by a newer one"
+			ev.Status, ev.StatusDescription = "canceled", why
 			ev.ModifyIndex = s.bump()
 		}
 	}
@@ -119,8 +212,11 @@ func (s *Server) unblock() {
 }
 
 // selectNode returns the first feasible node in ID order, with the metric
-// Nomad reports for the nodes it filtered or found exhausted.
-func (s *Server) selectNode(job *api.Job, tg *api.TaskGroup) (*api.Node, *api.AllocationMetric) {
+// Nomad reports for the nodes it filtered or found exhausted. NodesInPool
+// counts the ready nodes of the pool in the job's datacenters only
+// (generic_sched.go, computePlacements; FACTS.md §C). The resources of
+// replacing, the allocation being replaced, count as free.
+func (s *Server) selectNode(job *api.Job, tg *api.TaskGroup, replacing *allocState) (*api.Node, *api.AllocationMetric) {
 	pool := *job.NodePool
 	if pool == "" {
 		pool = "default"
@@ -137,13 +233,10 @@ func (s *Server) selectNode(job *api.Job, tg *api.TaskGroup) (*api.Node, *api.Al
 		if n.Status != api.NodeStatusReady || n.SchedulingEligibility != api.NodeSchedulingEligible || n.Drain {
 			continue
 		}
-		if pool != "all" && n.NodePool != pool {
+		if pool != "all" && n.NodePool != pool || !datacenterMatch(job.Datacenters, n.Datacenter) {
 			continue
 		}
 		m.NodesInPool++
-		if !datacenterMatch(job.Datacenters, n.Datacenter) {
-			continue
-		}
 		m.NodesAvailable[n.Datacenter]++
 		m.NodesEvaluated++
 		if reason := infeasible(n, job, tg); reason != "" {
@@ -154,7 +247,7 @@ func (s *Server) selectNode(job *api.Job, tg *api.TaskGroup) (*api.Node, *api.Al
 			}
 			continue
 		}
-		if dim := s.exhausted(n, tg); dim != "" {
+		if dim := s.exhausted(n, tg, replacing); dim != "" {
 			m.NodesExhausted++
 			m.DimensionExhausted[dim]++
 			if n.NodeClass != "" {
@@ -250,11 +343,11 @@ func nodeVar(n *api.Node, name string) (string, bool) {
 }
 
 // exhausted names the resource dimension the group does not fit in, or "".
-func (s *Server) exhausted(n *api.Node, tg *api.TaskGroup) string {
+func (s *Server) exhausted(n *api.Node, tg *api.TaskGroup, replacing *allocState) string {
 	cpu, mem := askOf(n, tg)
 	usedCPU, usedMem := 0, 0
 	for _, a := range s.allocs {
-		if a.alloc.NodeID != n.ID || a.terminal() {
+		if a.alloc.NodeID != n.ID || a.terminal() || a == replacing {
 			continue
 		}
 		c, m := askOf(n, a.group())
@@ -291,7 +384,11 @@ func askOf(n *api.Node, tg *api.TaskGroup) (cpu, mem int) {
 
 // placeAlloc creates the allocation on node, picks its ports and starts its
 // tasks; s.mu is held.
-func (s *Server) placeAlloc(ev *api.Evaluation, js *jobState, tg *api.TaskGroup, n *api.Node, m *api.AllocationMetric, idx int) {
+// A replacement in a destructive update names the allocation it replaces,
+// and its client starts it only once that one is terminal or unknown
+// (client/allocwatcher, remotePrevAlloc.Wait): on a node that died with its
+// agent, not before the node's heartbeat TTL expires.
+func (s *Server) placeAlloc(ev *api.Evaluation, js *jobState, tg *api.TaskGroup, n *api.Node, m *api.AllocationMetric, idx int, prev *allocState) {
 	index := s.bump()
 	now := time.Now().UnixNano()
 	job := clone(js.job)
@@ -309,7 +406,10 @@ func (s *Server) placeAlloc(ev *api.Evaluation, js *jobState, tg *api.TaskGroup,
 			taskEvent(api.TaskReceived, "Task received by client"),
 		}}
 	}
-	st := &allocState{alloc: a, node: n, stop: make(chan struct{}), procs: map[string]*os.Process{}}
+	st := &allocState{alloc: a, node: n, stop: make(chan struct{}), procs: map[string]*os.Process{}, prev: prev}
+	if prev != nil {
+		a.PreviousAllocation = prev.alloc.ID
+	}
 	s.allocs[a.ID] = st
 	js.allocs = append(js.allocs, a.ID)
 	s.publish(allocEvent("PlanResult", a))

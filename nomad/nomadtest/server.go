@@ -4,19 +4,25 @@
 // as a local process (raw_exec semantics). It owns only its own state and the
 // processes it starts; it is a test tool, not a product.
 //
-// What it models, after Nomad's documented behaviour: job registration creates
-// an evaluation that is processed asynchronously; placement honours node
+// What it models, after Nomad's documented behaviour and Nomad v2.0.5 as
+// observed (see each function's comment): job registration creates an
+// evaluation that is processed asynchronously; placement honours node
 // status, eligibility, node pool, datacenters, constraints, the task driver
 // and CPU/memory; an evaluation that cannot place writes FailedTGAllocs and a
 // blocked evaluation; tasks get NOMAD_* variables and a dynamic port; the
 // restart policy restarts a failed task in place, then fails the allocation;
 // exit 0 of a batch task completes it; deregistration stops allocations and
-// purge removes the job; a node taken down loses its allocations. It does not
-// reschedule failed or lost allocations (the jobs it serves have reschedule
-// off and disconnect.replace = false).
+// purge removes the job. A node's agent can die (KillAgent, KillMachine) and
+// come back (RestartAgent) with Nomad's slow timeline in between: missed
+// heartbeat, disconnected node, unknown allocations, lost_after, lost
+// allocations that Nomad wants replaced, node down (agent.go). It does not
+// reschedule failed allocations (the jobs it serves have reschedule off) and
+// refuses disconnect blocks it does not model (replace = true,
+// stop_on_client_after).
 package nomadtest
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -43,6 +49,21 @@ type Config struct {
 	// NoEventStream makes /v1/event/stream answer 404, as an agent with the
 	// event stream disabled does.
 	NoEventStream bool
+
+	// HeartbeatTTL is how long the servers wait for a dead agent's next
+	// heartbeat before they mark its node, and then again between later
+	// checks while it stays away (nomad/heartbeat.go: min_heartbeat_ttl,
+	// 10s, plus a random stagger plus heartbeat_grace). 10s by default:
+	// FACTS.md §A saw 10.7 s; 3 to 16 s were seen on v2.0.5.
+	HeartbeatTTL time.Duration
+	// ClientSyncDelay is how long a restarted agent takes to report its
+	// allocations (and a disconnected node to turn ready again). 1s by
+	// default, as observed on v2.0.5.
+	ClientSyncDelay time.Duration
+	// ClientStopDelay is how much longer it takes to kill the tasks of the
+	// allocations the servers stopped while it was away. 2s by default
+	// (v2.0.5 took 2 to 8 s; FACTS.md §A and §B).
+	ClientStopDelay time.Duration
 }
 
 // Server is a running Nomad stand-in. Its URL goes into api.Config.Address.
@@ -59,6 +80,7 @@ type Server struct {
 	closed   bool
 	nodes    map[string]*api.Node
 	nodeEnv  map[string]map[string]string // node ID → its agent's environment (NodeSpec.Env)
+	agents   map[string]*agent            // node ID → its client agent
 	jobs     map[string]*jobState
 	evals    map[string]*api.Evaluation
 	allocs   map[string]*allocState
@@ -95,6 +117,9 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.MinPort == 0 {
 		cfg.MinPort, cfg.MaxPort = 20000, 32000
 	}
+	cfg.HeartbeatTTL = cmp.Or(cfg.HeartbeatTTL, 10*time.Second)
+	cfg.ClientSyncDelay = cmp.Or(cfg.ClientSyncDelay, time.Second)
+	cfg.ClientStopDelay = cmp.Or(cfg.ClientStopDelay, 2*time.Second)
 	if cfg.Dir == "" {
 		return nil, fmt.Errorf("nomadtest: Config.Dir is required")
 	}
@@ -104,6 +129,7 @@ func Start(cfg Config) (*Server, error) {
 		changed: make(chan struct{}),
 		closing: make(chan struct{}),
 		nodes:   map[string]*api.Node{}, nodeEnv: map[string]map[string]string{},
+		agents:  map[string]*agent{},
 		jobs:    map[string]*jobState{},
 		evals:   map[string]*api.Evaluation{},
 		allocs:  map[string]*allocState{},
@@ -146,6 +172,17 @@ func (s *Server) Close() {
 	s.runners.Wait()
 	s.http.CloseClientConnections()
 	s.http.Close()
+}
+
+// after runs f under s.mu once d has passed, unless the server closed first.
+func (s *Server) after(d time.Duration, f func()) {
+	time.AfterFunc(d, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if !s.closed {
+			f()
+		}
+	})
 }
 
 // bump advances the state index and wakes blocking queries; s.mu is held.
