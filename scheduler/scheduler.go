@@ -53,10 +53,11 @@ const (
 
 // Scheduler is one scheduler instance.
 type Scheduler struct {
-	cfg  Config
-	log  *slog.Logger
-	turn uint64 // round-robin position; in memory on purpose: it only spreads load
-	now  func() time.Time
+	cfg   Config
+	log   *slog.Logger
+	turn  uint64 // round-robin position; in memory on purpose: it only spreads load
+	now   func() time.Time
+	stuck stuckRepairs
 }
 
 // New checks the configuration and fills its defaults.

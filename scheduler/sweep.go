@@ -155,10 +155,17 @@ func (s *Scheduler) repair(ctx context.Context, job *jobspec.LiveJob, placed map
 	return s.drive(ctx, job)
 }
 
-// act runs fn under the job's lock, logging what it could not do.
+// act runs fn under the job's lock. A repair that keeps failing is backed
+// off and logged once (stuckRepairs), not retried and logged every sweep.
 func (s *Scheduler) act(ctx context.Context, id, why string, fn func(context.Context, *jobspec.LiveJob) error) {
-	if err := s.withJob(ctx, id, fn); err != nil && err != errJobBusy {
-		s.log.Warn("sweep: repair failed", "job_id", id, "finding", why, "err", err)
+	if !s.stuck.due(id, s.now()) {
+		return
+	}
+	switch err := s.withJob(ctx, id, fn); {
+	case err == nil:
+		s.stuck.succeeded(s.log, id)
+	case err != errJobBusy:
+		s.stuck.failed(s.log, id, why, err, s.now(), s.cfg.ReconcileInterval)
 	}
 }
 

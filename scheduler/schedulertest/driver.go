@@ -23,6 +23,7 @@ type Driver struct {
 	places  map[string]int // placements started, by "job/generation"
 	stops   map[string]int // Stop calls, by job
 	refuse  string         // non-empty: every Place is refused with this reason
+	stopErr error          // non-nil: every Stop fails with it
 }
 
 // NewDriver returns a cluster of the given nodes.
@@ -94,10 +95,21 @@ func (d *Driver) RemoveNode(id string) {
 	d.nodes = slices.DeleteFunc(d.nodes, func(n scheduler.Node) bool { return n.ID == id })
 }
 
+// FailStops makes every later Stop fail with err (nil: succeed again), as
+// an unreachable cluster would.
+func (d *Driver) FailStops(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stopErr = err
+}
+
 func (d *Driver) Stop(_ context.Context, id string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.stops[id]++
+	if d.stopErr != nil {
+		return d.stopErr
+	}
 	delete(d.running, id)
 	return nil
 }
