@@ -38,7 +38,7 @@ test: deps-test
 bench: deps-test build
 	$(GO) run ./bench/media                  # CPU per media-second vs hand-written ffmpeg; listener and first-segment latency
 	$(GO) run ./bench/api                    # GET/POST throughput at 64 connections; paging 10,000 jobs
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./e2e/        # POST → running (local, Nomad); node death → streaming
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./e2e/        # POST → running (local, Nomad); failover (node or agent death → streaming) and stop after it
 	$(GO) test -run '^$$' -bench . -benchtime 1000x ./scheduler/  # placement with 1,000 nodes and 10,000 jobs
 	$(GO) test -run '^$$' -bench . ./origin/ ./queue/ ./drm/   # drm: encryption CPU per Mbit/s
 	$(GO) run ./bench/ingest                 # gateway CPU per Mbit/s, added latency, concurrent publishers

@@ -17,14 +17,14 @@ import (
 
 // nomadSystem is the platform with the Nomad driver against nomadtest, with
 // two worker nodes.
-func nomadSystem(t testing.TB) (*system, *nomadtest.Server) {
+func nomadSystem(t testing.TB, schedArgs ...string) (*system, *nomadtest.Server) {
 	t.Helper()
 	srv, err := nomadtest.Start(nomadtest.Config{Dir: t.TempDir(), HeartbeatInterval: time.Second, MinPort: 33000, MaxPort: 34999})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	s := startSystemWith(t, []string{"-queue", "redis"}, []string{"-driver", "nomad"}, "NOMAD_ADDR="+srv.URL)
+	s := startSystemWith(t, []string{"-queue", "redis"}, append([]string{"-driver", "nomad"}, schedArgs...), "NOMAD_ADDR="+srv.URL)
 	// The workers' settings come from their agents' environment, as from
 	// the env file terraform writes; the scheduler passes none.
 	env := map[string]string{"EZLIVE_REDIS_ADDR": s.redis.Addr, "EZLIVE_ORIGIN_URL": s.originURL}
