@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/ezlivestreaming/ezlive/jobspec"
 	"github.com/redis/go-redis/v9"
@@ -162,10 +163,17 @@ func (s *Store) DeleteJob(ctx context.Context, id string) error {
 		p.HDel(ctx, KeyUploadTokens, id)
 		p.ZRem(ctx, KeyHeartbeats, id)
 		p.LRem(ctx, KeyQueuedJobs, 0, id)
+		now := time.Now()
+		p.ZAdd(ctx, KeyDeletedJobs, redis.Z{Score: float64(now.UnixMilli()), Member: id})
+		p.ZRemRangeByScore(ctx, KeyDeletedJobs, "-inf", fmt.Sprint(now.Add(-deletedJobsKept).UnixMilli()))
 		return nil
 	})
 	return wrap(err, "delete job "+id)
 }
+
+// deletedJobsKept is how long a deletion stays on record: long past any
+// origin outage the sweep must outlast.
+const deletedJobsKept = 7 * 24 * time.Hour
 
 // KeepOutputs reports whether a job's published outputs must be kept: false
 // only when Redis answers that the job has no record or is being deleted
@@ -174,11 +182,36 @@ func (s *Store) KeepOutputs(ctx context.Context, id string) (bool, error) {
 	job, err := s.Job(ctx, id)
 	switch {
 	case jobspec.ErrorCode(err) == jobspec.ENOTFOUND:
-		return false, nil
+		return false, s.provenDeleted(ctx, id)
 	case err != nil:
 		return false, err
 	}
 	return job.State != jobspec.StateDeleting, nil
+}
+
+// ErrNoJobsAtAll is KeepOutputs' answer for a job that has no record and
+// no deletion on record while Redis holds no job at all: an empty, flushed
+// or wrong Redis, where "no record" proves nothing, so nothing is removed on
+// its word.
+var ErrNoJobsAtAll = errors.New("redis holds no job and no deletion of this one (empty, flushed or another Redis?): keeping its outputs")
+
+// provenDeleted is nil when a job without a record may lose its outputs:
+// its deletion is on record, or Redis holds other jobs.
+func (s *Store) provenDeleted(ctx context.Context, id string) error {
+	var deleted *redis.FloatCmd
+	var jobs *redis.IntCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		deleted = p.ZScore(ctx, KeyDeletedJobs, id)
+		jobs = p.HLen(ctx, KeyJobs)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return wrap(err, "look up the deletion of "+id)
+	}
+	if deleted.Err() == nil || jobs.Val() > 0 {
+		return nil
+	}
+	return ErrNoJobsAtAll
 }
 
 // JobByStreamKey returns the job a stream key belongs to.

@@ -25,6 +25,7 @@ const (
 	KeyUploadTokens = "upload_tokens" // hash: job id → current upload token (the origin's fence)
 	KeyHeartbeats   = "heartbeats"    // sorted set: job id → unix ms of its last heartbeat
 	KeyJobEvents    = "job_events"    // stream: every state change of every job (SSE, webhooks), capped
+	KeyDeletedJobs  = "deleted_jobs"  // sorted set: job id → unix ms of its deletion, kept a week (the origin's proof)
 	keyLockPrefix   = "lock:"         // string per lock: owner, with a TTL
 )
 

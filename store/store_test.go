@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -488,6 +489,17 @@ func TestDeletionsAndKeepOutputs(t *testing.T) {
 		if keep, err := s.KeepOutputs(ctx, id); err != nil || keep != want {
 			t.Errorf("KeepOutputs(%s) = %v, %v; want %v", id, keep, err, want)
 		}
+	}
+	// An empty Redis (flushed, or not the platform's) proves nothing: with
+	// no job at all, "no record" removes nothing.
+	if err := s.DeleteJob(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if keep, err := s.KeepOutputs(ctx, "never"); !errors.Is(err, store.ErrNoJobsAtAll) {
+		t.Errorf("KeepOutputs with no job at all = %v, %v; want ErrNoJobsAtAll", keep, err)
+	}
+	if keep, err := s.KeepOutputs(ctx, "b"); err != nil || keep {
+		t.Errorf("KeepOutputs of the last job, deleted = %v, %v; want false: its deletion is on record", keep, err)
 	}
 	srv.Stop()
 	if keep, err := s.KeepOutputs(ctx, "a"); err == nil || keep {
