@@ -113,14 +113,18 @@ func TestNomadNodeDownReplacesAndFences(t *testing.T) {
 	if moved.Placement_generation <= first.Placement_generation || moved.Ingest_addr == first.Ingest_addr {
 		t.Fatalf("re-placement kept generation %d / transcoder address %s", moved.Placement_generation, moved.Ingest_addr)
 	}
-	if moved.Placement_attempts != 1 || !strings.Contains(moved.State_reason, "node "+first.Assigned_worker_id+" down") &&
-		!strings.Contains(moved.State_reason, "allocation lost") {
-		t.Fatalf("re-placement: attempts %d, reason %q", moved.Placement_attempts, moved.State_reason)
-	}
+	var replaced jobspec.Event
 	for _, e := range moved.Events {
 		if e.To == jobspec.StateCreated && e.From != "" {
 			t.Fatalf("the re-placement went back to created: %+v", e)
 		}
+		if e.To == jobspec.StateScheduled && (e.From == jobspec.StateStreaming || e.From == jobspec.StateRunning) {
+			replaced = e
+		}
+	}
+	if moved.Placement_attempts != 1 || !strings.Contains(replaced.Reason, "node "+first.Assigned_worker_id+" down") &&
+		!strings.Contains(replaced.Reason, "allocation lost") {
+		t.Fatalf("re-placement: attempts %d, running → scheduled because %q", moved.Placement_attempts, replaced.Reason)
 	}
 	if moved.RtmpIngestUrl != first.RtmpIngestUrl {
 		t.Fatalf("the ingest URL changed with the re-placement: %s → %s", first.RtmpIngestUrl, moved.RtmpIngestUrl)

@@ -17,6 +17,7 @@ import (
 	"github.com/ezlivestreaming/ezlive/client"
 	"github.com/ezlivestreaming/ezlive/jobspec"
 	"github.com/ezlivestreaming/ezlive/nomad"
+	"github.com/ezlivestreaming/ezlive/scheduler"
 )
 
 // realNomad is a real Nomad cluster on this machine: one server and two
@@ -214,7 +215,9 @@ func (n *realNomad) close() {
 // and a stop after it hung until the dead node came back.
 func TestRealNomadFailoverStopAndDelete(t *testing.T) {
 	n := startRealNomad(t)
-	s := startSystemWith(t, []string{"-queue", "redis"}, []string{"-driver", "nomad"}, "NOMAD_ADDR="+n.addr)
+	// The scheduler's defaults, as an operator runs it.
+	schedArgs := []string{"-driver", "nomad", "-heartbeat-timeout", scheduler.DefaultHeartbeatTimeout.String()}
+	s := startSystemWith(t, []string{"-queue", "redis"}, schedArgs, "NOMAD_ADDR="+n.addr)
 	n.startClients("EZLIVE_REDIS_ADDR="+s.redis.Addr, "EZLIVE_ORIGIN_URL="+s.originURL)
 	ctx := context.Background()
 
