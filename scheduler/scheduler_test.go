@@ -327,8 +327,8 @@ func TestSweepRepairsHalfDoneWork(t *testing.T) {
 	if f.job(t, "unstarted").Placement_generation != 1 {
 		t.Fatal("restarting a recorded placement changed its generation")
 	}
-	if _, ok := f.driver.Placement("orphan"); ok {
-		t.Fatal("placement of an unknown job left running")
+	if _, ok := f.driver.Placement("orphan"); ok || f.driver.Forgets("orphan") != 1 {
+		t.Fatalf("placement of an unknown job left running, or not forgotten (%d)", f.driver.Forgets("orphan"))
 	}
 	if _, ok := f.load(t, "a").Jobs["ghost"]; ok {
 		t.Fatal("load of an unknown job kept")

@@ -45,7 +45,10 @@ func (s *Scheduler) Reconcile(ctx context.Context) {
 	for _, r := range running {
 		if !seen[r.JobID] {
 			s.act(ctx, r.JobID, "placement of a deleted job", func(ctx context.Context, _ *jobspec.LiveJob) error {
-				return s.cfg.Driver.Stop(ctx, r.JobID)
+				if err := s.cfg.Driver.Stop(ctx, r.JobID); err != nil {
+					return err
+				}
+				return s.cfg.Driver.Forget(ctx, r.JobID)
 			})
 		}
 	}

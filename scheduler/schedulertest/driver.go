@@ -22,13 +22,14 @@ type Driver struct {
 	running map[string]scheduler.Running
 	places  map[string]int // placements started, by "job/generation"
 	stops   map[string]int // Stop calls, by job
+	forgets map[string]int // Forget calls, by job
 	refuse  string         // non-empty: every Place is refused with this reason
 	stopErr error          // non-nil: every Stop fails with it
 }
 
 // NewDriver returns a cluster of the given nodes.
 func NewDriver(nodes ...scheduler.Node) *Driver {
-	return &Driver{nodes: nodes, running: map[string]scheduler.Running{}, places: map[string]int{}, stops: map[string]int{}}
+	return &Driver{nodes: nodes, running: map[string]scheduler.Running{}, places: map[string]int{}, stops: map[string]int{}, forgets: map[string]int{}}
 }
 
 // AddNode adds a node, as when capacity is added to a cluster.
@@ -114,8 +115,20 @@ func (d *Driver) Stop(_ context.Context, id string) error {
 	return nil
 }
 
-// Forget removes nothing: Stop already forgot the job.
-func (d *Driver) Forget(context.Context, string) error { return nil }
+// Forget counts the call: Stop already forgot the job.
+func (d *Driver) Forget(_ context.Context, id string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.forgets[id]++
+	return nil
+}
+
+// Forgets returns how many times Forget was called for job.
+func (d *Driver) Forgets(job string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.forgets[job]
+}
 
 func (d *Driver) Placements(context.Context) ([]scheduler.Running, error) {
 	d.mu.Lock()
