@@ -213,6 +213,9 @@ func TestStopReleasesAndDeleteForgetsKeys(t *testing.T) {
 	if _, err := f.keys.Key(context.Background(), "j1"); !errors.Is(err, drm.ErrNoKey) {
 		t.Fatalf("content key survived delete: %v", err)
 	}
+	if n := f.driver.Forgets("j1"); n != 1 {
+		t.Fatalf("delete forgot the driver's record %d times, want 1 (Nomad: purge)", n)
+	}
 }
 
 func TestDeadHeartbeatReplacesOnOtherNode(t *testing.T) {
