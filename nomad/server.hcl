@@ -19,9 +19,13 @@ server {
   heartbeat_grace   = "10s"
   min_heartbeat_ttl = "10s"
 
-  # Keep stopped ezlive jobs visible for a while for `nomad job status`.
-  job_gc_threshold  = "1h"
-  eval_gc_threshold = "1h"
+  # A stopped live job stays in `nomad job status ezlive-<id>`, dead with
+  # its allocation history, until the live job is deleted, which purges it;
+  # a week at most. Batch jobs' evaluations (and with them their
+  # allocations) are kept as long.
+  job_gc_threshold        = "168h"
+  eval_gc_threshold       = "1h"
+  batch_eval_gc_threshold = "168h"
 }
 
 # The control plane itself (the ezlive_api, ezlive_scheduler and
