@@ -125,7 +125,7 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	hooks, err := o.sched.webhook.dispatcher(rdb, st, reg, log)
+	hooks, err := o.sched.webhook.dispatcher(st, reg, log)
 	if err != nil {
 		return err
 	}
