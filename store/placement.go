@@ -325,3 +325,22 @@ func (s *Store) ExtendLock(ctx context.Context, name, owner string, ttl time.Dur
 func (s *Store) Unlock(ctx context.Context, name, owner string) error {
 	return wrap(releaseLock.Run(ctx, s.rdb, []string{keyLockPrefix + name}, owner).Err(), "unlock "+name)
 }
+
+// PublishLocks allow one publisher per stream key across every ingest
+// gateway (ingest.PublishLocker), with the store's expiring locks.
+type PublishLocks struct{ st *Store }
+
+// PublishLocks returns the stream keys' publish locks.
+func (s *Store) PublishLocks() PublishLocks { return PublishLocks{s} }
+
+func (l PublishLocks) TryAcquire(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
+	return l.st.TryLock(ctx, "publish:"+key, owner, ttl)
+}
+
+func (l PublishLocks) Renew(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
+	return l.st.ExtendLock(ctx, "publish:"+key, owner, ttl)
+}
+
+func (l PublishLocks) Release(ctx context.Context, key, owner string) error {
+	return l.st.Unlock(ctx, "publish:"+key, owner)
+}
