@@ -93,12 +93,12 @@ func (o *transcoderOptions) check() error {
 
 // config reads the job and its upload token from Redis.
 func (o *transcoderOptions) config(ctx context.Context, st *store.Store, log *slog.Logger) (transcoder.Config, error) {
-	job, err := st.Job(ctx, *o.job)
+	job, err := st.PlacedJob(ctx, *o.job, int64(*o.generation))
+	if errors.Is(err, store.ErrFenced) {
+		return transcoder.Config{}, err
+	}
 	if err != nil {
 		return transcoder.Config{}, fmt.Errorf("read job %s: %w", *o.job, err)
-	}
-	if job.Placement_generation != int64(*o.generation) || !job.State.Active() {
-		return transcoder.Config{}, store.ErrFenced
 	}
 	token, err := st.UploadToken(ctx, job.Id)
 	if err != nil {
