@@ -1,14 +1,11 @@
 package ingest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -16,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ezlivestreaming/ezlive/internal/testenv"
 	"github.com/ezlivestreaming/ezlive/rtmp"
 )
 
@@ -41,38 +39,6 @@ func publisherArgs(url string, seconds int) []string {
 		"-f", "flv", url}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// waitListening polls /proc/net/tcp for a loopback listener on port, so that
-// checking readiness does not use up ffmpeg's single accept.
-func waitListening(t *testing.T, port int) {
-	t.Helper()
-	want := fmt.Sprintf("0100007F:%04X", port)
-	waitFor(t, "ffmpeg to listen", func() bool {
-		f, err := os.Open("/proc/net/tcp")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			fields := strings.Fields(sc.Text())
-			if len(fields) > 3 && fields[1] == want && fields[3] == "0A" {
-				return true
-			}
-		}
-		return false
-	})
-}
-
 func TestFFmpegThroughGateway(t *testing.T) {
 	needFFmpeg(t)
 	t.Parallel()
@@ -80,7 +46,7 @@ func TestFFmpegThroughGateway(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.flv")
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	var listenerLog bytes.Buffer
 	listener := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "warning",
 		"-listen", "1", "-i", fmt.Sprintf("rtmp://127.0.0.1:%d/live/transcoder-key", port),
@@ -90,7 +56,7 @@ func TestFFmpegThroughGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer listener.Process.Kill()
-	waitListening(t, port)
+	testenv.WaitListening(t, fmt.Sprintf("127.0.0.1:%d", port), 30*time.Second)
 
 	target := Target{JobID: "job-1", Addr: fmt.Sprintf("127.0.0.1:%d", port), App: "live", StreamName: "transcoder-key"}
 	g, gw := startGateway(t, Config{Resolver: StaticResolver{"user-key": target}})
@@ -100,7 +66,7 @@ func TestFFmpegThroughGateway(t *testing.T) {
 	if err := pub.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the publisher to be relayed", func() bool { return g.Stats().ActivePublishers == 1 })
+	testenv.WaitFor(t, 30*time.Second, "the publisher to be relayed", func() bool { return g.Stats().ActivePublishers == 1 })
 
 	// A second publisher on the same key is refused while the first goes on.
 	_, err := publish(t, gw, "user-key")

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ezlivestreaming/ezlive/internal/testenv"
 	"github.com/ezlivestreaming/ezlive/rtmp"
 )
 
@@ -130,7 +131,7 @@ func TestRefusals(t *testing.T) {
 			if !errors.Is(err, rtmp.ErrRefused) || !strings.Contains(err.Error(), tt.code) {
 				t.Fatalf("err = %v, want a refusal with %s", err, tt.code)
 			}
-			waitFor(t, "the refusal to be counted", func() bool { return g.Stats().Refused[tt.reason] == 1 })
+			testenv.WaitFor(t, 30*time.Second, "the refusal to be counted", func() bool { return g.Stats().Refused[tt.reason] == 1 })
 			if n := transcoder.conns.Load(); n != 0 {
 				t.Fatalf("the transcoder got %d connections", n)
 			}
@@ -158,7 +159,7 @@ func TestSecondPublisherRefused(t *testing.T) {
 	// After an unpublish the key is free again.
 	first.Unpublish()
 	<-tc.ended
-	waitFor(t, "the relay to end", func() bool { return g.Stats().ActivePublishers == 0 })
+	testenv.WaitFor(t, 30*time.Second, "the relay to end", func() bool { return g.Stats().ActivePublishers == 0 })
 	mustPublish(t, gw, "k")
 }
 
@@ -203,7 +204,7 @@ func TestMalformedConnections(t *testing.T) {
 				nc.(*net.TCPConn).CloseWrite()
 			}
 			readUntilClosed(t, nc)
-			waitFor(t, "the refusal to be counted", func() bool { return g.Stats().Refused[tt.reason] > 0 })
+			testenv.WaitFor(t, 30*time.Second, "the refusal to be counted", func() bool { return g.Stats().Refused[tt.reason] > 0 })
 		})
 	}
 	if tc.conns.Load() != 0 {
@@ -260,7 +261,7 @@ func TestIdlePublisherClosed(t *testing.T) {
 		t.Logf("closed with %v", err)
 	}
 	<-tc.ended // the transcoder side was closed too
-	waitFor(t, "the relay to end", func() bool { return g.Stats().ActivePublishers == 0 })
+	testenv.WaitFor(t, 30*time.Second, "the relay to end", func() bool { return g.Stats().ActivePublishers == 0 })
 	mustPublish(t, gw, "k") // and the lock was released
 }
 
@@ -276,7 +277,7 @@ func TestIdleBeforePublishClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	readUntilClosed(t, nc) // says nothing after the handshake
-	waitFor(t, "the refusal to be counted", func() bool { return g.Stats().Refused[ReasonProtocol] == 1 })
+	testenv.WaitFor(t, 30*time.Second, "the refusal to be counted", func() bool { return g.Stats().Refused[ReasonProtocol] == 1 })
 }
 
 func TestTranscoderUnreachable(t *testing.T) {
@@ -289,7 +290,7 @@ func TestTranscoderUnreachable(t *testing.T) {
 	if !errors.Is(err, rtmp.ErrRefused) || !strings.Contains(err.Error(), rtmp.CodePublishFailed) {
 		t.Fatalf("err = %v", err)
 	}
-	waitFor(t, "the refusal", func() bool { return g.Stats().Refused[ReasonUpstream] == 1 })
+	testenv.WaitFor(t, 30*time.Second, "the refusal", func() bool { return g.Stats().Refused[ReasonUpstream] == 1 })
 	// The lock was released: the next attempt fails the same way, not as busy.
 	if _, err := publish(t, gw, "k"); err == nil || strings.Contains(err.Error(), "already publishing") {
 		t.Fatalf("second attempt: %v", err)
@@ -359,7 +360,7 @@ func TestRelayEndsWhenKeyRevokedOrJobMoves(t *testing.T) {
 	if _, err := publish(t, gw, "k"); !errors.Is(err, rtmp.ErrRefused) {
 		t.Fatalf("old key after rotation: %v", err)
 	}
-	waitFor(t, "relays to end", func() bool { return g.Stats().ActivePublishers == 0 })
+	testenv.WaitFor(t, 30*time.Second, "relays to end", func() bool { return g.Stats().ActivePublishers == 0 })
 }
 
 // countingLocker counts lock renewals.

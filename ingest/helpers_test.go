@@ -183,18 +183,6 @@ func mustPublish(t *testing.T, gw, key string) *rtmp.Client {
 	return c
 }
 
-// waitFor polls cond until it holds; the test's own timeout bounds it.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // readUntilClosed reads from c until the gateway closes it.
 func readUntilClosed(t *testing.T, nc net.Conn) error {
 	t.Helper()

@@ -3,8 +3,11 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
+
+	"github.com/ezlivestreaming/ezlive/jobspec"
 )
 
 // Target is where a stream key's media goes: the job's current transcoder.
@@ -27,6 +30,33 @@ var (
 	ErrJobNotActive = errors.New("the live job of this stream key is not running")
 	ErrNotPlaced    = errors.New("the live job of this stream key is starting; retry shortly")
 )
+
+// JobFinder finds the job a stream key belongs to (store.Store).
+type JobFinder interface {
+	JobByStreamKey(ctx context.Context, streamKey string) (*jobspec.LiveJob, error)
+}
+
+// JobResolver finds a stream key's job and its transcoder.
+type JobResolver struct{ Jobs JobFinder }
+
+var _ Resolver = JobResolver{}
+
+func (r JobResolver) Resolve(ctx context.Context, streamKey string) (Target, error) {
+	job, err := r.Jobs.JobByStreamKey(ctx, streamKey)
+	if jobspec.ErrorCode(err) == jobspec.ENOTFOUND {
+		return Target{}, ErrUnknownKey
+	}
+	if err != nil {
+		return Target{}, err
+	}
+	switch {
+	case !job.State.Active():
+		return Target{}, fmt.Errorf("%w (job %s is %s)", ErrJobNotActive, job.Id, job.State)
+	case !job.Listening() || job.Ingest_addr == "":
+		return Target{}, fmt.Errorf("%w (job %s is %s)", ErrNotPlaced, job.Id, job.State)
+	}
+	return Target{JobID: job.Id, Addr: job.Ingest_addr, App: App, StreamName: job.StreamKey}, nil
+}
 
 // PublishLocker allows one publisher per stream key across all gateways.
 // The lead's implementation is Redis (SET NX PX, renew and release by owner).

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ezlivestreaming/ezlive/internal/testenv"
 )
 
 const testPassphrase = "ezlive-srt-secret"
@@ -33,7 +35,7 @@ func startSRT(t *testing.T, g *Gateway) string {
 			t.Errorf("ServeSRT: %v", err)
 		}
 	})
-	waitFor(t, "the SRT listener", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "the SRT listener", func() bool {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		return len(g.listeners) == 2
@@ -53,7 +55,7 @@ func TestSRTThroughGateway(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	out := filepath.Join(t.TempDir(), "out.flv")
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	var listenerLog bytes.Buffer
 	listener := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "warning",
 		"-listen", "1", "-i", fmt.Sprintf("rtmp://127.0.0.1:%d/live/tk", port), "-c", "copy", "-f", "flv", out)
@@ -62,7 +64,7 @@ func TestSRTThroughGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer listener.Process.Kill()
-	waitListening(t, port)
+	testenv.WaitListening(t, fmt.Sprintf("127.0.0.1:%d", port), 30*time.Second)
 	g, _ := startGateway(t, Config{SRTPassphrase: testPassphrase, Resolver: StaticResolver{
 		"user-key": {JobID: "j1", Addr: fmt.Sprintf("127.0.0.1:%d", port), App: "live", StreamName: "tk"}}})
 	srtAddr := startSRT(t, g)

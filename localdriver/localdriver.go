@@ -19,13 +19,10 @@ import (
 	"time"
 
 	"github.com/ezlivestreaming/ezlive/scheduler"
+	"github.com/ezlivestreaming/ezlive/transcoder"
 )
 
 var _ scheduler.Driver = (*Driver)(nil)
-
-// ExitFenced is the transcoder's exit status when its placement generation is
-// no longer current: it must not be restarted.
-const ExitFenced = 3
 
 // Config of the local driver. Zero values take the defaults noted.
 type Config struct {
@@ -254,7 +251,7 @@ func (d *Driver) supervise(ctx context.Context, pr *proc) {
 			d.emit(scheduler.Event{Kind: scheduler.EventComplete, JobID: p.JobID, Generation: p.Generation})
 			return
 		}
-		if code := exitCode(err); code == 0 || code == ExitFenced {
+		if code := exitCode(err); code == 0 || code == transcoder.ExitFenced {
 			log.Info("transcoder exited", "status", code)
 			d.emit(scheduler.Event{Kind: scheduler.EventComplete, JobID: p.JobID, Generation: p.Generation})
 			d.forget(pr)

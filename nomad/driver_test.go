@@ -20,6 +20,7 @@ import (
 
 	"github.com/hashicorp/nomad/api"
 
+	"github.com/ezlivestreaming/ezlive/internal/testenv"
 	"github.com/ezlivestreaming/ezlive/nomad"
 	"github.com/ezlivestreaming/ezlive/nomad/nomadtest"
 	"github.com/ezlivestreaming/ezlive/scheduler"
@@ -97,7 +98,7 @@ func (f *fixture) watch(t *testing.T) <-chan scheduler.Event {
 			t.Errorf("Watch: %v", err)
 		}
 	})
-	eventually(t, "watch follows the event stream", func() bool { return f.srv.StreamCount() > 0 })
+	testenv.WaitFor(t, time.Minute, "watch follows the event stream", func() bool { return f.srv.StreamCount() > 0 })
 	return events
 }
 
@@ -125,19 +126,6 @@ func waitEvent(t *testing.T, events <-chan scheduler.Event, match func(scheduler
 
 func isEvent(kind scheduler.EventKind, jobID, nodeID string) func(scheduler.Event) bool {
 	return func(e scheduler.Event) bool { return e.Kind == kind && e.JobID == jobID && e.NodeID == nodeID }
-}
-
-// eventually polls cond; the test's own timeout bounds a condition that
-// never holds (no timed assertion).
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // starts reads the reports of every start of the job's fake transcoder.
@@ -198,7 +186,7 @@ func TestPlaceRunsPinnedTranscoder(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitEvent(t, events, isEvent(scheduler.EventRunning, "job1", f.nodeB))
-	eventually(t, "the transcoder reported its start", func() bool { return len(f.starts(t, "job1")) == 1 })
+	testenv.WaitFor(t, time.Minute, "the transcoder reported its start", func() bool { return len(f.starts(t, "job1")) == 1 })
 	start := f.starts(t, "job1")[0]
 
 	env := start.Env
@@ -213,7 +201,7 @@ func TestPlaceRunsPinnedTranscoder(t *testing.T) {
 		t.Errorf("transcoder environment: %v", env)
 	}
 	var conn net.Conn
-	eventually(t, "the transcoder listens on "+listen, func() bool {
+	testenv.WaitFor(t, time.Minute, "the transcoder listens on "+listen, func() bool {
 		var err error
 		conn, err = net.Dial("tcp", listen)
 		return err == nil
@@ -283,7 +271,7 @@ func TestWatchReportsLostAndNodeDownUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitEvent(t, events, isEvent(scheduler.EventRunning, "job2", f.nodeA))
-	eventually(t, "the transcoder started", func() bool { return len(f.starts(t, "job2")) == 1 })
+	testenv.WaitFor(t, time.Minute, "the transcoder started", func() bool { return len(f.starts(t, "job2")) == 1 })
 	pid := f.starts(t, "job2")[0].Pid
 
 	// The agent dies; its transcoder runs on. Nomad disconnects the node,
@@ -300,7 +288,7 @@ func TestWatchReportsLostAndNodeDownUp(t *testing.T) {
 	}
 	f.srv.RestartAgent(f.nodeA)
 	waitEvent(t, events, isEvent(scheduler.EventNodeUp, "", f.nodeA))
-	eventually(t, "the returning node stops its lost transcoder", func() bool { return !alive(pid) })
+	testenv.WaitFor(t, time.Minute, "the returning node stops its lost transcoder", func() bool { return !alive(pid) })
 	// Nomad wants lost allocations replaced and places the replacement, of
 	// the old generation, on the returning node (observed on v2.0.5): the
 	// scheduler's re-placement supersedes it long before, and e2e checks that
@@ -315,7 +303,7 @@ func TestDisconnectedNodeKeepsItsTranscoder(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitEvent(t, events, isEvent(scheduler.EventRunning, "job9", f.nodeA))
-	eventually(t, "the transcoder started", func() bool { return len(f.starts(t, "job9")) == 1 })
+	testenv.WaitFor(t, time.Minute, "the transcoder started", func() bool { return len(f.starts(t, "job9")) == 1 })
 	pid := f.starts(t, "job9")[0].Pid
 
 	// The agent restarts within lost_after: the node is reported down and
@@ -339,7 +327,7 @@ func TestDisconnectedNodeKeepsItsTranscoder(t *testing.T) {
 	if !strings.Contains(down.Reason, "disconnected") {
 		t.Errorf("node down reason %q", down.Reason)
 	}
-	eventually(t, "the allocation is unknown", func() bool {
+	testenv.WaitFor(t, time.Minute, "the allocation is unknown", func() bool {
 		allocs, _, err := f.srv.Client().Jobs().Allocations("ezlive-job9", true, nil)
 		return err == nil && len(allocs) == 1 && allocs[0].ClientStatus == api.AllocClientStatusUnknown
 	})
@@ -387,12 +375,12 @@ func TestStopWaitsThenPurges(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitEvent(t, events, isEvent(scheduler.EventRunning, "job4", f.nodeA))
-	eventually(t, "the transcoder started", func() bool { return len(f.starts(t, "job4")) == 1 })
+	testenv.WaitFor(t, time.Minute, "the transcoder started", func() bool { return len(f.starts(t, "job4")) == 1 })
 
 	stopped := make(chan error, 1)
 	go func() { stopped <- f.driver.Stop(ctx, "job4") }()
 	c := f.srv.Client()
-	eventually(t, "the job is deregistered", func() bool {
+	testenv.WaitFor(t, time.Minute, "the job is deregistered", func() bool {
 		job, _, err := c.Jobs().Info("ezlive-job4", nil)
 		return err == nil && *job.Stop
 	})
@@ -504,7 +492,7 @@ func TestWatchResumesAfterReconnect(t *testing.T) {
 	// index once the agent is back.
 	f.srv.PauseEventStreams(true)
 	f.srv.KillMachine(f.nodeB)
-	eventually(t, "the allocation is lost", func() bool {
+	testenv.WaitFor(t, time.Minute, "the allocation is lost", func() bool {
 		allocs, _, err := f.srv.Client().Jobs().Allocations("ezlive-job5", true, nil)
 		return err == nil && len(allocs) == 1 && allocs[0].ClientStatus == api.AllocClientStatusLost
 	})
@@ -531,7 +519,7 @@ func TestWatchFallsBackToBlockingQueries(t *testing.T) {
 	defer cancel()
 	events := make(chan scheduler.Event, 100)
 	go f.driver.Watch(ctx, events)
-	eventually(t, "the watcher waits on blocking queries", func() bool { return srv.BlockingQueries() >= 2 })
+	testenv.WaitFor(t, time.Minute, "the watcher waits on blocking queries", func() bool { return srv.BlockingQueries() >= 2 })
 
 	if err := f.driver.Place(ctx, placement("job6", f.nodeA, 1)); err != nil {
 		t.Fatal(err)
@@ -669,12 +657,12 @@ func TestNewGenerationStartsBeforeNomadNoticesADeadNode(t *testing.T) {
 	if err := f.driver.Place(ctx, placement("job12", f.nodeA, 1)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the first transcoder started", func() bool { return len(f.starts(t, "job12")) == 1 })
+	testenv.WaitFor(t, time.Minute, "the first transcoder started", func() bool { return len(f.starts(t, "job12")) == 1 })
 	srv.KillMachine(f.nodeA)
 	if err := f.driver.Place(ctx, placement("job12", f.nodeB, 2)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the second generation started on the other node", func() bool {
+	testenv.WaitFor(t, time.Minute, "the second generation started on the other node", func() bool {
 		for _, st := range f.starts(t, "job12") {
 			if slices.Contains(st.Args, "-generation") && st.Args[slices.Index(st.Args, "-generation")+1] == "2" {
 				return true

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ezlivestreaming/ezlive/internal/redisgroup"
 )
 
 // Defaults for StreamConfig.
@@ -53,9 +55,10 @@ type StreamConfig struct {
 // consumers may still hold neighbouring commands of one job at once, which
 // the state-based handlers tolerate.
 type RedisStream struct {
-	rdb   *redis.Client
-	cfg   StreamConfig
-	ready atomic.Bool // consumer group known to exist
+	rdb    *redis.Client
+	cfg    StreamConfig
+	member redisgroup.Member
+	ready  atomic.Bool // consumer group known to exist
 }
 
 var _ Queue = (*RedisStream)(nil)
@@ -82,7 +85,8 @@ func NewRedisStream(rdb *redis.Client, cfg StreamConfig) (*RedisStream, error) {
 	if cfg.VisibilityTimeout < time.Millisecond {
 		return nil, errors.New("redis stream: visibility timeout under 1ms")
 	}
-	return &RedisStream{rdb: rdb, cfg: cfg}, nil
+	member := redisgroup.Member{Redis: rdb, Stream: cfg.Stream, Group: cfg.Group, Consumer: cfg.Consumer}
+	return &RedisStream{rdb: rdb, cfg: cfg, member: member}, nil
 }
 
 // OrderedPerJob reports that one job's commands arrive in the order sent.
@@ -122,7 +126,7 @@ func (s *RedisStream) Receive(ctx context.Context, limit int, wait time.Duration
 
 func (s *RedisStream) receiveOnce(ctx context.Context, limit int, block time.Duration) ([]Message, error) {
 	msgs, err := s.readOnce(ctx, limit, block)
-	if isNoGroup(err) { // Redis lost the group: create it and read again
+	if redisgroup.IsNoGroup(err) { // Redis lost the group: create it and read again
 		s.ready.Store(false)
 		msgs, err = s.readOnce(ctx, limit, block)
 	}
@@ -149,14 +153,7 @@ func (s *RedisStream) readOnce(ctx context.Context, limit int, block time.Durati
 
 // claimAbandoned takes over entries idle longer than the visibility timeout.
 func (s *RedisStream) claimAbandoned(ctx context.Context, limit int) ([]Message, error) {
-	entries, _, err := s.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
-		Stream:   s.cfg.Stream,
-		Group:    s.cfg.Group,
-		Consumer: s.cfg.Consumer,
-		MinIdle:  s.cfg.VisibilityTimeout,
-		Start:    "0-0",
-		Count:    int64(limit),
-	}).Result()
+	entries, _, err := s.member.Claim(ctx, s.cfg.VisibilityTimeout, "0-0", int64(limit))
 	if err != nil {
 		return nil, fmt.Errorf("redis stream: claim abandoned entries: %w", err)
 	}
@@ -194,27 +191,11 @@ func (s *RedisStream) deliveryCounts(ctx context.Context, entries []redis.XMessa
 
 // readNew waits up to block for entries never delivered to the group.
 func (s *RedisStream) readNew(ctx context.Context, limit int, block time.Duration) ([]Message, error) {
-	if block < time.Millisecond {
-		block = -1 // no BLOCK argument: BLOCK 0 would wait forever
-	}
-	streams, err := s.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
-		Group:    s.cfg.Group,
-		Consumer: s.cfg.Consumer,
-		Streams:  []string{s.cfg.Stream, ">"},
-		Count:    int64(limit),
-		Block:    block,
-	}).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
-	}
+	entries, err := s.member.Read(ctx, ">", int64(limit), block)
 	if err != nil {
 		return nil, fmt.Errorf("redis stream: read new entries: %w", err)
 	}
-	var msgs []Message
-	for _, st := range streams {
-		msgs = append(msgs, s.messages(ctx, st.Messages, nil)...)
-	}
-	return msgs, nil
+	return s.messages(ctx, entries, nil), nil
 }
 
 // messages turns entries into Messages; counts is nil for first deliveries.
@@ -320,7 +301,7 @@ func (s *RedisStream) Depth(ctx context.Context) (int, time.Duration, error) {
 		return nil
 	})
 	if err != nil {
-		if isNoGroup(err) {
+		if redisgroup.IsNoGroup(err) {
 			s.ready.Store(false)
 		}
 		return 0, 0, fmt.Errorf("redis stream: depth: %w", err)
@@ -354,16 +335,9 @@ func (s *RedisStream) ensureGroup(ctx context.Context) error {
 	if s.ready.Load() {
 		return nil
 	}
-	err := s.rdb.XGroupCreateMkStream(ctx, s.cfg.Stream, s.cfg.Group, "0").Err()
-	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+	if err := s.member.CreateGroup(ctx, "0"); err != nil {
 		return fmt.Errorf("redis stream: create group %s on %s: %w", s.cfg.Group, s.cfg.Stream, err)
 	}
 	s.ready.Store(true)
 	return nil
-}
-
-// isNoGroup tells whether Redis lost the consumer group (a restart without
-// persistence), so that it must be created again.
-func isNoGroup(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "NOGROUP")
 }

@@ -221,6 +221,20 @@ func (s *Store) LastHeartbeat(ctx context.Context, jobID string) (time.Time, err
 // longer the job's current one: it must stop.
 var ErrFenced = errors.New("placement generation is no longer current")
 
+// PlacedJob returns job id for the transcoder of placement generation: the
+// job, if that generation is still its current one and the job is active;
+// ErrFenced if not, and the transcoder must not start.
+func (s *Store) PlacedJob(ctx context.Context, id string, generation int64) (*jobspec.LiveJob, error) {
+	job, err := s.Job(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if job.Placement_generation != generation || !job.State.Active() {
+		return nil, ErrFenced
+	}
+	return job, nil
+}
+
 // HeartbeatReport is what a transcoder tells about itself.
 type HeartbeatReport struct {
 	JobID      string
@@ -279,6 +293,10 @@ return 0`)
 // JobLock is the name of the lock a scheduler holds while it handles job id.
 func JobLock(id string) string { return "job:" + id }
 
+// PublishLock is the name of the lock an ingest gateway holds while a
+// publisher sends on stream key key.
+func PublishLock(key string) string { return "publish:" + key }
+
 // TryLockJob takes job id's lock (JobLock) for owner for ttl and reads the
 // job, in one round trip: what handling a job starts with. locked is false
 // when someone else holds the lock; the job is then not returned. A job
@@ -324,4 +342,23 @@ func (s *Store) ExtendLock(ctx context.Context, name, owner string, ttl time.Dur
 // Unlock releases a held lock.
 func (s *Store) Unlock(ctx context.Context, name, owner string) error {
 	return wrap(releaseLock.Run(ctx, s.rdb, []string{keyLockPrefix + name}, owner).Err(), "unlock "+name)
+}
+
+// PublishLocks allow one publisher per stream key across every ingest
+// gateway (ingest.PublishLocker), with the store's expiring locks.
+type PublishLocks struct{ st *Store }
+
+// PublishLocks returns the stream keys' publish locks.
+func (s *Store) PublishLocks() PublishLocks { return PublishLocks{s} }
+
+func (l PublishLocks) TryAcquire(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
+	return l.st.TryLock(ctx, PublishLock(key), owner, ttl)
+}
+
+func (l PublishLocks) Renew(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
+	return l.st.ExtendLock(ctx, PublishLock(key), owner, ttl)
+}
+
+func (l PublishLocks) Release(ctx context.Context, key, owner string) error {
+	return l.st.Unlock(ctx, PublishLock(key), owner)
 }

@@ -1,7 +1,16 @@
 // Package store keeps live jobs and the scheduler's bookkeeping in Redis.
-// It owns the key names of jobs and their bookkeeping (below); the command
-// stream is queue's and the content keys are drm's. It knows nothing of HTTP,
-// queues, Nomad or ffmpeg.
+// It owns these keys:
+//
+//	jobs, job_ids, stream_keys, upload_tokens  the job records and their indexes
+//	queued_jobs, worker_loads, worker_cpu      placement bookkeeping
+//	heartbeats                                 the transcoders' last heartbeats
+//	job_events                                 every state change (read it with
+//	                                           JobEvents or an EventGroup)
+//	lock:job:<id>, lock:publish:<stream key>   a scheduler's hold on a job; the
+//	                                           one publisher of a stream key
+//
+// The command stream is queue's and the content keys are drm's. It knows
+// nothing of HTTP, queues, Nomad or ffmpeg.
 package store
 
 import (

@@ -370,6 +370,39 @@ func TestHeartbeatFencesStaleGeneration(t *testing.T) {
 	}
 }
 
+func TestPlacedJob(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := context.Background()
+	for _, tt := range []struct {
+		id         string
+		state      jobspec.State
+		generation int64 // asked for; the job is at generation 2
+		wantFenced bool
+	}{
+		{"current", jobspec.StateScheduled, 2, false},
+		{"streaming", jobspec.StateStreaming, 2, false},
+		{"superseded", jobspec.StateScheduled, 1, true},
+		{"stopped", jobspec.StateStopped, 2, true},
+	} {
+		j := newJob(tt.id)
+		j.State, j.Placement_generation = tt.state, 2
+		if err := s.CreateJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.PlacedJob(ctx, tt.id, tt.generation)
+		if tt.wantFenced && (err != store.ErrFenced || got != nil) {
+			t.Errorf("%s: %+v %v, want ErrFenced", tt.id, got, err)
+		}
+		if !tt.wantFenced && (err != nil || got.Id != tt.id) {
+			t.Errorf("%s: %+v %v, want the job", tt.id, got, err)
+		}
+	}
+	if _, err := s.PlacedJob(ctx, "missing", 1); jobspec.ErrorCode(err) != jobspec.ENOTFOUND {
+		t.Errorf("missing job: %v, want not found", err)
+	}
+}
+
 func TestUploadTokenFence(t *testing.T) {
 	t.Parallel()
 	s, _ := newStore(t)

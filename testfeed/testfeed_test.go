@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ezlivestreaming/ezlive/internal/testenv"
 	"github.com/ezlivestreaming/ezlive/jobspec"
 )
 
@@ -49,7 +49,7 @@ type listener struct {
 // taken for the publisher). seconds bounds how much it reads.
 func listen(t *testing.T, seconds int) *listener {
 	t.Helper()
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	url := fmt.Sprintf("rtmp://127.0.0.1:%d/live/testkey", port)
 	cmd := exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
 		"-listen", "1", "-i", url, "-t", strconv.Itoa(seconds), "-f", "framecrc", "-")
@@ -77,7 +77,7 @@ func listen(t *testing.T, seconds int) *listener {
 			}
 		}
 	}()
-	waitFor(t, "RTMP listener to listen", func() bool { return listening(port) })
+	testenv.WaitListening(t, fmt.Sprintf("127.0.0.1:%d", port), 30*time.Second)
 	return l
 }
 
@@ -97,43 +97,6 @@ func (l *listener) frames(t *testing.T, want int) (video, audio int) {
 		}
 	}
 	return video, audio
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// listening reports whether 127.0.0.1:port is in LISTEN state.
-func listening(port int) bool {
-	b, err := os.ReadFile("/proc/net/tcp")
-	if err != nil {
-		return false
-	}
-	want := fmt.Sprintf("0100007F:%04X", port)
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 3 && f[1] == want && f[3] == "0A" {
-			return true
-		}
-	}
-	return false
-}
-
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func alive(pid int) bool {
@@ -230,7 +193,7 @@ func TestFeedReachesIngest(t *testing.T) {
 		t.Fatalf("listener saw %d video and %d audio frames, want at least 60 video and some audio", video, audio)
 	}
 	// The listener stops after 3 s, which breaks the feed's connection.
-	waitFor(t, "the feed to end with its ingest", func() bool { return !f.Running(job.Id) })
+	testenv.WaitFor(t, 30*time.Second, "the feed to end with its ingest", func() bool { return !f.Running(job.Id) })
 }
 
 func TestStopEndsFeed(t *testing.T) {
@@ -333,5 +296,5 @@ func TestNoOrphanWhenParentDies(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = child.Wait()
-	waitFor(t, fmt.Sprintf("orphaned ffmpeg %d to die", pid), func() bool { return !alive(pid) })
+	testenv.WaitFor(t, 30*time.Second, fmt.Sprintf("orphaned ffmpeg %d to die", pid), func() bool { return !alive(pid) })
 }

@@ -1,14 +1,11 @@
 package transcoder
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -16,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ezlivestreaming/ezlive/internal/testenv"
 	"github.com/ezlivestreaming/ezlive/jobspec"
 )
 
@@ -70,7 +68,7 @@ func requireFFmpeg(t *testing.T) {
 func startJob(t *testing.T, name string, spec jobspec.Spec) *job {
 	t.Helper()
 	requireFFmpeg(t)
-	j := &job{id: name + "-" + randHex(4), addr: freeAddr(t), key: "key" + randHex(8), rep: &recorder{}, done: make(chan error, 1)}
+	j := &job{id: name + "-" + randHex(4), addr: testenv.FreeAddr(t), key: "key" + randHex(8), rep: &recorder{}, done: make(chan error, 1)}
 	j.origin = newTestOrigin(t, j.id)
 	ctx, cancel := context.WithCancel(context.Background())
 	j.cancel = cancel
@@ -82,7 +80,7 @@ func startJob(t *testing.T, name string, spec jobspec.Spec) *job {
 	}
 	go func() { j.done <- Run(ctx, cfg) }()
 	t.Cleanup(func() { j.stop(t) })
-	waitListening(t, j.addr)
+	testenv.WaitListening(t, j.addr, 20*time.Second)
 	return j
 }
 
@@ -103,7 +101,7 @@ func (j *job) stop(t *testing.T) {
 // publisher's last bytes are through ffmpeg and its output is final.
 func (j *job) waitRestarts(t *testing.T, n int) {
 	t.Helper()
-	waitFor(t, 60*time.Second, fmt.Sprintf("listener restart %d", n), func() bool { return j.rep.last().Stats.Restarts >= n })
+	testenv.WaitFor(t, 60*time.Second, fmt.Sprintf("listener restart %d", n), func() bool { return j.rep.last().Stats.Restarts >= n })
 }
 
 func (j *job) ingestURL() string { return "rtmp://" + j.addr + "/live/" + j.key }
@@ -127,71 +125,10 @@ func publisher(url string, seconds float64, size string) *exec.Cmd {
 		"-c:a", "aac", "-b:a", "96k", "-f", "flv", url)
 }
 
-// waitListening waits until something listens on addr, reading the kernel's
-// socket table rather than connecting (a probe connection would be taken
-// as the publisher).
-func waitListening(t *testing.T, addr string) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !listening(addr) {
-		if time.Now().After(deadline) {
-			t.Fatalf("nothing listens on %s", addr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// listening reports whether a TCP socket listens on the IPv4 host:port addr
-// (from /proc/net/tcp).
-func listening(addr string) bool {
-	host, port, _ := net.SplitHostPort(addr)
-	p, _ := strconv.Atoi(port)
-	ip := net.ParseIP(host).To4()
-	if ip == nil {
-		return false
-	}
-	want := fmt.Sprintf("%02X%02X%02X%02X:%04X", ip[3], ip[2], ip[1], ip[0], p)
-	f, err := os.Open("/proc/net/tcp")
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fs := strings.Fields(sc.Text())
-		if len(fs) > 3 && fs[1] == want && fs[3] == "0A" {
-			return true
-		}
-	}
-	return false
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func randHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// waitFor polls cond until it holds, failing after limit.
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 type testWriter struct{ t *testing.T }

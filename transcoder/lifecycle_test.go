@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ezlivestreaming/ezlive/internal/testenv"
 )
 
 // states lists the distinct consecutive states the reporter saw.
@@ -68,7 +70,7 @@ func TestReconnect(t *testing.T) {
 			t.Errorf("%s: between publishers the playlist ended=%v with %d segments, want live with segments", r.name, r.ended, len(r.segments))
 		}
 	}
-	waitListening(t, j.addr)
+	testenv.WaitListening(t, j.addr, 20*time.Second)
 	publish(t, j.ingestURL(), 5, "640x360")
 	j.waitRestarts(t, 2)
 	j.stop(t)
@@ -110,9 +112,9 @@ func TestGracefulStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = pub.Process.Kill(); _ = pub.Wait() })
-	waitFor(t, 30*time.Second, "two segments per rendition", func() bool { return len(j.origin.published("low-")) >= 2 })
+	testenv.WaitFor(t, 30*time.Second, "two segments per rendition", func() bool { return len(j.origin.published("low-")) >= 2 })
 	j.stop(t)
-	if listening(j.addr) {
+	if testenv.Listening(j.addr) {
 		t.Error("the listener is still up after Run returned")
 	}
 	video, audio := parseHLSMaster(t, j.origin.Path(j.id, ""))
@@ -137,15 +139,15 @@ func TestStalledPublisher(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = pub.Process.Kill(); _ = pub.Wait() })
-	waitFor(t, 30*time.Second, "streaming", func() bool { return j.rep.last().State == StateStreaming })
+	testenv.WaitFor(t, 30*time.Second, "streaming", func() bool { return j.rep.last().State == StateStreaming })
 	if err := pub.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "the watchdog to restart the listener", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "the watchdog to restart the listener", func() bool {
 		hb := j.rep.last()
 		return hb.Stats.Restarts >= 1 && hb.State == StateListening
 	})
-	waitListening(t, j.addr)
+	testenv.WaitListening(t, j.addr, 20*time.Second)
 }
 
 // TestFenced: a Reporter answering ErrFenced stops the transcoder at once.
@@ -165,7 +167,7 @@ func TestFenced(t *testing.T) {
 	if !errors.Is(err, ErrFenced) {
 		t.Errorf("Run returned %v, want ErrFenced", err)
 	}
-	if listening(j.addr) {
+	if testenv.Listening(j.addr) {
 		t.Error("ffmpeg still listens after Run returned")
 	}
 }
@@ -177,7 +179,7 @@ const helperEnv = "EZLIVE_TRANSCODER_TEST_HELPER"
 func TestNoOrphan(t *testing.T) {
 	t.Parallel()
 	requireFFmpeg(t)
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	o := newTestOrigin(t, "orphan")
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperTranscoder$")
 	cmd.Env = append(os.Environ(), helperEnv+"="+addr+" "+o.URL("orphan"))
@@ -185,7 +187,7 @@ func TestNoOrphan(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	waitListening(t, addr)
+	testenv.WaitListening(t, addr, 20*time.Second)
 	ff := childrenNamed(t, cmd.Process.Pid, "ffmpeg")
 	if len(ff) != 1 {
 		t.Fatalf("transcoder helper has ffmpeg children %v, want one", ff)
@@ -194,7 +196,7 @@ func TestNoOrphan(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
-	waitFor(t, 10*time.Second, fmt.Sprintf("ffmpeg %d to die with its parent", ff[0]), func() bool { return !alive(ff[0]) })
+	testenv.WaitFor(t, 10*time.Second, fmt.Sprintf("ffmpeg %d to die with its parent", ff[0]), func() bool { return !alive(ff[0]) })
 }
 
 // TestHelperTranscoder is not a test: TestNoOrphan runs the test binary
@@ -260,5 +262,5 @@ func TestSilentConnection(t *testing.T) {
 	}
 	defer c.Close()
 	j.waitRestarts(t, 1)
-	waitListening(t, j.addr)
+	testenv.WaitListening(t, j.addr, 20*time.Second)
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ezlivestreaming/ezlive/internal/testenv"
 	"github.com/ezlivestreaming/ezlive/jobspec"
 )
 
@@ -41,7 +42,7 @@ func TestLowLatencyHLS(t *testing.T) {
 	video := base + jobspec.HLSMediaPlaylist(0)
 
 	var pl llPlaylist
-	waitFor(t, 30*time.Second, "an LL-HLS playlist with two segments", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "an LL-HLS playlist with two segments", func() bool {
 		b, err := fetch(video, "")
 		pl = parseLL(string(b))
 		return err == nil && len(pl.segments) >= 2
@@ -80,7 +81,7 @@ func TestLowLatencyHLS(t *testing.T) {
 	}
 
 	var sawHint bool
-	waitFor(t, 30*time.Second, "the publisher's end", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "the publisher's end", func() bool {
 		sawHint = sawHint || strings.Contains(getText(t, video), "#EXT-X-PRELOAD-HINT:TYPE=PART")
 		return j.rep.last().Stats.Restarts >= 1
 	})

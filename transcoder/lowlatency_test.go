@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ezlivestreaming/ezlive/internal/testenv"
 	"github.com/ezlivestreaming/ezlive/jobspec"
 	"github.com/ezlivestreaming/ezlive/origin"
 )
@@ -33,7 +34,7 @@ func TestLowLatencyReconnect(t *testing.T) {
 	j.waitRestarts(t, 1)
 	first := liveMPD(t, j, "init-g1p0-")
 
-	waitListening(t, j.addr)
+	testenv.WaitListening(t, j.addr, 20*time.Second)
 	publish(t, j.ingestURL(), 4, "640x360")
 	j.waitRestarts(t, 2)
 	second := liveMPD(t, j, "init-g1p1-")

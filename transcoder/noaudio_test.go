@@ -4,6 +4,9 @@ import (
 	"os/exec"
 	"strconv"
 	"testing"
+	"time"
+
+	"github.com/ezlivestreaming/ezlive/internal/testenv"
 )
 
 // A publisher that sends no audio (a screen capture with no microphone) is
@@ -16,7 +19,7 @@ func TestPublisherWithoutAudioStreamsWithSilence(t *testing.T) {
 	j := startJob(t, "noaudio", spec)
 	videoOnly(j.ingestURL(), 3).Run() // refused once ffmpeg has probed the stream
 	j.waitRestarts(t, 1)
-	waitListening(t, j.addr)
+	testenv.WaitListening(t, j.addr, 20*time.Second)
 	if out, err := videoOnly(j.ingestURL(), 5).CombinedOutput(); err != nil {
 		t.Fatalf("second publish: %v\n%s", err, out)
 	}

@@ -26,6 +26,10 @@ import (
 // job's current one: another transcoder owns the job now.
 var ErrFenced = errors.New("placement generation is no longer current")
 
+// ExitFenced is the transcoder's exit status when its placement generation is
+// no longer current: it must not be restarted.
+const ExitFenced = 3
+
 // States reported in heartbeats.
 const (
 	StateListening = "listening" // ffmpeg waits for a publisher

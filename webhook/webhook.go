@@ -19,11 +19,9 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/ezlivestreaming/ezlive/jobspec"
 	"github.com/ezlivestreaming/ezlive/metrics"
@@ -61,10 +59,10 @@ type JobReader interface {
 
 // Config wires a Dispatcher. Zero values take the defaults below.
 type Config struct {
-	Redis  redis.UniversalClient // required
-	Jobs   JobReader             // nil: payloads carry no record
-	URL    string                // required
-	Secret string                // empty: deliveries are not signed
+	Events *store.Store // required: the owner of job_events
+	Jobs   JobReader    // nil: payloads carry no record
+	URL    string       // required
+	Secret string       // empty: deliveries are not signed
 	Logger *slog.Logger
 	// Registerer gets the delivery counters; nil: not registered.
 	Registerer prometheus.Registerer
@@ -101,6 +99,7 @@ const (
 // Dispatcher is one member of the webhooks group.
 type Dispatcher struct {
 	cfg                          Config
+	events                       *store.EventGroup
 	log                          *slog.Logger
 	delivered, failed, abandoned prometheus.Counter
 	claimCursor                  string
@@ -109,11 +108,11 @@ type Dispatcher struct {
 
 // New checks cfg and fills its defaults; it does not touch Redis.
 func New(cfg Config) (*Dispatcher, error) {
-	if cfg.Redis == nil || cfg.URL == "" {
-		return nil, errors.New("webhook: Config.Redis and Config.URL are required")
+	if cfg.Events == nil || cfg.URL == "" {
+		return nil, errors.New("webhook: Config.Events and Config.URL are required")
 	}
 	setDefaults(&cfg)
-	d := &Dispatcher{cfg: cfg, log: cfg.Logger.With("webhook_url", cfg.URL, "consumer", cfg.Consumer), claimCursor: "0-0"}
+	d := &Dispatcher{cfg: cfg, events: cfg.Events.EventGroup(Group, cfg.Consumer), log: cfg.Logger.With("webhook_url", cfg.URL, "consumer", cfg.Consumer), claimCursor: "0-0"}
 	d.delivered, d.failed, d.abandoned = counter("deliveries_total", "Events delivered to the webhook URL."),
 		counter("attempt_failures_total", "Delivery attempts that failed (each is retried until attempts run out)."),
 		counter("abandoned_total", "Events given up on after every attempt failed.")
@@ -175,7 +174,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		d.log.Warn("webhook deliveries are not signed: no secret configured")
 	}
 	for ctx.Err() == nil {
-		if err := d.createGroup(ctx); err != nil {
+		if err := d.events.Create(ctx, d.cfg.From); err != nil {
 			d.log.Warn("webhook: create consumer group", "err", err)
 			sleep(ctx, time.Second)
 			continue
@@ -201,29 +200,18 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	return nil
 }
 
-func (d *Dispatcher) createGroup(ctx context.Context) error {
-	err := d.cfg.Redis.XGroupCreateMkStream(ctx, store.KeyJobEvents, Group, d.cfg.From).Err()
-	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
-		return err
-	}
-	return nil
-}
-
 // next returns what to deliver now: this consumer's own pending events
 // (once, after a restart under the same name), events a dead dispatcher
 // left, then new events.
-func (d *Dispatcher) next(ctx context.Context) ([]redis.XMessage, error) {
+func (d *Dispatcher) next(ctx context.Context) ([]store.JobEvent, error) {
 	if !d.ownDone {
-		msgs, err := d.read(ctx, "0", -1)
+		msgs, err := d.events.Pending(ctx, batch)
 		if err != nil || len(msgs) > 0 {
 			return msgs, err
 		}
 		d.ownDone = true
 	}
-	msgs, cursor, err := d.cfg.Redis.XAutoClaim(ctx, &redis.XAutoClaimArgs{
-		Stream: store.KeyJobEvents, Group: Group, Consumer: d.cfg.Consumer,
-		MinIdle: d.cfg.ClaimIdle, Start: d.claimCursor, Count: batch,
-	}).Result()
+	msgs, cursor, err := d.events.Claim(ctx, d.cfg.ClaimIdle, d.claimCursor, batch)
 	if err != nil {
 		return nil, err
 	}
@@ -232,30 +220,12 @@ func (d *Dispatcher) next(ctx context.Context) ([]redis.XMessage, error) {
 		d.log.Info("webhook: took over events of a dead dispatcher", "count", len(msgs))
 		return msgs, nil
 	}
-	return d.read(ctx, ">", d.cfg.Poll)
-}
-
-func (d *Dispatcher) read(ctx context.Context, from string, block time.Duration) ([]redis.XMessage, error) {
-	streams, err := d.cfg.Redis.XReadGroup(ctx, &redis.XReadGroupArgs{
-		Group: Group, Consumer: d.cfg.Consumer, Streams: []string{store.KeyJobEvents, from},
-		Count: batch, Block: block,
-	}).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var out []redis.XMessage
-	for _, st := range streams {
-		out = append(out, st.Messages...)
-	}
-	return out, nil
+	return d.events.New(ctx, batch, d.cfg.Poll)
 }
 
 // handle delivers one event, retrying with backoff, then acknowledges it,
 // delivered or given up.
-func (d *Dispatcher) handle(ctx context.Context, m redis.XMessage) {
+func (d *Dispatcher) handle(ctx context.Context, m store.JobEvent) {
 	body, jobID, ok := d.payload(ctx, m)
 	log := d.log.With("job_id", jobID, "event_id", m.ID)
 	if !ok {
@@ -290,13 +260,12 @@ func (d *Dispatcher) handle(ctx context.Context, m redis.XMessage) {
 }
 
 // payload builds the body once, so that every retry sends the same bytes.
-func (d *Dispatcher) payload(ctx context.Context, m redis.XMessage) ([]byte, string, bool) {
-	jobID, _ := m.Values["job_id"].(string)
-	raw, _ := m.Values["event"].(string)
-	p := Payload{Type: TypeStateChanged, EventId: m.ID, JobId: jobID}
-	if jobID == "" || json.Unmarshal([]byte(raw), &p.Event) != nil {
+func (d *Dispatcher) payload(ctx context.Context, m store.JobEvent) ([]byte, string, bool) {
+	jobID := m.JobID
+	if !m.Readable() {
 		return nil, jobID, false
 	}
+	p := Payload{Type: TypeStateChanged, EventId: m.ID, JobId: jobID, Event: m.Event}
 	if d.cfg.Jobs != nil {
 		job, err := d.cfg.Jobs.Job(ctx, jobID)
 		if err != nil && jobspec.ErrorCode(err) != jobspec.ENOTFOUND {
@@ -359,16 +328,13 @@ func (d *Dispatcher) wait(ctx context.Context, id string, total time.Duration) {
 
 // touch resets the event's idle time (XCLAIM to ourselves).
 func (d *Dispatcher) touch(ctx context.Context, id string) {
-	err := d.cfg.Redis.XClaimJustID(ctx, &redis.XClaimArgs{
-		Stream: store.KeyJobEvents, Group: Group, Consumer: d.cfg.Consumer, Messages: []string{id},
-	}).Err()
-	if err != nil && ctx.Err() == nil {
+	if err := d.events.Touch(ctx, id); err != nil && ctx.Err() == nil {
 		d.log.Warn("webhook: touch pending event", "event_id", id, "err", err)
 	}
 }
 
 func (d *Dispatcher) ack(ctx context.Context, id string) {
-	if err := d.cfg.Redis.XAck(context.WithoutCancel(ctx), store.KeyJobEvents, Group, id).Err(); err != nil {
+	if err := d.events.Ack(context.WithoutCancel(ctx), id); err != nil {
 		d.log.Warn("webhook: ack event; it will be delivered again", "event_id", id, "err", err)
 	}
 }

@@ -96,7 +96,7 @@ func newFixture(t *testing.T) *fixture {
 // run starts a dispatcher; the returned func stops it and waits for Run.
 func (f *fixture) run(t *testing.T, cfg webhook.Config) (stop func()) {
 	t.Helper()
-	cfg.Redis, cfg.Jobs, cfg.From = f.rdb, f.store, "0"
+	cfg.Events, cfg.Jobs, cfg.From = f.store, f.store, "0"
 	if cfg.Secret == "" {
 		cfg.Secret = secret
 	}

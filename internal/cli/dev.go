@@ -125,7 +125,7 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	hooks, err := o.sched.webhook.dispatcher(rdb, st, reg, log)
+	hooks, err := o.sched.webhook.dispatcher(st, reg, log)
 	if err != nil {
 		return err
 	}
@@ -202,7 +202,7 @@ func (o *devOptions) gateway(b *backend) (func(context.Context) error, error) {
 		*o.api.ingestGatewaySRT = "srt://" + srt
 	}
 	gw, err := ingest.New(ingest.Config{
-		Listen: *o.ingestListen, Resolver: ingestResolver{b.store}, Locker: publishLocker{b.store}, Logger: b.log,
+		Listen: *o.ingestListen, Resolver: ingest.JobResolver{Jobs: b.store}, Locker: b.store.PublishLocks(), Logger: b.log,
 	})
 	if err != nil {
 		return nil, err

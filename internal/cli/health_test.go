@@ -3,13 +3,13 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ezlivestreaming/ezlive/internal/redistest"
+	"github.com/ezlivestreaming/ezlive/internal/testenv"
 	"github.com/ezlivestreaming/ezlive/nomad/nomadtest"
 )
 
@@ -32,7 +32,7 @@ func TestServersDrain(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			addr := freeAddr(t)
+			addr := testenv.FreeAddr(t)
 			const period = 1500 * time.Millisecond
 			ctx, stop := context.WithCancel(context.Background())
 			defer stop()
@@ -75,7 +75,7 @@ func TestServersDrain(t *testing.T) {
 // /readyz checks Nomad too, and names it when it does not answer.
 func TestSchedulerReadyNeedsNomad(t *testing.T) {
 	redis := redistest.Start(t)
-	closed := freeAddr(t)
+	closed := testenv.FreeAddr(t)
 	tests := []struct {
 		name, nomadAddr string
 		status          int
@@ -87,7 +87,7 @@ func TestSchedulerReadyNeedsNomad(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("NOMAD_ADDR", tt.nomadAddr)
-			addr := freeAddr(t)
+			addr := testenv.FreeAddr(t)
 			ctx, stop := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() {
@@ -123,14 +123,4 @@ func getReady(t *testing.T, addr string, within time.Duration) (int, map[string]
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }

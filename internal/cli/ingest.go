@@ -9,8 +9,6 @@ import (
 
 	"github.com/ezlivestreaming/ezlive/apiserver"
 	"github.com/ezlivestreaming/ezlive/ingest"
-	"github.com/ezlivestreaming/ezlive/jobspec"
-	"github.com/ezlivestreaming/ezlive/store"
 )
 
 const defaultIngestListen = "127.0.0.1:1935"
@@ -56,7 +54,7 @@ func runIngest(ctx context.Context, args []string) error {
 		return usagef("-srt-listen: this ezlive was built without SRT (make build uses -tags srt)")
 	}
 	gw, err := ingest.New(ingest.Config{
-		Listen: *o.listen, Resolver: ingestResolver{b.store}, Locker: publishLocker{b.store},
+		Listen: *o.listen, Resolver: ingest.JobResolver{Jobs: b.store}, Locker: b.store.PublishLocks(),
 		IdleTimeout: *o.idle, MaxAttemptsPerMinute: *o.rate, SRTPassphrase: *o.passphrase, Logger: b.log,
 	})
 	if err != nil {
@@ -96,40 +94,4 @@ func serveGateway(ctx context.Context, log *slog.Logger, gw *ingest.Gateway, lis
 		gw.Close()
 		return err
 	}
-}
-
-// ingestResolver finds a stream key's job and its transcoder in Redis.
-type ingestResolver struct{ st *store.Store }
-
-func (r ingestResolver) Resolve(ctx context.Context, streamKey string) (ingest.Target, error) {
-	job, err := r.st.JobByStreamKey(ctx, streamKey)
-	if jobspec.ErrorCode(err) == jobspec.ENOTFOUND {
-		return ingest.Target{}, ingest.ErrUnknownKey
-	}
-	if err != nil {
-		return ingest.Target{}, err
-	}
-	switch {
-	case !job.State.Active():
-		return ingest.Target{}, fmt.Errorf("%w (job %s is %s)", ingest.ErrJobNotActive, job.Id, job.State)
-	case !job.Listening() || job.Ingest_addr == "":
-		return ingest.Target{}, fmt.Errorf("%w (job %s is %s)", ingest.ErrNotPlaced, job.Id, job.State)
-	}
-	return ingest.Target{JobID: job.Id, Addr: job.Ingest_addr, App: ingest.App, StreamName: job.StreamKey}, nil
-}
-
-// publishLocker allows one publisher per stream key across every gateway,
-// with the store's expiring locks.
-type publishLocker struct{ st *store.Store }
-
-func (l publishLocker) TryAcquire(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
-	return l.st.TryLock(ctx, "publish:"+key, owner, ttl)
-}
-
-func (l publishLocker) Renew(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
-	return l.st.ExtendLock(ctx, "publish:"+key, owner, ttl)
-}
-
-func (l publishLocker) Release(ctx context.Context, key, owner string) error {
-	return l.st.Unlock(ctx, "publish:"+key, owner)
 }

@@ -7,7 +7,6 @@ import (
 	"net/url"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/ezlivestreaming/ezlive/metrics"
 	"github.com/ezlivestreaming/ezlive/origin"
@@ -34,14 +33,14 @@ func addWebhook(fs *flagSet) webhookFlags {
 
 // dispatcher returns the webhook dispatcher as a part for runAll; with no
 // URL it is a part that only waits for the end.
-func (w webhookFlags) dispatcher(rdb redis.UniversalClient, st *store.Store, reg prometheus.Registerer, log *slog.Logger) (func(context.Context) error, error) {
+func (w webhookFlags) dispatcher(st *store.Store, reg prometheus.Registerer, log *slog.Logger) (func(context.Context) error, error) {
 	if *w.url == "" {
 		return func(ctx context.Context) error { <-ctx.Done(); return nil }, nil
 	}
 	if u, err := url.Parse(*w.url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, usagef("-webhook-url: %q is not an http(s) URL", *w.url)
 	}
-	d, err := webhook.New(webhook.Config{Redis: rdb, Jobs: st, URL: *w.url, Secret: *w.secret, Registerer: reg, Logger: log})
+	d, err := webhook.New(webhook.Config{Events: st, Jobs: st, URL: *w.url, Secret: *w.secret, Registerer: reg, Logger: log})
 	if err != nil {
 		return nil, err
 	}

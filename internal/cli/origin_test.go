@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ezlivestreaming/ezlive/internal/redistest"
+	"github.com/ezlivestreaming/ezlive/internal/testenv"
 	"github.com/ezlivestreaming/ezlive/jobspec"
 	"github.com/ezlivestreaming/ezlive/origin"
 	"github.com/ezlivestreaming/ezlive/store"
@@ -34,7 +35,7 @@ func TestOriginRemovesDeletedJobsOutputs(t *testing.T) {
 	go func() {
 		done <- runOrigin(ctx, []string{"-redis", redis.Addr, "-root", root, "-listen", "127.0.0.1:0", "-log-level", "error"})
 	}()
-	waitFor(t, "the sweep at start to remove the outputs of a job deleted while the origin was down", func() bool {
+	testenv.WaitFor(t, 30*time.Second, "the sweep at start to remove the outputs of a job deleted while the origin was down", func() bool {
 		return !exists(root, "gone")
 	})
 	// The API's DELETE puts the job in state deleting; nothing else runs.
@@ -126,14 +127,4 @@ func writeOutputs(t *testing.T, root, id string, age time.Duration) {
 func exists(root, id string) bool {
 	_, err := os.Stat(filepath.Join(root, id))
 	return err == nil
-}
-
-// waitFor polls cond for up to 30 s; the test fails naming what it waited for.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
 }

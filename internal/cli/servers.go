@@ -228,7 +228,7 @@ func runScheduler(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	hooks, err := o.webhook.dispatcher(rdb, st, reg, log)
+	hooks, err := o.webhook.dispatcher(st, reg, log)
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/ezlivestreaming/ezlive/localdriver"
 	"github.com/ezlivestreaming/ezlive/store"
 	"github.com/ezlivestreaming/ezlive/transcoder"
 )
@@ -43,7 +42,7 @@ func nomadIngestAddr() string {
 }
 
 // runTranscoder runs one job's transcoder. It exits with
-// localdriver.ExitFenced when its placement is no longer current, so that
+// transcoder.ExitFenced when its placement is no longer current, so that
 // neither the local driver nor Nomad's restart policy brings it back.
 func runTranscoder(ctx context.Context, args []string) error {
 	fs, o := transcoderFlags()
@@ -62,7 +61,7 @@ func runTranscoder(ctx context.Context, args []string) error {
 	cfg, err := o.config(ctx, st, log)
 	if errors.Is(err, store.ErrFenced) {
 		log.Warn("placement is not current; not starting", "job_id", *o.job)
-		return exitError(localdriver.ExitFenced)
+		return exitError(transcoder.ExitFenced)
 	}
 	if err != nil {
 		return err
@@ -70,7 +69,7 @@ func runTranscoder(ctx context.Context, args []string) error {
 	err = transcoder.Run(ctx, cfg)
 	if errors.Is(err, transcoder.ErrFenced) {
 		log.Warn("placement superseded; transcoder stopped", "job_id", *o.job)
-		return exitError(localdriver.ExitFenced)
+		return exitError(transcoder.ExitFenced)
 	}
 	return err
 }
@@ -94,12 +93,12 @@ func (o *transcoderOptions) check() error {
 
 // config reads the job and its upload token from Redis.
 func (o *transcoderOptions) config(ctx context.Context, st *store.Store, log *slog.Logger) (transcoder.Config, error) {
-	job, err := st.Job(ctx, *o.job)
+	job, err := st.PlacedJob(ctx, *o.job, int64(*o.generation))
+	if errors.Is(err, store.ErrFenced) {
+		return transcoder.Config{}, err
+	}
 	if err != nil {
 		return transcoder.Config{}, fmt.Errorf("read job %s: %w", *o.job, err)
-	}
-	if job.Placement_generation != int64(*o.generation) || !job.State.Active() {
-		return transcoder.Config{}, store.ErrFenced
 	}
 	token, err := st.UploadToken(ctx, job.Id)
 	if err != nil {

@@ -5,12 +5,13 @@ package redistest
 import (
 	"context"
 	"fmt"
-	"net"
 	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ezlivestreaming/ezlive/internal/testenv"
 )
 
 // Server is a running redis-server owned by one test.
@@ -27,7 +28,7 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		t.Fatalf("redis-server not installed (make test installs it): %v", err)
 	}
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	cmd := exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", t.TempDir())
 	if err := cmd.Start(); err != nil {
@@ -60,13 +61,4 @@ func (s *Server) Stop() {
 		s.cmd.Process.Kill()
 		s.cmd.Wait()
 	}
-}
-
-func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
