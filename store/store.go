@@ -6,6 +6,8 @@
 //	heartbeats                                 the transcoders' last heartbeats
 //	job_events                                 every state change (read it with
 //	                                           JobEvents or an EventGroup)
+//	deleted_jobs                               deletions, a week: the origin's
+//	                                           proof before it removes outputs
 //	lock:job:<id>, lock:publish:<stream key>   a scheduler's hold on a job; the
 //	                                           one publisher of a stream key
 //
