@@ -17,7 +17,7 @@ import (
 	"github.com/ezlivestreaming/ezlive/origin"
 )
 
-// fixtures are real ffmpeg outputs named as jobspec.FFmpegArgs names them:
+// fixtures are real ffmpeg outputs named as ffmpeg.Args names them:
 // DASH (init-g1p0-<n>.mp4, chunk-g1p0-<n>-<number>.m4s), HLS fmp4 and
 // HLS mpegts, two 1 s segments each, made once per test binary.
 var fixtures struct {

@@ -265,7 +265,7 @@ func (p *Packager) logger() *slog.Logger {
 }
 
 // InitSegmentFor names the init segment of a media segment, after the
-// names jobspec.FFmpegArgs gives them:
+// names ffmpeg.Args gives them:
 //
 //	chunk-<run>-<n>-<number>.m4s  →  init-<run>-<n>.mp4     (dash muxer)
 //	<label>-<run>-<seq>.m4s       →  <label>-<run>-init.mp4 (hls muxer)

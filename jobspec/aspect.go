@@ -14,9 +14,9 @@ import "math"
 // sizes, never a different shape).
 const aspectTolerance = 0.02
 
-// ladderAspect is the display aspect ratio of the ladder: that of its largest
+// LadderAspect is the display aspect ratio of the ladder: that of its largest
 // rendition, reduced (16:9 for 1920x1080).
-func ladderAspect(videos []VideoOutput) (w, h int) {
+func LadderAspect(videos []VideoOutput) (w, h int) {
 	best := 0
 	for i, v := range videos {
 		if v.Width*v.Height > videos[best].Width*videos[best].Height {
@@ -27,18 +27,18 @@ func ladderAspect(videos []VideoOutput) (w, h int) {
 	return videos[best].Width / g, videos[best].Height / g
 }
 
-// sameShape reports whether a w×h picture is the ladder's shape within the
+// SameShape reports whether a w×h picture is the ladder's shape within the
 // tolerance.
-func sameShape(w, h, darW, darH int) bool {
+func SameShape(w, h, darW, darH int) bool {
 	own, want := float64(w)/float64(h), float64(darW)/float64(darH)
 	return math.Abs(own-want)/want <= aspectTolerance
 }
 
-// sampleAspect is the SAR that shows a w×h rendition at the darW:darH
+// SampleAspect is the SAR that shows a w×h rendition at the darW:darH
 // display aspect: 1:1 when it already has that shape (or a different shape
 // altogether, which validation refuses for DASH).
-func sampleAspect(w, h, darW, darH int) (num, den int) {
-	if w <= 0 || h <= 0 || !sameShape(w, h, darW, darH) {
+func SampleAspect(w, h, darW, darH int) (num, den int) {
+	if w <= 0 || h <= 0 || !SameShape(w, h, darW, darH) {
 		return 1, 1
 	}
 	num, den = darW*h, darH*w

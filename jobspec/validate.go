@@ -103,12 +103,12 @@ func validate(s Spec) []FieldError {
 	return c.fields
 }
 
-// shapes refuses a ladder packaged by the dash muxer (usesDASHMuxer) whose
+// shapes refuses a ladder packaged for DASH (DASHPackaged) whose
 // renditions are of different shapes: its one video adaptation set has one
 // display aspect ratio ("Conflicting stream aspect ratios values in
 // Adaptation Set", and ffmpeg exits).
 func (c *specCheck) shapes(o Output) {
-	if !usesDASHMuxer(o) || len(o.Video_outputs) < 2 || len(o.Video_outputs) > maxChecked {
+	if !DASHPackaged(o) || len(o.Video_outputs) < 2 || len(o.Video_outputs) > maxChecked {
 		return
 	}
 	for _, v := range o.Video_outputs {
@@ -116,9 +116,9 @@ func (c *specCheck) shapes(o Output) {
 			return // reported as a size error already
 		}
 	}
-	darW, darH := ladderAspect(o.Video_outputs)
+	darW, darH := LadderAspect(o.Video_outputs)
 	for i, v := range o.Video_outputs {
-		if !sameShape(v.Width, v.Height, darW, darH) {
+		if !SameShape(v.Width, v.Height, darW, darH) {
 			c.add(fmt.Sprintf("Output.Video_outputs[%d].Height", i),
 				"a DASH, CMAF or low-latency HLS ladder needs every rendition in the largest one's shape (%d:%d, within 2%%), got %dx%d", darW, darH, v.Width, v.Height)
 		}

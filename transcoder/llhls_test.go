@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ezlivestreaming/ezlive/ffmpeg"
 	"github.com/ezlivestreaming/ezlive/internal/testenv"
 	"github.com/ezlivestreaming/ezlive/jobspec"
 )
@@ -39,7 +40,7 @@ func TestLowLatencyHLS(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = pub.Process.Kill(); _ = pub.Wait() })
 	base := j.origin.URL(j.id)
-	video := base + jobspec.HLSMediaPlaylist(0)
+	video := base + ffmpeg.HLSMediaPlaylist(0)
 
 	var pl llPlaylist
 	testenv.WaitFor(t, 30*time.Second, "an LL-HLS playlist with two segments", func() bool {
@@ -54,7 +55,7 @@ func TestLowLatencyHLS(t *testing.T) {
 		}
 	}
 	master := getText(t, base+jobspec.HLSMaster)
-	for _, want := range []string{jobspec.HLSMediaPlaylist(0), jobspec.HLSMediaPlaylist(1)} {
+	for _, want := range []string{ffmpeg.HLSMediaPlaylist(0), ffmpeg.HLSMediaPlaylist(1)} {
 		if !strings.Contains(master, want) {
 			t.Errorf("master playlist does not name %s:\n%s", want, master)
 		}

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ezlivestreaming/ezlive/ffmpeg"
 	"github.com/ezlivestreaming/ezlive/jobspec"
 	"github.com/ezlivestreaming/ezlive/llhls"
 )
@@ -460,7 +461,7 @@ func (r *relay) enableLLHLS(spec jobspec.Spec) {
 	o := spec.Output
 	r.hls = llhls.NewPackager(llhls.Config{
 		TargetDuration: int(math.Round(o.Segment_duration)),
-		PartTarget:     jobspec.LowLatencyPartTarget(o),
+		PartTarget:     ffmpeg.LowLatencyPartTarget(o),
 		Window:         jobspec.LiveWindow,
 		FirstMSN:       time.Now().Unix(),
 		Publish: func(name string, body []byte) {
@@ -473,7 +474,7 @@ func (r *relay) enableLLHLS(spec jobspec.Spec) {
 // ownPlaylist reports whether name is a media playlist the relay writes
 // itself rather than forwarding ffmpeg's.
 func (r *relay) ownPlaylist(name string) bool {
-	_, ok := jobspec.ParseHLSMediaPlaylist(name)
+	_, ok := ffmpeg.ParseHLSMediaPlaylist(name)
 	return r.hls != nil && ok
 }
 
@@ -496,13 +497,13 @@ func (r *relay) llhlsUpload(name string) llhls.Upload {
 	if r.hls == nil {
 		return nil
 	}
-	f, ok := jobspec.ParseDASHFile(name)
+	f, ok := ffmpeg.ParseDASHFile(name)
 	if !ok {
 		return nil
 	}
-	playlist := jobspec.HLSMediaPlaylist(f.Representation)
+	playlist := ffmpeg.HLSMediaPlaylist(f.Representation)
 	if f.Init {
 		return r.hls.Init(playlist, name)
 	}
-	return r.hls.Segment(playlist, f.Run, jobspec.DASHInitName(f.Run, f.Representation), name)
+	return r.hls.Segment(playlist, f.Run, ffmpeg.DASHInitName(f.Run, f.Representation), name)
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ezlivestreaming/ezlive/ffmpeg"
 	"github.com/ezlivestreaming/ezlive/jobspec"
 )
 
@@ -79,7 +80,7 @@ const (
 // published is overwritten; HLS media sequences start at the run's Unix
 // time, so they keep increasing, with EXT-X-DISCONTINUITY on the run's first
 // segment; the relay keeps the previous run's ENDLIST and static MPD from
-// players (see jobspec.FFmpegArgs and relay).
+// players (see ffmpeg.Args and relay).
 //
 // A publisher that sends no audio makes ffmpeg fail as soon as it has probed
 // the stream; the next listener fills the job's audio with silence, so the
@@ -125,7 +126,7 @@ var errStalled = errors.New("publisher stalled")
 // publisher stalls. streamed says whether media flowed in this run, noAudio
 // whether ffmpeg found no audio in the publisher's stream.
 func (s *supervisor) runOnce(ctx context.Context, period int, silent bool) (streamed, noAudio bool, err error) {
-	t := jobspec.Target{
+	t := ffmpeg.Target{
 		ListenURL:   "rtmp://" + s.cfg.ListenAddr + "/live/" + s.cfg.StreamKey,
 		OutputURL:   s.relay.URL(), // the relay adds the upload token
 		Period:      period,
@@ -136,7 +137,7 @@ func (s *supervisor) runOnce(ctx context.Context, period int, silent bool) (stre
 	s.update(StateListening, func(st *jobspec.Stats) { *st = jobspec.Stats{} })
 	w := newWatch(s.cfg.StallTimeout)
 	var missingAudio atomic.Bool
-	p, err := startFFmpeg(s.cfg.FFmpegPath, jobspec.FFmpegArgs(s.cfg.Spec, t),
+	p, err := startFFmpeg(s.cfg.FFmpegPath, ffmpeg.Args(s.cfg.Spec, t),
 		func(pr progress) { s.onProgress(w, pr) },
 		func(line string) {
 			if strings.Contains(line, "Stream map '0:a:0' matches no streams") {

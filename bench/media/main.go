@@ -1,5 +1,5 @@
 // Command media is the media benchmark of issue 2 §6: the CPU cost of the
-// sample ladder through jobspec.FFmpegArgs against a hand-written single
+// sample ladder through ffmpeg.Args against a hand-written single
 // ffmpeg and against one decode per rendition, how soon the transcoder's
 // RTMP listener is ready, and how soon the first segment reaches the origin.
 // It prints figures and asserts nothing. Run: go run ./bench/media
@@ -27,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ezlivestreaming/ezlive/ffmpeg"
 	"github.com/ezlivestreaming/ezlive/jobspec"
 	"github.com/ezlivestreaming/ezlive/origin"
 	"github.com/ezlivestreaming/ezlive/transcoder"
@@ -148,7 +149,7 @@ func generateInput(path string, secs int) {
 	}
 }
 
-// fromFile turns FFmpegArgs' RTMP listener input into the pre-generated
+// fromFile turns ffmpeg.Args' RTMP listener input into the pre-generated
 // file, leaving everything else as the transcoder runs it.
 func fromFile(args []string, input string) []string {
 	i := slices.Index(args, "-listen")
@@ -158,7 +159,7 @@ func fromFile(args []string, input string) []string {
 }
 
 func ezliveArgs(spec jobspec.Spec, input, outURL string) []string {
-	args := jobspec.FFmpegArgs(spec, jobspec.Target{ListenURL: "rtmp://unused/live/k", OutputURL: outURL, UploadToken: token})
+	args := ffmpeg.Args(spec, ffmpeg.Target{ListenURL: "rtmp://unused/live/k", OutputURL: outURL, UploadToken: token})
 	return fromFile(args, input)
 }
 
@@ -189,9 +190,9 @@ func handArgs(spec jobspec.Spec, input, outURL string) []string {
 }
 
 // lookahead gives the references the encoder settings the transcoder uses
-// (jobspec.LookaheadFrames), so the CPU comparison stays like for like.
+// (ffmpeg.LookaheadFrames), so the CPU comparison stays like for like.
 func lookahead(stream string, v jobspec.VideoOutput) []string {
-	return []string{"-rc-lookahead" + stream, strconv.Itoa(jobspec.LookaheadFrames(v)), "-x264-params" + stream, "sync-lookahead=0"}
+	return []string{"-rc-lookahead" + stream, strconv.Itoa(ffmpeg.LookaheadFrames(v)), "-x264-params" + stream, "sync-lookahead=0"}
 }
 
 func packaging(o jobspec.Output, outURL, sets string) []string {
@@ -246,7 +247,7 @@ func cpuComparison(spec jobspec.Spec, input string, org *benchOrigin) {
 		name string
 		cmds func(run int) [][]string
 	}{
-		{"ezlive (jobspec.FFmpegArgs)", func(r int) [][]string {
+		{"ezlive (ffmpeg.Args)", func(r int) [][]string {
 			return [][]string{ezliveArgs(spec, input, org.jobURL(fmt.Sprintf("cpu-ezlive-%d", r)))}
 		}},
 		{"hand-written single ffmpeg", func(r int) [][]string {

@@ -1,10 +1,12 @@
-package jobspec
+package ffmpeg
 
 import (
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/ezlivestreaming/ezlive/jobspec"
 )
 
 // Target says where one run of a job's ffmpeg listens and publishes.
@@ -36,55 +38,7 @@ type Target struct {
 	TimeURL string
 }
 
-// File names written under Target.OutputURL. They are stable: players and
-// the origin may rely on them.
-//
-//	master.m3u8                     HLS master playlist (hls; cmaf)
-//	master.mpd                      DASH manifest (dash; cmaf)
-//	<label>.m3u8                    HLS variant playlist, one per rendition
-//	                                (hls muxer; the audio group's playlist is
-//	                                named after the audio label)
-//	media_<n>.m3u8                  HLS media playlist of representation n
-//	                                (cmaf: written by ffmpeg's dash muxer;
-//	                                LL-HLS: by the transcoder, see LowLatencyHLS)
-//	<label>-<run>-<seq>.ts|.m4s     HLS segment; <seq> is the media sequence
-//	<label>-<run>-init.mp4          HLS fmp4 initialisation segment
-//	init-<run>-<n>.mp4              DASH/CMAF initialisation segment
-//	chunk-<run>-<n>-<number>.m4s    DASH/CMAF media segment
-//
-// <run> is "g<Generation>p<Period>": every listener run writes segments
-// under names no earlier run used, so a restart never overwrites anything
-// already published. HLS media sequences start at the Unix time of the run
-// (hls_start_number_source epoch), so they keep increasing across restarts
-// and re-placements, and the first segment of each run carries
-// EXT-X-DISCONTINUITY (discont_start). ffmpeg's dash muxer numbers from 1 in
-// each run; the run in the name keeps those files apart and the new MPD has a
-// new availabilityStartTime.
-const (
-	HLSMaster  = "master.m3u8"
-	DASHMaster = "master.mpd"
-)
-
-// LiveWindow is how many segments a live manifest lists. Older segments are
-// deleted from the origin by ffmpeg.
-const LiveWindow = 6
-
-// ManifestNames returns the manifests a job publishes; the first is the one
-// players load.
-func ManifestNames(spec Spec) []string {
-	o := spec.Output
-	switch {
-	case o.Segment_format == "cmaf" && o.Stream_type == "hls":
-		return []string{HLSMaster, DASHMaster}
-	case o.Segment_format == "cmaf":
-		return []string{DASHMaster, HLSMaster}
-	case o.Stream_type == "dash":
-		return []string{DASHMaster}
-	}
-	return []string{HLSMaster}
-}
-
-// FFmpegArgs returns the argv (without the program name) of the one ffmpeg
+// Args returns the argv (without the program name) of the one ffmpeg
 // that serves a job: an RTMP listener, one decode, a split+scale filter
 // graph, one encoder per rendition with aligned fixed GOPs, audio encoded
 // once (once per variant for HLS mpegts, which needs audio muxed into every
@@ -97,7 +51,7 @@ func ManifestNames(spec Spec) []string {
 // 5.1's persistent mode closes its sockets with responses unread, the
 // kernel resets them and the receiver loses the last writes (the final
 // segment, ENDLIST). Keep-alive to the origin is the transcoder relay's job.
-func FFmpegArgs(spec Spec, t Target) []string {
+func Args(spec jobspec.Spec, t Target) []string {
 	o := spec.Output
 	args := []string{
 		"-hide_banner", "-nostdin", "-loglevel", "warning", "-nostats",
@@ -127,74 +81,38 @@ func FFmpegArgs(spec Spec, t Target) []string {
 	}
 	args = append(args, videoArgs(o)...)
 	args = append(args, audioArgs(o, audioCopies(o), audioIn)...)
-	if usesDASHMuxer(o) {
+	if jobspec.DASHPackaged(o) {
 		return append(args, dashArgs(o, t)...)
 	}
 	return append(args, hlsArgs(o, t)...)
 }
 
-// usesDASHMuxer: dash, cmaf and LL-HLS go through ffmpeg's dash muxer;
-// with -hls_playlist 1 it writes HLS playlists over the same fmp4
-// segments.
-func usesDASHMuxer(o Output) bool {
-	return o.Stream_type == "dash" || o.Segment_format == "cmaf" || LowLatencyHLS(o)
-}
-
-// LowLatencyHLS reports whether a job's HLS playlists are Low-Latency HLS
-// (RFC 8216bis: EXT-X-PART, EXT-X-PRELOAD-HINT, blocking playlist reload).
-// ffmpeg 5.1 writes none of it, so the transcoder writes those playlists
-// itself (package llhls): the dash muxer uploads each segment as
-// LowLatencyFragment-long CMAF chunks while it is encoded, and every chunk
-// becomes a part, a byte range of its segment. That needs fmp4 chunks
-// (fmp4 or cmaf), and chunks that reach the origin as they are, which
-// encryption at the origin does not allow (it rewrites whole segments):
-// low-latency HLS mpegts and DRM jobs get standard HLS with short segments
-// instead (LowLatencyHLSWarning).
-func LowLatencyHLS(o Output) bool {
-	return bool(o.Low_latency_mode) && o.Drm == nil &&
-		(o.Segment_format == "cmaf" || o.Stream_type == "hls" && o.Segment_format == "fmp4")
-}
-
-// LowLatencyHLSWarning explains, for a low-latency job whose HLS
-// playlists cannot be LL-HLS, what players get instead; "" otherwise.
-func LowLatencyHLSWarning(o Output) string {
-	hasHLS := o.Stream_type == "hls" || o.Segment_format == "cmaf"
-	if !bool(o.Low_latency_mode) || !hasHLS || LowLatencyHLS(o) {
-		return ""
-	}
-	why := `Segment_format "mpegts" has no partial segments here (use "fmp4" or "cmaf")`
-	if o.Drm != nil {
-		why = "encrypted segments are written whole"
-	}
-	return "Output.Low_latency_mode: HLS players get standard HLS with short segments, not LL-HLS parts: " + why
-}
-
 // LowLatencyPartTarget is the EXT-X-PART-INF PART-TARGET of a job's
 // LL-HLS playlists, in seconds: the longest chunk the dash muxer writes.
-// It closes a chunk at the first sample at or past LowLatencyFragment, so
+// It closes a chunk at the first sample at or past jobspec.LowLatencyFragment, so
 // a chunk is up to one sample longer: a video frame, or an AAC frame (1024
 // samples; 44.1 kHz is the lowest rate we take, from the publisher).
-func LowLatencyPartTarget(o Output) float64 {
+func LowLatencyPartTarget(o jobspec.Output) float64 {
 	longest := 1024.0 / 44100
 	for _, v := range o.Video_outputs {
 		longest = max(longest, 1/v.Framerate)
 	}
-	return math.Ceil((LowLatencyFragment+longest)*1000) / 1000
+	return math.Ceil((jobspec.LowLatencyFragment+longest)*1000) / 1000
 }
 
 // audioCopies is how many times the audio is encoded: once, except HLS
 // mpegts, where every variant carries its own audio.
-func audioCopies(o Output) int {
+func audioCopies(o jobspec.Output) int {
 	if len(o.Audio_outputs) == 0 {
 		return 0
 	}
-	if !usesDASHMuxer(o) && o.Segment_format == "mpegts" && len(o.Video_outputs) > 0 {
+	if !jobspec.DASHPackaged(o) && o.Segment_format == "mpegts" && len(o.Video_outputs) > 0 {
 		return len(o.Video_outputs)
 	}
 	return 1
 }
 
-func videoArgs(o Output) []string {
+func videoArgs(o jobspec.Output) []string {
 	n := len(o.Video_outputs)
 	if n == 0 {
 		return nil
@@ -205,16 +123,16 @@ func videoArgs(o Output) []string {
 	for i := range n {
 		fmt.Fprintf(&g, "[s%d]", i)
 	}
-	darW, darH := ladderAspect(o.Video_outputs)
+	darW, darH := jobspec.LadderAspect(o.Video_outputs)
 	for i, v := range o.Video_outputs {
-		sarN, sarD := sampleAspect(v.Width, v.Height, darW, darH)
+		sarN, sarD := jobspec.SampleAspect(v.Width, v.Height, darW, darH)
 		fmt.Fprintf(&g, ";[s%d]fps=%s,scale=%d:%d,setsar=%d/%d,format=yuv420p[v%d]", i, ffNum(v.Framerate), v.Width, v.Height, sarN, sarD, i)
 	}
 	args := []string{"-filter_complex", g.String()}
 	for i, v := range o.Video_outputs {
 		args = append(args, "-map", fmt.Sprintf("[v%d]", i))
 		args = append(args, renditionArgs(i, v, o)...)
-		if sameShape(v.Width, v.Height, darW, darH) {
+		if jobspec.SameShape(v.Width, v.Height, darW, darH) {
 			// The DASH muxer reads the stream's aspect, not the frames'.
 			args = append(args, fmt.Sprintf("-aspect:v:%d", i), fmt.Sprintf("%d:%d", darW, darH))
 		}
@@ -225,7 +143,7 @@ func videoArgs(o Output) []string {
 // renditionArgs sets the encoder of output video stream i. Every option
 // carries the :v:i stream specifier, so each rendition's own bitrate,
 // maxrate and bufsize apply to it and not only to the first.
-func renditionArgs(i int, v VideoOutput, o Output) []string {
+func renditionArgs(i int, v jobspec.VideoOutput, o jobspec.Output) []string {
 	s := fmt.Sprintf(":v:%d", i)
 	gopFrames := max(1, int(math.Round(v.Gop_size*v.Framerate)))
 	args := []string{
@@ -278,7 +196,7 @@ var (
 
 // LookaheadFrames is the rate-control lookahead of rendition v outside
 // low-latency mode: its preset's, at most MaxLookahead of frames.
-func LookaheadFrames(v VideoOutput) int {
+func LookaheadFrames(v jobspec.VideoOutput) int {
 	defaults := x264Lookahead
 	if v.Codec == "h265" {
 		defaults = x265Lookahead
@@ -292,7 +210,7 @@ func LookaheadFrames(v VideoOutput) int {
 
 // audioArgs encodes the audio from input stream in ("0:a:0": the
 // publisher's) copies times.
-func audioArgs(o Output, copies int, in string) []string {
+func audioArgs(o jobspec.Output, copies int, in string) []string {
 	if copies == 0 {
 		return nil
 	}
@@ -306,12 +224,12 @@ func audioArgs(o Output, copies int, in string) []string {
 }
 
 // hlsArgs package HLS with ffmpeg's hls muxer. Low-latency jobs get here
-// only when they cannot be LL-HLS (LowLatencyHLS): then low-latency mode
+// only when they cannot be LL-HLS (jobspec.LowLatencyHLS): then low-latency mode
 // changes only the encoder (-tune zerolatency) and, through Validate, the
 // segment duration (at most MaxLowLatencySegment), so players get standard
 // HLS with 1–2 s segments and, by the HLS rules, start three target
 // durations from the end: about 3–6 s behind the encoder.
-func hlsArgs(o Output, t Target) []string {
+func hlsArgs(o jobspec.Output, t Target) []string {
 	run := runName(t)
 	ext, segType := ".ts", "mpegts"
 	if o.Segment_format == "fmp4" {
@@ -320,12 +238,12 @@ func hlsArgs(o Output, t Target) []string {
 	args := []string{
 		"-f", "hls",
 		"-hls_time", ffNum(o.Segment_duration),
-		"-hls_list_size", strconv.Itoa(LiveWindow),
+		"-hls_list_size", strconv.Itoa(jobspec.LiveWindow),
 		"-hls_flags", "delete_segments+independent_segments+discont_start+program_date_time",
 		"-hls_start_number_source", "epoch",
 		"-hls_segment_type", segType,
 		"-hls_segment_filename", t.OutputURL + "%v-" + run + "-%d" + ext,
-		"-master_pl_name", HLSMaster,
+		"-master_pl_name", jobspec.HLSMaster,
 		"-var_stream_map", varStreamMap(o),
 		"-method", "PUT", "-http_persistent", "0", "-timeout", "10", "-ignore_io_errors", "1",
 	}
@@ -341,7 +259,7 @@ func hlsArgs(o Output, t Target) []string {
 // varStreamMap names each HLS variant after its label. fmp4 puts the audio
 // in its own group (ffmpeg also lists it as an audio-only variant); mpegts
 // muxes audio copy i into video variant i.
-func varStreamMap(o Output) string {
+func varStreamMap(o jobspec.Output) string {
 	var parts []string
 	fmp4 := o.Segment_format == "fmp4"
 	hasAudio := len(o.Audio_outputs) > 0
@@ -365,12 +283,7 @@ func varStreamMap(o Output) string {
 	return strings.Join(parts, " ")
 }
 
-// LowLatencyFragment is the CMAF chunk of a low-latency DASH segment, in
-// seconds: the unit a player can fetch while the segment is still being
-// encoded, so about the least delay DASH adds.
-const LowLatencyFragment = 0.5
-
-func dashArgs(o Output, t Target) []string {
+func dashArgs(o jobspec.Output, t Target) []string {
 	run := runName(t)
 	timeline := "1"
 	if o.Low_latency_mode {
@@ -386,7 +299,7 @@ func dashArgs(o Output, t Target) []string {
 	args := []string{
 		"-f", "dash",
 		"-seg_duration", ffNum(o.Segment_duration),
-		"-window_size", strconv.Itoa(LiveWindow), "-extra_window_size", "2",
+		"-window_size", strconv.Itoa(jobspec.LiveWindow), "-extra_window_size", "2",
 		"-use_template", "1", "-use_timeline", timeline,
 		"-adaptation_sets", strings.Join(sets, " "),
 		"-dash_segment_type", "mp4",
@@ -399,17 +312,17 @@ func dashArgs(o Output, t Target) []string {
 		// dictionary whose separators and trailing CR LF must be escaped.
 		args = append(args, "-http_opts", "headers="+dictEscape(authHeader(t)))
 	}
-	if o.Segment_format == "cmaf" || LowLatencyHLS(o) {
-		args = append(args, "-hls_playlist", "1", "-hls_master_name", HLSMaster)
+	if o.Segment_format == "cmaf" || jobspec.LowLatencyHLS(o) {
+		args = append(args, "-hls_playlist", "1", "-hls_master_name", jobspec.HLSMaster)
 	}
 	if o.Low_latency_mode {
 		args = append(args, lowLatencyDASHArgs(t)...)
 	}
-	return append(args, t.OutputURL+DASHMaster)
+	return append(args, t.OutputURL+jobspec.DASHMaster)
 }
 
 // lowLatencyDASHArgs make chunked CMAF: each segment is written as
-// LowLatencyFragment-long moof/mdat chunks while it is encoded (-streaming,
+// jobspec.LowLatencyFragment-long moof/mdat chunks while it is encoded (-streaming,
 // one chunked PUT per segment, which the relay and the origin pass on to
 // players as it arrives), and the MPD tells players so.
 //
@@ -428,7 +341,7 @@ func dashArgs(o Output, t Target) []string {
 func lowLatencyDASHArgs(t Target) []string {
 	args := []string{
 		"-ldash", "1", "-streaming", "1",
-		"-frag_type", "duration", "-frag_duration", ffNum(LowLatencyFragment),
+		"-frag_type", "duration", "-frag_duration", ffNum(jobspec.LowLatencyFragment),
 		"-write_prft", "1",
 		"-target_latency", ffNum(lowLatencyTarget),
 	}
@@ -441,82 +354,7 @@ func lowLatencyDASHArgs(t Target) []string {
 // lowLatencyTarget is the latency players should keep in low-latency DASH,
 // in seconds: three chunks, the one being encoded, the one in flight and
 // one of buffer.
-const lowLatencyTarget = 3 * LowLatencyFragment
-
-// DASHFile is what the name of a file the dash muxer writes says (see the
-// names above): init-<run>-<n>.mp4 or chunk-<run>-<n>-<number>.m4s.
-type DASHFile struct {
-	Run            string // g<Generation>p<Period>
-	Representation int
-	Init           bool
-}
-
-// ParseDASHFile reads a name the dash muxer writes; ok is false for any
-// other name.
-func ParseDASHFile(name string) (f DASHFile, ok bool) {
-	var rest string
-	switch {
-	case strings.HasPrefix(name, dashInitPrefix) && strings.HasSuffix(name, dashInitExt):
-		f.Init, rest = true, strings.TrimSuffix(strings.TrimPrefix(name, dashInitPrefix), dashInitExt)
-	case strings.HasPrefix(name, dashChunkPrefix) && strings.HasSuffix(name, dashChunkExt):
-		rest = strings.TrimSuffix(strings.TrimPrefix(name, dashChunkPrefix), dashChunkExt)
-		i := strings.LastIndexByte(rest, '-')
-		if i < 0 || !allDigits(rest[i+1:]) {
-			return DASHFile{}, false
-		}
-		rest = rest[:i]
-	default:
-		return DASHFile{}, false
-	}
-	run, rep, found := strings.Cut(rest, "-")
-	n, err := strconv.Atoi(rep)
-	if !found || err != nil || n < 0 || !validRun(run) {
-		return DASHFile{}, false
-	}
-	return DASHFile{Run: run, Representation: n, Init: f.Init}, true
-}
-
-// DASHInitName is the initialisation segment of representation n in run.
-func DASHInitName(run string, n int) string {
-	return dashInitPrefix + run + "-" + strconv.Itoa(n) + dashInitExt
-}
-
-// The parts of the dash muxer's file names, for dashArgs to write and
-// ParseDASHFile to read.
-const (
-	dashInitPrefix, dashInitExt   = "init-", ".mp4"
-	dashChunkPrefix, dashChunkExt = "chunk-", ".m4s"
-	hlsMediaPrefix, hlsMediaExt   = "media_", ".m3u8"
-)
-
-// HLSMediaPlaylist is the HLS media playlist of representation n of a
-// dash-muxer job.
-func HLSMediaPlaylist(n int) string { return hlsMediaPrefix + strconv.Itoa(n) + hlsMediaExt }
-
-// ParseHLSMediaPlaylist returns n for the name HLSMediaPlaylist(n).
-func ParseHLSMediaPlaylist(name string) (int, bool) {
-	digits, ok := strings.CutPrefix(name, hlsMediaPrefix)
-	digits, ok2 := strings.CutSuffix(digits, hlsMediaExt)
-	if !ok || !ok2 || !allDigits(digits) {
-		return 0, false
-	}
-	n, err := strconv.Atoi(digits)
-	return n, err == nil
-}
-
-func validRun(run string) bool {
-	g, p, ok := strings.Cut(strings.TrimPrefix(run, "g"), "p")
-	return ok && strings.HasPrefix(run, "g") && allDigits(g) && allDigits(p)
-}
-
-func allDigits(s string) bool {
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return s != ""
-}
+const lowLatencyTarget = 3 * jobspec.LowLatencyFragment
 
 func authHeader(t Target) string { return "Authorization: Bearer " + t.UploadToken + "\r\n" }
 

@@ -1,4 +1,4 @@
-package jobspec
+package ffmpeg
 
 import (
 	"encoding/json"
@@ -9,19 +9,21 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ezlivestreaming/ezlive/jobspec"
 )
 
-func ffSampleSpec(t *testing.T) Spec {
+func ffSampleSpec(t *testing.T) jobspec.Spec {
 	t.Helper()
-	b, err := os.ReadFile("testdata/sample_live_job.json")
+	b, err := os.ReadFile("../jobspec/testdata/sample_live_job.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var s Spec
+	var s jobspec.Spec
 	if err := json.Unmarshal(b, &s); err != nil {
 		t.Fatal(err)
 	}
-	Defaults(&s)
+	jobspec.Defaults(&s)
 	return s
 }
 
@@ -44,7 +46,7 @@ func opt(args []string, flag string) (string, bool) {
 
 func TestFFmpegArgsLadder(t *testing.T) {
 	s := ffSampleSpec(t)
-	args := FFmpegArgs(s, ffTarget)
+	args := Args(s, ffTarget)
 	if in, _ := opt(args, "-i"); in != ffTarget.ListenURL || !slices.Contains(args, "-listen") {
 		t.Errorf("input %q, want the RTMP listener %s", in, ffTarget.ListenURL)
 	}
@@ -114,10 +116,10 @@ func TestFFmpegArgsPackaging(t *testing.T) {
 		t.Run(c.stream+"-"+c.format, func(t *testing.T) {
 			s := ffSampleSpec(t)
 			s.Output.Stream_type, s.Output.Segment_format = c.stream, c.format
-			if got := ManifestNames(s); !slices.Equal(got, c.manifests) {
+			if got := jobspec.ManifestNames(s); !slices.Equal(got, c.manifests) {
 				t.Errorf("ManifestNames = %v, want %v", got, c.manifests)
 			}
-			args := FFmpegArgs(s, ffTarget)
+			args := Args(s, ffTarget)
 			for flag, val := range c.want {
 				got, once := opt(args, flag)
 				if flag == "-f" { // the input's -f flv comes first
@@ -144,7 +146,7 @@ func TestFFmpegArgsAudioOnlyAndNoToken(t *testing.T) {
 	s.Output.Video_outputs = nil
 	tgt := ffTarget
 	tgt.UploadToken = ""
-	args := FFmpegArgs(s, tgt)
+	args := Args(s, tgt)
 	if _, ok := opt(args, "-filter_complex"); ok {
 		t.Error("audio-only job has a video filter graph")
 	}
@@ -159,7 +161,7 @@ func TestFFmpegArgsAudioOnlyAndNoToken(t *testing.T) {
 func TestFFmpegArgsH265(t *testing.T) {
 	s := ffSampleSpec(t)
 	s.Output.Video_outputs[1].Codec = "h265"
-	args := FFmpegArgs(s, ffTarget)
+	args := Args(s, ffTarget)
 	if c, _ := opt(args, "-c:v:1"); c != "libx265" {
 		t.Errorf("-c:v:1 = %q", c)
 	}
@@ -201,19 +203,19 @@ func TestFFmpegArgsLowLatency(t *testing.T) {
 		// LL-HLS: the dash muxer's chunks and its master playlist; the
 		// transcoder writes the media playlists.
 		{"hls fmp4 low latency", "hls", "fmp4", 2, true, timeURL,
-			withOpts(dashLL, "-hls_playlist", "1", "-hls_master_name", HLSMaster), []string{"-hls_time"}},
+			withOpts(dashLL, "-hls_playlist", "1", "-hls_master_name", jobspec.HLSMaster), []string{"-hls_time"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			s := ffSampleSpec(t)
 			s.Output.Stream_type, s.Output.Segment_format = c.stream, c.format
-			s.Output.Segment_duration, s.Output.Low_latency_mode = c.segment, Flag(c.low)
+			s.Output.Segment_duration, s.Output.Low_latency_mode = c.segment, jobspec.Flag(c.low)
 			for i := range s.Output.Video_outputs {
 				s.Output.Video_outputs[i].Gop_size = min(c.segment, 2)
 			}
 			target := ffTarget
 			target.TimeURL = c.timeURL
-			args := FFmpegArgs(s, target)
+			args := Args(s, target)
 			for flag, val := range c.want {
 				if got, once := opt(args, flag); got != val || !once {
 					t.Errorf("%s = %q (once: %v), want %q", flag, got, once, val)
@@ -229,7 +231,7 @@ func TestFFmpegArgsLowLatency(t *testing.T) {
 					t.Errorf("%s = %q with Low_latency_mode %v", flag, got, c.low)
 				}
 			}
-			if args[len(args)-1] != ffTarget.OutputURL+ManifestNames(s)[0] && c.stream == "dash" {
+			if args[len(args)-1] != ffTarget.OutputURL+jobspec.ManifestNames(s)[0] && c.stream == "dash" {
 				t.Errorf("output %q is not the last argument", args[len(args)-1])
 			}
 		})
@@ -265,21 +267,21 @@ func TestLowLatencyHLSNeedsClearFMP4(t *testing.T) {
 		s := ffSampleSpec(t)
 		s.Output.Stream_type, s.Output.Segment_format, s.Output.Low_latency_mode = c.stream, c.format, true
 		if c.drm {
-			s.Output.Drm = &Drm{Protection_system: "ClearKey"}
+			s.Output.Drm = &jobspec.Drm{Protection_system: "ClearKey"}
 		}
 		name := fmt.Sprintf("%s %s drm=%v", c.stream, c.format, c.drm)
-		if got := LowLatencyHLS(s.Output); got != c.want {
+		if got := jobspec.LowLatencyHLS(s.Output); got != c.want {
 			t.Errorf("%s: LowLatencyHLS = %v, want %v", name, got, c.want)
 		}
-		if w := LowLatencyHLSWarning(s.Output); (w != "") != c.warn {
+		if w := jobspec.LowLatencyHLSWarning(s.Output); (w != "") != c.warn {
 			t.Errorf("%s: warning %q, want one: %v", name, w, c.warn)
 		}
-		hlsMuxer := slices.Contains(FFmpegArgs(s, ffTarget), "-hls_time")
+		hlsMuxer := slices.Contains(Args(s, ffTarget), "-hls_time")
 		if want := c.stream == "hls" && c.format != "cmaf" && !c.want; hlsMuxer != want {
 			t.Errorf("%s: hls muxer used: %v, want %v", name, hlsMuxer, want)
 		}
 		s.Output.Low_latency_mode = false
-		if LowLatencyHLS(s.Output) || LowLatencyHLSWarning(s.Output) != "" {
+		if jobspec.LowLatencyHLS(s.Output) || jobspec.LowLatencyHLSWarning(s.Output) != "" {
 			t.Errorf("%s: LL-HLS without Low_latency_mode", name)
 		}
 	}
@@ -295,9 +297,9 @@ func TestLowLatencyPartTargetCoversTheLongestChunk(t *testing.T) {
 		{nil, 0.524},                  // audio only: 1024 samples at 44.1 kHz
 		{[]float64{50, 29.97}, 0.534}, // the longest frame counts
 	} {
-		var o Output
+		var o jobspec.Output
 		for _, f := range c.fps {
-			o.Video_outputs = append(o.Video_outputs, VideoOutput{Framerate: f})
+			o.Video_outputs = append(o.Video_outputs, jobspec.VideoOutput{Framerate: f})
 		}
 		if got := LowLatencyPartTarget(o); got != c.want {
 			t.Errorf("fps %v: part target %v, want %v", c.fps, got, c.want)
@@ -341,14 +343,14 @@ func TestParseDASHFile(t *testing.T) {
 // A 426x240 rung of a 16:9 ladder is shown at 16:9 (SAR 640:639), which the
 // DASH muxer requires of one adaptation set.
 func TestFFmpegArgsKeepTheLadderAspect(t *testing.T) {
-	spec := Spec{Output: Output{Stream_type: "dash", Segment_format: "fmp4", Segment_duration: 4,
-		Video_outputs: []VideoOutput{
+	spec := jobspec.Spec{Output: jobspec.Output{Stream_type: "dash", Segment_format: "fmp4", Segment_duration: 4,
+		Video_outputs: []jobspec.VideoOutput{
 			{Label: "v1", Codec: "h264", Framerate: 25, Width: 640, Height: 360, Bitrate: "600k", Max_bitrate: "600k", Buf_size: "1M", Preset: "veryfast", Gop_size: 2},
 			{Label: "v2", Codec: "h264", Framerate: 25, Width: 426, Height: 240, Bitrate: "300k", Max_bitrate: "300k", Buf_size: "600k", Preset: "veryfast", Gop_size: 2},
 		},
-		Audio_outputs: []AudioOutput{{Label: "a", Codec: "aac", Bitrate: "128k"}},
+		Audio_outputs: []jobspec.AudioOutput{{Label: "a", Codec: "aac", Bitrate: "128k"}},
 	}}
-	args := strings.Join(FFmpegArgs(spec, Target{ListenURL: "rtmp://127.0.0.1:1/live/k", OutputURL: "http://127.0.0.1:2/live/j/"}), " ")
+	args := strings.Join(Args(spec, Target{ListenURL: "rtmp://127.0.0.1:1/live/k", OutputURL: "http://127.0.0.1:2/live/j/"}), " ")
 	for _, want := range []string{"scale=640:360,setsar=1/1", "scale=426:240,setsar=640/639", "-aspect:v:0 16:9", "-aspect:v:1 16:9"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("args lack %q:\n%s", want, args)
@@ -359,14 +361,14 @@ func TestFFmpegArgsKeepTheLadderAspect(t *testing.T) {
 // With SilentAudio the job's audio comes from anullsrc (input 1), the output
 // ends with the publisher's video, and the probe does not wait for audio.
 func TestFFmpegArgsSilentAudio(t *testing.T) {
-	spec := Spec{Output: Output{Stream_type: "hls", Segment_format: "mpegts", Segment_duration: 2,
-		Video_outputs: []VideoOutput{{Label: "v", Codec: "h264", Framerate: 25, Width: 640, Height: 360, Bitrate: "600k", Max_bitrate: "600k", Buf_size: "1M", Preset: "veryfast", Gop_size: 2}},
-		Audio_outputs: []AudioOutput{{Label: "a", Codec: "aac", Bitrate: "128k"}},
+	spec := jobspec.Spec{Output: jobspec.Output{Stream_type: "hls", Segment_format: "mpegts", Segment_duration: 2,
+		Video_outputs: []jobspec.VideoOutput{{Label: "v", Codec: "h264", Framerate: 25, Width: 640, Height: 360, Bitrate: "600k", Max_bitrate: "600k", Buf_size: "1M", Preset: "veryfast", Gop_size: 2}},
+		Audio_outputs: []jobspec.AudioOutput{{Label: "a", Codec: "aac", Bitrate: "128k"}},
 	}}
 	target := Target{ListenURL: "rtmp://127.0.0.1:1/live/k", OutputURL: "http://127.0.0.1:2/live/j/"}
-	normal := strings.Join(FFmpegArgs(spec, target), " ")
+	normal := strings.Join(Args(spec, target), " ")
 	target.SilentAudio = true
-	silent := strings.Join(FFmpegArgs(spec, target), " ")
+	silent := strings.Join(Args(spec, target), " ")
 	for _, want := range []string{"-analyzeduration 1000000", "-f lavfi -i anullsrc=channel_layout=stereo:sample_rate=48000 -shortest", "-map 1:a:0"} {
 		if !strings.Contains(silent, want) {
 			t.Errorf("silent-audio args lack %q:\n%s", want, silent)
@@ -388,13 +390,13 @@ func TestLookahead(t *testing.T) {
 		{"h264", "faster", 25, 10}, {"h264", "veryfast", 60, 10}, {"h264", "ultrafast", 25, 0},
 		{"h264", "medium", 60, 24}, {"h265", "faster", 25, 10}, {"h265", "ultrafast", 30, 5},
 	} {
-		v := VideoOutput{Codec: c.codec, Preset: c.preset, Framerate: c.fps}
+		v := jobspec.VideoOutput{Codec: c.codec, Preset: c.preset, Framerate: c.fps}
 		if got := LookaheadFrames(v); got != c.want {
 			t.Errorf("%s %s at %g fps: lookahead %d, want %d", c.codec, c.preset, c.fps, got, c.want)
 		}
 	}
 	s := ffSampleSpec(t)
-	args := FFmpegArgs(s, ffTarget)
+	args := Args(s, ffTarget)
 	if got, _ := opt(args, "-rc-lookahead:v:0"); got != strconv.Itoa(LookaheadFrames(s.Output.Video_outputs[0])) {
 		t.Errorf("-rc-lookahead:v:0 = %q", got)
 	}
@@ -402,7 +404,7 @@ func TestLookahead(t *testing.T) {
 		t.Errorf("-x264-params:v:1 = %q", got)
 	}
 	s.Output.Low_latency_mode, s.Output.Segment_duration = true, 2
-	if args := FFmpegArgs(s, ffTarget); slices.Contains(args, "-rc-lookahead:v:0") {
+	if args := Args(s, ffTarget); slices.Contains(args, "-rc-lookahead:v:0") {
 		t.Error("low-latency mode has a lookahead")
 	}
 }
