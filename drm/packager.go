@@ -7,11 +7,11 @@ import (
 	"io/fs"
 	"log/slog"
 	"path"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/Eyevinn/mp4ff/mp4"
+	"github.com/ezlivestreaming/ezlive/ffmpeg"
 	"github.com/ezlivestreaming/ezlive/jobspec"
 	"github.com/ezlivestreaming/ezlive/origin"
 )
@@ -264,21 +264,13 @@ func (p *Packager) logger() *slog.Logger {
 	return slog.Default()
 }
 
-// InitSegmentFor names the init segment of a media segment, after the
-// names ffmpeg.Args gives them:
-//
-//	chunk-<run>-<n>-<number>.m4s  →  init-<run>-<n>.mp4     (dash muxer)
-//	<label>-<run>-<seq>.m4s       →  <label>-<run>-init.mp4 (hls muxer)
+// InitSegmentFor names the init segment of a media segment, in its
+// directory, as ffmpeg.InitSegmentFor names it.
 func InitSegmentFor(file string) (string, bool) {
 	dir, base := path.Split(file)
-	stem := strings.TrimSuffix(base, path.Ext(base))
-	cut := strings.LastIndexByte(stem, '-')
-	if cut <= 0 {
+	name, ok := ffmpeg.InitSegmentFor(base)
+	if !ok {
 		return "", false
 	}
-	prefix := stem[:cut] // without the segment number
-	if rest, ok := strings.CutPrefix(prefix, "chunk-"); ok {
-		return dir + "init-" + rest + ".mp4", true
-	}
-	return dir + prefix + "-init.mp4", true
+	return dir + name, true
 }

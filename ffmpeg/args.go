@@ -233,7 +233,7 @@ func hlsArgs(o jobspec.Output, t Target) []string {
 	run := runName(t)
 	ext, segType := ".ts", "mpegts"
 	if o.Segment_format == "fmp4" {
-		ext, segType = ".m4s", "fmp4"
+		ext, segType = hlsFMP4Ext, "fmp4"
 	}
 	args := []string{
 		"-f", "hls",
@@ -251,7 +251,7 @@ func hlsArgs(o jobspec.Output, t Target) []string {
 		args = append(args, "-headers", authHeader(t))
 	}
 	if segType == "fmp4" {
-		args = append(args, "-hls_fmp4_init_filename", "%v-"+run+"-init.mp4")
+		args = append(args, "-hls_fmp4_init_filename", HLSInitName("%v", run))
 	}
 	return append(args, t.OutputURL+"%v.m3u8")
 }

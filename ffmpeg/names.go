@@ -74,6 +74,7 @@ const (
 	dashInitPrefix, dashInitExt   = "init-", ".mp4"
 	dashChunkPrefix, dashChunkExt = "chunk-", ".m4s"
 	hlsMediaPrefix, hlsMediaExt   = "media_", ".m3u8"
+	hlsFMP4Ext, hlsInitSuffix     = ".m4s", "-init.mp4"
 )
 
 // HLSMediaPlaylist is the HLS media playlist of representation n of a
@@ -89,6 +90,31 @@ func ParseHLSMediaPlaylist(name string) (int, bool) {
 	}
 	n, err := strconv.Atoi(digits)
 	return n, err == nil
+}
+
+// HLSInitName is the fmp4 initialisation segment of the hls muxer's
+// variant label in run.
+func HLSInitName(label, run string) string { return label + "-" + run + hlsInitSuffix }
+
+// InitSegmentFor names the initialisation segment of an fmp4 media
+// segment either muxer writes; ok is false for any other name.
+//
+//	chunk-<run>-<n>-<number>.m4s  →  init-<run>-<n>.mp4     (dash muxer)
+//	<label>-<run>-<seq>.m4s       →  <label>-<run>-init.mp4 (hls muxer)
+func InitSegmentFor(segment string) (string, bool) {
+	if f, ok := ParseDASHFile(segment); ok && !f.Init {
+		return DASHInitName(f.Run, f.Representation), true
+	}
+	stem, ok := strings.CutSuffix(segment, hlsFMP4Ext)
+	i := strings.LastIndexByte(stem, '-')
+	if !ok || i < 0 || !allDigits(stem[i+1:]) {
+		return "", false
+	}
+	j := strings.LastIndexByte(stem[:i], '-')
+	if j <= 0 || !validRun(stem[j+1:i]) {
+		return "", false
+	}
+	return HLSInitName(stem[:j], stem[j+1:i]), true
 }
 
 func validRun(run string) bool {
