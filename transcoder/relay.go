@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -237,10 +236,10 @@ func (r *relay) liveOnly(name string, b []byte) []byte {
 		return b
 	}
 	switch {
-	case strings.HasSuffix(name, ".m3u8") && bytes.Contains(b, endList):
+	case strings.HasSuffix(name, ".m3u8") && bytes.Contains(b, ffmpeg.EndList):
 		r.held[name] = b
-		return bytes.ReplaceAll(b, endList, nil)
-	case strings.HasSuffix(name, ".mpd") && bytes.Contains(b, []byte(`type="static"`)):
+		return bytes.ReplaceAll(b, ffmpeg.EndList, nil)
+	case strings.HasSuffix(name, ".mpd") && bytes.Contains(b, ffmpeg.StaticMPD):
 		r.held[name] = b
 		return nil
 	}
@@ -250,49 +249,14 @@ func (r *relay) liveOnly(name string, b []byte) []byte {
 // playerTiming adjusts what ffmpeg 5.1's MPD tells players about timing.
 func (r *relay) playerTiming(b []byte) []byte {
 	if r.streaming.Load() {
-		return pollEverySegment(b)
+		return ffmpeg.PollEverySegment(b)
 	}
-	return bufferOneSegment(b)
+	return ffmpeg.BufferOneSegment(b)
 }
-
-// bufferOneSegment sets minBufferTime to one segment. ffmpeg writes two
-// segments, and players that ignore the one-segment
-// suggestedPresentationDelay (it leaves no margin for encoding and upload;
-// the demo page does) stay 1.5 × minBufferTime behind the live edge: three
-// segments, and more than three with the encoder's delay. One segment of
-// buffer covers the encoder's rate control window (Buf_size at
-// Max_bitrate, 2 s by default) for segments of 2 s and more.
-func bufferOneSegment(b []byte) []byte {
-	m := maxSegmentDuration.FindSubmatch(b)
-	if m == nil {
-		return b
-	}
-	return minBufferTime.ReplaceAll(b, []byte(`minBufferTime="`+string(m[1])+`"`))
-}
-
-var minBufferTime = regexp.MustCompile(`minBufferTime="PT[0-9.]+S"`)
-
-// pollEverySegment shortens the MPD update period of a low-latency MPD.
-// ffmpeg 5.1 writes minimumUpdatePeriod="PT500S" there, as an MPD without
-// a timeline does not change while a run lasts. But a publisher that
-// reconnects starts a new run with a new availabilityStartTime and new
-// segment names, and players reloading every 500 s would ask for the old
-// run's segments for minutes. They reload once a segment instead.
-func pollEverySegment(b []byte) []byte {
-	m := maxSegmentDuration.FindSubmatch(b)
-	if m == nil {
-		return b
-	}
-	return bytes.Replace(b, []byte(`minimumUpdatePeriod="PT500S"`), []byte(`minimumUpdatePeriod="`+string(m[1])+`"`), 1)
-}
-
-var maxSegmentDuration = regexp.MustCompile(`maxSegmentDuration="(PT[0-9.]+S)"`)
 
 func isManifest(name string) bool {
 	return strings.HasSuffix(name, ".m3u8") || strings.HasSuffix(name, ".mpd")
 }
-
-var endList = []byte("#EXT-X-ENDLIST\n")
 
 // flushHeld publishes the end-of-stream manifests kept back from the last
 // run, for a job stopped while no publisher was connected.
@@ -485,7 +449,7 @@ func (r *relay) takeOwnPlaylist(w http.ResponseWriter, req *http.Request, name s
 	if !ok {
 		return
 	}
-	if bytes.Contains(b, endList) {
+	if bytes.Contains(b, ffmpeg.EndList) {
 		r.hls.End(name)
 	}
 	w.WriteHeader(http.StatusAccepted)
