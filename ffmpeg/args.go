@@ -164,7 +164,7 @@ func renditionArgs(i int, v jobspec.VideoOutput, o jobspec.Output) []string {
 		if !o.Low_latency_mode {
 			x265 += fmt.Sprintf(":rc-lookahead=%d", LookaheadFrames(v))
 		}
-		args = append(args, "-c"+s, "libx265", "-x265-params"+s, x265)
+		args = append(args, "-c"+s, Encoder(v.Codec), "-x265-params"+s, x265)
 		if o.Segment_format != "mpegts" {
 			args = append(args, "-tag"+s, "hvc1") // what Apple players expect in fmp4
 		}
@@ -173,7 +173,16 @@ func renditionArgs(i int, v jobspec.VideoOutput, o jobspec.Output) []string {
 	if !o.Low_latency_mode {
 		args = append(args, "-rc-lookahead"+s, strconv.Itoa(LookaheadFrames(v)), "-x264-params"+s, "sync-lookahead=0")
 	}
-	return append(args, "-c"+s, "libx264", "-sc_threshold"+s, "0")
+	return append(args, "-c"+s, Encoder(v.Codec), "-sc_threshold"+s, "0")
+}
+
+// Encoder is the ffmpeg encoder of a video codec of the spec ("h264" or
+// "h265").
+func Encoder(codec string) string {
+	if codec == "h265" {
+		return "libx265"
+	}
+	return "libx264"
 }
 
 // MaxLookahead bounds the encoder's rate-control lookahead outside

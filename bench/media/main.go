@@ -142,7 +142,7 @@ func (o *benchOrigin) firstWrite(job string, notBefore time.Time, match func(nam
 func generateInput(path string, secs int) {
 	cmd := exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
 		"-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-		"-t", strconv.Itoa(secs), "-c:v", "libx264", "-preset", "veryfast", "-g", "50", "-b:v", "3M", "-pix_fmt", "yuv420p",
+		"-t", strconv.Itoa(secs), "-c:v", ffmpeg.Encoder("h264"), "-preset", "veryfast", "-g", "50", "-b:v", "3M", "-pix_fmt", "yuv420p",
 		"-c:a", "aac", "-b:a", "128k", "-f", "flv", path)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		log.Fatalf("generate input: %v\n%s", err, out)
@@ -180,7 +180,7 @@ func handArgs(spec jobspec.Spec, input, outURL string) []string {
 	for i, v := range o.Video_outputs {
 		g := strconv.Itoa(int(v.Gop_size * v.Framerate))
 		s := ":v:" + strconv.Itoa(i)
-		args = append(args, "-map", fmt.Sprintf("[v%d]", i), "-c"+s, "libx264", "-preset"+s, v.Preset,
+		args = append(args, "-map", fmt.Sprintf("[v%d]", i), "-c"+s, ffmpeg.Encoder(v.Codec), "-preset"+s, v.Preset,
 			"-threads"+s, strconv.Itoa(v.Threads), "-g"+s, g, "-keyint_min"+s, g, "-sc_threshold"+s, "0",
 			"-b"+s, v.Bitrate, "-maxrate"+s, v.Max_bitrate, "-bufsize"+s, v.Buf_size)
 		args = append(args, lookahead(s, v)...)
@@ -209,7 +209,7 @@ func perRenditionArgs(spec jobspec.Spec, input, outURL string) [][]string {
 	for i, v := range o.Video_outputs {
 		g := strconv.Itoa(int(v.Gop_size * v.Framerate))
 		args := []string{"-hide_banner", "-nostdin", "-loglevel", "error", "-i", input,
-			"-map", "0:v", "-vf", fmt.Sprintf("scale=%d:%d", v.Width, v.Height), "-c:v", "libx264", "-preset", v.Preset,
+			"-map", "0:v", "-vf", fmt.Sprintf("scale=%d:%d", v.Width, v.Height), "-c:v", ffmpeg.Encoder(v.Codec), "-preset", v.Preset,
 			"-threads", strconv.Itoa(v.Threads), "-g", g, "-keyint_min", g, "-sc_threshold", "0",
 			"-b:v", v.Bitrate, "-maxrate", v.Max_bitrate, "-bufsize", v.Buf_size}
 		args = append(args, lookahead(":v", v)...)
