@@ -98,7 +98,7 @@ func EstimateCost(s Spec) Cost {
 
 // audioEncodes is how many AAC encoders the job runs: one, except for HLS
 // with mpegts segments, where each variant carries its own copy of the audio
-// (as the ffmpeg argument builder does).
+// (as ffmpeg.Args does).
 func audioEncodes(o Output) int {
 	if len(o.Audio_outputs) == 0 {
 		return 0

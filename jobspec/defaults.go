@@ -31,7 +31,7 @@ func defaultSegmentFormat(streamType string) string {
 
 // Defaults fills what a spec leaves out. It only fills empty (zero) fields,
 // never changes a value the user gave, and is idempotent. Parse calls it
-// before Validate; the ffmpeg argument builder may rely on it having run.
+// before Validate; ffmpeg.Args may rely on it having run.
 //
 //	field                        default when missing (empty or 0)
 //	---------------------------  ---------------------------------------------------

@@ -1,6 +1,9 @@
-// Package jobspec is the live job domain: the original project's wire format,
-// validation, defaults, cost estimates and the ffmpeg argument builder.
-// It is pure: no I/O, no Redis, no processes.
+// Package jobspec is the live job domain: what a customer asks for (the
+// original project's wire format: a ladder, its packaging, low latency,
+// DRM), what the platform records of it (LiveJob, State), and the product's
+// rules over them: validation, defaults, cost, which manifests a job has and
+// what low latency means. It knows no tool (package ffmpeg maps a job onto
+// ffmpeg) and imports no package of ours; it is pure: no I/O, no processes.
 package jobspec
 
 import (
