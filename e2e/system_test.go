@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/ezlivestreaming/ezlive/client"
 	"github.com/ezlivestreaming/ezlive/internal/redistest"
+	"github.com/ezlivestreaming/ezlive/internal/testenv"
 	"github.com/ezlivestreaming/ezlive/jobspec"
 )
 
@@ -75,7 +75,7 @@ func startSystemWith(t testing.TB, queueArgs, schedArgs []string, env ...string)
 		t: t, redis: redistest.Start(t), queueArgs: queueArgs, env: env, schedArgs: schedArgs,
 		originRoot: t.TempDir(), ingest: fmt.Sprintf("%d-%d", low, low+99),
 	}
-	originAddr, apiAddr, ingestAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	originAddr, apiAddr, ingestAddr := testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t)
 	s.originURL, s.apiURL, s.ingestURL = "http://"+originAddr, "http://"+apiAddr, "rtmp://"+ingestAddr+"/live"
 	s.start("ingest", "ingest", "-listen", ingestAddr, "-redis", s.redis.Addr)
 	s.start("origin", "origin", "-listen", originAddr, "-root", s.originRoot, "-redis", s.redis.Addr,
@@ -209,15 +209,6 @@ func processesWith(s string) []int {
 		}
 	}
 	return pids
-}
-
-func freeAddr(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func tail(b []byte, n int) string {

@@ -6,12 +6,12 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/ezlivestreaming/ezlive/internal/testenv"
 	"log"
 	"log/slog"
 	"net"
@@ -317,7 +317,7 @@ func listenerReady(spec jobspec.Spec, org *benchOrigin) {
 		addr := freeAddr()
 		start := time.Now()
 		stop := run(transcoderConfig(fmt.Sprintf("ready-%d", i), spec, addr, org))
-		for !listening(addr) {
+		for !testenv.Listening(addr) {
 			if time.Since(start) > 10*time.Second {
 				log.Fatal("listener never ready")
 			}
@@ -337,7 +337,7 @@ func firstSegment(mode string, spec jobspec.Spec, input string, org *benchOrigin
 		job := fmt.Sprintf("latency-%t-%d", spec.Output.Low_latency_mode, i)
 		addr := freeAddr()
 		stop := run(transcoderConfig(job, spec, addr, org))
-		for !listening(addr) {
+		for !testenv.Listening(addr) {
 			time.Sleep(time.Millisecond)
 		}
 		// -c copy: the publisher adds no encoding delay; its first frame
@@ -384,28 +384,6 @@ func freeAddr() string {
 	check(err)
 	defer l.Close()
 	return l.Addr().String()
-}
-
-// listening reads the kernel's socket table instead of connecting: a probe
-// connection would be taken as the publisher.
-func listening(addr string) bool {
-	host, port, _ := net.SplitHostPort(addr)
-	p, _ := strconv.Atoi(port)
-	ip := net.ParseIP(host).To4()
-	want := fmt.Sprintf("%02X%02X%02X%02X:%04X", ip[3], ip[2], ip[1], ip[0], p)
-	f, err := os.Open("/proc/net/tcp")
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fs := strings.Fields(sc.Text())
-		if len(fs) > 3 && fs[1] == want && fs[3] == "0A" {
-			return true
-		}
-	}
-	return false
 }
 
 func median(v []float64) float64 {
