@@ -244,6 +244,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 		noteJobID(r, id)
 	}
 	noteRoute(r, routeOf(r.URL.Path, ps))
+	// A declared length over the limit is refused before any of the body is
+	// read (a client waiting on "Expect: 100-continue" never sends it); the
+	// reader still bounds chunked bodies, whose length is not declared.
+	if r.ContentLength > MaxBodyBytes {
+		s.fail(w, r, &http.MaxBytesError{Limit: MaxBodyBytes})
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	if err := h(w, r, ps); err != nil {
 		s.fail(w, r, err)
