@@ -136,6 +136,9 @@ func TestToken(t *testing.T) {
 	e.do("GET", "/jobs", nil, "Authorization: Bearer secret").want(t, http.StatusOK)
 	e.do("GET", "/healthz", nil).want(t, http.StatusOK)
 	e.do("GET", "/readyz", nil).want(t, http.StatusOK)
+	// /metrics names every active job: it needs the token too.
+	e.do("GET", "/metrics", nil).want(t, http.StatusUnauthorized).problem(t)
+	e.do("GET", "/metrics", nil, "Authorization: Bearer secret").want(t, http.StatusOK)
 	if a := e.do("GET", "/index.html", nil).want(t, http.StatusOK); string(a.body) != "demo page /index.html" {
 		t.Errorf("web page answered %q", a.body)
 	}

@@ -180,7 +180,7 @@ func (s *Server) routes() *httprouter.Router {
 	rt.GET("/readyz", s.open(s.readyz))
 	rt.HEAD("/readyz", s.open(s.readyz))
 	rt.GET("/openapi.yaml", s.open(s.openAPI))
-	rt.GET("/metrics", s.open(s.metrics))
+	rt.GET("/metrics", s.private(s.metrics)) // it names every active job
 
 	rt.POST("/jobs", s.private(s.createJob))
 	rt.GET("/jobs", s.private(s.listJobs))
