@@ -37,6 +37,7 @@ func devFlags() (*flagSet, *devOptions) {
 			listen:        fs.String("listen", "EZLIVE_API_LISTEN", defaultAPIListen, "address the API and the demo page listen on"),
 			playback:      fs.String("playback-base-url", "EZLIVE_PLAYBACK_BASE_URL", "", "public base URL of the origin (default: http://<origin-listen>)"),
 			tok:           fs.String("token", "EZLIVE_API_TOKEN", "", "bearer token the API requires (empty: none)"),
+			insecure:      addInsecure(fs),
 			shakaDir:      fs.String("shaka-dir", "EZLIVE_SHAKA_DIR", "web/node_modules/shaka-player/dist", "directory of the Shaka Player build for the demo page"),
 			feeds:         fs.Bool("feeds", "EZLIVE_FEEDS", true, "let the demo page push test patterns (POST /jobs/:id/feed)"),
 			ingestGateway: new(string), ingestGatewaySRT: new(string),
@@ -72,6 +73,9 @@ func devFlags() (*flagSet, *devOptions) {
 func runDev(ctx context.Context, args []string) error {
 	fs, o := devFlags()
 	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if err := o.api.checkExposure(); err != nil {
 		return err
 	}
 	b, err := openBackend(ctx, o.api.common, &o.api.queue)
