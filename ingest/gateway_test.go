@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"slices"
 	"strings"
@@ -229,26 +230,61 @@ func mustCommand(t *testing.T, name string, args ...any) []byte {
 	return b.Bytes()
 }
 
-func TestRateLimitPerIP(t *testing.T) {
+// Only failed attempts count toward the per-IP limit: an encoder may
+// reconnect as often as it needs, while an address that guesses keys is
+// refused, and logged once a minute with a count rather than once a refusal.
+func TestRateLimitCountsOnlyFailures(t *testing.T) {
 	t.Parallel()
-	g, gw := startGateway(t, Config{Resolver: StaticResolver{}, MaxAttemptsPerMinute: 2})
-	for i := range 3 {
-		nc, err := net.Dial("tcp", gw)
+	tc := newFakeTranscoder(t)
+	var logs lockedLog
+	g, gw := startGateway(t, Config{
+		Resolver:             StaticResolver{"k": {Addr: tc.addr(), App: "live", StreamName: "k"}},
+		MaxAttemptsPerMinute: 2, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	for i := range 5 {
+		c, err := publish(t, gw, "k")
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("reconnect %d of a real publisher: %v", i+1, err)
 		}
-		err = rtmp.ClientHandshake(nc)
-		nc.Close()
-		if i < 2 && err != nil {
-			t.Fatalf("attempt %d: %v", i+1, err)
-		}
-		if i == 2 && err == nil {
-			t.Fatal("the third attempt in a minute got a handshake")
+		c.Unpublish()
+		c.Close()
+		<-tc.ended
+		waitFor(t, "the relay to end", func() bool { return g.Stats().ActivePublishers == 0 })
+	}
+	for range 2 {
+		if _, err := publish(t, gw, "guess"); !errors.Is(err, rtmp.ErrRefused) {
+			t.Fatalf("wrong key: %v, want a refusal", err)
 		}
 	}
-	if n := g.Stats().Refused[ReasonRateLimited]; n != 1 {
-		t.Fatalf("rate limited %d, want 1", n)
+	for i := range 10 {
+		if _, err := publish(t, gw, "k"); err == nil || errors.Is(err, rtmp.ErrRefused) {
+			t.Fatalf("attempt %d after two failures: %v, want the connection closed", i+1, err)
+		}
 	}
+	if st := g.Stats(); st.Accepted != 5 || st.Refused[ReasonUnknownKey] != 2 || st.Refused[ReasonRateLimited] != 10 {
+		t.Fatalf("stats %+v, want 5 accepted, 2 unknown keys, 10 rate limited", st)
+	}
+	if n := strings.Count(logs.String(), "reason="+ReasonRateLimited); n != 1 {
+		t.Fatalf("%d log lines for 10 refusals from one address in a minute, want 1:\n%s", n, logs.String())
+	}
+}
+
+// lockedLog is a log destination safe for the gateway's goroutines.
+type lockedLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
 
 func TestIdlePublisherClosed(t *testing.T) {

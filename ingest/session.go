@@ -41,27 +41,26 @@ func (g *Gateway) serveConn(nc net.Conn) {
 	log := g.log.With("remote", remote)
 	ip, _, _ := net.SplitHostPort(remote)
 	if !g.limiter.allow(ip, start) {
-		g.refuse(ReasonRateLimited)
-		log.Warn("ingest refused", "reason", ReasonRateLimited)
+		g.rateLimited(ip, log)
 		return
 	}
 	nc.SetDeadline(start.Add(g.cfg.HandshakeTimeout))
 	if err := rtmp.ServerHandshake(nc); err != nil {
-		g.refuse(ReasonHandshake)
+		g.refuse(ip, ReasonHandshake)
 		log.Info("ingest refused", "reason", ReasonHandshake, "err", err)
 		return
 	}
 	c := rtmp.NewConn(nc, g.cfg.Limits)
 	req, err := g.negotiate(c)
 	if err != nil {
-		g.turnAway(c, log, 0, err)
+		g.turnAway(c, ip, log, 0, err)
 		return
 	}
 	log = log.With("stream_key", maskKey(req.key))
 	nc.SetDeadline(time.Now().Add(g.cfg.DialTimeout + time.Second)) // admit, then the reply
 	target, up, unlock, err := g.admit(req, log)
 	if err != nil {
-		g.turnAway(c, log, req.streamID, err)
+		g.turnAway(c, ip, log, req.streamID, err)
 		return
 	}
 	release := sync.OnceFunc(unlock)
@@ -70,12 +69,12 @@ func (g *Gateway) serveConn(nc net.Conn) {
 }
 
 // turnAway tells the encoder why (when the protocol allows), counts and logs.
-func (g *Gateway) turnAway(c *rtmp.Conn, log *slog.Logger, streamID uint32, err error) {
+func (g *Gateway) turnAway(c *rtmp.Conn, ip string, log *slog.Logger, streamID uint32, err error) {
 	var r *refusal
 	if !errors.As(err, &r) {
 		r = &refusal{reason: ReasonProtocol, err: err}
 	}
-	g.refuse(r.reason)
+	g.refuse(ip, r.reason)
 	log.Warn("ingest refused", "reason", r.reason, "err", r.err)
 	c.NetConn().SetDeadline(time.Now().Add(time.Second))
 	if r.connect != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -132,6 +133,10 @@ func TestFlagNamesCoverTheServers(t *testing.T) {
 		if len(names[cmd]) == 0 {
 			t.Errorf("no flags listed for %s", cmd)
 		}
+	}
+	// dev runs the gateway too, so it takes the gateway's per-IP limit.
+	if !slices.Contains(names["dev"], "max-attempts-per-minute") {
+		t.Errorf("dev has no -max-attempts-per-minute: %v", names["dev"])
 	}
 	if !EnvNames()["EZLIVE_REDIS_ADDR"] {
 		t.Error("EZLIVE_REDIS_ADDR missing from EnvNames")

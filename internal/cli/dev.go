@@ -22,6 +22,7 @@ type devOptions struct {
 	originListen *string
 	ingestListen *string
 	ingestSRT    *string
+	ingestRate   *int
 	data         *string
 	drm          drmFlags
 }
@@ -47,6 +48,7 @@ func devFlags() (*flagSet, *devOptions) {
 			"UDP address of the gateway's SRT listener (empty, or a build without SRT: none)"),
 		ingestListen: fs.String("ingest-listen", "EZLIVE_INGEST_LISTEN", defaultIngestListen,
 			"address of the RTMP ingest gateway, the stable ingest URL of every job (empty: publish to each transcoder)"),
+		ingestRate:   addIngestRate(fs),
 		originListen: fs.String("origin-listen", "EZLIVE_ORIGIN_LISTEN", defaultOriginAddr, "address the origin listens on"),
 		data:         fs.String("data", "EZLIVE_DATA", ".run/data", "directory for the origin's files"),
 		drm:          addDRM(fs),
@@ -206,7 +208,8 @@ func (o *devOptions) gateway(b *backend) (func(context.Context) error, error) {
 		*o.api.ingestGatewaySRT = "srt://" + srt
 	}
 	gw, err := ingest.New(ingest.Config{
-		Listen: *o.ingestListen, Resolver: ingestResolver{b.store}, Locker: publishLocker{b.store}, Logger: b.log,
+		Listen: *o.ingestListen, Resolver: ingestResolver{b.store}, Locker: publishLocker{b.store},
+		MaxAttemptsPerMinute: *o.ingestRate, Logger: b.log,
 	})
 	if err != nil {
 		return nil, err
