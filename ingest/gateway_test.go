@@ -139,6 +139,24 @@ func TestRefusals(t *testing.T) {
 	}
 }
 
+// An encoder set up with its key in the wrong place (as the application)
+// does not get the key printed in the gateway's log.
+func TestBadAppLogMasksKey(t *testing.T) {
+	t.Parallel()
+	var logs lockedLog
+	g, gw := startGateway(t, Config{Resolver: StaticResolver{}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const key = "live/sk-9f8e7d6c5b4a"
+	if _, err := rtmp.DialPublish(ctx, gw, key, "", 4096); !errors.Is(err, rtmp.ErrRefused) {
+		t.Fatalf("err = %v, want a refusal", err)
+	}
+	waitFor(t, "the refusal to be counted", func() bool { return g.Stats().Refused[ReasonBadApp] == 1 })
+	if out := logs.String(); strings.Contains(out, "9f8e7d6c5b4a") || !strings.Contains(out, "live****") {
+		t.Fatalf("bad_app log line does not mask the application:\n%s", out)
+	}
+}
+
 func TestSecondPublisherRefused(t *testing.T) {
 	t.Parallel()
 	tc := newFakeTranscoder(t)

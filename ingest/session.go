@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ezlivestreaming/ezlive/jobspec"
 	"github.com/ezlivestreaming/ezlive/rtmp"
 )
 
@@ -56,7 +57,7 @@ func (g *Gateway) serveConn(nc net.Conn) {
 		g.turnAway(c, ip, log, 0, err)
 		return
 	}
-	log = log.With("stream_key", maskKey(req.key))
+	log = log.With("stream_key", jobspec.MaskStreamKey(req.key))
 	nc.SetDeadline(time.Now().Add(g.cfg.DialTimeout + time.Second)) // admit, then the reply
 	target, up, unlock, err := g.admit(req, log)
 	if err != nil {
@@ -145,7 +146,9 @@ func (g *Gateway) answerConnect(c *rtmp.Conn, cmd *rtmp.Command) error {
 	app := rtmp.StripQuery(obj.String("app"))
 	if app != App && app != App+"/" {
 		desc := fmt.Sprintf("unknown application %q: publish to rtmp://<host>/%s/<stream key>", app, App)
-		return &refusal{reason: ReasonBadApp, desc: desc, err: fmt.Errorf("connect to app %q", app), connect: cmd}
+		// The encoder is told its app; the log gets it masked, as an app is
+		// often a stream key in the wrong place.
+		return &refusal{reason: ReasonBadApp, desc: desc, err: fmt.Errorf("connect to app %q", jobspec.MaskStreamKey(app)), connect: cmd}
 	}
 	return c.AcceptConnect(cmd, g.cfg.ChunkSize)
 }
@@ -251,12 +254,4 @@ func resolveRefusal(err error) *refusal {
 		}
 	}
 	return newRefusal(ReasonResolve, rtmp.CodePublishFailed, "ingest is unavailable; retry shortly", err)
-}
-
-// maskKey keeps enough of a stream key to correlate logs, not to publish.
-func maskKey(key string) string {
-	if len(key) <= 4 {
-		return "****"
-	}
-	return key[:4] + "****"
 }

@@ -85,6 +85,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/ezlivestreaming/ezlive/jobspec"
 	"github.com/ezlivestreaming/ezlive/rtmp"
 )
 
@@ -164,7 +165,7 @@ func ezliveSRTHook(gw C.uintptr_t, ns C.SRTSOCKET, ip, streamid *C.char) C.int {
 	if _, err := g.cfg.Resolver.Resolve(ctx, key); err != nil {
 		r := resolveRefusal(err)
 		g.refuse(addr, r.reason)
-		g.log.Warn("ingest refused", "protocol", "srt", "remote", addr, "stream_key", maskKey(key), "reason", r.reason, "err", err)
+		g.log.Warn("ingest refused", "protocol", "srt", "remote", addr, "stream_key", jobspec.MaskStreamKey(key), "reason", r.reason, "err", err)
 		C.srt_setrejectreason(ns, C.SRT_REJX_FORBIDDEN)
 		return -1
 	}
@@ -201,7 +202,7 @@ func (g *Gateway) serveSRT(s C.SRTSOCKET) {
 	var ipBuf [C.INET6_ADDRSTRLEN]C.char
 	C.peer_ip(s, &ipBuf[0], C.int(len(ipBuf)))
 	ip := C.GoString(&ipBuf[0])
-	log := g.log.With("protocol", "srt", "remote", ip, "stream_key", maskKey(key))
+	log := g.log.With("protocol", "srt", "remote", ip, "stream_key", jobspec.MaskStreamKey(key))
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.DialTimeout)
 	target, err := g.cfg.Resolver.Resolve(ctx, key)
 	cancel()
@@ -250,7 +251,9 @@ func (g *Gateway) remux(s C.SRTSOCKET, target Target, release func(), log *slog.
 	err = g.copySRT(s, stdin)
 	stdin.Close()
 	werr := cmd.Wait()
-	log.Info("ingest relay ended", "encoder_err", quiet(err), "remux_err", errText(werr, stderr.String()))
+	// ffmpeg's errors name its output URL, which holds the stream key.
+	remuxErr := jobspec.MaskStreamKeyIn(stderr.String(), target.StreamName)
+	log.Info("ingest relay ended", "encoder_err", quiet(err), "remux_err", errText(werr, remuxErr))
 }
 
 func (g *Gateway) copySRT(s C.SRTSOCKET, w io.Writer) error {
