@@ -138,6 +138,11 @@ func TestFlagNamesCoverTheServers(t *testing.T) {
 	if !slices.Contains(names["dev"], "max-attempts-per-minute") {
 		t.Errorf("dev has no -max-attempts-per-minute: %v", names["dev"])
 	}
+	for _, f := range []string{"upload-idle-timeout", "upload-min-rate"} {
+		if !slices.Contains(names["origin"], f) {
+			t.Errorf("origin has no -%s", f)
+		}
+	}
 	if !EnvNames()["EZLIVE_REDIS_ADDR"] {
 		t.Error("EZLIVE_REDIS_ADDR missing from EnvNames")
 	}

@@ -135,6 +135,8 @@ type originOptions struct {
 	listen, root *string
 	drm          drmFlags
 	drain        *time.Duration
+	uploadIdle   *time.Duration
+	uploadRate   *int
 }
 
 func originFlags() (*flagSet, *originOptions) {
@@ -145,6 +147,10 @@ func originFlags() (*flagSet, *originOptions) {
 		root:   fs.String("root", "EZLIVE_ORIGIN_ROOT", "data/origin", "directory the outputs are stored in"),
 		drm:    addDRM(fs),
 		drain:  addDrain(fs, "EZLIVE_ORIGIN_DRAIN", defaultDrain),
+		uploadIdle: fs.Duration("upload-idle-timeout", "EZLIVE_ORIGIN_UPLOAD_IDLE_TIMEOUT", origin.DefaultUploadIdleTimeout,
+			"fail an upload that sends no byte for this long (readers that follow it end too)"),
+		uploadRate: fs.Int("upload-min-rate", "EZLIVE_ORIGIN_UPLOAD_MIN_RATE", origin.DefaultUploadMinRate,
+			"fail an upload that sends fewer bytes/s than this over 10 s (negative: no minimum)"),
 	}
 }
 
@@ -163,7 +169,10 @@ func runOrigin(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv, err := origin.New(origin.Config{Root: *o.root, Authorizer: uploadAuthorizer{st}, Encrypter: enc, Logger: log})
+	srv, err := origin.New(origin.Config{
+		Root: *o.root, Authorizer: uploadAuthorizer{st}, Encrypter: enc, Logger: log,
+		UploadIdleTimeout: *o.uploadIdle, UploadMinRate: int64(*o.uploadRate),
+	})
 	if err != nil {
 		return err
 	}
