@@ -1,9 +1,13 @@
 package apiserver_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -58,6 +62,35 @@ func TestBodyLimit(t *testing.T) {
 	e.wantNothingStored()
 }
 
+// A declared Content-Length over the limit is answered 413 before any of
+// the body is read: a client that asks "Expect: 100-continue" never sends
+// it, and one that does not is not reset halfway through.
+func TestBodyLimitFromContentLength(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /jobs HTTP/1.1\r\nHost: api\r\nContent-Type: application/json\r\n"+
+		"Content-Length: %d\r\nExpect: 100-continue\r\n\r\n", 10<<20)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("status %d before the body was sent, want 413", resp.StatusCode)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	a := answer{status: resp.StatusCode, header: resp.Header, body: body}
+	if p := a.problem(t); !strings.Contains(p.Detail, "1 MiB") {
+		t.Errorf("413 detail %q", p.Detail)
+	}
+	e.wantNothingStored()
+}
+
 func TestCORS(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, func(c *apiserver.Config) { c.Token = "secret" })
@@ -103,6 +136,9 @@ func TestToken(t *testing.T) {
 	e.do("GET", "/jobs", nil, "Authorization: Bearer secret").want(t, http.StatusOK)
 	e.do("GET", "/healthz", nil).want(t, http.StatusOK)
 	e.do("GET", "/readyz", nil).want(t, http.StatusOK)
+	// /metrics names every active job: it needs the token too.
+	e.do("GET", "/metrics", nil).want(t, http.StatusUnauthorized).problem(t)
+	e.do("GET", "/metrics", nil, "Authorization: Bearer secret").want(t, http.StatusOK)
 	if a := e.do("GET", "/index.html", nil).want(t, http.StatusOK); string(a.body) != "demo page /index.html" {
 		t.Errorf("web page answered %q", a.body)
 	}

@@ -752,7 +752,7 @@ func conformOpen(t *testing.T, c *contract) {
 	e := newEnv(t, func(cfg *apiserver.Config) { cfg.Token = "secret" })
 	c.call(t, e, http.StatusOK, "GET", "/healthz", nil)
 	c.call(t, e, http.StatusOK, "HEAD", "/healthz", nil)
-	a := c.call(t, e, http.StatusOK, "GET", "/metrics", nil)
+	a := c.call(t, e, http.StatusOK, "GET", "/metrics", nil, "Authorization: Bearer secret")
 	if !strings.Contains(string(a.body), "ezlive_api_requests_total") {
 		t.Errorf("metrics do not count API requests:\n%.500s", a.body)
 	}

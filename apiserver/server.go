@@ -180,7 +180,7 @@ func (s *Server) routes() *httprouter.Router {
 	rt.GET("/readyz", s.open(s.readyz))
 	rt.HEAD("/readyz", s.open(s.readyz))
 	rt.GET("/openapi.yaml", s.open(s.openAPI))
-	rt.GET("/metrics", s.open(s.metrics))
+	rt.GET("/metrics", s.private(s.metrics)) // it names every active job
 
 	rt.POST("/jobs", s.private(s.createJob))
 	rt.GET("/jobs", s.private(s.listJobs))
@@ -244,6 +244,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 		noteJobID(r, id)
 	}
 	noteRoute(r, routeOf(r.URL.Path, ps))
+	// A declared length over the limit is refused before any of the body is
+	// read (a client waiting on "Expect: 100-continue" never sends it); the
+	// reader still bounds chunked bodies, whose length is not declared.
+	if r.ContentLength > MaxBodyBytes {
+		s.fail(w, r, &http.MaxBytesError{Limit: MaxBodyBytes})
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	if err := h(w, r, ps); err != nil {
 		s.fail(w, r, err)

@@ -25,7 +25,7 @@ type Config struct {
 	Listen               string // default 127.0.0.1:1935
 	Resolver             Resolver
 	Locker               PublishLocker // default: a MemoryLocker (one gateway process)
-	MaxAttemptsPerMinute int           // per source IP; default 30
+	MaxAttemptsPerMinute int           // failed or refused attempts per source IP; default 30
 	IdleTimeout          time.Duration // no media for this long closes a publisher; default 10s
 	HandshakeTimeout     time.Duration // handshake through publish; default 10s
 	DialTimeout          time.Duration // dial and publish to the transcoder; default 5s
@@ -243,8 +243,32 @@ func (g *Gateway) isClosed() bool {
 	return g.closed
 }
 
-func (g *Gateway) refuse(reason string) {
+// refuse counts a refusal of a publisher at ip; one that was the
+// publisher's doing counts toward its address's limit.
+func (g *Gateway) refuse(ip, reason string) {
 	g.refMu.Lock()
 	g.refused[reason]++
 	g.refMu.Unlock()
+	if !ourSide[reason] {
+		g.limiter.fail(ip, time.Now())
+	}
+}
+
+// ourSide are the refusals that are no fault of the publisher, which an
+// encoder retries through (its job is being placed, Redis or the
+// transcoder is unreachable). A refusal by the limit itself does not count
+// either, so that an address is let in again a minute after its failures.
+var ourSide = map[string]bool{
+	ReasonRateLimited: true, ReasonNotPlaced: true, ReasonResolve: true, ReasonLock: true, ReasonUpstream: true,
+}
+
+// rateLimited counts a refusal of ip by the limit, and logs it the first
+// time and then at most once a minute per address, with the count since
+// the last line.
+func (g *Gateway) rateLimited(ip string, log *slog.Logger) {
+	g.refuse(ip, ReasonRateLimited)
+	if n := g.limiter.refused(ip, time.Now()); n > 0 {
+		log.Warn("ingest refused", "reason", ReasonRateLimited, "refusals", n,
+			"limit", fmt.Sprintf("%d failed attempts a minute", g.cfg.MaxAttemptsPerMinute))
+	}
 }

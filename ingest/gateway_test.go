@@ -140,6 +140,24 @@ func TestRefusals(t *testing.T) {
 	}
 }
 
+// An encoder set up with its key in the wrong place (as the application)
+// does not get the key printed in the gateway's log.
+func TestBadAppLogMasksKey(t *testing.T) {
+	t.Parallel()
+	var logs lockedLog
+	g, gw := startGateway(t, Config{Resolver: StaticResolver{}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const key = "live/sk-9f8e7d6c5b4a"
+	if _, err := rtmp.DialPublish(ctx, gw, key, "", 4096); !errors.Is(err, rtmp.ErrRefused) {
+		t.Fatalf("err = %v, want a refusal", err)
+	}
+	testenv.WaitFor(t, 30*time.Second, "the refusal to be counted", func() bool { return g.Stats().Refused[ReasonBadApp] == 1 })
+	if out := logs.String(); strings.Contains(out, "9f8e7d6c5b4a") || !strings.Contains(out, "live****") {
+		t.Fatalf("bad_app log line does not mask the application:\n%s", out)
+	}
+}
+
 func TestSecondPublisherRefused(t *testing.T) {
 	t.Parallel()
 	tc := newFakeTranscoder(t)
@@ -231,26 +249,61 @@ func mustCommand(t *testing.T, name string, args ...any) []byte {
 	return b.Bytes()
 }
 
-func TestRateLimitPerIP(t *testing.T) {
+// Only failed attempts count toward the per-IP limit: an encoder may
+// reconnect as often as it needs, while an address that guesses keys is
+// refused, and logged once a minute with a count rather than once a refusal.
+func TestRateLimitCountsOnlyFailures(t *testing.T) {
 	t.Parallel()
-	g, gw := startGateway(t, Config{Resolver: StaticResolver{}, MaxAttemptsPerMinute: 2})
-	for i := range 3 {
-		nc, err := net.Dial("tcp", gw)
+	tc := newFakeTranscoder(t)
+	var logs lockedLog
+	g, gw := startGateway(t, Config{
+		Resolver:             StaticResolver{"k": {Addr: tc.addr(), App: "live", StreamName: "k"}},
+		MaxAttemptsPerMinute: 2, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	for i := range 5 {
+		c, err := publish(t, gw, "k")
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("reconnect %d of a real publisher: %v", i+1, err)
 		}
-		err = rtmp.ClientHandshake(nc)
-		nc.Close()
-		if i < 2 && err != nil {
-			t.Fatalf("attempt %d: %v", i+1, err)
-		}
-		if i == 2 && err == nil {
-			t.Fatal("the third attempt in a minute got a handshake")
+		c.Unpublish()
+		c.Close()
+		<-tc.ended
+		testenv.WaitFor(t, 30*time.Second, "the relay to end", func() bool { return g.Stats().ActivePublishers == 0 })
+	}
+	for range 2 {
+		if _, err := publish(t, gw, "guess"); !errors.Is(err, rtmp.ErrRefused) {
+			t.Fatalf("wrong key: %v, want a refusal", err)
 		}
 	}
-	if n := g.Stats().Refused[ReasonRateLimited]; n != 1 {
-		t.Fatalf("rate limited %d, want 1", n)
+	for i := range 10 {
+		if _, err := publish(t, gw, "k"); err == nil || errors.Is(err, rtmp.ErrRefused) {
+			t.Fatalf("attempt %d after two failures: %v, want the connection closed", i+1, err)
+		}
 	}
+	if st := g.Stats(); st.Accepted != 5 || st.Refused[ReasonUnknownKey] != 2 || st.Refused[ReasonRateLimited] != 10 {
+		t.Fatalf("stats %+v, want 5 accepted, 2 unknown keys, 10 rate limited", st)
+	}
+	if n := strings.Count(logs.String(), "reason="+ReasonRateLimited); n != 1 {
+		t.Fatalf("%d log lines for 10 refusals from one address in a minute, want 1:\n%s", n, logs.String())
+	}
+}
+
+// lockedLog is a log destination safe for the gateway's goroutines.
+type lockedLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
 
 func TestIdlePublisherClosed(t *testing.T) {

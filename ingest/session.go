@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ezlivestreaming/ezlive/jobspec"
 	"github.com/ezlivestreaming/ezlive/rtmp"
 )
 
@@ -41,27 +42,26 @@ func (g *Gateway) serveConn(nc net.Conn) {
 	log := g.log.With("remote", remote)
 	ip, _, _ := net.SplitHostPort(remote)
 	if !g.limiter.allow(ip, start) {
-		g.refuse(ReasonRateLimited)
-		log.Warn("ingest refused", "reason", ReasonRateLimited)
+		g.rateLimited(ip, log)
 		return
 	}
 	nc.SetDeadline(start.Add(g.cfg.HandshakeTimeout))
 	if err := rtmp.ServerHandshake(nc); err != nil {
-		g.refuse(ReasonHandshake)
+		g.refuse(ip, ReasonHandshake)
 		log.Info("ingest refused", "reason", ReasonHandshake, "err", err)
 		return
 	}
 	c := rtmp.NewConn(nc, g.cfg.Limits)
 	req, err := g.negotiate(c)
 	if err != nil {
-		g.turnAway(c, log, 0, err)
+		g.turnAway(c, ip, log, 0, err)
 		return
 	}
-	log = log.With("stream_key", maskKey(req.key))
+	log = log.With("stream_key", jobspec.MaskStreamKey(req.key))
 	nc.SetDeadline(time.Now().Add(g.cfg.DialTimeout + time.Second)) // admit, then the reply
 	target, up, unlock, err := g.admit(req, log)
 	if err != nil {
-		g.turnAway(c, log, req.streamID, err)
+		g.turnAway(c, ip, log, req.streamID, err)
 		return
 	}
 	release := sync.OnceFunc(unlock)
@@ -70,12 +70,12 @@ func (g *Gateway) serveConn(nc net.Conn) {
 }
 
 // turnAway tells the encoder why (when the protocol allows), counts and logs.
-func (g *Gateway) turnAway(c *rtmp.Conn, log *slog.Logger, streamID uint32, err error) {
+func (g *Gateway) turnAway(c *rtmp.Conn, ip string, log *slog.Logger, streamID uint32, err error) {
 	var r *refusal
 	if !errors.As(err, &r) {
 		r = &refusal{reason: ReasonProtocol, err: err}
 	}
-	g.refuse(r.reason)
+	g.refuse(ip, r.reason)
 	log.Warn("ingest refused", "reason", r.reason, "err", r.err)
 	c.NetConn().SetDeadline(time.Now().Add(time.Second))
 	if r.connect != nil {
@@ -146,7 +146,9 @@ func (g *Gateway) answerConnect(c *rtmp.Conn, cmd *rtmp.Command) error {
 	app := rtmp.StripQuery(obj.String("app"))
 	if app != App && app != App+"/" {
 		desc := fmt.Sprintf("unknown application %q: publish to rtmp://<host>/%s/<stream key>", app, App)
-		return &refusal{reason: ReasonBadApp, desc: desc, err: fmt.Errorf("connect to app %q", app), connect: cmd}
+		// The encoder is told its app; the log gets it masked, as an app is
+		// often a stream key in the wrong place.
+		return &refusal{reason: ReasonBadApp, desc: desc, err: fmt.Errorf("connect to app %q", jobspec.MaskStreamKey(app)), connect: cmd}
 	}
 	return c.AcceptConnect(cmd, g.cfg.ChunkSize)
 }
@@ -252,12 +254,4 @@ func resolveRefusal(err error) *refusal {
 		}
 	}
 	return newRefusal(ReasonResolve, rtmp.CodePublishFailed, "ingest is unavailable; retry shortly", err)
-}
-
-// maskKey keeps enough of a stream key to correlate logs, not to publish.
-func maskKey(key string) string {
-	if len(key) <= 4 {
-		return "****"
-	}
-	return key[:4] + "****"
 }

@@ -13,13 +13,28 @@ package ingest
 
 extern int ezliveSRTHook(uintptr_t gw, SRTSOCKET ns, char* ip, char* streamid);
 
-static int hook(void* opaq, SRTSOCKET ns, int hsversion, const struct sockaddr* peer, const char* streamid) {
-	char ip[INET6_ADDRSTRLEN] = "";
+static void ntop(const struct sockaddr* peer, char* ip, int len) {
+	ip[0] = 0;
 	if (peer && peer->sa_family == AF_INET)
-		inet_ntop(AF_INET, &((const struct sockaddr_in*)peer)->sin_addr, ip, sizeof ip);
+		inet_ntop(AF_INET, &((const struct sockaddr_in*)peer)->sin_addr, ip, len);
 	else if (peer && peer->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6*)peer)->sin6_addr, ip, sizeof ip);
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6*)peer)->sin6_addr, ip, len);
+}
+
+static int hook(void* opaq, SRTSOCKET ns, int hsversion, const struct sockaddr* peer, const char* streamid) {
+	char ip[INET6_ADDRSTRLEN];
+	ntop(peer, ip, sizeof ip);
 	return ezliveSRTHook((uintptr_t)opaq, ns, ip, (char*)streamid);
+}
+
+static void peer_ip(SRTSOCKET s, char* ip, int len) {
+	struct sockaddr_storage sa;
+	int n = sizeof sa;
+	if (srt_getpeername(s, (struct sockaddr*)&sa, &n) == SRT_ERROR) {
+		ip[0] = 0;
+		return;
+	}
+	ntop((struct sockaddr*)&sa, ip, len);
 }
 
 static SRTSOCKET listen_on(const char* ip, int port, uintptr_t gw, int backlog) {
@@ -70,6 +85,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/ezlivestreaming/ezlive/jobspec"
 	"github.com/ezlivestreaming/ezlive/rtmp"
 )
 
@@ -137,9 +153,9 @@ func (c *srtCloser) Close() error { C.srt_close(c.s); return nil }
 //export ezliveSRTHook
 func ezliveSRTHook(gw C.uintptr_t, ns C.SRTSOCKET, ip, streamid *C.char) C.int {
 	g := cgo.Handle(gw).Value().(*Gateway)
-	if addr := C.GoString(ip); !g.limiter.allow(addr, time.Now()) {
-		g.refuse(ReasonRateLimited)
-		g.log.Warn("ingest refused", "protocol", "srt", "remote", addr, "reason", ReasonRateLimited)
+	addr := C.GoString(ip)
+	if !g.limiter.allow(addr, time.Now()) {
+		g.rateLimited(addr, g.log.With("protocol", "srt", "remote", addr))
 		C.srt_setrejectreason(ns, C.SRT_REJX_OVERLOAD)
 		return -1
 	}
@@ -148,8 +164,8 @@ func ezliveSRTHook(gw C.uintptr_t, ns C.SRTSOCKET, ip, streamid *C.char) C.int {
 	defer cancel()
 	if _, err := g.cfg.Resolver.Resolve(ctx, key); err != nil {
 		r := resolveRefusal(err)
-		g.refuse(r.reason)
-		g.log.Warn("ingest refused", "protocol", "srt", "stream_key", maskKey(key), "reason", r.reason, "err", err)
+		g.refuse(addr, r.reason)
+		g.log.Warn("ingest refused", "protocol", "srt", "remote", addr, "stream_key", jobspec.MaskStreamKey(key), "reason", r.reason, "err", err)
 		C.srt_setrejectreason(ns, C.SRT_REJX_FORBIDDEN)
 		return -1
 	}
@@ -183,20 +199,23 @@ func (g *Gateway) serveSRT(s C.SRTSOCKET) {
 		return
 	}
 	key := srtStreamKey(C.GoStringN(&buf[0], n))
-	log := g.log.With("protocol", "srt", "stream_key", maskKey(key))
+	var ipBuf [C.INET6_ADDRSTRLEN]C.char
+	C.peer_ip(s, &ipBuf[0], C.int(len(ipBuf)))
+	ip := C.GoString(&ipBuf[0])
+	log := g.log.With("protocol", "srt", "remote", ip, "stream_key", jobspec.MaskStreamKey(key))
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.DialTimeout)
 	target, err := g.cfg.Resolver.Resolve(ctx, key)
 	cancel()
 	if err != nil { // the job stopped between the hook and the accept
 		r := resolveRefusal(err)
-		g.refuse(r.reason)
+		g.refuse(ip, r.reason)
 		log.Warn("ingest refused", "reason", r.reason, "err", err)
 		return
 	}
 	owner := fmt.Sprintf("%s/srt-%d", g.owner, g.seq.Add(1))
 	ok, err := g.cfg.Locker.TryAcquire(context.Background(), key, owner, g.cfg.LockTTL)
 	if err != nil || !ok {
-		g.refuse(ReasonBusy)
+		g.refuse(ip, ReasonBusy)
 		log.Warn("ingest refused", "reason", ReasonBusy, "err", err)
 		return
 	}
@@ -232,7 +251,9 @@ func (g *Gateway) remux(s C.SRTSOCKET, target Target, release func(), log *slog.
 	err = g.copySRT(s, stdin)
 	stdin.Close()
 	werr := cmd.Wait()
-	log.Info("ingest relay ended", "encoder_err", quiet(err), "remux_err", errText(werr, stderr.String()))
+	// ffmpeg's errors name its output URL, which holds the stream key.
+	remuxErr := jobspec.MaskStreamKeyIn(stderr.String(), target.StreamName)
+	log.Info("ingest relay ended", "encoder_err", quiet(err), "remux_err", errText(werr, remuxErr))
 }
 
 func (g *Gateway) copySRT(s C.SRTSOCKET, w io.Writer) error {

@@ -114,6 +114,24 @@ func (j *LiveJob) SetStreamKey(key string) {
 	j.refreshIngestURL()
 }
 
+// MaskStreamKey keeps enough of a stream key to correlate log lines, not to
+// publish with: its first 4 characters, then ****.
+func MaskStreamKey(key string) string {
+	if len(key) <= 4 {
+		return "****"
+	}
+	return key[:4] + "****"
+}
+
+// MaskStreamKeyIn masks every occurrence of key in s (a log line that
+// names an ingest URL, say).
+func MaskStreamKeyIn(s, key string) string {
+	if key == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, key, MaskStreamKey(key))
+}
+
 // refreshIngestURL is the one place RtmpIngestUrl is decided: behind an
 // ingest gateway it is the gateway's stable URL, which survives stop, resume
 // and re-placement; without one it is the transcoder's own listener, known

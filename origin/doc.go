@@ -15,7 +15,8 @@
 //	                                edge + 2; 503 + Retry-After after 3
 //	                                target durations (30 s at most); 404
 //	PUT|POST /live/<job>/<path>     204 stored; 401 no bearer token; 403 refused;
-//	                                413 over Config.MaxFileBytes; 409 path is a folder
+//	                                413 over Config.MaxFileBytes; 409 path is a folder;
+//	                                408 no byte for 10 s, or under 1 KiB/s over 10 s
 //	DELETE   /live/<job>/<path>     204, also when the file does not exist
 //	GET|HEAD /live/<job>            404 (no listings); other methods 405
 //	OPTIONS  any /live/ path        204 CORS preflight (reads only)
@@ -45,7 +46,9 @@
 // written as 9007199254740991 (RFC 8673, as Shaka Player asks for LL-HLS
 // preload hints); it waits for byte a and ends at b or with the upload. An
 // upload that ends before a byte is sent is answered from what is stored
-// (416 when it is shorter than a, 404 when it failed).
+// (416 when it is shorter than a, 404 when it failed). An upload is paced
+// (pace.go; Config.UploadIdleTimeout, UploadMinRate, UploadRateWindow): one
+// that stalls or trickles fails, so its readers wait no longer than it may.
 //
 // An HLS playlist request with _HLS_msn (RFC 8216bis 6.2.5.2, the
 // transcoder writes LL-HLS playlists) is held until a stored version has

@@ -62,12 +62,18 @@ func (s *Server) putProtected(w http.ResponseWriter, r *http.Request, jobID, nam
 		httpError(w, "file too large", http.StatusRequestEntityTooLarge)
 		return
 	}
-	clear, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBytes))
+	paced := s.paced(w, http.MaxBytesReader(w, r.Body, s.maxBytes))
+	clear, err := io.ReadAll(paced)
+	paced.done()
 	s.bytesIn.Add(int64(len(clear)))
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
 		httpError(w, "file too large", http.StatusRequestEntityTooLarge)
+		return
+	case errors.Is(err, errUploadTooSlow):
+		s.log.Info("origin: upload timed out", "job_id", jobID, "path", name, "err", err)
+		answerTooSlow(w)
 		return
 	case err != nil:
 		s.log.Info("origin: upload interrupted", "job_id", jobID, "path", name, "err", err)

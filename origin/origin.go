@@ -34,6 +34,13 @@ type Config struct {
 	// Encrypter, when set, encrypts the uploads of DRM jobs before they
 	// are stored (encrypt.go). Nil stores every upload as sent.
 	Encrypter Encrypter
+
+	// An upload that sends no byte for UploadIdleTimeout (0: 10 s), or
+	// fewer than UploadMinRate bytes/s (0: 1024; negative: no minimum)
+	// over a UploadRateWindow (0: 10 s), fails with 408 (pace.go).
+	UploadIdleTimeout time.Duration
+	UploadMinRate     int64
+	UploadRateWindow  time.Duration
 }
 
 // Stats are the Server's counters since New, for metrics.
@@ -52,6 +59,7 @@ type Server struct {
 	changes   changes
 	maxBytes  int64
 	encrypter Encrypter
+	pace      uploadPace
 
 	bytesIn, bytesOut, requests atomic.Int64
 }
@@ -82,6 +90,7 @@ func New(cfg Config) (*Server, error) {
 		auth:      newAuthCache(cfg.Authorizer, cfg.AuthCacheTTL),
 		maxBytes:  cfg.MaxFileBytes,
 		encrypter: cfg.Encrypter,
+		pace:      newUploadPace(cfg),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -94,8 +103,9 @@ func New(cfg Config) (*Server, error) {
 }
 
 // HTTPServer returns an http.Server serving s on addr with timeouts fit for
-// ffmpeg and players. No read or write deadline: a low-latency upload or a
-// slow player's download lasts a whole segment. A header timeout sheds idle
+// ffmpeg and players. No fixed read or write deadline: a low-latency upload
+// or a slow player's download lasts a whole segment; uploads are paced
+// instead (pace.go). A header timeout sheds idle
 // openers. The idle timeout outlasts the longest segment (30 s), because
 // ffmpeg keeps one persistent connection idle between segments, and 5.1's
 // dash muxer drops a segment (or, without -ignore_io_errors 1, exits) when

@@ -35,8 +35,10 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, jobID, name string)
 		}
 		return
 	}
-	body := &bodyReader{r: http.MaxBytesReader(w, r.Body, s.maxBytes)}
+	paced := s.paced(w, http.MaxBytesReader(w, r.Body, s.maxBytes))
+	body := &bodyReader{r: paced}
 	n, err := s.store(name, body)
+	paced.done()
 	s.bytesIn.Add(n)
 	s.answerStore(w, jobID, name, body, err)
 }
@@ -51,6 +53,9 @@ func (s *Server) answerStore(w http.ResponseWriter, jobID, name string, body *bo
 	switch {
 	case errors.As(err, &tooLarge):
 		httpError(w, "file too large", http.StatusRequestEntityTooLarge)
+	case errors.Is(err, errUploadTooSlow):
+		s.log.Info("origin: upload timed out", "job_id", jobID, "path", name, "err", err)
+		answerTooSlow(w)
 	case body.err != nil:
 		s.log.Info("origin: upload interrupted", "job_id", jobID, "path", name, "err", err)
 		httpError(w, "upload interrupted", http.StatusBadRequest)

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ezlivestreaming/ezlive/jobspec"
 )
 
 // ffmpegProc is one running ffmpeg. It runs in its own process group with
@@ -25,12 +27,14 @@ type ffmpegProc struct {
 }
 
 // startFFmpeg runs ffmpeg; onProgress gets its -progress blocks and
-// onMessage every line it logs (after it is logged here).
-func startFFmpeg(path string, args []string, onProgress func(progress), onMessage func(string), log *slog.Logger) (*ffmpegProc, error) {
+// onMessage every line it logs (after it is logged here), with streamKey
+// masked: ffmpeg names its input URL, key included.
+func startFFmpeg(path string, args []string, onProgress func(progress), onMessage func(string), streamKey string, log *slog.Logger) (*ffmpegProc, error) {
 	cmd := exec.Command(path, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Stdout = &lineWriter{line: newProgressReader(onProgress).line}
 	cmd.Stderr = &lineWriter{line: func(l string) {
+		l = jobspec.MaskStreamKeyIn(l, streamKey)
 		log.Info("ffmpeg", "msg", l)
 		onMessage(l)
 	}}

@@ -143,7 +143,7 @@ func (s *supervisor) runOnce(ctx context.Context, period int, silent bool) (stre
 			if strings.Contains(line, "Stream map '0:a:0' matches no streams") {
 				missingAudio.Store(true)
 			}
-		}, s.log)
+		}, s.cfg.StreamKey, s.log)
 	if err != nil {
 		return false, false, err
 	}

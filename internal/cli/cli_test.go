@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -50,6 +51,44 @@ func TestBadCommandLinesNameTheFlag(t *testing.T) {
 	}
 }
 
+// The API (alone or in dev) listens beyond loopback only with a token, or
+// when the operator says -insecure; the check comes before anything starts.
+func TestAPIBeyondLoopbackNeedsToken(t *testing.T) {
+	refused := []struct {
+		run    func(context.Context, []string) error
+		listen string
+	}{
+		{runAPI, "0.0.0.0:0"}, {runAPI, ":0"}, {runAPI, "[::]:0"}, {runAPI, "192.0.2.7:0"},
+		{runAPI, "api.example.com:0"}, {runDev, "0.0.0.0:0"},
+	}
+	// Ended: a server that did start returns at once instead of serving.
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tt := range refused {
+		err := tt.run(ended, []string{"-listen", tt.listen, "-redis", "127.0.0.1:1"})
+		for _, part := range []string{"-listen " + tt.listen, "not loopback", "-token", "EZLIVE_API_TOKEN", "-insecure"} {
+			if err == nil || !strings.Contains(err.Error(), part) {
+				t.Errorf("-listen %s without a token: error %v does not say %q", tt.listen, err, part)
+			}
+		}
+	}
+	// Allowed: these get as far as Redis, which is not there.
+	allowed := [][]string{
+		{"-listen", "127.0.0.1:0"}, {"-listen", "127.3.4.5:0"}, {"-listen", "[::1]:0"}, {"-listen", "localhost:0"},
+		{"-listen", "0.0.0.0:0", "-token", "secret"}, {"-listen", "0.0.0.0:0", "-insecure"},
+	}
+	for _, args := range allowed {
+		err := runAPI(context.Background(), append(args, "-redis", "127.0.0.1:1", "-queue", "kafka"))
+		if err == nil || !strings.Contains(err.Error(), "-queue") {
+			t.Errorf("%v: %v, want it past the listen check", args, err)
+		}
+	}
+	t.Setenv("EZLIVE_API_TOKEN", "from-env")
+	if err := runAPI(context.Background(), []string{"-listen", "0.0.0.0:0", "-queue", "kafka"}); err == nil || strings.Contains(err.Error(), "loopback") {
+		t.Errorf("token from EZLIVE_API_TOKEN: %v", err)
+	}
+}
+
 func TestUsageErrorsExitWith2(t *testing.T) {
 	if code := Main([]string{"nosuch"}); code != 2 {
 		t.Errorf("unknown command: exit %d, want 2", code)
@@ -93,6 +132,15 @@ func TestFlagNamesCoverTheServers(t *testing.T) {
 	for _, cmd := range []string{"api", "scheduler", "origin", "transcoder", "ingest", "dev"} {
 		if len(names[cmd]) == 0 {
 			t.Errorf("no flags listed for %s", cmd)
+		}
+	}
+	// dev runs the gateway too, so it takes the gateway's per-IP limit.
+	if !slices.Contains(names["dev"], "max-attempts-per-minute") {
+		t.Errorf("dev has no -max-attempts-per-minute: %v", names["dev"])
+	}
+	for _, f := range []string{"upload-idle-timeout", "upload-min-rate"} {
+		if !slices.Contains(names["origin"], f) {
+			t.Errorf("origin has no -%s", f)
 		}
 	}
 	if !EnvNames()["EZLIVE_REDIS_ADDR"] {

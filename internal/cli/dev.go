@@ -22,6 +22,7 @@ type devOptions struct {
 	originListen *string
 	ingestListen *string
 	ingestSRT    *string
+	ingestRate   *int
 	data         *string
 	drm          drmFlags
 }
@@ -37,6 +38,7 @@ func devFlags() (*flagSet, *devOptions) {
 			listen:        fs.String("listen", "EZLIVE_API_LISTEN", defaultAPIListen, "address the API and the demo page listen on"),
 			playback:      fs.String("playback-base-url", "EZLIVE_PLAYBACK_BASE_URL", "", "public base URL of the origin (default: http://<origin-listen>)"),
 			tok:           fs.String("token", "EZLIVE_API_TOKEN", "", "bearer token the API requires (empty: none)"),
+			insecure:      addInsecure(fs),
 			shakaDir:      fs.String("shaka-dir", "EZLIVE_SHAKA_DIR", "web/node_modules/shaka-player/dist", "directory of the Shaka Player build for the demo page"),
 			feeds:         fs.Bool("feeds", "EZLIVE_FEEDS", true, "let the demo page push test patterns (POST /jobs/:id/feed)"),
 			ingestGateway: new(string), ingestGatewaySRT: new(string),
@@ -46,6 +48,7 @@ func devFlags() (*flagSet, *devOptions) {
 			"UDP address of the gateway's SRT listener (empty, or a build without SRT: none)"),
 		ingestListen: fs.String("ingest-listen", "EZLIVE_INGEST_LISTEN", defaultIngestListen,
 			"address of the RTMP ingest gateway, the stable ingest URL of every job (empty: publish to each transcoder)"),
+		ingestRate:   addIngestRate(fs),
 		originListen: fs.String("origin-listen", "EZLIVE_ORIGIN_LISTEN", defaultOriginAddr, "address the origin listens on"),
 		data:         fs.String("data", "EZLIVE_DATA", ".run/data", "directory for the origin's files"),
 		drm:          addDRM(fs),
@@ -72,6 +75,9 @@ func devFlags() (*flagSet, *devOptions) {
 func runDev(ctx context.Context, args []string) error {
 	fs, o := devFlags()
 	if err := fs.parse(args); err != nil {
+		return err
+	}
+	if err := o.api.checkExposure(); err != nil {
 		return err
 	}
 	b, err := openBackend(ctx, o.api.common, &o.api.queue)
@@ -202,7 +208,8 @@ func (o *devOptions) gateway(b *backend) (func(context.Context) error, error) {
 		*o.api.ingestGatewaySRT = "srt://" + srt
 	}
 	gw, err := ingest.New(ingest.Config{
-		Listen: *o.ingestListen, Resolver: ingest.JobResolver{Jobs: b.store}, Locker: b.store.PublishLocks(), Logger: b.log,
+		Listen: *o.ingestListen, Resolver: ingest.JobResolver{Jobs: b.store}, Locker: b.store.PublishLocks(),
+		MaxAttemptsPerMinute: *o.ingestRate, Logger: b.log,
 	})
 	if err != nil {
 		return nil, err

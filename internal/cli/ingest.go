@@ -27,7 +27,7 @@ func ingestFlags() (*flagSet, *ingestOptions) {
 		common: addCommon(fs),
 		listen: fs.String("listen", "EZLIVE_INGEST_LISTEN", defaultIngestListen, "address the RTMP ingest gateway listens on"),
 		idle:   fs.Duration("idle-timeout", "EZLIVE_INGEST_IDLE_TIMEOUT", 10*time.Second, "close a publisher that sends no media for this long"),
-		rate:   fs.Int("max-attempts-per-minute", "EZLIVE_INGEST_RATE", 30, "connection attempts allowed per source address per minute"),
+		rate:   addIngestRate(fs),
 		srt:    fs.String("srt-listen", "EZLIVE_INGEST_SRT_LISTEN", "", "UDP address of the SRT listener, e.g. 0.0.0.0:9710 (empty: no SRT)"),
 		passphrase: fs.String("srt-passphrase", "EZLIVE_INGEST_SRT_PASSPHRASE", "",
 			"passphrase SRT publishers must encrypt with, 10-79 characters (empty: none)"),
@@ -35,6 +35,11 @@ func ingestFlags() (*flagSet, *ingestOptions) {
 			"address of the gateway's HTTP /healthz and /readyz, for load balancers and Nomad (empty: none); keeps probes off the RTMP port"),
 		drain: addDrain(fs, "EZLIVE_INGEST_DRAIN", defaultDrain),
 	}
+}
+
+func addIngestRate(fs *flagSet) *int {
+	return fs.Int("max-attempts-per-minute", "EZLIVE_INGEST_RATE", 30,
+		"failed or refused publish attempts allowed per source address per minute (publishers that get through do not count)")
 }
 
 // runIngest runs the ingest gateway: one stable URL per stream key,

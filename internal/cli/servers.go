@@ -34,7 +34,7 @@ type apiOptions struct {
 	queue                 queueFlags
 	listen, playback, tok *string
 	shakaDir              *string
-	feeds                 *bool
+	feeds, insecure       *bool
 	ingestGateway         *string
 	ingestGatewaySRT      *string
 	drain                 *time.Duration
@@ -48,6 +48,7 @@ func apiFlags() (*flagSet, *apiOptions) {
 		listen:   fs.String("listen", "EZLIVE_API_LISTEN", defaultAPIListen, "address the API listens on"),
 		playback: fs.String("playback-base-url", "EZLIVE_PLAYBACK_BASE_URL", defaultOriginURL, "public base URL of the origin, for playback URLs"),
 		tok:      fs.String("token", "EZLIVE_API_TOKEN", "", "bearer token the API requires (empty: none)"),
+		insecure: addInsecure(fs),
 		shakaDir: fs.String("shaka-dir", "EZLIVE_SHAKA_DIR", web.DefaultShakaDir, "directory of the Shaka Player build for the demo page"),
 		feeds:    fs.Bool("feeds", "EZLIVE_FEEDS", false, "let the demo page push test patterns from this process (POST /jobs/:id/feed)"),
 		ingestGateway: fs.String("ingest-gateway", "EZLIVE_INGEST_GATEWAY", "",
@@ -63,6 +64,9 @@ func runAPI(ctx context.Context, args []string) error {
 	if err := fs.parse(args); err != nil {
 		return err
 	}
+	if err := o.checkExposure(); err != nil {
+		return err
+	}
 	b, err := openBackend(ctx, o.common, &o.queue)
 	if err != nil {
 		return err
@@ -74,6 +78,30 @@ func runAPI(ctx context.Context, args []string) error {
 	}
 	defer closeAPI()
 	return serve(ctx, b.log, "api", *o.listen, api.Handler(), drain{api, *o.drain})
+}
+
+func addInsecure(fs *flagSet) *bool {
+	return fs.Bool("insecure", "EZLIVE_API_INSECURE", false, "let the API listen beyond loopback without -token")
+}
+
+// checkExposure refuses to serve the whole API without a token to anyone
+// beyond this machine, unless the operator says so.
+func (o *apiOptions) checkExposure() error {
+	if *o.tok != "" || *o.insecure || isLoopback(*o.listen) {
+		return nil
+	}
+	return usagef("-listen %s is not loopback: set -token (EZLIVE_API_TOKEN) or pass -insecure", *o.listen)
+}
+
+// isLoopback reports whether addr (host:port) listens on this machine only:
+// 127.0.0.0/8, ::1 or localhost. Other names are not resolved.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return host == "localhost" || ip != nil && ip.IsLoopback()
 }
 
 func (o *apiOptions) server(b *backend, reg *prometheus.Registry) (*apiserver.Server, func(), error) {
@@ -107,6 +135,8 @@ type originOptions struct {
 	listen, root *string
 	drm          drmFlags
 	drain        *time.Duration
+	uploadIdle   *time.Duration
+	uploadRate   *int
 }
 
 func originFlags() (*flagSet, *originOptions) {
@@ -117,6 +147,10 @@ func originFlags() (*flagSet, *originOptions) {
 		root:   fs.String("root", "EZLIVE_ORIGIN_ROOT", "data/origin", "directory the outputs are stored in"),
 		drm:    addDRM(fs),
 		drain:  addDrain(fs, "EZLIVE_ORIGIN_DRAIN", defaultDrain),
+		uploadIdle: fs.Duration("upload-idle-timeout", "EZLIVE_ORIGIN_UPLOAD_IDLE_TIMEOUT", origin.DefaultUploadIdleTimeout,
+			"fail an upload that sends no byte for this long (readers that follow it end too)"),
+		uploadRate: fs.Int("upload-min-rate", "EZLIVE_ORIGIN_UPLOAD_MIN_RATE", origin.DefaultUploadMinRate,
+			"fail an upload that sends fewer bytes/s than this over 10 s (negative: no minimum)"),
 	}
 }
 
@@ -135,7 +169,10 @@ func runOrigin(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv, err := origin.New(origin.Config{Root: *o.root, Authorizer: uploadAuthorizer{st}, Encrypter: enc, Logger: log})
+	srv, err := origin.New(origin.Config{
+		Root: *o.root, Authorizer: uploadAuthorizer{st}, Encrypter: enc, Logger: log,
+		UploadIdleTimeout: *o.uploadIdle, UploadMinRate: int64(*o.uploadRate),
+	})
 	if err != nil {
 		return err
 	}
