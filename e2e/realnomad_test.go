@@ -188,7 +188,10 @@ func (n *realNomad) close() {
 	for _, cmd := range n.agents {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
-	for _, pid := range processesWith(n.dir) {
+	// A killed agent leaves its plugins (logmon, executor) and tasks
+	// behind, as on a real node: they run the same binary from this
+	// test's directory, or name the cluster's directory.
+	for _, pid := range append(processesWith(n.dir), n.leftPlugins()...) {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
 	if n.t.Failed() {
@@ -204,6 +207,20 @@ func (n *realNomad) close() {
 		}
 	}
 	os.RemoveAll(n.dir)
+}
+
+// leftPlugins lists the processes of the Nomad binary started from this
+// test's working directory: the plugins of the agents it ran.
+func (n *realNomad) leftPlugins() []int {
+	wd, _ := os.Getwd()
+	var out []int
+	for _, pid := range processesWith(n.bin) {
+		cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+		if err == nil && cwd == wd {
+			out = append(out, pid)
+		}
+	}
+	return out
 }
 
 // TestRealNomadFailoverStopAndDelete runs the platform against a real Nomad
