@@ -11,7 +11,8 @@
 # defaults. Secrets never go in variables or args: every item of the Nomad
 # Variable nomad/jobs/ezlive_api becomes an environment variable of the task,
 #   nomad var put nomad/jobs/ezlive_api EZLIVE_API_TOKEN=$(openssl rand -hex 32)
-# (restart the job after changing it).
+# (restart the job after changing it). Without a token the API refuses to
+# listen on the node's address (EZLIVE_API_INSECURE=true overrides that).
 
 variable "ezlive_bin" {
   type        = string
