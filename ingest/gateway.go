@@ -5,6 +5,7 @@
 package ingest
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -17,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ezlivestreaming/ezlive/jobspec"
 	"github.com/ezlivestreaming/ezlive/rtmp"
 )
 
@@ -29,7 +31,7 @@ type Config struct {
 	IdleTimeout          time.Duration // no media for this long closes a publisher; default 10s
 	HandshakeTimeout     time.Duration // handshake through publish; default 10s
 	DialTimeout          time.Duration // dial and publish to the transcoder; default 5s
-	LockTTL              time.Duration // publish lock lease, renewed at a third; default 30s
+	LockTTL              time.Duration // publish lock lease, renewed at a third; default 10s
 	// RecheckInterval is how often a relay checks that its key still
 	// leads to its transcoder (rotated key, stopped or moved job); default
 	// 2s, at most LockTTL/3.
@@ -72,8 +74,11 @@ type Gateway struct {
 	cfg     Config
 	log     *slog.Logger
 	limiter *attemptLimiter
-	owner   string // this process, in lock owner names
+	host    string // this machine, in lock owner names
+	life    string // this process (pid and a random part), in lock owner names
 	seq     atomic.Uint64
+
+	identity string // host and RTMP listen address: the same gateway across restarts; set by Serve
 
 	accepted atomic.Uint64
 	active   atomic.Int64
@@ -101,7 +106,8 @@ func New(cfg Config) (*Gateway, error) {
 		cfg:       cfg,
 		log:       cfg.Logger,
 		limiter:   newAttemptLimiter(cfg.MaxAttemptsPerMinute),
-		owner:     host + "-" + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(rnd[:]),
+		host:      host,
+		life:      strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(rnd[:]),
 		refused:   map[string]uint64{},
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[net.Conn]struct{}{},
@@ -127,7 +133,7 @@ func withDefaults(cfg Config) Config {
 		cfg.DialTimeout = 5 * time.Second
 	}
 	if cfg.LockTTL <= 0 {
-		cfg.LockTTL = 30 * time.Second
+		cfg.LockTTL = 10 * time.Second
 	}
 	if cfg.RecheckInterval <= 0 {
 		cfg.RecheckInterval = 2 * time.Second
@@ -216,7 +222,38 @@ func (g *Gateway) track(l net.Listener) bool {
 		return false
 	}
 	g.listeners[l] = struct{}{}
+	if g.identity == "" {
+		// Only one live process can listen on this address of this host:
+		// a lock held under this identity by another life is a crashed
+		// predecessor's.
+		g.identity = g.host + "|" + l.Addr().String() + "/"
+	}
 	return true
+}
+
+// acquire takes the publish lock of key, or takes it over from an earlier
+// life of this gateway (kill -9 and restart: its locks outlive it by up to
+// LockTTL, and the encoder reconnects at once). It returns the owner name
+// the lock is held under.
+func (g *Gateway) acquire(ctx context.Context, key, kind string) (string, bool, error) {
+	g.mu.Lock()
+	identity := g.identity
+	g.mu.Unlock()
+	known := identity != ""
+	if !known {
+		identity = g.host + "|/"
+	}
+	life := identity + g.life + "/"
+	owner := fmt.Sprintf("%s%s%d", life, kind, g.seq.Add(1))
+	ok, err := g.cfg.Locker.TryAcquire(ctx, key, owner, g.cfg.LockTTL)
+	if ok || err != nil || !known {
+		return owner, ok, err
+	}
+	ok, err = g.cfg.Locker.TakeOver(ctx, key, identity, life, owner, g.cfg.LockTTL)
+	if ok {
+		g.log.Info("publish lock taken over from this gateway's previous run", "stream_key", jobspec.MaskStreamKey(key))
+	}
+	return owner, ok, err
 }
 
 func (g *Gateway) trackConn(c net.Conn) bool {

@@ -182,6 +182,39 @@ func TestSecondPublisherRefused(t *testing.T) {
 	mustPublish(t, gw, "k")
 }
 
+// TestCrashedPredecessorsLockIsTakenOver: a gateway killed with -9 leaves
+// its publish locks behind for up to LockTTL, and the encoder reconnects at
+// once to the restarted gateway. A lock held under this gateway's identity
+// (host and listen address) by another life is taken over; one held by
+// another gateway is not.
+func TestCrashedPredecessorsLockIsTakenOver(t *testing.T) {
+	t.Parallel()
+	tc := newFakeTranscoder(t)
+	locks := NewMemoryLocker()
+	resolver := StaticResolver{
+		"mine":   {Addr: tc.addr(), App: "live", StreamName: "mine"},
+		"theirs": {Addr: tc.addr(), App: "live", StreamName: "theirs"},
+	}
+	g, gw := startGateway(t, Config{Resolver: resolver, Locker: locks})
+	ctx := context.Background()
+	var identity string
+	testenv.WaitFor(t, 30*time.Second, "the gateway to serve", func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		identity = g.identity
+		return identity != ""
+	})
+	for key, holder := range map[string]string{"mine": identity + "1234-deadbeef/7", "theirs": "elsewhere|0.0.0.0:1935/99-cafe/3"} {
+		if ok, _ := locks.TryAcquire(ctx, key, holder, time.Hour); !ok {
+			t.Fatalf("seed lock %s", key)
+		}
+	}
+	mustPublish(t, gw, "mine")
+	if _, err := publish(t, gw, "theirs"); !errors.Is(err, rtmp.ErrRefused) || !strings.Contains(err.Error(), "already publishing") {
+		t.Fatalf("a key another gateway holds: %v, want already publishing", err)
+	}
+}
+
 // TestMalformedConnections sends garbage of several kinds; each connection
 // is dropped, and a good publisher is relayed right after.
 func TestMalformedConnections(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -67,6 +68,9 @@ type PublishLocker interface {
 	Renew(ctx context.Context, key, owner string, ttl time.Duration) (bool, error)
 	// Release frees key if owner holds it.
 	Release(ctx context.Context, key, owner string) error
+	// TakeOver gives key to owner if its holder is an earlier life of the
+	// same gateway: its name starts with identity but not with life.
+	TakeOver(ctx context.Context, key, identity, life, owner string, ttl time.Duration) (bool, error)
 }
 
 // MemoryLocker is a PublishLocker for one process (tests, one machine).
@@ -108,6 +112,17 @@ func (l *MemoryLocker) Renew(_ context.Context, key, owner string, ttl time.Dura
 		return false, nil
 	}
 	l.leases[key] = lease{owner, now.Add(ttl)}
+	return true, nil
+}
+
+func (l *MemoryLocker) TakeOver(_ context.Context, key, identity, life, owner string, ttl time.Duration) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cur, ok := l.leases[key]
+	if !ok || !strings.HasPrefix(cur.owner, identity) || strings.HasPrefix(cur.owner, life) {
+		return false, nil
+	}
+	l.leases[key] = lease{owner, l.now().Add(ttl)}
 	return true, nil
 }
 

@@ -162,8 +162,7 @@ func (g *Gateway) admit(req publishRequest, log *slog.Logger) (Target, *rtmp.Cli
 	if err != nil {
 		return Target{}, nil, nil, resolveRefusal(err)
 	}
-	owner := fmt.Sprintf("%s/%d", g.owner, g.seq.Add(1))
-	ok, err := g.cfg.Locker.TryAcquire(ctx, req.key, owner, g.cfg.LockTTL)
+	owner, ok, err := g.acquire(ctx, req.key, "")
 	if err != nil {
 		return Target{}, nil, nil, newRefusal(ReasonLock, rtmp.CodePublishFailed, "ingest is unavailable; retry shortly", err)
 	}

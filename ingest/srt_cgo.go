@@ -212,8 +212,7 @@ func (g *Gateway) serveSRT(s C.SRTSOCKET) {
 		log.Warn("ingest refused", "reason", r.reason, "err", err)
 		return
 	}
-	owner := fmt.Sprintf("%s/srt-%d", g.owner, g.seq.Add(1))
-	ok, err := g.cfg.Locker.TryAcquire(context.Background(), key, owner, g.cfg.LockTTL)
+	owner, ok, err := g.acquire(context.Background(), key, "srt-")
 	if err != nil || !ok {
 		g.refuse(ip, ReasonBusy)
 		log.Warn("ingest refused", "reason", ReasonBusy, "err", err)

@@ -333,6 +333,24 @@ func (s *Store) TryLock(ctx context.Context, name, owner string, ttl time.Durati
 	return ok, wrap(err, "lock "+name)
 }
 
+// takeOverLock gives a lock to ARGV[3] when its holder's name starts with
+// ARGV[1] (an earlier life of the same holder) but not with ARGV[2] (this
+// life).
+var takeOverLock = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur and string.sub(cur, 1, #ARGV[1]) == ARGV[1] and string.sub(cur, 1, #ARGV[2]) ~= ARGV[2] then
+  redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+  return 1
+end
+return 0`)
+
+// TakeOverLock gives lock name to owner if it is held under an earlier life
+// of the same holder: its owner starts with identity but not with life.
+func (s *Store) TakeOverLock(ctx context.Context, name, identity, life, owner string, ttl time.Duration) (bool, error) {
+	n, err := takeOverLock.Run(ctx, s.rdb, []string{keyLockPrefix + name}, identity, life, owner, ttl.Milliseconds()).Int()
+	return n == 1, wrap(err, "take over lock "+name)
+}
+
 // ExtendLock renews a held lock; false when it was lost.
 func (s *Store) ExtendLock(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
 	n, err := extendLock.Run(ctx, s.rdb, []string{keyLockPrefix + name}, owner, ttl.Milliseconds()).Int()
@@ -357,6 +375,10 @@ func (l PublishLocks) TryAcquire(ctx context.Context, key, owner string, ttl tim
 
 func (l PublishLocks) Renew(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
 	return l.st.ExtendLock(ctx, PublishLock(key), owner, ttl)
+}
+
+func (l PublishLocks) TakeOver(ctx context.Context, key, identity, life, owner string, ttl time.Duration) (bool, error) {
+	return l.st.TakeOverLock(ctx, PublishLock(key), identity, life, owner, ttl)
 }
 
 func (l PublishLocks) Release(ctx context.Context, key, owner string) error {

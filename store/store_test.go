@@ -542,3 +542,36 @@ func TestDeletionsAndKeepOutputs(t *testing.T) {
 		t.Errorf("Deletions with Redis down: position %q, %v; want an error and %q", at, err, next)
 	}
 }
+
+// TestTakeOverLock: a lock passes to owner only from an earlier life of the
+// same holder (its name starts with identity, not with life).
+func TestTakeOverLock(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := context.Background()
+	const identity, life = "host|0.0.0.0:1935/", "host|0.0.0.0:1935/200-b/"
+	for _, tc := range []struct {
+		holder string
+		want   bool
+	}{
+		{"host|0.0.0.0:1935/100-a/3", true},    // a crashed predecessor
+		{"host|0.0.0.0:1935/200-b/1", false},   // this very process
+		{"other|0.0.0.0:1935/100-a/3", false},  // another gateway
+		{"host|127.0.0.1:1935/100-a/3", false}, // another listener of this host
+	} {
+		name := "publish:" + tc.holder
+		if ok, err := s.TryLock(ctx, name, tc.holder, time.Minute); !ok || err != nil {
+			t.Fatalf("seed %s: %v %v", name, ok, err)
+		}
+		got, err := s.TakeOverLock(ctx, name, identity, life, life+"9", time.Minute)
+		if err != nil || got != tc.want {
+			t.Errorf("take over from %s = %v, %v; want %v", tc.holder, got, err, tc.want)
+		}
+		if ok, _ := s.ExtendLock(ctx, name, life+"9", time.Minute); ok != tc.want {
+			t.Errorf("after taking over from %s the new owner holds it: %v", tc.holder, ok)
+		}
+	}
+	if got, err := s.TakeOverLock(ctx, "publish:free", identity, life, life+"9", time.Minute); got || err != nil {
+		t.Errorf("take over of a free lock = %v, %v; want false (TryLock takes free ones)", got, err)
+	}
+}
