@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ezlivestreaming/ezlive/internal/fauxqstest"
+	"github.com/ezlivestreaming/ezlive/internal/testenv"
 	"github.com/ezlivestreaming/ezlive/jobspec"
 	"github.com/ezlivestreaming/ezlive/testfeed"
 )
@@ -191,4 +192,42 @@ func listeners(streamKey string) []int {
 		}
 	}
 	return out
+}
+
+// TestGatewayCrashDoesNotBlockReconnect: kill -9 the ingest gateway while a
+// publisher streams through it, start it again on the same address, and the
+// encoder's next reconnect is relayed at once: the publish lock the crashed
+// gateway left does not hold it off as "already publishing" (issue 17, F4).
+func TestGatewayCrashDoesNotBlockReconnect(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t, []string{"-queue", "redis"})
+	job := createSample(t, s)
+	s.waitState(job.Id, jobspec.StateRunning, 60*time.Second)
+	s.pushUntilStreaming(job.Id) // leaves the job listening again
+	feeds := testfeed.New("ffmpeg", nil)
+	t.Cleanup(feeds.Close)
+	if err := feeds.Start(context.Background(), s.job(job.Id)); err != nil {
+		t.Fatal(err)
+	}
+	s.waitState(job.Id, jobspec.StateStreaming, 60*time.Second)
+	s.gateway.Process.Kill()
+	s.gateway.Wait()
+	feeds.Stop(job.Id)
+	s.gateway = s.start("ingest-after-crash", s.ingestArgs...)
+	addr := strings.TrimPrefix(strings.TrimSuffix(s.ingestURL, "/live"), "rtmp://")
+	testenv.WaitListening(t, addr, 30*time.Second)
+	s.waitState(job.Id, jobspec.StateRunning, 60*time.Second) // the transcoder lost its publisher
+	if err := feeds.Start(context.Background(), s.job(job.Id)); err != nil {
+		t.Fatal(err)
+	}
+	s.waitState(job.Id, jobspec.StateStreaming, 60*time.Second)
+}
+
+func (s *system) job(id string) *jobspec.LiveJob {
+	s.t.Helper()
+	j, err := s.client.Get(context.Background(), id)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return j
 }

@@ -56,7 +56,9 @@ type system struct {
 	schedArgs  []string // extra scheduler flags (e.g. the Nomad driver)
 	apiAddr    string
 	api        *exec.Cmd
-	ingestURL  string // the gateway's base: every job's RtmpIngestUrl is <ingestURL>/<stream key>
+	ingestURL  string    // the gateway's base: every job's RtmpIngestUrl is <ingestURL>/<stream key>
+	gateway    *exec.Cmd // the ingest gateway process
+	ingestArgs []string
 	client     *client.Client
 
 	mu    sync.Mutex
@@ -77,7 +79,8 @@ func startSystemWith(t testing.TB, queueArgs, schedArgs []string, env ...string)
 	}
 	originAddr, apiAddr, ingestAddr := testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t)
 	s.originURL, s.apiURL, s.ingestURL = "http://"+originAddr, "http://"+apiAddr, "rtmp://"+ingestAddr+"/live"
-	s.start("ingest", "ingest", "-listen", ingestAddr, "-redis", s.redis.Addr)
+	s.ingestArgs = []string{"ingest", "-listen", ingestAddr, "-redis", s.redis.Addr}
+	s.gateway = s.start("ingest", s.ingestArgs...)
 	s.start("origin", "origin", "-listen", originAddr, "-root", s.originRoot, "-redis", s.redis.Addr,
 		"-drm-license-base-url", s.apiURL)
 	s.apiAddr = apiAddr
