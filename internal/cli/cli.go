@@ -165,6 +165,14 @@ func (fs *flagSet) parse(args []string) error {
 	return nil
 }
 
+// isSet reports whether flag name was given, on the command line or
+// through its environment variable.
+func (fs *flagSet) isSet(name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 // FlagNames lists every flag of every subcommand, for checks of operator
 // files that must use only real flags (nomad/*.nomad.hcl).
 func FlagNames() map[string][]string {

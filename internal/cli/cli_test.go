@@ -31,6 +31,9 @@ func TestBadCommandLinesNameTheFlag(t *testing.T) {
 		{"bad port range", nil, runScheduler, []string{"-ingest-ports", "9-1", "-redis", "127.0.0.1:1"}, []string{"-ingest-ports", "9-1"}},
 		{"transcoder without job and listen", nil, runTranscoder, []string{"-listen", "nowhere"},
 			[]string{"-job is required", "-generation", "-listen", "nowhere"}},
+		{"transcoder under Nomad without the worker's settings", map[string]string{"NOMAD_ALLOC_ID": "a1", "EZLIVE_ORIGIN_URL": "http://origin:1081"},
+			runTranscoder, []string{"-job", "j", "-generation", "1", "-listen", "127.0.0.1:1"},
+			[]string{"-redis is not set", "EZLIVE_REDIS_ADDR", "-worker-redis"}},
 		{"bad playback base", nil, runAPI, []string{"-playback-base-url", "ftp://x", "-redis", "127.0.0.1:1"}, []string{"-playback-base-url"}},
 	}
 	for _, tt := range tests {

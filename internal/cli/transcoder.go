@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"sort"
 	"strings"
 
 	"github.com/ezlivestreaming/ezlive/store"
@@ -49,7 +50,7 @@ func runTranscoder(ctx context.Context, args []string) error {
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	if err := o.check(); err != nil {
+	if err := o.check(fs); err != nil {
 		return err
 	}
 	b, err := openBackend(ctx, o.common, nil)
@@ -74,8 +75,8 @@ func runTranscoder(ctx context.Context, args []string) error {
 	return err
 }
 
-func (o *transcoderOptions) check() error {
-	var bad []string
+func (o *transcoderOptions) check(fs *flagSet) error {
+	bad := workerSettingsMissing(fs)
 	if *o.job == "" {
 		bad = append(bad, "-job is required")
 	}
@@ -89,6 +90,25 @@ func (o *transcoderOptions) check() error {
 		return usagef("%s", strings.Join(bad, "; "))
 	}
 	return nil
+}
+
+// workerSettingsMissing names the settings a transcoder placed by Nomad
+// must be given: their defaults point at the worker itself, where neither
+// Redis nor the origin runs, and a transcoder started there would retry in
+// vain instead of saying what is missing.
+func workerSettingsMissing(fs *flagSet) []string {
+	if os.Getenv("NOMAD_ALLOC_ID") == "" {
+		return nil
+	}
+	var bad []string
+	for flag, where := range map[string]string{"redis": "-worker-redis", "origin": "-worker-origin"} {
+		if !fs.isSet(flag) {
+			bad = append(bad, fmt.Sprintf("-%s is not set: under Nomad, give the worker node %s in its environment (or the scheduler %s)",
+				flag, fs.env[flag], where))
+		}
+	}
+	sort.Strings(bad)
+	return bad
 }
 
 // config reads the job and its upload token from Redis.
