@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/ezlivestreaming/ezlive/internal/testenv"
 	"io"
 	"log/slog"
 	"net/http"
@@ -576,7 +577,7 @@ func conformFeed(t *testing.T, c *contract) {
 // the key, and a 400 must name what is wrong with the request.
 func conformDRM(t *testing.T, c *contract) {
 	license := &drm.License{}
-	var log lockedBuffer
+	var log testenv.Buffer
 	e := newEnv(t, func(cfg *apiserver.Config) {
 		cfg.DRM = license
 		cfg.Logger = slog.New(slog.NewTextHandler(&log, nil))
@@ -673,24 +674,6 @@ func conformDRM(t *testing.T, c *contract) {
 			t.Errorf("the log carries the key or its token:\n%s", logged)
 		}
 	}
-}
-
-// lockedBuffer is a log destination the server writes while the test reads.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // conformToken checks that every private operation of the document answers

@@ -47,14 +47,7 @@ func createToRunning(b *testing.B, s *system) {
 
 // waitStateFast polls every 5 ms, so the figure is not the poll interval.
 func (s *system) waitStateFast(id string, want jobspec.State) {
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		if j, err := s.client.Get(context.Background(), id); err == nil && j.State == want {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	s.t.Fatalf("job %s never reached %s", id, want)
+	s.pollJob(id, func(j *jobspec.LiveJob) bool { return j.State == want })
 }
 
 // BenchmarkFailover: a streaming job loses its node, against nomadtest's

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/nomad/api"
 
 	"github.com/ezlivestreaming/ezlive/client"
+	"github.com/ezlivestreaming/ezlive/internal/testenv"
 	"github.com/ezlivestreaming/ezlive/jobspec"
 	"github.com/ezlivestreaming/ezlive/nomad"
 	"github.com/ezlivestreaming/ezlive/scheduler"
@@ -173,13 +174,7 @@ func (n *realNomad) waitAPI() {
 
 func (n *realNomad) waitFor(what string, cond func() bool) {
 	n.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			n.t.Fatalf("real Nomad: timed out waiting for %s", what)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	testenv.WaitFor(n.t, 60*time.Second, "real Nomad: "+what, cond)
 }
 
 // close stops every agent and every task they left, then removes the

@@ -144,7 +144,7 @@ func TestRefusals(t *testing.T) {
 // does not get the key printed in the gateway's log.
 func TestBadAppLogMasksKey(t *testing.T) {
 	t.Parallel()
-	var logs lockedLog
+	var logs testenv.Buffer
 	g, gw := startGateway(t, Config{Resolver: StaticResolver{}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -288,7 +288,7 @@ func mustCommand(t *testing.T, name string, args ...any) []byte {
 func TestRateLimitCountsOnlyFailures(t *testing.T) {
 	t.Parallel()
 	tc := newFakeTranscoder(t)
-	var logs lockedLog
+	var logs testenv.Buffer
 	g, gw := startGateway(t, Config{
 		Resolver:             StaticResolver{"k": {Addr: tc.addr(), App: "live", StreamName: "k"}},
 		MaxAttemptsPerMinute: 2, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
@@ -319,24 +319,6 @@ func TestRateLimitCountsOnlyFailures(t *testing.T) {
 	if n := strings.Count(logs.String(), "reason="+ReasonRateLimited); n != 1 {
 		t.Fatalf("%d log lines for 10 refusals from one address in a minute, want 1:\n%s", n, logs.String())
 	}
-}
-
-// lockedLog is a log destination safe for the gateway's goroutines.
-type lockedLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 func TestIdlePublisherClosed(t *testing.T) {

@@ -5,15 +5,14 @@ package fauxqstest
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
+	"github.com/ezlivestreaming/ezlive/internal/testenv"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -41,7 +40,7 @@ func Start(t testing.TB) (endpoint string) {
 	cmd := exec.Command(node, "serve.mjs")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "FAUXQS_HOST=127.0.0.1", "FAUXQS_PORT=0", "FAUXQS_DEFAULT_REGION="+Region)
-	stderr := &syncBuffer{}
+	stderr := &testenv.Buffer{}
 	cmd.Stderr = stderr
 	// serve.mjs exits when its stdin closes: if this test binary is killed,
 	// the pipe closes with it and fauxqs does not outlive us.
@@ -111,22 +110,4 @@ func fauxqsDir(t testing.TB) string {
 			t.Fatalf("no go.mod above %s", wd)
 		}
 	}
-}
-
-// syncBuffer collects node's stderr for the failure message.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
