@@ -164,6 +164,7 @@ func (g *Gateway) Serve(l net.Listener) error {
 		l.Close()
 		return net.ErrClosed
 	}
+	g.identify(l)
 	g.log.Info("ingest gateway listening", "addr", l.Addr().String())
 	for {
 		nc, err := l.Accept()
@@ -222,13 +223,18 @@ func (g *Gateway) track(l net.Listener) bool {
 		return false
 	}
 	g.listeners[l] = struct{}{}
+	return true
+}
+
+// identify names this gateway by its host and RTMP listen address. Only one
+// live process can listen on that address of this host, so a lock held
+// under this identity by another life is a crashed predecessor's.
+func (g *Gateway) identify(l net.Listener) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if g.identity == "" {
-		// Only one live process can listen on this address of this host:
-		// a lock held under this identity by another life is a crashed
-		// predecessor's.
 		g.identity = g.host + "|" + l.Addr().String() + "/"
 	}
-	return true
 }
 
 // acquire takes the publish lock of key, or takes it over from an earlier
