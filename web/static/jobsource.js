@@ -47,7 +47,9 @@ export function pollJobs({ onJobs, onError, intervalMs = 1500 }) {
 // streamJobs lists the jobs once, then follows GET /events?stream=1: a "job"
 // event carries a changed record, "state" a state change, "deleted" the end
 // of a job. After a broken connection it lists again, since events may have
-// been missed. When the server has no event stream it falls back to polling.
+// been missed. A listing may answer after newer events (they travel on
+// another connection), so a record never replaces a newer one. When the
+// server has no event stream it falls back to polling.
 export function streamJobs({ onJobs, onError, token = '', fallback = pollJobs }) {
   const jobs = new Map();
   let source = null;
@@ -57,12 +59,20 @@ export function streamJobs({ onJobs, onError, token = '', fallback = pollJobs })
 
   const emit = () => onJobs([...jobs.values()], { live: Boolean(source) });
 
+  // keep stores a record unless the one held was updated later.
+  function keep(job) {
+    const held = jobs.get(job.Id);
+    if (held && newer(held, job)) return;
+    jobs.set(job.Id, job);
+  }
+
   async function list() {
     try {
       const all = await api.listJobs();
       if (stopped) return;
-      jobs.clear();
-      for (const j of Array.isArray(all) ? all : []) jobs.set(j.Id, j);
+      const listed = new Map((Array.isArray(all) ? all : []).map((j) => [j.Id, j]));
+      for (const id of jobs.keys()) if (!listed.has(id)) jobs.delete(id);
+      for (const j of listed.values()) keep(j);
       emit();
     } catch (err) {
       if (!stopped) onError(err);
@@ -88,14 +98,14 @@ export function streamJobs({ onJobs, onError, token = '', fallback = pollJobs })
     source.addEventListener('job', (e) => {
       const job = parse(e);
       if (!job || !job.Id) return;
-      jobs.set(job.Id, job);
+      keep(job);
       emit();
     });
     source.addEventListener('state', (e) => {
       const ev = parse(e);
       const job = ev && jobs.get(ev.JobId);
       if (!job || !ev.To) return;
-      jobs.set(job.Id, { ...job, State: ev.To, State_reason: ev.Reason || '' });
+      keep({ ...job, State: ev.To, State_reason: ev.Reason || '', Time_updated: ev.Time || job.Time_updated });
       emit();
     });
     source.addEventListener('deleted', (e) => {
@@ -125,4 +135,9 @@ export function streamJobs({ onJobs, onError, token = '', fallback = pollJobs })
       poller?.stop();
     },
   };
+}
+
+// newer reports whether record a was updated after record b.
+export function newer(a, b) {
+  return Date.parse(a.Time_updated) > Date.parse(b.Time_updated);
 }
