@@ -85,72 +85,29 @@ func (g *Gateway) turnAway(c *rtmp.Conn, ip string, log *slog.Logger, streamID u
 	}
 }
 
-// negotiate answers the encoder's commands up to publish: connect (app must
-// be "live"), releaseStream, FCPublish, createStream in any order OBS or
-// ffmpeg send them. The key is not trusted yet: nothing is dialed here.
+// negotiate answers the encoder's commands up to publish (rtmp.AwaitPublish).
+// The key is not trusted yet: nothing is dialed here.
 func (g *Gateway) negotiate(c *rtmp.Conn) (publishRequest, error) {
-	connected := false
-	for {
-		m, err := c.ReadMessage()
-		if err != nil {
-			return publishRequest{}, fmt.Errorf("before publish: %w", err)
-		}
-		if m.IsMedia() {
-			return publishRequest{}, fmt.Errorf("%w: media before publish", rtmp.ErrProtocol)
-		}
-		if m.Type != rtmp.TypeCommandAMF0 && m.Type != rtmp.TypeCommandAMF3 {
-			continue
-		}
-		cmd, err := rtmp.ParseCommand(m)
-		if err != nil {
-			return publishRequest{}, err
-		}
-		if !connected && cmd.Name != "connect" {
-			return publishRequest{}, fmt.Errorf("%w: %s before connect", rtmp.ErrProtocol, cmd.Name)
-		}
-		done, req, err := g.answer(c, m, cmd)
-		if err != nil || done {
-			return req, err
-		}
-		connected = true
+	req, err := rtmp.AwaitPublish(c, App, g.cfg.ChunkSize)
+	var r *rtmp.Refusal
+	if errors.As(err, &r) {
+		return publishRequest{}, refusalOf(r)
 	}
+	return publishRequest{streamID: req.StreamID, key: req.Key}, err
 }
 
-func (g *Gateway) answer(c *rtmp.Conn, m *rtmp.Message, cmd *rtmp.Command) (bool, publishRequest, error) {
-	switch cmd.Name {
-	case "connect":
-		return false, publishRequest{}, g.answerConnect(c, cmd)
-	case "releaseStream", "FCPublish", "_checkbw":
-		if cmd.TransactionID != 0 {
-			return false, publishRequest{}, c.Reply(0, cmd, nil)
-		}
-	case "createStream":
-		return false, publishRequest{}, c.Reply(0, cmd, 1.0)
-	case "publish":
-		name, _ := cmd.Arg(0).(string)
-		key := rtmp.StripQuery(name)
-		if key == "" {
-			return true, publishRequest{}, newRefusal(ReasonUnknownKey, rtmp.CodePublishBadName, ErrUnknownKey.Error(), errors.New("empty stream key"))
-		}
-		return true, publishRequest{streamID: m.StreamID, key: key}, nil
-	case "play":
-		return true, publishRequest{}, newRefusal(ReasonPlay, rtmp.CodePlayFailed, "this is an ingest endpoint: publish only", errors.New("play requested"))
-	case "deleteStream", "FCUnpublish", "closeStream":
-		return true, publishRequest{}, errors.New("encoder left before publishing")
+// refusalOf names an rtmp negotiation refusal as the gateway counts it.
+func refusalOf(r *rtmp.Refusal) *refusal {
+	switch r.Kind {
+	case rtmp.RefusedBadApp:
+		return &refusal{reason: ReasonBadApp, desc: r.Desc, connect: r.Connect,
+			err: fmt.Errorf("connect to app %q", jobspec.MaskStreamKey(r.App))}
+	case rtmp.RefusedEmptyKey:
+		return newRefusal(ReasonUnknownKey, r.Code, ErrUnknownKey.Error(), r.Err)
+	case rtmp.RefusedPlay:
+		return newRefusal(ReasonPlay, r.Code, r.Desc, r.Err)
 	}
-	return false, publishRequest{}, nil
-}
-
-func (g *Gateway) answerConnect(c *rtmp.Conn, cmd *rtmp.Command) error {
-	obj, _ := cmd.Object.(rtmp.Object)
-	app := rtmp.StripQuery(obj.String("app"))
-	if app != App && app != App+"/" {
-		desc := fmt.Sprintf("unknown application %q: publish to rtmp://<host>/%s/<stream key>", app, App)
-		// The encoder is told its app; the log gets it masked, as an app is
-		// often a stream key in the wrong place.
-		return &refusal{reason: ReasonBadApp, desc: desc, err: fmt.Errorf("connect to app %q", jobspec.MaskStreamKey(app)), connect: cmd}
-	}
-	return c.AcceptConnect(cmd, g.cfg.ChunkSize)
+	return newRefusal(ReasonProtocol, r.Code, r.Desc, r.Err)
 }
 
 // admit resolves the key, takes the publish lock and publishes to the
