@@ -30,13 +30,25 @@ const (
 	eventBatch         = 100
 )
 
-// StateEvent is one state change of a job as the API sends it. Id is its
-// position in the job_events stream (empty for history read from the
-// record); a client reconnecting with Last-Event-ID resumes after it.
+// StateEvent is one event of a job (a state change, or an input event with
+// the state unchanged) as the API sends it. Id is its position in the
+// job_events stream (empty for history read from the record); a client
+// reconnecting with Last-Event-ID resumes after it.
 type StateEvent struct {
 	Id    string `json:"Id,omitempty"`
 	JobId string `json:"JobId"`
 	jobspec.Event
+}
+
+// eventName is a job event's name on an event stream: "state" for a state
+// change, as it always was, else its Type ("input_lost", "input_restored"),
+// so that a client listening for state changes never takes an input event
+// for one.
+func eventName(ev jobspec.Event) string {
+	if ev.StateChange() {
+		return "state"
+	}
+	return string(ev.Type)
 }
 
 // deletedEvent is the last event of a job's stream.
@@ -90,7 +102,7 @@ func (s *Server) streamJob(w http.ResponseWriter, r *http.Request, id string) er
 	if !resumed {
 		for _, ev := range job.Events {
 			history[eventKey(ev)] = true
-			es.send("state", "", StateEvent{JobId: id, Event: ev})
+			es.send(eventName(ev), "", StateEvent{JobId: id, Event: ev})
 		}
 	}
 	record := s.newRecordWatch()
@@ -99,7 +111,7 @@ func (s *Server) streamJob(w http.ResponseWriter, r *http.Request, id string) er
 		changed := false
 		for _, ev := range readEvents(es, sub) {
 			if ev.JobID == id && !history[eventKey(ev.Event)] {
-				es.send("state", ev.ID, StateEvent{Id: ev.ID, JobId: id, Event: ev.Event})
+				es.send(eventName(ev.Event), ev.ID, StateEvent{Id: ev.ID, JobId: id, Event: ev.Event})
 				changed = true
 			}
 		}
@@ -203,7 +215,7 @@ func (s *Server) streamAll(w http.ResponseWriter, r *http.Request) error {
 	for es.live() {
 		evs := readEvents(es, sub)
 		for _, ev := range evs {
-			es.send("state", ev.ID, StateEvent{Id: ev.ID, JobId: ev.JobID, Event: ev.Event})
+			es.send(eventName(ev.Event), ev.ID, StateEvent{Id: ev.ID, JobId: ev.JobID, Event: ev.Event})
 			watch.record(ev.JobID) // its record follows, whatever the state
 		}
 		if len(evs) > 0 || time.Since(watch.checked) >= eventBlock {

@@ -349,6 +349,73 @@ func TestAllEventsStream(t *testing.T) {
 	}
 }
 
+// TestInputEventsStream: a heartbeat's input loss and restore reach both
+// event streams as "input_lost" and "input_restored", never as "state" (the
+// state does not change), followed by the record that shows the loss; a
+// stream opened later sends them in the history under the same names.
+func TestInputEventsStream(t *testing.T) {
+	t.Parallel()
+	for _, path := range []string{"/events?stream=1", "/jobs/%s/events"} {
+		t.Run(path, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			job := e.putJob(jobspec.StateStreaming)
+			url := e.url + path
+			if strings.Contains(path, "%s") {
+				url = fmt.Sprintf(e.url+path, job.Id)
+			}
+			c := openSSE(t, url)
+			c.jobUntil(func(j *jobspec.LiveJob) bool { return j.Id == job.Id })
+
+			lostAt := time.Now().Add(-time.Second).UTC().Truncate(time.Millisecond)
+			heartbeat := func(lost time.Time) {
+				t.Helper()
+				if _, err := e.store.RecordHeartbeat(ctxT(t), store.HeartbeatReport{JobID: job.Id, Streaming: true, InputLostSince: lost, Time: time.Now()}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, step := range []struct {
+				lost time.Time
+				want jobspec.EventType
+			}{{lostAt, jobspec.EventInputLost}, {time.Time{}, jobspec.EventInputRestored}} {
+				heartbeat(step.lost)
+				ev, ok := c.next("state", string(jobspec.EventInputLost), string(jobspec.EventInputRestored))
+				if !ok {
+					t.Fatal("stream ended")
+				}
+				var se apiserver.StateEvent
+				if err := json.Unmarshal([]byte(ev.data), &se); err != nil {
+					t.Fatal(err)
+				}
+				if ev.event != string(step.want) || se.Type != step.want || se.To != jobspec.StateStreaming || se.From != jobspec.StateStreaming ||
+					se.JobId != job.Id || se.Id == "" || se.Id != ev.id {
+					t.Fatalf("event %q %+v, want %s with the state unchanged", ev.event, se, step.want)
+				}
+				if step.want == jobspec.EventInputLost && !se.Time.Equal(lostAt) {
+					t.Errorf("input_lost at %v, want the loss time %v", se.Time, lostAt)
+				}
+				c.jobUntil(func(j *jobspec.LiveJob) bool { return j.Id == job.Id && j.Input_lost_since.Equal(step.lost) })
+			}
+
+			if !strings.Contains(path, "%s") {
+				return
+			}
+			later := openSSE(t, url)
+			var names []string
+			for range 3 {
+				ev, ok := later.next("state", string(jobspec.EventInputLost), string(jobspec.EventInputRestored))
+				if !ok {
+					t.Fatal("stream ended")
+				}
+				names = append(names, ev.event)
+			}
+			if want := "[state state input_lost]"; fmt.Sprint(names) != want { // created, streaming, then the loss
+				t.Errorf("history %v, want %s", names, want)
+			}
+		})
+	}
+}
+
 func TestAllEventsPage(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The defaults, named once; the table on Defaults is their documentation.
@@ -17,8 +18,14 @@ const (
 	DefaultGopSize          = 2.0 // seconds, when it divides the segment duration
 	DefaultAudioCodec       = "aac"
 	DefaultAudioBitrate     = "128k"
+	DefaultReconnectWindow  = 60.0 // seconds
+	DefaultRepeatLastFrame  = 1.0  // seconds, at most the reconnect window
 	defaultBufSizeToMaxRate = 2
 )
+
+// DefaultSlateText is the built-in card shown while the publisher is away
+// and Input_loss.Slate_url is empty.
+const DefaultSlateText = "The stream will resume shortly"
 
 // defaultSegmentFormat is the segment format of each stream type when the
 // spec names none: the most widely playable one.
@@ -30,8 +37,9 @@ func defaultSegmentFormat(streamType string) string {
 }
 
 // Defaults fills what a spec leaves out. It only fills empty (zero) fields,
-// never changes a value the user gave, and is idempotent. Parse calls it
-// before Validate; ffmpeg.Args may rely on it having run.
+// absent ones in Input_loss, never changes a value the user gave, and is
+// idempotent. Parse calls it before Validate; ffmpeg.Args may rely on it
+// having run.
 //
 //	field                        default when missing (empty or 0)
 //	---------------------------  ---------------------------------------------------
@@ -58,6 +66,11 @@ func defaultSegmentFormat(streamType string) string {
 //	Audio_outputs[i].Codec       "aac"
 //	Audio_outputs[i].Bitrate     "128k"
 //	Audio_outputs[i].Label       "audio<kbps>k" from Bitrate, e.g. "audio128k"
+//	Input_loss                   left absent: InputLossOf gives its defaults
+//	Input_loss.Reconnect_window  60 (seconds); only when absent: 0 is a value
+//	Input_loss.Repeat_last_frame 1 (seconds), or the Reconnect_window when shorter;
+//	                             only when absent
+//	Input_loss.Slate_url         none: the built-in card (DefaultSlateText)
 //
 // A generated label that is already taken gets a suffix ("video365k_2"). A
 // field whose own input is unusable (say Bitrate "fast") is left empty so
@@ -80,6 +93,47 @@ func Defaults(s *Spec) {
 		audioDefaults(&o.Audio_outputs[i])
 	}
 	defaultLabels(o)
+	if s.Input_loss != nil {
+		inputLossDefaults(s.Input_loss)
+	}
+}
+
+// inputLossDefaults fills the numbers an Input_loss block leaves out. The
+// default repeat stays within the window (and at 0 for a negative one), so
+// that a bad window is named once, by Validate.
+func inputLossDefaults(l *InputLoss) {
+	if l.Reconnect_window == nil {
+		l.Reconnect_window = new(DefaultReconnectWindow)
+	}
+	if l.Repeat_last_frame == nil {
+		l.Repeat_last_frame = new(max(0, min(DefaultRepeatLastFrame, *l.Reconnect_window)))
+	}
+}
+
+// InputLossSettings are a job's Input_loss in effect, for the transcoder.
+type InputLossSettings struct {
+	ReconnectWindow time.Duration // 0: no slate, the stream ends when the publisher leaves
+	RepeatLastFrame time.Duration // the last frame, repeated before the slate; at most ReconnectWindow
+	SlateURL        string        // the slate's image; "": the built-in card (DefaultSlateText)
+}
+
+// InputLossOf returns the Input_loss settings of a validated spec with the
+// defaults applied, whether or not Defaults ran.
+func InputLossOf(s Spec) InputLossSettings {
+	var l InputLoss
+	if s.Input_loss != nil {
+		l = *s.Input_loss
+	}
+	inputLossDefaults(&l)
+	return InputLossSettings{
+		ReconnectWindow: seconds(*l.Reconnect_window),
+		RepeatLastFrame: seconds(*l.Repeat_last_frame),
+		SlateURL:        l.Slate_url,
+	}
+}
+
+func seconds(f float64) time.Duration {
+	return time.Duration(math.Round(f * float64(time.Second)))
 }
 
 func videoDefaults(v *VideoOutput, segment float64) {

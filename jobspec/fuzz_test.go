@@ -25,6 +25,8 @@ func FuzzParse(f *testing.F) {
 			"Video_outputs": [{"Width": 1920, "Height": 1080, "Bitrate": 4500000, "Framerate": 29.97, "Codec": "h265"}]}}`,
 		`{"Input": {"x": [1, {"y": null}]}, "Api_test": 1, "Output": {"Fragment_duration": 1, "Drm": {"Protection_scheme": "cenc"},
 			"S3_output": null, "Video_outputs": [{"Width": "640", "Crf": 23}, 5]}}`,
+		`{"Input_loss": {"Reconnect_window": 0.5, "Slate_url": "https://example.com/s.png", "x": 1}, "Output": {"Audio_outputs": [{}]}}`,
+		`{"Input_loss": {"Repeat_last_frame": 0}, "Output": {"Audio_outputs": [{}]}}`,
 		`{"output": {"segment_duration": 6, "Segment_duration": 2, "video_outputs": [{"width": 64, "height": 64, "bitrate": "10k"}]}}`,
 	} {
 		f.Add([]byte(seed))

@@ -1,6 +1,7 @@
 package jobspec
 
 import (
+	"fmt"
 	"strings"
 	"time"
 )
@@ -57,6 +58,7 @@ type LiveJob struct {
 	Time_streaming          time.Time `json:"Time_streaming,omitzero"`
 	Time_stopped            time.Time `json:"Time_stopped,omitzero"`
 	Time_last_heartbeat     time.Time `json:"Time_last_heartbeat,omitzero"`
+	Input_lost_since        time.Time `json:"Input_lost_since,omitzero"` // the publisher's input is lost since; zero while live or before any publisher
 	Stats                   *Stats    `json:"Stats,omitempty"`
 	Events                  []Event   `json:"Events,omitempty"`
 }
@@ -73,27 +75,98 @@ type Stats struct {
 	Restarts       int     `json:"Restarts"`
 }
 
-// Event is one state change, kept with the job.
+// Event is one thing that happened to a job, kept with it: a state change
+// (From → To), or an input event (Type), which leaves the state as it is:
+// From and To both name it.
 type Event struct {
 	Time   time.Time `json:"Time"`
+	Type   EventType `json:"Type,omitempty"`
 	From   State     `json:"From,omitempty"`
 	To     State     `json:"To"`
 	Reason string    `json:"Reason,omitempty"`
 }
 
+// EventType says what an Event records.
+type EventType string
+
+// The types of events. A state change has none, as every event had before
+// there were others.
+const (
+	EventStateChange   EventType = ""
+	EventInputLost     EventType = "input_lost"     // the publisher's input was lost (Time: since when)
+	EventInputRestored EventType = "input_restored" // the publisher's input is back
+)
+
+// StateChange reports whether the event is a change of state.
+func (e Event) StateChange() bool { return e.Type == EventStateChange }
+
 // MaxEvents bounds the history kept in a record.
 const MaxEvents = 100
 
-// SetState moves the job to state to, recording when and why.
+// SetState moves the job to state to, recording when and why. Leaving the
+// states in which a transcoder takes a publisher (Listening) clears
+// Input_lost_since without an input_restored event: the state change says
+// that the placement ended.
 func (j *LiveJob) SetState(to State, reason string, now time.Time) {
 	if j.State == to && j.State_reason == reason {
 		return
 	}
-	j.Events = append(j.Events, Event{Time: now, From: j.State, To: to, Reason: reason})
+	j.addEvent(Event{Time: now, From: j.State, To: to, Reason: reason}, now)
+	j.State, j.State_reason = to, reason
+	if !j.Listening() {
+		j.Input_lost_since = time.Time{}
+	}
+}
+
+// SetInputLostSince records the transcoder's word on the publisher's input:
+// lost since when, or zero while it is live or before any publisher. A loss
+// adds an input_lost event at its time, its end an input_restored event at
+// now; a new loss time over an older one means the input came back and was
+// lost again between two reports, and adds both.
+func (j *LiveJob) SetInputLostSince(since, now time.Time) {
+	was := j.Input_lost_since
+	if since.Equal(was) {
+		return
+	}
+	if !was.IsZero() {
+		restoredAt := now
+		if !since.IsZero() {
+			restoredAt = since // at the latest
+		}
+		j.addEvent(Event{Time: restoredAt, Type: EventInputRestored, From: j.State, To: j.State, Reason: "the publisher's input is back"}, now)
+	}
+	if !since.IsZero() {
+		j.addEvent(Event{Time: since, Type: EventInputLost, From: j.State, To: j.State, Reason: inputLostReason(j.Spec)}, now)
+	}
+	j.Input_lost_since = since
+}
+
+func inputLostReason(s Spec) string {
+	window := InputLossOf(s).ReconnectWindow
+	if window == 0 {
+		return "the publisher's input was lost: the stream ends (no reconnect window)"
+	}
+	return fmt.Sprintf("the publisher's input was lost: the output stays on the slate for up to %s s while it reconnects", num(window.Seconds()))
+}
+
+// LastStateChange returns the newest state change kept in the history;
+// false when none is.
+func (j *LiveJob) LastStateChange() (Event, bool) {
+	for i := len(j.Events) - 1; i >= 0; i-- {
+		if j.Events[i].StateChange() {
+			return j.Events[i], true
+		}
+	}
+	return Event{}, false
+}
+
+// addEvent keeps ev in the bounded history; the record was updated at now.
+func (j *LiveJob) addEvent(ev Event, now time.Time) {
+	j.Events = append(j.Events, ev)
 	if len(j.Events) > MaxEvents {
 		j.Events = j.Events[len(j.Events)-MaxEvents:]
 	}
-	j.State, j.State_reason, j.Time_updated = to, reason, now
+	j.Time_updated = now
 }
 
 // Listening reports whether the job's transcoder takes a publisher now.

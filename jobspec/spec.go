@@ -14,9 +14,20 @@ import (
 
 // Spec is the body of POST /jobs, in the original project's spelling.
 type Spec struct {
-	Input    json.RawMessage `json:"Input,omitempty"`
-	Output   Output          `json:"Output"`
-	Api_test Flag            `json:"Api_test,omitempty"`
+	Input      json.RawMessage `json:"Input,omitempty"`
+	Output     Output          `json:"Output"`
+	Input_loss *InputLoss      `json:"Input_loss,omitempty"`
+	Api_test   Flag            `json:"Api_test,omitempty"`
+}
+
+// InputLoss is what the output shows while the publisher is away: the last
+// frame repeated, then a slate, until the reconnect window passes and the
+// stream ends. The numbers are pointers so that an absent one (the default)
+// differs from 0; InputLossOf gives the values in effect.
+type InputLoss struct {
+	Reconnect_window  *float64 `json:"Reconnect_window,omitempty"`  // seconds; 0: no slate, the stream ends at once
+	Slate_url         string   `json:"Slate_url,omitempty"`         // an image; empty: the built-in card
+	Repeat_last_frame *float64 `json:"Repeat_last_frame,omitempty"` // seconds before the slate
 }
 
 // Output describes the packaging and the ABR ladder.

@@ -2,6 +2,7 @@ package jobspec
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -33,6 +34,13 @@ const (
 	maxChecked   = MaxVideoOutputs // outputs checked one by one, of each kind
 )
 
+// The bounds of Input_loss.
+const (
+	MaxReconnectWindow = 1800.0 // seconds
+	MaxRepeatLastFrame = 10.0   // seconds
+	MaxSlateURLLength  = 2048   // bytes
+)
+
 // MaxLowLatencySegment caps Segment_duration in Low_latency_mode: a
 // player's delay grows with the segment (HLS players hold back three; DASH
 // players fetch chunks, but a segment's GOPs end with it, so it bounds them).
@@ -62,6 +70,9 @@ var Presets = []string{"ultrafast", "superfast", "veryfast", "faster", "fast", "
 // default); Protection_system ClearKey (or empty), Widevine, PlayReady or
 // FairPlay (FairPlay only with cbcs, none but ClearKey with aes-128);
 // Disable_clear_key only with a commercial system; h264 video unless mpegts.
+// Input_loss: Reconnect_window 0–1800 s; Repeat_last_frame 0–10 s and at
+// most Reconnect_window; Slate_url empty or an absolute http(s) URL of at
+// most 2048 characters.
 func Validate(s Spec) error {
 	if fields := validate(s); len(fields) > 0 {
 		return invalidSpec(fields)
@@ -100,7 +111,45 @@ func validate(s Spec) []FieldError {
 		c.audio(fmt.Sprintf("Output.Audio_outputs[%d]", i), a)
 	}
 	c.shapes(o)
+	if s.Input_loss != nil {
+		c.inputLoss(*s.Input_loss)
+	}
 	return c.fields
+}
+
+// inputLoss checks the Input_loss block; an absent number takes its default
+// (inputLossDefaults), which is always valid.
+func (c *specCheck) inputLoss(l InputLoss) {
+	inputLossDefaults(&l)
+	window, repeat := *l.Reconnect_window, *l.Repeat_last_frame
+	windowOK := window >= 0 && window <= MaxReconnectWindow
+	if !windowOK {
+		c.add("Input_loss.Reconnect_window", "must be between 0 (no slate: the stream ends when the publisher leaves) and %g seconds, got %s", MaxReconnectWindow, num(window))
+	}
+	switch {
+	case repeat < 0 || repeat > MaxRepeatLastFrame:
+		c.add("Input_loss.Repeat_last_frame", "must be between 0 and %g seconds, got %s", MaxRepeatLastFrame, num(repeat))
+	case windowOK && repeat > window:
+		c.add("Input_loss.Repeat_last_frame", "must not be longer than Reconnect_window (%s s), got %s s", num(window), num(repeat))
+	}
+	c.slateURL(l.Slate_url)
+}
+
+// slateURL checks that the slate is an image the transcoder can fetch over
+// HTTP: an absolute http(s) URL with a host.
+func (c *specCheck) slateURL(raw string) {
+	const path = "Input_loss.Slate_url"
+	if raw == "" {
+		return
+	}
+	if len(raw) > MaxSlateURLLength {
+		c.add(path, "must be at most %d characters, got %d", MaxSlateURLLength, len(raw))
+		return
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		c.add(path, `must be an absolute http or https URL of an image, such as "https://example.com/slate.png", or empty for the built-in card; got %s`, shortJSON([]byte(strconv.Quote(raw))))
+	}
 }
 
 // shapes refuses a ladder packaged for DASH (DASHPackaged) whose

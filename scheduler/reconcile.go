@@ -211,7 +211,7 @@ func (s *Scheduler) unassign(ctx context.Context, job *jobspec.LiveJob, node, re
 // for a job that was never placed since it was created or resumed,
 // scheduled (with no node) for a re-placement.
 func stateBeforePlacement(j *jobspec.LiveJob) jobspec.State {
-	if n := len(j.Events); n > 0 && j.Events[n-1].From == jobspec.StateCreated {
+	if last, ok := j.LastStateChange(); ok && last.From == jobspec.StateCreated {
 		return jobspec.StateCreated
 	}
 	return jobspec.StateScheduled

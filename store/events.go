@@ -11,7 +11,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// JobEvent is one state change read back from job_events.
+// JobEvent is one event (a state change or an input event) read back from
+// job_events.
 type JobEvent struct {
 	ID    string // stream entry id: the position to read on from
 	JobID string
@@ -77,7 +78,7 @@ func (s *Store) Deletions(ctx context.Context, after string, wait time.Duration)
 	var ids []string
 	for _, ev := range events {
 		after = ev.ID
-		if ev.To == jobspec.StateDeleting {
+		if ev.StateChange() && ev.To == jobspec.StateDeleting {
 			ids = append(ids, ev.JobID)
 		}
 	}

@@ -243,10 +243,13 @@ type HeartbeatReport struct {
 	IngestAddr string // host:port its RTMP listener is bound to
 	Stats      jobspec.Stats
 	Time       time.Time
+	// InputLostSince is when the publisher's input was lost (zero while it
+	// is live or before any publisher).
+	InputLostSince time.Time
 }
 
 // RecordHeartbeat applies a transcoder's report to its job (stats, ingest
-// URL, the running/streaming state) and records its time in heartbeats, in
+// URL, the running/streaming state, input loss with its events) and records its time in heartbeats, in
 // one step. ErrFenced when the generation is not current or the job should
 // no longer run.
 func (s *Store) RecordHeartbeat(ctx context.Context, hb HeartbeatReport) (*jobspec.LiveJob, error) {
@@ -271,6 +274,7 @@ func applyHeartbeat(j *jobspec.LiveJob, hb HeartbeatReport) {
 	if hb.IngestAddr != "" {
 		j.SetIngestAddr(hb.IngestAddr)
 	}
+	j.SetInputLostSince(hb.InputLostSince, hb.Time)
 	switch {
 	case hb.Streaming && j.State != jobspec.StateStreaming:
 		j.SetState(jobspec.StateStreaming, "media is flowing", hb.Time)

@@ -433,6 +433,73 @@ func TestRedisDownIsUnavailable(t *testing.T) {
 	}
 }
 
+// TestHeartbeatInputLoss: heartbeats carry the transcoder's input loss into
+// the record, and its start and end into the history and job_events, with
+// the state unchanged.
+func TestHeartbeatInputLoss(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := context.Background()
+	j := newJob("il")
+	j.State, j.Placement_generation = jobspec.StateScheduled, 1
+	if err := s.CreateJob(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now().Truncate(time.Millisecond)
+	at := func(sec int) time.Time { return t0.Add(time.Duration(sec) * time.Second) }
+	tests := []struct {
+		name      string
+		streaming bool
+		lostSince time.Time
+		want      string // the events this heartbeat adds to job_events: type/to@seconds
+	}{
+		{"first heartbeat, no publisher yet", false, time.Time{}, "[/running@0]"},
+		{"media flowing", true, time.Time{}, "[/streaming@1]"},
+		{"input lost, output on the slate", true, at(1), "[input_lost/streaming@1]"},
+		{"still lost", true, at(1), "[]"},
+		{"window passed: listening again, still lost", false, at(1), "[/running@4]"},
+		{"publisher back", true, time.Time{}, "[input_restored/running@5 /streaming@5]"},
+	}
+	for i, tt := range tests {
+		after, err := s.LatestEventID(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.RecordHeartbeat(ctx, store.HeartbeatReport{JobID: "il", Generation: 1,
+			Streaming: tt.streaming, InputLostSince: tt.lostSince, Time: at(i)})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if !got.Input_lost_since.Equal(tt.lostSince) {
+			t.Errorf("%s: Input_lost_since %v, want %v", tt.name, got.Input_lost_since, tt.lostSince)
+		}
+		stored, err := s.Job(ctx, "il")
+		if err != nil || !stored.Input_lost_since.Equal(tt.lostSince) {
+			t.Errorf("%s: stored Input_lost_since %v (%v), want %v", tt.name, stored.Input_lost_since, err, tt.lostSince)
+		}
+		events, err := s.JobEvents(ctx, after, 100, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var published []string
+		for _, ev := range events {
+			published = append(published, fmt.Sprintf("%s/%s@%d", ev.Type, ev.To, ev.Time.Sub(t0)/time.Second))
+			if !ev.StateChange() && ev.From != ev.To {
+				t.Errorf("%s: input event %+v changes the state", tt.name, ev.Event)
+			}
+		}
+		if fmt.Sprint(published) != tt.want {
+			t.Errorf("%s: published %v, want %s", tt.name, published, tt.want)
+		}
+		for k, kept := range got.Events[len(got.Events)-len(events):] {
+			pub := events[k].Event
+			if !kept.Time.Equal(pub.Time) || kept.Type != pub.Type || kept.To != pub.To || kept.Reason != pub.Reason {
+				t.Errorf("%s: the record keeps %+v, job_events has %+v", tt.name, kept, pub)
+			}
+		}
+	}
+}
+
 func TestStateChangesArePublished(t *testing.T) {
 	t.Parallel()
 	s, _ := newStore(t)

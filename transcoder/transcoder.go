@@ -48,6 +48,8 @@ type Heartbeat struct {
 	IngestAddr string // host:port the RTMP listener is bound to
 	Stats      jobspec.Stats
 	Time       time.Time
+	// InputLostSince is when the publisher's input was lost and the output switched to the slate; zero while live or before any publisher.
+	InputLostSince time.Time
 }
 
 // Reporter takes heartbeats to the control plane. An error wrapping

@@ -1,7 +1,8 @@
-// Package webhook delivers every job state change to an operator's URL:
-// it reads the job_events stream as the consumer group "webhooks", POSTs
-// each event signed with HMAC-SHA256, retries with backoff and
-// acknowledges. It only reads jobs; it never changes one.
+// Package webhook delivers every job event (state changes, input loss and
+// restore) to an operator's URL: it reads the job_events stream as the
+// consumer group "webhooks", POSTs each event signed with HMAC-SHA256,
+// retries with backoff and acknowledges. It only reads jobs; it never
+// changes one.
 package webhook
 
 import (
@@ -32,8 +33,20 @@ import (
 // each event goes to one of them.
 const Group = "webhooks"
 
-// TypeStateChanged is the Type of every payload so far.
-const TypeStateChanged = "job.state_changed"
+// The Types of payloads, one per type of job event.
+const (
+	TypeStateChanged  = "job.state_changed"
+	TypeInputLost     = "job.input_lost"     // the state is unchanged
+	TypeInputRestored = "job.input_restored" // the state is unchanged
+)
+
+// payloadType is the Type of the payload of a job event.
+func payloadType(ev jobspec.Event) string {
+	if ev.StateChange() {
+		return TypeStateChanged
+	}
+	return "job." + string(ev.Type)
+}
 
 // The headers of a delivery.
 const (
@@ -265,7 +278,7 @@ func (d *Dispatcher) payload(ctx context.Context, m store.JobEvent) ([]byte, str
 	if !m.Readable() {
 		return nil, jobID, false
 	}
-	p := Payload{Type: TypeStateChanged, EventId: m.ID, JobId: jobID, Event: m.Event}
+	p := Payload{Type: payloadType(m.Event), EventId: m.ID, JobId: jobID, Event: m.Event}
 	if d.cfg.Jobs != nil {
 		job, err := d.cfg.Jobs.Job(ctx, jobID)
 		if err != nil && jobspec.ErrorCode(err) != jobspec.ENOTFOUND {

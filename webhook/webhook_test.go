@@ -196,6 +196,47 @@ func TestDeliversSignedEventsInOrder(t *testing.T) {
 	}
 }
 
+// Input loss and restore are delivered as their own payload types, in
+// order with the state changes, and the state they name is unchanged.
+func TestDeliversInputEvents(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	rcv := newReceiver(t, func(int) bool { return false })
+	f.run(t, webhook.Config{URL: rcv.url})
+	f.job(t, "in", jobspec.StateScheduled)
+	lostAt := time.Now().Add(-time.Second).Truncate(time.Millisecond)
+	for _, hb := range []struct {
+		streaming bool
+		lost      time.Time
+	}{{true, time.Time{}}, {true, lostAt}, {true, time.Time{}}} {
+		if _, err := f.store.RecordHeartbeat(context.Background(), store.HeartbeatReport{
+			JobID: "in", Streaming: hb.streaming, InputLostSince: hb.lost, Time: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []struct {
+		typ string
+		to  jobspec.State
+	}{
+		{webhook.TypeStateChanged, jobspec.StateCreated},
+		{webhook.TypeStateChanged, jobspec.StateScheduled},
+		{webhook.TypeStateChanged, jobspec.StateStreaming},
+		{webhook.TypeInputLost, jobspec.StateStreaming},
+		{webhook.TypeInputRestored, jobspec.StateStreaming},
+	}
+	got := rcv.wait(len(want))
+	for i, d := range got {
+		p := d.payload
+		if p.Type != want[i].typ || p.Event.To != want[i].to || p.JobId != "in" {
+			t.Errorf("delivery %d: %s to %s, want %s to %s", i, p.Type, p.Event.To, want[i].typ, want[i].to)
+		}
+		if p.Type == webhook.TypeInputLost && (!p.Event.Time.Equal(lostAt) || p.Event.From != jobspec.StateStreaming) {
+			t.Errorf("input_lost %+v, want at %v with the state unchanged", p.Event, lostAt)
+		}
+	}
+	f.waitAcked(t)
+}
+
 func TestRetriesUntilReceiverRecovers(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)

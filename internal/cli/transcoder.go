@@ -137,7 +137,7 @@ type heartbeats struct{ st *store.Store }
 func (h heartbeats) Report(ctx context.Context, hb transcoder.Heartbeat) error {
 	_, err := h.st.RecordHeartbeat(ctx, store.HeartbeatReport{
 		JobID: hb.JobID, Generation: hb.Generation, Streaming: hb.State == transcoder.StateStreaming,
-		IngestAddr: hb.IngestAddr, Stats: hb.Stats, Time: hb.Time,
+		IngestAddr: hb.IngestAddr, Stats: hb.Stats, Time: hb.Time, InputLostSince: hb.InputLostSince,
 	})
 	if errors.Is(err, store.ErrFenced) {
 		return fmt.Errorf("%w", transcoder.ErrFenced)

@@ -137,6 +137,12 @@ const fmt = {
   fps: (s) => (s ? s.Fps.toFixed(1) : ''),
   kbps: (s) => (s ? Math.round(s.Bitrate_kbps).toLocaleString('en') : ''),
   speed: (s) => (s ? `${s.Speed.toFixed(2)}×` : ''),
+  // reason: why a job failed, or since when its publisher's input is lost.
+  reason: (job) => {
+    if (job.State === 'failed') return job.State_reason || '';
+    if (job.Input_lost_since) return `input lost since ${new Date(job.Input_lost_since).toLocaleTimeString()}`;
+    return '';
+  },
 };
 
 function onJobs(list, { live = false } = {}) {
@@ -211,7 +217,7 @@ function updateRow(tr, job) {
   badge.className = `state state-${job.State}`;
   set('.state', job.State);
   badge.title = job.State_reason || '';
-  set('.reason', job.State === 'failed' ? job.State_reason || '' : '');
+  set('.reason', fmt.reason(job));
   set('.node', job.Assigned_worker_id || '—');
   set('.ingest code', job.RtmpIngestUrl || '—');
   tr.querySelector('.copy').hidden = !job.RtmpIngestUrl;
