@@ -11,8 +11,10 @@ import (
 
 // Target says where one run of a job's ffmpeg listens and publishes.
 type Target struct {
-	// ListenURL is the RTMP listener, rtmp://HOST:PORT/live/<stream key>.
-	ListenURL string
+	// Input is where ffmpeg reads its one FLV input: empty for standard
+	// input, where the transcoder writes the publisher's media and, while
+	// the input is lost, the slate, on one continuous timeline.
+	Input string
 	// OutputURL is the origin base URL of the job, ending in '/', e.g.
 	// http://127.0.0.1:1081/live/<job id>/.
 	OutputURL string
@@ -27,10 +29,6 @@ type Target struct {
 	// Generation is the job's placement generation. With Period it makes
 	// segment names unique across restarts and re-placements.
 	Generation int64
-	// SilentAudio fills the job's audio outputs with silence, for a
-	// publisher that sends no audio (a screen capture with no microphone):
-	// players still get the audio the job promised.
-	SilentAudio bool
 	// TimeURL, when set, is the origin's clock (GET answers the UTC time in
 	// ISO 8601). Low-latency MPDs name it in UTCTiming: players compute
 	// which chunk is available from the wall clock, so theirs must agree
@@ -39,7 +37,8 @@ type Target struct {
 }
 
 // Args returns the argv (without the program name) of the one ffmpeg
-// that serves a job: an RTMP listener, one decode, a split+scale filter
+// that serves a job: one FLV input that always has one H.264 video and one
+// AAC audio stream (the transcoder fills in silence), one decode, a split+scale filter
 // graph, one encoder per rendition with aligned fixed GOPs, audio encoded
 // once (once per variant for HLS mpegts, which needs audio muxed into every
 // variant and where ffmpeg cannot share one encoder between variants),
@@ -66,21 +65,18 @@ func Args(spec jobspec.Spec, t Target) []string {
 		// reference time), and players that steer to a latency target by
 		// that clock sit that much later than they think.
 		args = append(args, "-analyzeduration", "500000")
-	} else if t.SilentAudio {
-		// The publisher is known to send no audio: do not wait the default
-		// 5 s for an audio stream to show up before starting.
+	} else {
+		// Both streams' configurations come first in the input: one second
+		// of probing finds them.
 		args = append(args, "-analyzeduration", "1000000")
 	}
-	args = append(args, "-f", "flv", "-listen", "1", "-i", t.ListenURL)
-	audioIn := "0:a:0"
-	if t.SilentAudio && len(o.Audio_outputs) > 0 {
-		// -shortest: the silence never ends, so the output ends with the
-		// publisher's video.
-		args = append(args, "-f", "lavfi", "-i", "anullsrc=channel_layout=stereo:sample_rate=48000", "-shortest")
-		audioIn = "1:a:0"
+	in := t.Input
+	if in == "" {
+		in = "pipe:0"
 	}
+	args = append(args, "-f", "flv", "-i", in)
 	args = append(args, videoArgs(o)...)
-	args = append(args, audioArgs(o, audioCopies(o), audioIn)...)
+	args = append(args, audioArgs(o, audioCopies(o), "0:a:0")...)
 	if jobspec.DASHPackaged(o) {
 		return append(args, dashArgs(o, t)...)
 	}

@@ -28,7 +28,7 @@ func ffSampleSpec(t *testing.T) jobspec.Spec {
 }
 
 var ffTarget = Target{
-	ListenURL: "rtmp://127.0.0.1:1935/live/k", OutputURL: "http://127.0.0.1:1081/live/j/",
+	OutputURL:   "http://127.0.0.1:1081/live/j/",
 	UploadToken: "t0k", Period: 3, Generation: 7,
 }
 
@@ -47,8 +47,8 @@ func opt(args []string, flag string) (string, bool) {
 func TestFFmpegArgsLadder(t *testing.T) {
 	s := ffSampleSpec(t)
 	args := Args(s, ffTarget)
-	if in, _ := opt(args, "-i"); in != ffTarget.ListenURL || !slices.Contains(args, "-listen") {
-		t.Errorf("input %q, want the RTMP listener %s", in, ffTarget.ListenURL)
+	if in, _ := opt(args, "-i"); in != "pipe:0" || slices.Contains(args, "-listen") {
+		t.Errorf("input %q, want the transcoder's FLV on standard input", in)
 	}
 	graph, _ := opt(args, "-filter_complex")
 	if strings.Count(graph, "split=2") != 1 || strings.Count(graph, "[0:v") != 1 {
@@ -191,7 +191,7 @@ func TestFFmpegArgsLowLatency(t *testing.T) {
 	}{
 		{"dash normal", "dash", "fmp4", 4, false, timeURL,
 			map[string]string{"-use_timeline": "1"},
-			[]string{"-tune:v:0", "-ldash", "-streaming", "-frag_duration", "-write_prft", "-utc_timing_url", "-target_latency", "-analyzeduration"}},
+			[]string{"-tune:v:0", "-ldash", "-streaming", "-frag_duration", "-write_prft", "-utc_timing_url", "-target_latency"}},
 		{"dash low latency", "dash", "fmp4", 1, true, timeURL, dashLL, nil},
 		{"dash cmaf low latency", "dash", "cmaf", 2, true, timeURL, dashLL, nil},
 		{"hls cmaf low latency", "hls", "cmaf", 1, true, timeURL, dashLL, nil},
@@ -350,7 +350,7 @@ func TestFFmpegArgsKeepTheLadderAspect(t *testing.T) {
 		},
 		Audio_outputs: []jobspec.AudioOutput{{Label: "a", Codec: "aac", Bitrate: "128k"}},
 	}}
-	args := strings.Join(Args(spec, Target{ListenURL: "rtmp://127.0.0.1:1/live/k", OutputURL: "http://127.0.0.1:2/live/j/"}), " ")
+	args := strings.Join(Args(spec, Target{OutputURL: "http://127.0.0.1:2/live/j/"}), " ")
 	for _, want := range []string{"scale=640:360,setsar=1/1", "scale=426:240,setsar=640/639", "-aspect:v:0 16:9", "-aspect:v:1 16:9"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("args lack %q:\n%s", want, args)
@@ -358,24 +358,16 @@ func TestFFmpegArgsKeepTheLadderAspect(t *testing.T) {
 	}
 }
 
-// With SilentAudio the job's audio comes from anullsrc (input 1), the output
-// ends with the publisher's video, and the probe does not wait for audio.
-func TestFFmpegArgsSilentAudio(t *testing.T) {
+// The audio always comes from the one input: the transcoder fills in
+// silence for a publisher that sends none.
+func TestFFmpegArgsOneInput(t *testing.T) {
 	spec := jobspec.Spec{Output: jobspec.Output{Stream_type: "hls", Segment_format: "mpegts", Segment_duration: 2,
 		Video_outputs: []jobspec.VideoOutput{{Label: "v", Codec: "h264", Framerate: 25, Width: 640, Height: 360, Bitrate: "600k", Max_bitrate: "600k", Buf_size: "1M", Preset: "veryfast", Gop_size: 2}},
 		Audio_outputs: []jobspec.AudioOutput{{Label: "a", Codec: "aac", Bitrate: "128k"}},
 	}}
-	target := Target{ListenURL: "rtmp://127.0.0.1:1/live/k", OutputURL: "http://127.0.0.1:2/live/j/"}
-	normal := strings.Join(Args(spec, target), " ")
-	target.SilentAudio = true
-	silent := strings.Join(Args(spec, target), " ")
-	for _, want := range []string{"-analyzeduration 1000000", "-f lavfi -i anullsrc=channel_layout=stereo:sample_rate=48000 -shortest", "-map 1:a:0"} {
-		if !strings.Contains(silent, want) {
-			t.Errorf("silent-audio args lack %q:\n%s", want, silent)
-		}
-	}
-	if strings.Contains(silent, "-map 0:a:0") || !strings.Contains(normal, "-map 0:a:0") || strings.Contains(normal, "anullsrc") {
-		t.Errorf("audio source: normal %q / silent %q", normal, silent)
+	args := strings.Join(Args(spec, Target{Input: "in.flv", OutputURL: "http://127.0.0.1:2/live/j/"}), " ")
+	if strings.Count(args, " -i ") != 1 || !strings.Contains(args, "-f flv -i in.flv") || !strings.Contains(args, "-map 0:a:0") {
+		t.Errorf("want one FLV input and its audio:\n%s", args)
 	}
 }
 

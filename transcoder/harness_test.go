@@ -75,7 +75,7 @@ func startJob(t *testing.T, name string, spec jobspec.Spec) *job {
 	cfg := Config{
 		JobID: j.id, Generation: 1, Spec: spec, StreamKey: j.key, ListenAddr: j.addr,
 		OriginURL: j.origin.URL(j.id), UploadToken: j.origin.token, Reporter: j.rep,
-		HeartbeatInterval: 200 * time.Millisecond, StallTimeout: 3 * time.Second,
+		HeartbeatInterval: 200 * time.Millisecond, LossTimeout: time.Second,
 		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	}
 	go func() { j.done <- Run(ctx, cfg) }()
@@ -97,11 +97,14 @@ func (j *job) stop(t *testing.T) {
 	}
 }
 
-// waitRestarts waits until the listener has restarted n times in all: the
-// publisher's last bytes are through ffmpeg and its output is final.
-func (j *job) waitRestarts(t *testing.T, n int) {
+// waitRunsEnded waits until n runs of ffmpeg have ended in all (streaming,
+// then listening again): the publisher's last bytes are through ffmpeg and
+// the run's output is final.
+func (j *job) waitRunsEnded(t *testing.T, n int) {
 	t.Helper()
-	testenv.WaitFor(t, 60*time.Second, fmt.Sprintf("listener restart %d", n), func() bool { return j.rep.last().Stats.Restarts >= n })
+	testenv.WaitFor(t, 60*time.Second, fmt.Sprintf("run %d to end", n), func() bool {
+		return strings.Count(strings.Join(j.rep.states(), " "), StateStreaming+" "+StateListening) >= n
+	})
 }
 
 func (j *job) ingestURL() string { return "rtmp://" + j.addr + "/live/" + j.key }

@@ -54,25 +54,25 @@ func seqOf(t *testing.T, name string) int64 {
 	return n
 }
 
-// TestReconnect: the publisher leaves and comes back; the listener returns,
-// the new run's segments have higher numbers under new names, nothing is
-// overwritten and the playlist marks the discontinuity.
-func TestReconnect(t *testing.T) {
+// TestReconnectAfterTheWindow: the publisher leaves, the reconnect window
+// (0 here) passes, the stream ends (ENDLIST) and no ffmpeg runs; the
+// publisher comes back and a new run starts, its segments numbered after
+// the first run's under new names, nothing overwritten, and the playlist
+// marks the discontinuity.
+func TestReconnectAfterTheWindow(t *testing.T) {
 	t.Parallel()
 	spec := smallLadder("hls", "mpegts", 2, "h264")
 	j := startJob(t, "reconnect", spec)
 	publish(t, j.ingestURL(), 5, "640x360")
-	j.waitRestarts(t, 1)
-	// The publisher left, the job goes on: players must keep polling.
+	j.waitRunsEnded(t, 1)
 	between, _ := parseHLSMaster(t, j.origin.Path(j.id, ""))
 	for _, r := range between {
-		if r.ended || len(r.segments) == 0 {
-			t.Errorf("%s: between publishers the playlist ended=%v with %d segments, want live with segments", r.name, r.ended, len(r.segments))
+		if !r.ended || len(r.segments) == 0 {
+			t.Errorf("%s: after the window the playlist ended=%v with %d segments, want ended with segments", r.name, r.ended, len(r.segments))
 		}
 	}
-	testenv.WaitListening(t, j.addr, 20*time.Second)
 	publish(t, j.ingestURL(), 5, "640x360")
-	j.waitRestarts(t, 2)
+	j.waitRunsEnded(t, 2)
 	j.stop(t)
 
 	first, second := j.origin.published("low-g1p0-"), j.origin.published("low-g1p1-")
@@ -129,8 +129,8 @@ func TestGracefulStop(t *testing.T) {
 }
 
 // TestStalledPublisher: a publisher that keeps its connection open but
-// sends nothing would hold ffmpeg forever; the watchdog restarts the
-// listener.
+// sends nothing has lost its input after the loss timeout: it is dropped,
+// and with a reconnect window of 0 the run ends.
 func TestStalledPublisher(t *testing.T) {
 	t.Parallel()
 	j := startJob(t, "stall", smallLadder("hls", "mpegts", 2, "h264"))
@@ -143,10 +143,7 @@ func TestStalledPublisher(t *testing.T) {
 	if err := pub.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	testenv.WaitFor(t, 30*time.Second, "the watchdog to restart the listener", func() bool {
-		hb := j.rep.last()
-		return hb.Stats.Restarts >= 1 && hb.State == StateListening
-	})
+	j.waitRunsEnded(t, 1)
 	testenv.WaitListening(t, j.addr, 20*time.Second)
 }
 
@@ -188,10 +185,16 @@ func TestNoOrphan(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	testenv.WaitListening(t, addr, 20*time.Second)
-	ff := childrenNamed(t, cmd.Process.Pid, "ffmpeg")
-	if len(ff) != 1 {
-		t.Fatalf("transcoder helper has ffmpeg children %v, want one", ff)
+	pub := publisher("rtmp://"+addr+"/live/k", 60, "320x180")
+	if err := pub.Start(); err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = pub.Process.Kill(); _ = pub.Wait() })
+	var ff []int
+	testenv.WaitFor(t, 20*time.Second, "the helper's ffmpeg", func() bool {
+		ff = childrenNamed(t, cmd.Process.Pid, "ffmpeg")
+		return len(ff) == 1
+	})
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +255,8 @@ func alive(pid int) bool {
 }
 
 // TestSilentConnection: a connection that never even completes the RTMP
-// handshake (a port scanner, a wedged encoder) must not hold the listener.
+// handshake (a port scanner, a wedged encoder) does not keep the publisher
+// out.
 func TestSilentConnection(t *testing.T) {
 	t.Parallel()
 	j := startJob(t, "silent", smallLadder("hls", "mpegts", 2, "h264"))
@@ -261,6 +265,20 @@ func TestSilentConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	j.waitRestarts(t, 1)
-	testenv.WaitListening(t, j.addr, 20*time.Second)
+	publish(t, j.ingestURL(), 3, "320x180")
+	j.waitRunsEnded(t, 1)
+}
+
+// TestWrongStreamKey: the front refuses a publisher with another key
+// before any of its media reaches ffmpeg.
+func TestWrongStreamKey(t *testing.T) {
+	t.Parallel()
+	j := startJob(t, "wrongkey", smallLadder("hls", "mpegts", 2, "h264"))
+	out, err := publisher("rtmp://"+j.addr+"/live/NOTTHEKEY", 3, "320x180").CombinedOutput()
+	if err == nil {
+		t.Fatalf("a publisher with the wrong key was taken:\n%s", out)
+	}
+	if got := j.rep.states(); slices.Contains(got, StateStreaming) {
+		t.Errorf("states %v: media of the wrong key was encoded", got)
+	}
 }

@@ -26,13 +26,13 @@ import (
 // the job stops.
 func TestLowLatencyHLS(t *testing.T) {
 	t.Parallel()
-	spec := mustValid(jobspec.Spec{Output: jobspec.Output{
+	spec := mustValid(withWindow(jobspec.Spec{Output: jobspec.Output{
 		Stream_type: "hls", Segment_format: "fmp4", Segment_duration: 1, Low_latency_mode: true,
 		Video_outputs: []jobspec.VideoOutput{
 			{Label: "low", Codec: "h264", Framerate: 25, Width: 320, Height: 180, Bitrate: "250k", Preset: "veryfast", Threads: 1, Gop_size: 1},
 		},
 		Audio_outputs: []jobspec.AudioOutput{{Label: "audio64k", Codec: "aac", Bitrate: "64k"}},
-	}})
+	}}, 60))
 	j := startJob(t, "llhls", spec)
 	pub := publisher(j.ingestURL(), 8, "320x180")
 	if err := pub.Start(); err != nil {
@@ -84,7 +84,7 @@ func TestLowLatencyHLS(t *testing.T) {
 	var sawHint bool
 	testenv.WaitFor(t, 30*time.Second, "the publisher's end", func() bool {
 		sawHint = sawHint || strings.Contains(getText(t, video), "#EXT-X-PRELOAD-HINT:TYPE=PART")
-		return j.rep.last().Stats.Restarts >= 1
+		return !j.rep.last().InputLostSince.IsZero()
 	})
 	if !sawHint {
 		t.Error("no playlist version had a preload hint")

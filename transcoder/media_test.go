@@ -38,11 +38,23 @@ func sampleLadder(t *testing.T) jobspec.Spec {
 	return mustValid(s)
 }
 
+// mustValid defaults and validates a test spec. Unless the spec says
+// otherwise its reconnect window is 0: the stream ends when the publisher
+// leaves, which the tests of a finished stream wait for.
 func mustValid(s jobspec.Spec) jobspec.Spec {
+	if s.Input_loss == nil {
+		s = withWindow(s, 0)
+	}
 	jobspec.Defaults(&s)
 	if err := jobspec.Validate(s); err != nil {
 		panic(err)
 	}
+	return s
+}
+
+// withWindow sets the spec's reconnect window, in seconds.
+func withWindow(s jobspec.Spec, seconds float64) jobspec.Spec {
+	s.Input_loss = &jobspec.InputLoss{Reconnect_window: &seconds}
 	return s
 }
 
@@ -66,7 +78,7 @@ func TestMediaMatrix(t *testing.T) {
 			spec := c.spec(t)
 			j := startJob(t, c.name, spec)
 			publish(t, j.ingestURL(), c.media, "854x480")
-			j.waitRestarts(t, 1)
+			j.waitRunsEnded(t, 1)
 			j.stop(t)
 			checkPublished(t, j, spec, c.media)
 		})

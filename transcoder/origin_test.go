@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +23,8 @@ type testOrigin struct {
 	dir   string
 	token string
 	srv   *httptest.Server
+
+	keepAll atomic.Bool // answer DELETEs without deleting: every segment stays to be checked
 
 	mu       sync.Mutex
 	puts     []put
@@ -48,6 +51,10 @@ func newTestOrigin(t *testing.T, jobID string) *testOrigin {
 		t.Fatal(err)
 	}
 	o.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodDelete && o.keepAll.Load() {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		h.ServeHTTP(rec, r)
 		o.record(r, rec.status)

@@ -3,13 +3,10 @@ package transcoder
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"log/slog"
-	"net"
-	"os"
 	"os/exec"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -26,11 +23,15 @@ type ffmpegProc struct {
 	wait error
 }
 
-// startFFmpeg runs ffmpeg; onProgress gets its -progress blocks and
-// onMessage every line it logs (after it is logged here), with streamKey
-// masked: ffmpeg names its input URL, key included.
-func startFFmpeg(path string, args []string, onProgress func(progress), onMessage func(string), streamKey string, log *slog.Logger) (*ffmpegProc, error) {
+// startFFmpeg runs ffmpeg with its standard input to write to; onProgress
+// gets its -progress blocks and onMessage every line it logs (after it is
+// logged here), with streamKey masked.
+func startFFmpeg(path string, args []string, onProgress func(progress), onMessage func(string), streamKey string, log *slog.Logger) (*ffmpegProc, io.WriteCloser, error) {
 	cmd := exec.Command(path, args...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, nil, err
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Stdout = &lineWriter{line: newProgressReader(onProgress).line}
 	cmd.Stderr = &lineWriter{line: func(l string) {
@@ -55,9 +56,9 @@ func startFFmpeg(path string, args []string, onProgress func(progress), onMessag
 		close(p.done)
 	}()
 	if err := <-started; err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return p, nil
+	return p, stdin, nil
 }
 
 func (p *ffmpegProc) pid() int { return p.cmd.Process.Pid }
@@ -91,47 +92,6 @@ func (p *ffmpegProc) stop(timeout time.Duration) {
 func (p *ffmpegProc) kill() {
 	_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
 	<-p.done
-}
-
-// bytesIn is what ffmpeg has read so far (rchar of /proc/<pid>/io): almost
-// all of it is the publisher's RTMP stream.
-func (p *ffmpegProc) bytesIn() int64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.pid()) + "/io")
-	if err != nil {
-		return 0
-	}
-	for _, l := range bytes.Split(b, []byte("\n")) {
-		if v, ok := bytes.CutPrefix(l, []byte("rchar: ")); ok {
-			n, _ := strconv.ParseInt(string(v), 10, 64)
-			return n
-		}
-	}
-	return 0
-}
-
-// publisherConnected reports whether a TCP connection is established to
-// the listener's port (from the kernel's socket tables): a publisher is on,
-// whether or not it sends anything.
-func publisherConnected(listenAddr string) bool {
-	_, port, err := net.SplitHostPort(listenAddr)
-	if err != nil {
-		return false
-	}
-	p, _ := strconv.Atoi(port)
-	suffix := fmt.Sprintf(":%04X", p)
-	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		b, err := os.ReadFile(table)
-		if err != nil {
-			continue
-		}
-		for _, l := range strings.Split(string(b), "\n") {
-			f := strings.Fields(l)
-			if len(f) > 3 && strings.HasSuffix(f[1], suffix) && f[3] == "01" { // 01: ESTABLISHED
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // lineWriter calls line for every complete line written to it.

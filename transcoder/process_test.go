@@ -21,7 +21,7 @@ func TestFFmpegLogMasksStreamKey(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(&lockedWriter{mu: &mu, w: &logs}, nil))
 	script := "echo \"Input #0, flv, from 'rtmp://127.0.0.1:20000/live/" + key + "':\" >&2; " +
 		"echo \"[rtmp @ 0x1] Unexpected stream " + key + ", expecting " + key + "\" >&2"
-	p, err := startFFmpeg("sh", []string{"-c", script}, func(progress) {}, func(l string) {
+	p, _, err := startFFmpeg("sh", []string{"-c", script}, func(progress) {}, func(l string) {
 		mu.Lock()
 		seen = append(seen, l)
 		mu.Unlock()

@@ -2,10 +2,7 @@ package transcoder
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,14 +20,20 @@ type supervisor struct {
 	log     *slog.Logger
 	changed chan struct{} // kicks the heartbeat loop on a state change
 
-	mu       sync.Mutex
-	state    string
-	stats    jobspec.Stats
-	restarts int
+	front  *front
+	slates *slates
+	policy policy
+
+	mu             sync.Mutex
+	state          string
+	stats          jobspec.Stats
+	restarts       int
+	inputLostSince time.Time
 }
 
-func newSupervisor(cfg Config, rl *relay) *supervisor {
-	return &supervisor{cfg: cfg, relay: rl, log: cfg.Logger, changed: make(chan struct{}, 1), state: StateListening}
+func newSupervisor(cfg Config, rl *relay, ss *slates) *supervisor {
+	return &supervisor{cfg: cfg, relay: rl, log: cfg.Logger, changed: make(chan struct{}, 1), state: StateListening,
+		slates: ss, policy: policyOf(cfg.Spec)}
 }
 
 func (s *supervisor) heartbeat() Heartbeat {
@@ -40,7 +43,7 @@ func (s *supervisor) heartbeat() Heartbeat {
 	st.Restarts = s.restarts
 	return Heartbeat{
 		JobID: s.cfg.JobID, Generation: s.cfg.Generation, State: s.state,
-		IngestAddr: s.cfg.ListenAddr, Stats: st, Time: time.Now(),
+		IngestAddr: s.cfg.ListenAddr, Stats: st, Time: time.Now(), InputLostSince: s.inputLostSince,
 	}
 }
 
@@ -66,51 +69,51 @@ func (s *supervisor) update(state string, fn func(*jobspec.Stats)) {
 	}
 }
 
-// Restart backoff after ffmpeg fails without having streamed (a port in
-// use, a port scanner's junk handshake). A publisher leaving is not a
-// failure: the listener comes back at once.
+// Restart backoff after ffmpeg fails without having streamed. A run that
+// ends because its reconnect window passed is not a failure.
 const (
 	minBackoff = 200 * time.Millisecond
 	maxBackoff = 5 * time.Second
 )
 
-// supervise runs listener after listener until ctx is done. Each run is a
-// new period, and a restart keeps the playback URL working: the run's
-// segments carry g<generation>p<period> in their names, so nothing
-// published is overwritten; HLS media sequences start at the run's Unix
-// time, so they keep increasing, with EXT-X-DISCONTINUITY on the run's first
-// segment; the relay keeps the previous run's ENDLIST and static MPD from
-// players (see ffmpeg.Args and relay).
-//
-// A publisher that sends no audio makes ffmpeg fail as soon as it has probed
-// the stream; the next listener fills the job's audio with silence, so the
-// encoder's reconnect streams. The one after that tries the publisher's
-// audio again, since the next publisher may send it.
+// supervise serves publishers until ctx is done. The front takes them;
+// each run of ffmpeg starts with a publisher's first key frame and lasts,
+// through publishers leaving and coming back, until the input has been
+// lost for the reconnect window (then the stream ends cleanly and the
+// transcoder waits for its publisher, with no ffmpeg running) or ffmpeg
+// fails. Each run is a new period: its segments carry g<generation>p<period>
+// in their names, HLS media sequences start at the run's Unix time, with
+// EXT-X-DISCONTINUITY on the run's first segment (see ffmpeg.Args).
 func (s *supervisor) supervise(ctx context.Context) error {
+	f, err := startFront(s.cfg.ListenAddr, s.cfg.StreamKey, s.log)
+	if err != nil {
+		return err
+	}
+	s.front = f
+	defer f.close()
 	backoff := minBackoff
-	silent := false
 	for period := 0; ; period++ {
+		s.update(StateListening, func(st *jobspec.Stats) { *st = jobspec.Stats{} })
+		s.setInputLost(time.Time{})
+		first, ok := awaitKeyframe(ctx, f)
+		if !ok {
+			return nil
+		}
 		if period > 0 {
 			s.mu.Lock()
 			s.restarts++
 			s.mu.Unlock()
 		}
-		streamed, noAudio, err := s.runOnce(ctx, period, silent)
+		streamed, err := s.runPeriod(ctx, first, period)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if noAudio && !silent && len(s.cfg.Spec.Output.Audio_outputs) > 0 {
-			s.log.Warn("the publisher sends no audio; the next listener fills the audio with silence", "period", period+1)
-			silent = true
-			continue
-		}
-		silent = false
 		if streamed || err == nil {
 			backoff = minBackoff
-			s.log.Info("listener ended; restarting it", "period", period+1, "err", err)
+			s.log.Info("run ended", "period", period, "err", err)
 			continue
 		}
-		s.log.Warn("ffmpeg failed; restarting listener", "period", period+1, "err", err, "backoff", backoff)
+		s.log.Warn("ffmpeg failed; waiting for the publisher again", "period", period, "err", err, "backoff", backoff)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -120,74 +123,57 @@ func (s *supervisor) supervise(ctx context.Context) error {
 	}
 }
 
-var errStalled = errors.New("publisher stalled")
-
-// runOnce runs one ffmpeg listener until it exits, ctx is done or the
-// publisher stalls. streamed says whether media flowed in this run, noAudio
-// whether ffmpeg found no audio in the publisher's stream.
-func (s *supervisor) runOnce(ctx context.Context, period int, silent bool) (streamed, noAudio bool, err error) {
-	t := ffmpeg.Target{
-		ListenURL:   "rtmp://" + s.cfg.ListenAddr + "/live/" + s.cfg.StreamKey,
-		OutputURL:   s.relay.URL(), // the relay adds the upload token
-		Period:      period,
-		Generation:  s.cfg.Generation,
-		TimeURL:     timeURL(s.cfg.OriginURL),
-		SilentAudio: silent,
-	}
-	s.update(StateListening, func(st *jobspec.Stats) { *st = jobspec.Stats{} })
-	w := newWatch(s.cfg.StallTimeout)
-	var missingAudio atomic.Bool
-	p, err := startFFmpeg(s.cfg.FFmpegPath, ffmpeg.Args(s.cfg.Spec, t),
-		func(pr progress) { s.onProgress(w, pr) },
-		func(line string) {
-			if strings.Contains(line, "Stream map '0:a:0' matches no streams") {
-				missingAudio.Store(true)
-			}
-		}, s.cfg.StreamKey, s.log)
-	if err != nil {
-		return false, false, err
-	}
-	streamed, err = s.watchRun(ctx, p, w, period)
-	return streamed, missingAudio.Load(), err
-}
-
-// watchRun follows one ffmpeg run: its exit, a stop or fence, a stall.
-func (s *supervisor) watchRun(ctx context.Context, p *ffmpegProc, w *watch, period int) (streamed bool, err error) {
-	s.log.Info("ffmpeg listening", "addr", s.cfg.ListenAddr, "period", period, "pid", p.pid())
-	tick := time.NewTicker(500 * time.Millisecond)
-	defer tick.Stop()
+// awaitKeyframe waits for a publisher's first key frame; a publisher that
+// leaves before it is forgotten. ok is false when ctx is done.
+func awaitKeyframe(ctx context.Context, f *front) (*pending, bool) {
+	var p *pending
+	var tags chan tag
 	for {
 		select {
-		case <-p.done:
-			return w.streamed(), p.err()
 		case <-ctx.Done():
-			if errors.Is(context.Cause(ctx), ErrFenced) {
-				s.relay.fenced.Store(true)
-				p.kill()
-			} else {
-				s.relay.stopping.Store(true)
-				p.stop(s.cfg.StopTimeout)
+			if p != nil {
+				p.s.drop()
 			}
-			return w.streamed(), ctx.Err()
-		case now := <-tick.C:
-			in, out := p.bytesIn(), s.relay.bytesOut.Load()
-			s.update("", func(st *jobspec.Stats) { st.Bytes_in, st.Bytes_out = in, out })
-			if w.stalled(now, in, publisherConnected(s.cfg.ListenAddr)) {
-				s.log.Warn("publisher stalled; restarting listener", "stall_timeout", s.cfg.StallTimeout)
-				p.stop(s.cfg.StopTimeout)
-				return w.streamed(), fmt.Errorf("period %d: %w", period, errStalled)
+			return nil, false
+		case s := <-f.sessions:
+			p, tags = &pending{s: s}, s.tags
+		case t, open := <-tags:
+			switch {
+			case !open:
+				p, tags = nil, nil
+			case p.take(t):
+				return p, true
 			}
 		}
 	}
 }
 
+// runPeriod runs one ffmpeg on the splice of the publishers' media.
+func (s *supervisor) runPeriod(ctx context.Context, first *pending, period int) (streamed bool, err error) {
+	t := ffmpeg.Target{OutputURL: s.relay.URL(), Period: period, Generation: s.cfg.Generation, TimeURL: timeURL(s.cfg.OriginURL)}
+	var hadOutput atomic.Bool
+	p, stdin, err := startFFmpeg(s.cfg.FFmpegPath, ffmpeg.Args(s.cfg.Spec, t),
+		func(pr progress) { s.onProgress(&hadOutput, pr) }, func(string) {}, s.cfg.StreamKey, s.log)
+	if err != nil {
+		return false, err
+	}
+	s.relay.stopping.Store(false)
+	s.log.Info("ffmpeg started", "period", period, "pid", p.pid())
+	w, err := newFLVWriter(stdin)
+	if err == nil {
+		r := &run{s: s, p: p, stdin: stdin, sp: newSplice(w, s.slates, s.policy, s.log)}
+		err = r.loop(ctx, first)
+	}
+	return hadOutput.Load(), err
+}
+
 // onProgress takes one -progress block: media is flowing once ffmpeg has
 // output time.
-func (s *supervisor) onProgress(w *watch, pr progress) {
-	w.progressed(time.Now(), pr.outTimeUS)
+func (s *supervisor) onProgress(hadOutput *atomic.Bool, pr progress) {
 	state := StateListening
 	if pr.outTimeUS > 0 || pr.frames > 0 {
 		state = StateStreaming
+		hadOutput.Store(true)
 	}
 	s.update(state, func(st *jobspec.Stats) {
 		st.Fps, st.Speed, st.Frames, st.Dropped_frames = pr.fps, pr.speed, pr.frames, pr.dropped
@@ -200,44 +186,16 @@ func (s *supervisor) onProgress(w *watch, pr progress) {
 	})
 }
 
-// watch decides when a connected publisher has stalled: a publisher is
-// connected to the listener (or media flowed), and neither ffmpeg's input
-// bytes nor its output time moved for the stall timeout.
-type watch struct {
-	timeout time.Duration
-
-	mu         sync.Mutex
-	lastIn     int64
-	lastOut    int64
-	lastMove   time.Time
-	hadOutTime bool
-}
-
-func newWatch(timeout time.Duration) *watch { return &watch{timeout: timeout, lastMove: time.Now()} }
-
-func (w *watch) progressed(now time.Time, outTimeUS int64) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if outTimeUS > w.lastOut {
-		w.lastOut, w.lastMove, w.hadOutTime = outTimeUS, now, true
+// setInputLost records when the input was lost (zero: it is live).
+func (s *supervisor) setInputLost(at time.Time) {
+	s.mu.Lock()
+	changed := !s.inputLostSince.Equal(at)
+	s.inputLostSince = at
+	s.mu.Unlock()
+	if changed {
+		select {
+		case s.changed <- struct{}{}:
+		default:
+		}
 	}
-}
-
-func (w *watch) stalled(now time.Time, bytesIn int64, connected bool) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if bytesIn > w.lastIn {
-		w.lastIn, w.lastMove = bytesIn, now
-	}
-	if !connected && !w.hadOutTime {
-		w.lastMove = now // waiting for a publisher is not a stall
-		return false
-	}
-	return now.Sub(w.lastMove) > w.timeout
-}
-
-func (w *watch) streamed() bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.hadOutTime
 }

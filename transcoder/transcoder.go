@@ -1,13 +1,15 @@
-// Package transcoder supervises the one ffmpeg that serves a live job: it
-// starts the RTMP listener, restarts it when a publisher leaves or stalls,
-// relays ffmpeg's uploads to the origin, reads ffmpeg's -progress output
-// and heartbeats state and stats to a Reporter. It owns no storage: Redis,
-// Nomad and the origin are reached only through the Reporter and the URLs
-// in its Config. Linux only (parent-death signal, /proc).
+// Package transcoder serves one live job: its RTMP front takes the
+// publisher (the job's stream key only), it feeds ffmpeg one continuous
+// input (the publisher's media, or while the input is lost the repeated
+// last frame, then the slate, with silence), relays ffmpeg's uploads to the
+// origin, reads ffmpeg's -progress output and heartbeats state and stats
+// to a Reporter. It owns no storage: Redis, Nomad and the origin are
+// reached only through the Reporter and the URLs in its Config. Linux only
+// (parent-death signal).
 //
-// The RTMP listener accepts any stream key (ffmpeg only logs "Unexpected
-// stream"): it is not authentication. Keys are checked by the ingest
-// gateway in front of it, and the listener should bind a private address.
+// Encoders publish through the ingest gateway, which gives the job one
+// stable URL; the front checks the key as well, so a listener reachable
+// on the node's private network takes nothing but the job's publisher.
 package transcoder
 
 import (
@@ -16,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -32,8 +35,8 @@ const ExitFenced = 3
 
 // States reported in heartbeats.
 const (
-	StateListening = "listening" // ffmpeg waits for a publisher
-	StateStreaming = "streaming" // media flows
+	StateListening = "listening" // waiting for a publisher; no ffmpeg runs
+	StateStreaming = "streaming" // media flows (the slate's too)
 )
 
 // Heartbeat is what the transcoder says about itself every interval and on
@@ -45,10 +48,11 @@ type Heartbeat struct {
 	JobID      string
 	Generation int64
 	State      string // StateListening or StateStreaming
-	IngestAddr string // host:port the RTMP listener is bound to
+	IngestAddr string // host:port the RTMP front is bound to
 	Stats      jobspec.Stats
 	Time       time.Time
-	// InputLostSince is when the publisher's input was lost and the output switched to the slate; zero while live or before any publisher.
+	// InputLostSince is when the publisher's input was lost and the output
+	// switched to the slate; zero while live or before any publisher.
 	InputLostSince time.Time
 }
 
@@ -65,17 +69,17 @@ type Config struct {
 	Generation  int64
 	Spec        jobspec.Spec // validated and defaulted
 	StreamKey   string
-	ListenAddr  string // host:port of the RTMP listener
+	ListenAddr  string // host:port of the RTMP front
 	OriginURL   string // base URL of the job's folder, e.g. http://127.0.0.1:1081/live/<job id>/
 	UploadToken string
 	FFmpegPath  string // default "ffmpeg"
 	Reporter    Reporter
 	// HeartbeatInterval defaults to 1 s.
 	HeartbeatInterval time.Duration
-	// StallTimeout is how long a connected publisher may send nothing before
-	// the listener is restarted (ffmpeg itself would wait forever). Default
-	// 10 s.
-	StallTimeout time.Duration
+	// LossTimeout is how long a connected publisher may send nothing before
+	// its input counts as lost. Default 1 s (AWS MediaLive's input loss
+	// threshold).
+	LossTimeout time.Duration
 	// StopTimeout is how long ffmpeg gets to flush its last segment after
 	// SIGINT before it is killed. Default 5 s.
 	StopTimeout time.Duration
@@ -89,8 +93,8 @@ func (c Config) withDefaults() Config {
 	if c.HeartbeatInterval <= 0 {
 		c.HeartbeatInterval = time.Second
 	}
-	if c.StallTimeout <= 0 {
-		c.StallTimeout = 10 * time.Second
+	if c.LossTimeout <= 0 {
+		c.LossTimeout = time.Second
 	}
 	if c.StopTimeout <= 0 {
 		c.StopTimeout = 5 * time.Second
@@ -142,7 +146,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if jobspec.LowLatencyHLS(cfg.Spec.Output) {
 		rl.enableLLHLS(cfg.Spec)
 	}
-	s := newSupervisor(cfg, rl)
+	ss, cleanup, err := jobSlates(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("transcoder job %s: %w", cfg.JobID, err)
+	}
+	defer cleanup()
+	s := newSupervisor(cfg, rl, ss)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	beats := make(chan struct{})
@@ -201,4 +210,39 @@ func (s *supervisor) heartbeats(ctx context.Context, cancel context.CancelCauseF
 		case <-s.changed:
 		}
 	}
+}
+
+// jobSlates prepares the job's slate image: the one at the spec's
+// Slate_url, fetched once now, or the built-in card when there is none or
+// it cannot be fetched.
+func jobSlates(ctx context.Context, cfg Config) (*slates, func(), error) {
+	image := builtinSlate
+	if url := jobspec.InputLossOf(cfg.Spec).SlateURL; url != "" {
+		b, err := fetchSlate(ctx, url)
+		if err != nil {
+			cfg.Logger.Warn("slate image not fetched; the built-in card is shown instead", "url", url, "err", err)
+		} else {
+			image = b
+		}
+	}
+	dir, err := os.MkdirTemp("", "ezlive-slate-")
+	if err != nil {
+		return nil, nil, err
+	}
+	ss, err := newSlates(cfg.FFmpegPath, dir, image)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	return ss, func() { os.RemoveAll(dir) }, nil
+}
+
+// policyOf is the job's input-loss policy.
+func policyOf(spec jobspec.Spec) policy {
+	il := jobspec.InputLossOf(spec)
+	fps := 25.0
+	for _, v := range spec.Output.Video_outputs {
+		fps = max(fps, v.Framerate)
+	}
+	return policy{window: il.ReconnectWindow, repeat: il.RepeatLastFrame, fps: fps}
 }

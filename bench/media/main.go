@@ -149,18 +149,10 @@ func generateInput(path string, secs int) {
 	}
 }
 
-// fromFile turns ffmpeg.Args' RTMP listener input into the pre-generated
-// file, leaving everything else as the transcoder runs it.
-func fromFile(args []string, input string) []string {
-	i := slices.Index(args, "-listen")
-	out := slices.Clone(args[:i-2]) // drop "-f flv"
-	out = append(out, "-i", input)
-	return append(out, args[i+4:]...)
-}
-
+// ezliveArgs is the transcoder's ffmpeg reading the pre-generated FLV file
+// instead of the transcoder's splice.
 func ezliveArgs(spec jobspec.Spec, input, outURL string) []string {
-	args := ffmpeg.Args(spec, ffmpeg.Target{ListenURL: "rtmp://unused/live/k", OutputURL: outURL, UploadToken: token})
-	return fromFile(args, input)
+	return ffmpeg.Args(spec, ffmpeg.Target{Input: input, OutputURL: outURL, UploadToken: token})
 }
 
 // handArgs is the best single ffmpeg for the ladder written by hand: one

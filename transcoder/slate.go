@@ -1,0 +1,197 @@
+package transcoder
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// builtinSlate is the card shown when a job names no slate image: "The
+// stream will resume shortly", white on dark blue (0x1d3557), 1280×720.
+//
+//go:embed slate.png
+var builtinSlate []byte
+
+// maxSlateBytes bounds a slate image fetched from the job's Slate_url.
+const maxSlateBytes = 20 << 20
+
+// fetchSlate downloads a job's slate image once, when the transcoder starts.
+func fetchSlate(ctx context.Context, url string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET slate image: %s", res.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(res.Body, maxSlateBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxSlateBytes {
+		return nil, fmt.Errorf("slate image larger than %d MB", maxSlateBytes>>20)
+	}
+	return b, nil
+}
+
+// slateShape is what a slate must match so that the decoder and the
+// filter graph take it without a reconfiguration: the publisher's picture
+// size and audio format. A reconfigured filter graph loses the frames it
+// holds, and with them the repeated last frame.
+type slateShape struct {
+	width, height int
+	fps           float64
+	sampleRate    int
+	channels      int
+}
+
+// slate is one second of the slate as FLV tags with timestamps from 0: an
+// AVC configuration, a GOP that starts with a key frame (it loops), an AAC
+// configuration and frames of silence.
+type slate struct {
+	videoConfig tag
+	video       []tag
+	audioConfig tag
+	silence     []tag
+	frameMS     float64 // video frame duration
+	audioMS     float64 // AAC frame duration (1024 samples)
+}
+
+// slates encodes slates for the shapes publishers bring, each once, in the
+// background, from one image file.
+type slates struct {
+	ffmpeg string
+	image  string // path of the image file
+
+	mu    sync.Mutex
+	ready map[slateShape]*slate
+	busy  map[slateShape]bool
+	last  *slate // the latest one ready, for a shape not yet encoded
+}
+
+// newSlates writes image to dir for ffmpeg to read.
+func newSlates(ffmpegPath, dir string, image []byte) (*slates, error) {
+	path := filepath.Join(dir, "slate-image")
+	if err := os.WriteFile(path, image, 0o600); err != nil {
+		return nil, err
+	}
+	return &slates{ffmpeg: ffmpegPath, image: path, ready: map[slateShape]*slate{}, busy: map[slateShape]bool{}}, nil
+}
+
+// prepare starts encoding the slate of shape unless it is ready or under
+// way; done, when set, is called once it is ready (or failed).
+func (ss *slates) prepare(shape slateShape, log func(error)) {
+	ss.mu.Lock()
+	if ss.ready[shape] != nil || ss.busy[shape] {
+		ss.mu.Unlock()
+		return
+	}
+	ss.busy[shape] = true
+	ss.mu.Unlock()
+	go func() {
+		sl, err := encodeSlate(ss.ffmpeg, ss.image, shape)
+		ss.mu.Lock()
+		defer ss.mu.Unlock()
+		delete(ss.busy, shape)
+		if err != nil {
+			log(err)
+			return
+		}
+		ss.ready[shape] = sl
+		ss.last = sl
+	}()
+}
+
+// get returns the slate of shape, or the latest ready one (a different
+// shape costs a filter graph reconfiguration), or nil.
+func (ss *slates) get(shape slateShape) *slate {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if sl := ss.ready[shape]; sl != nil {
+		return sl
+	}
+	return ss.last
+}
+
+// wait returns the slate of shape once it is ready, for at most d.
+func (ss *slates) wait(shape slateShape, d time.Duration) *slate {
+	deadline := time.Now().Add(d)
+	for {
+		ss.mu.Lock()
+		sl, busy := ss.ready[shape], ss.busy[shape]
+		ss.mu.Unlock()
+		if sl != nil || !busy || time.Now().After(deadline) {
+			return ss.get(shape)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// encodeSlate encodes one second of the image at shape: scaled to fit and
+// padded, H.264 with one key frame and no B-frames, and AAC silence.
+func encodeSlate(ffmpegPath, image string, shape slateShape) (*slate, error) {
+	fps := shape.fps
+	w, h := shape.width, shape.height
+	vf := fmt.Sprintf("scale=%d:%d:force_original_aspect_ratio=decrease,pad=%d:%d:(ow-iw)/2:(oh-ih)/2,setsar=1,format=yuv420p", w, h, w, h)
+	layout := "stereo"
+	if shape.channels == 1 {
+		layout = "mono"
+	}
+	frames := int(math.Round(fps))
+	cmd := exec.Command(ffmpegPath, "-hide_banner", "-nostdin", "-loglevel", "error",
+		"-loop", "1", "-framerate", ffNum(fps), "-i", image,
+		"-f", "lavfi", "-i", fmt.Sprintf("anullsrc=r=%d:cl=%s", shape.sampleRate, layout),
+		"-frames:v", strconv.Itoa(frames), "-t", "1.2", "-vf", vf,
+		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "stillimage", "-bf", "0",
+		"-g", strconv.Itoa(frames), "-keyint_min", strconv.Itoa(frames),
+		"-c:a", "aac", "-b:a", "64k", "-f", "flv", "pipe:1")
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("encode slate %dx%d: %w: %s", w, h, err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	tags, err := readFLV(&out)
+	if err != nil {
+		return nil, err
+	}
+	sl := &slate{frameMS: 1000 / fps, audioMS: 1024 * 1000 / float64(shape.sampleRate)}
+	for _, t := range tags {
+		switch {
+		case t.isVideoConfig():
+			sl.videoConfig = t
+		case t.isAudioConfig():
+			sl.audioConfig = t
+		case t.typ == tagVideo && t.isAVC():
+			sl.video = append(sl.video, t)
+		case t.typ == tagAudio && t.isAAC():
+			sl.silence = append(sl.silence, t)
+		}
+	}
+	if sl.videoConfig.body == nil || sl.audioConfig.body == nil || len(sl.video) == 0 || len(sl.silence) < 3 || !sl.video[0].isVideoKeyframe() {
+		return nil, errors.New("encode slate: ffmpeg's output lacks a configuration, a key frame or audio")
+	}
+	// The encoder's first and last AAC frames carry its priming and
+	// padding; the middle ones are plain silence, each alone decodable.
+	sl.silence = sl.silence[1 : len(sl.silence)-1]
+	return sl, nil
+}
+
+func ffNum(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

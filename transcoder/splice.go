@@ -1,0 +1,293 @@
+package transcoder
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/Eyevinn/mp4ff/aac"
+	"github.com/Eyevinn/mp4ff/avc"
+)
+
+// The splice writes one ffmpeg run's input: the publisher's media while it
+// is live, and while it is lost the last frame repeated, then the slate,
+// with silent audio, in real time; all on one timeline, so the outputs go
+// on with the same numbers and no discontinuity.
+//
+// The last frame is repeated by the decoder side of ffmpeg itself: the
+// first slate frame is written RepeatLastFrame after the last live one, and
+// each rendition's fps filter fills the gap with copies of the last frame.
+// It is written at once, not a second later, so the outputs never wait:
+// the timeline then runs up to RepeatLastFrame ahead of the wall clock,
+// which players see only as that much more latency.
+
+// lossTimeout is how long a connected publisher may send nothing before
+// its input counts as lost (AWS MediaLive's default input loss threshold).
+const lossTimeout = time.Second
+
+// policy is what the job's spec says to do when the input is lost.
+type policy struct {
+	window time.Duration // reconnect window; 0: end the stream at once
+	repeat time.Duration // last frame repeated before the slate
+	fps    float64       // the slate's frame rate: the ladder's highest
+}
+
+// pending is a publisher's session up to its first key frame, with the
+// configurations it sent before it.
+type pending struct {
+	s           *session
+	videoConfig *tag
+	audioConfig *tag
+	keyframe    tag
+}
+
+// take reads one tag of the session; it reports true at the first key
+// frame, which pending then holds.
+func (p *pending) take(t tag) bool {
+	switch {
+	case t.isVideoConfig():
+		p.videoConfig = &t
+	case t.isAudioConfig():
+		p.audioConfig = &t
+	case t.isVideoKeyframe() && p.videoConfig != nil:
+		p.keyframe = t
+		return true
+	}
+	return false
+}
+
+// shape is the slate shape that matches the publisher: its picture size
+// (from the SPS) and audio format (from the AudioSpecificConfig), 48 kHz
+// stereo when it sends no audio.
+func (p *pending) shape(fps float64) slateShape {
+	sh := slateShape{width: 1280, height: 720, fps: fps, sampleRate: 48000, channels: 2}
+	if w, h, ok := avcSize(p.videoConfig.body); ok {
+		sh.width, sh.height = w, h
+	}
+	if p.audioConfig != nil {
+		if asc, err := aac.DecodeAudioSpecificConfig(bytes.NewReader(p.audioConfig.body[2:])); err == nil && asc.SamplingFrequency > 0 {
+			sh.sampleRate = asc.SamplingFrequency
+			sh.channels = min(2, max(1, int(asc.ChannelConfiguration)))
+		}
+	}
+	return sh
+}
+
+// avcSize reads the picture size from an AVC sequence header tag body.
+func avcSize(body []byte) (w, h int, ok bool) {
+	if len(body) < 6 {
+		return 0, 0, false
+	}
+	rec, err := avc.DecodeAVCDecConfRec(body[5:])
+	if err != nil || len(rec.SPSnalus) == 0 {
+		return 0, 0, false
+	}
+	sps, err := avc.ParseSPSNALUnit(rec.SPSnalus[0], false)
+	if err != nil || sps.Width == 0 || sps.Height == 0 {
+		return 0, 0, false
+	}
+	return int(sps.Width), int(sps.Height), true
+}
+
+// splice is the writer of one run's input and its timeline, in
+// milliseconds. It is used by one goroutine.
+type splice struct {
+	w      *flvWriter
+	slates *slates
+	pol    policy
+	log    *slog.Logger
+
+	wrote    bool
+	lastDTS  int64   // video
+	lastPTS  int64   // video, presentation
+	audioEnd float64 // where the last audio frame ends, exactly
+	audioMS  float64 // duration of the audio frames being written
+
+	// live
+	src      *session
+	shape    slateShape
+	offset   int64 // output = publisher's timestamp + offset
+	pubAudio bool  // the publisher's audio is written (else silence)
+	silence  *slate
+	silenceN int
+
+	// lost
+	lostAt    time.Time
+	slate     *slate
+	slateN    int   // slate frames written
+	slateFrom int64 // PTS of the first slate frame
+}
+
+func newSplice(w *flvWriter, ss *slates, pol policy, log *slog.Logger) *splice {
+	return &splice{w: w, slates: ss, pol: pol, log: log}
+}
+
+// next is where media continues on the timeline: after the last video frame
+// shown and the last audio frame.
+func (sp *splice) next() int64 {
+	if !sp.wrote {
+		return 0
+	}
+	return max(sp.lastPTS+int64(math.Round(1000/sp.pol.fps)), int64(math.Ceil(sp.audioEnd)))
+}
+
+// goLive switches the input to a publisher at its first key frame.
+func (sp *splice) goLive(p *pending) error {
+	pos := sp.next()
+	sp.src, sp.lostAt, sp.slate = p.s, time.Time{}, nil
+	sp.shape = p.shape(sp.pol.fps)
+	sp.slates.prepare(sp.shape, func(err error) { sp.log.Warn("slate", "err", err) })
+	sp.offset = pos - p.keyframe.ts
+	if err := sp.writeVideo(tag{typ: tagVideo, ts: pos, body: p.videoConfig.body}); err != nil {
+		return err
+	}
+	sp.pubAudio = p.audioConfig != nil
+	if sp.pubAudio {
+		if err := sp.writeAudio(tag{typ: tagAudio, ts: pos, body: p.audioConfig.body}, sp.audioFrameMS(p.audioConfig)); err != nil {
+			return err
+		}
+	} else if err := sp.useSilence(pos); err != nil {
+		return err
+	}
+	return sp.live(p.keyframe)
+}
+
+// useSilence starts the silence of the publisher's shape at ts: for a
+// publisher that sends no audio, the job's audio is silent.
+func (sp *splice) useSilence(ts int64) error {
+	sl := sp.slates.wait(sp.shape, 5*time.Second)
+	if sl == nil {
+		return errors.New("no slate to take silence from")
+	}
+	sp.silence, sp.silenceN = sl, 0
+	return sp.writeAudio(tag{typ: tagAudio, ts: max(ts, int64(sp.audioEnd)), body: sl.audioConfig.body}, sl.audioMS)
+}
+
+func (sp *splice) audioFrameMS(config *tag) float64 {
+	if asc, err := aac.DecodeAudioSpecificConfig(bytes.NewReader(config.body[2:])); err == nil && asc.SamplingFrequency > 0 {
+		return 1024 * 1000 / float64(asc.SamplingFrequency)
+	}
+	return 1024 * 1000 / 48000.0
+}
+
+// live writes one of the live publisher's tags on the timeline.
+func (sp *splice) live(t tag) error {
+	t.ts += sp.offset
+	switch {
+	case t.typ == tagVideo && t.isAVC():
+		if err := sp.writeVideo(t); err != nil {
+			return err
+		}
+		if !sp.pubAudio && !t.isVideoConfig() {
+			return sp.fillSilence(sp.silence, sp.lastDTS)
+		}
+	case t.isAudioConfig():
+		sp.pubAudio, sp.silence = true, nil
+		return sp.writeAudio(t, sp.audioFrameMS(&t))
+	case t.typ == tagAudio && t.isAAC() && sp.pubAudio:
+		if float64(t.ts) < sp.audioEnd-sp.audioMS/2 {
+			return nil // overlaps what was written before the switch
+		}
+		return sp.writeAudio(t, sp.audioMS)
+	}
+	return nil
+}
+
+// lose switches to the repeated last frame and the slate. It returns false
+// when there is nothing to switch to (a reconnect window of 0, or no slate
+// could be made): the run should end.
+func (sp *splice) lose(now time.Time) (bool, error) {
+	sp.src = nil
+	if sp.pol.window <= 0 {
+		return false, nil
+	}
+	sl := sp.slates.wait(sp.shape, 2*time.Second)
+	if sl == nil {
+		return false, errors.New("no slate ready")
+	}
+	sp.lostAt, sp.slate, sp.slateN = now, sl, 0
+	sp.slateFrom = sp.lastPTS + int64(math.Round(sl.frameMS)) + sp.pol.repeat.Milliseconds()
+	if err := sp.writeVideo(tag{typ: tagVideo, ts: sp.slateFrom, body: sl.videoConfig.body}); err != nil {
+		return true, err
+	}
+	sp.silence, sp.silenceN = sl, 0
+	if err := sp.writeAudio(tag{typ: tagAudio, ts: int64(sp.audioEnd), body: sl.audioConfig.body}, sl.audioMS); err != nil {
+		return true, err
+	}
+	return true, sp.slateDue(now)
+}
+
+// slateDue writes the slate frames due by now (the first at once), each
+// with the silence up to it.
+func (sp *splice) slateDue(now time.Time) error {
+	sl := sp.slate
+	for {
+		at := float64(sp.slateN) * sl.frameMS
+		if sp.slateN > 0 && sp.lostAt.Add(time.Duration(at*float64(time.Millisecond))).After(now) {
+			return nil
+		}
+		f := sl.video[sp.slateN%len(sl.video)]
+		f.ts = sp.slateFrom + int64(math.Round(at))
+		if err := sp.writeVideo(f); err != nil {
+			return err
+		}
+		sp.slateN++
+		if err := sp.fillSilence(sl, f.ts); err != nil {
+			return err
+		}
+	}
+}
+
+// fillSilence writes silent frames from sl until the audio reaches ts.
+func (sp *splice) fillSilence(sl *slate, ts int64) error {
+	if sl == nil {
+		return nil
+	}
+	for sp.audioEnd <= float64(ts) {
+		f := sl.silence[sp.silenceN%len(sl.silence)]
+		sp.silenceN++
+		start := sp.audioEnd
+		f.ts = int64(math.Round(start))
+		if err := sp.writeAudio(f, sl.audioMS); err != nil {
+			return err
+		}
+		sp.audioEnd = start + sl.audioMS // exact: no rounding drift
+	}
+	return nil
+}
+
+// writeVideo writes a video tag, its decoding time kept increasing.
+func (sp *splice) writeVideo(t tag) error {
+	if sp.wrote && t.ts <= sp.lastDTS && !t.isVideoConfig() {
+		t.ts = sp.lastDTS + 1
+	}
+	t.ts = max(t.ts, 0)
+	if err := sp.w.write(t); err != nil {
+		return err
+	}
+	if !t.isVideoConfig() {
+		sp.lastDTS = t.ts
+		sp.lastPTS = max(sp.lastPTS, t.ts+t.compositionOffset())
+	}
+	if !sp.wrote {
+		sp.audioEnd = float64(t.ts)
+	}
+	sp.wrote = true
+	return nil
+}
+
+// writeAudio writes an audio tag of frames frameMS long.
+func (sp *splice) writeAudio(t tag, frameMS float64) error {
+	t.ts = max(t.ts, 0)
+	if err := sp.w.write(t); err != nil {
+		return err
+	}
+	sp.audioMS = frameMS
+	if !t.isAudioConfig() {
+		sp.audioEnd = float64(t.ts) + frameMS
+	}
+	sp.wrote = true
+	return nil
+}
