@@ -48,14 +48,14 @@ func lifecycle(t *testing.T, s *system) {
 	s.killScheduler()
 	s.startScheduler()
 	running := s.waitState(created.Id, jobspec.StateRunning, 60*time.Second)
-	s.waitFor(10*time.Second, "exactly one listener for the stream key", func() (bool, string) {
-		pids := listeners(running.StreamKey)
-		return len(pids) == 1, fmt.Sprintf("listeners %v", pids)
+	s.waitFor(10*time.Second, "exactly one transcoder for the job", func() (bool, string) {
+		pids := transcoders(running.Id)
+		return len(pids) == 1, fmt.Sprintf("transcoders %v", pids)
 	})
 
 	s.pushUntilStreaming(created.Id)
 	s.checkPublished(created.Id)
-	s.stopAndCheck(created.Id, running.StreamKey)
+	s.stopAndCheck(created.Id)
 
 	if _, err := s.client.Resume(ctx, created.Id); err != nil {
 		t.Fatal(err)
@@ -68,7 +68,7 @@ func lifecycle(t *testing.T, s *system) {
 		t.Fatalf("ingest URL %q after resume, %q at creation: want the gateway's stable URL", resumed.RtmpIngestUrl, created.RtmpIngestUrl)
 	}
 	s.pushUntilStreaming(created.Id)
-	s.stopAndCheck(created.Id, running.StreamKey)
+	s.stopAndCheck(created.Id)
 
 	deleting, err := s.client.Delete(ctx, created.Id)
 	if err != nil {
@@ -170,28 +170,17 @@ func (s *system) checkPublished(id string) {
 	}
 }
 
-// stopAndCheck stops the job and checks no ffmpeg is left listening for it.
-func (s *system) stopAndCheck(id, streamKey string) {
+// stopAndCheck stops the job and checks that neither its transcoder nor
+// its ffmpeg is left.
+func (s *system) stopAndCheck(id string) {
 	s.t.Helper()
 	if _, err := s.client.Stop(context.Background(), id); err != nil {
 		s.t.Fatal(err)
 	}
 	s.waitState(id, jobspec.StateStopped, 60*time.Second)
-	if pids := listeners(streamKey); len(pids) != 0 {
-		s.t.Fatalf("ffmpeg still listening for a stopped job: %v", pids)
+	if pids := processesWith(id); len(pids) != 0 {
+		s.t.Fatalf("processes of a stopped job are left: %v", pids)
 	}
-}
-
-// listeners are the ffmpeg processes listening for a stream key.
-func listeners(streamKey string) []int {
-	var out []int
-	for _, pid := range processesWith("/live/" + streamKey) {
-		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if strings.Contains(string(cmdline), "-listen") {
-			out = append(out, pid)
-		}
-	}
-	return out
 }
 
 // TestGatewayCrashDoesNotBlockReconnect: kill -9 the ingest gateway while a
@@ -203,7 +192,7 @@ func TestGatewayCrashDoesNotBlockReconnect(t *testing.T) {
 	s := startSystem(t, []string{"-queue", "redis"})
 	job := createSample(t, s)
 	s.waitState(job.Id, jobspec.StateRunning, 60*time.Second)
-	s.pushUntilStreaming(job.Id) // leaves the job listening again
+	s.pushUntilStreaming(job.Id) // leaves the job on its slate
 	feeds := testfeed.New("ffmpeg", nil)
 	t.Cleanup(feeds.Close)
 	if err := feeds.Start(context.Background(), s.job(job.Id)); err != nil {
@@ -216,11 +205,17 @@ func TestGatewayCrashDoesNotBlockReconnect(t *testing.T) {
 	s.gateway = s.start("ingest-after-crash", s.ingestArgs...)
 	addr := strings.TrimPrefix(strings.TrimSuffix(s.ingestURL, "/live"), "rtmp://")
 	testenv.WaitListening(t, addr, 30*time.Second)
-	s.waitState(job.Id, jobspec.StateRunning, 60*time.Second) // the transcoder lost its publisher
+	s.waitFor(30*time.Second, "the transcoder to lose its publisher", func() (bool, string) {
+		j := s.job(job.Id)
+		return !j.Input_lost_since.IsZero(), fmt.Sprintf("%s, input lost since %v", j.State, j.Input_lost_since)
+	})
 	if err := feeds.Start(context.Background(), s.job(job.Id)); err != nil {
 		t.Fatal(err)
 	}
-	s.waitState(job.Id, jobspec.StateStreaming, 60*time.Second)
+	s.waitFor(60*time.Second, "the publisher back on the same stream", func() (bool, string) {
+		j := s.job(job.Id)
+		return j.State == jobspec.StateStreaming && j.Input_lost_since.IsZero(), fmt.Sprintf("%s, input lost since %v", j.State, j.Input_lost_since)
+	})
 }
 
 func (s *system) job(id string) *jobspec.LiveJob {

@@ -54,7 +54,7 @@ type job struct {
 	done   chan error
 }
 
-func requireFFmpeg(t *testing.T) {
+func requireFFmpeg(t testing.TB) {
 	t.Helper()
 	for _, bin := range []string{"ffmpeg", "ffprobe"} {
 		if _, err := exec.LookPath(bin); err != nil {
@@ -65,7 +65,7 @@ func requireFFmpeg(t *testing.T) {
 
 // startJob runs transcoder.Run for spec and waits until its RTMP listener
 // accepts connections.
-func startJob(t *testing.T, name string, spec jobspec.Spec) *job {
+func startJob(t testing.TB, name string, spec jobspec.Spec) *job {
 	t.Helper()
 	requireFFmpeg(t)
 	j := &job{id: name + "-" + randHex(4), addr: testenv.FreeAddr(t), key: "key" + randHex(8), rep: &recorder{}, done: make(chan error, 1)}
@@ -75,7 +75,7 @@ func startJob(t *testing.T, name string, spec jobspec.Spec) *job {
 	cfg := Config{
 		JobID: j.id, Generation: 1, Spec: spec, StreamKey: j.key, ListenAddr: j.addr,
 		OriginURL: j.origin.URL(j.id), UploadToken: j.origin.token, Reporter: j.rep,
-		HeartbeatInterval: 200 * time.Millisecond, LossTimeout: time.Second,
+		HeartbeatInterval: 200 * time.Millisecond, LossTimeout: time.Second, AllowPrivateSlate: true,
 		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	}
 	go func() { j.done <- Run(ctx, cfg) }()
@@ -85,7 +85,7 @@ func startJob(t *testing.T, name string, spec jobspec.Spec) *job {
 }
 
 // stop ends Run gracefully and checks it returned nil.
-func (j *job) stop(t *testing.T) {
+func (j *job) stop(t testing.TB) {
 	t.Helper()
 	if j.cancel == nil {
 		return
@@ -100,7 +100,7 @@ func (j *job) stop(t *testing.T) {
 // waitRunsEnded waits until n runs of ffmpeg have ended in all (streaming,
 // then listening again): the publisher's last bytes are through ffmpeg and
 // the run's output is final.
-func (j *job) waitRunsEnded(t *testing.T, n int) {
+func (j *job) waitRunsEnded(t testing.TB, n int) {
 	t.Helper()
 	testenv.WaitFor(t, 60*time.Second, fmt.Sprintf("run %d to end", n), func() bool {
 		return strings.Count(strings.Join(j.rep.states(), " "), StateStreaming+" "+StateListening) >= n
@@ -111,7 +111,7 @@ func (j *job) ingestURL() string { return "rtmp://" + j.addr + "/live/" + j.key 
 
 // publish pushes seconds of synthetic media (testsrc2 + sine) in real time
 // and returns when the publisher has finished.
-func publish(t *testing.T, url string, seconds float64, size string) {
+func publish(t testing.TB, url string, seconds float64, size string) {
 	t.Helper()
 	cmd := publisher(url, seconds, size)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -134,7 +134,7 @@ func randHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(b)))

@@ -2,8 +2,17 @@ package transcoder
 
 import (
 	"bytes"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/png"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +22,7 @@ import (
 
 // waitInput waits until the heartbeats say the input is lost (lost) or
 // live again.
-func (j *job) waitInput(t *testing.T, lost bool) time.Time {
+func (j *job) waitInput(t testing.TB, lost bool) time.Time {
 	t.Helper()
 	var since time.Time
 	testenv.WaitFor(t, 30*time.Second, "input lost = "+map[bool]string{true: "true", false: "false"}[lost], func() bool {
@@ -25,7 +34,7 @@ func (j *job) waitInput(t *testing.T, lost bool) time.Time {
 
 // averageRGB decodes a segment's last frame to one pixel: the picture's
 // average colour.
-func averageRGB(t *testing.T, path string) [3]byte {
+func averageRGB(t testing.TB, path string) [3]byte {
 	t.Helper()
 	cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-i", path,
 		"-vf", "scale=1:1", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1")
@@ -109,4 +118,120 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// TestWindowPasses: a publisher that never comes back. The slate plays for
+// the reconnect window, then the stream ends cleanly (ENDLIST), ffmpeg is
+// gone, and the heartbeats say listening with the input still lost.
+func TestWindowPasses(t *testing.T) {
+	t.Parallel()
+	spec := mustValid(withWindow(smallLadder("hls", "fmp4", 2, "h264"), 4))
+	j := startJob(t, "window", spec)
+	j.origin.keepAll.Store(true)
+	publish(t, j.ingestURL(), 4, "640x360")
+	lostAt := j.waitInput(t, true)
+	j.waitRunsEnded(t, 1)
+	if ended := time.Since(lostAt); ended < 4*time.Second {
+		t.Errorf("the stream ended %v after the loss, before the 4 s window", ended)
+	}
+	if got := j.rep.last(); !got.InputLostSince.Equal(lostAt) {
+		t.Errorf("after the window the input is lost since %v, want still %v", got.InputLostSince, lostAt)
+	}
+	// The next period's ffmpeg waits, idle, for the publisher; the ended
+	// one is gone.
+	if ff := childrenNamed(t, os.Getpid(), "ffmpeg"); slices.ContainsFunc(ff, func(pid int) bool {
+		return strings.Contains(cmdline(pid), j.id) && strings.Contains(cmdline(pid), "-g1p0-")
+	}) {
+		t.Error("the ended run's ffmpeg still runs after the window passed")
+	}
+	video, audio := parseHLSMaster(t, j.origin.Path(j.id, ""))
+	for _, r := range append(video, audio...) {
+		if !r.ended {
+			t.Errorf("%s: no EXT-X-ENDLIST after the window passed", r.name)
+		}
+	}
+	segs := j.origin.published("low-")
+	if n := len(segs); n < 3 || !isSlate(averageRGB(t, decodable(t, j, segs[n-1]))) {
+		t.Errorf("want the stream to end on the slate: %v", segs)
+	}
+}
+
+// decodable is a file ffmpeg can decode for a segment of the job: the
+// segment itself, or for fmp4 its rendition's init segment and it.
+func decodable(t testing.TB, j *job, seg string) string {
+	t.Helper()
+	path := j.origin.Path(j.id, seg)
+	if !strings.HasSuffix(seg, ".m4s") {
+		return path
+	}
+	label, _, _ := strings.Cut(seg, "-")
+	inits, _ := filepath.Glob(j.origin.Path(j.id, "*init*"))
+	i := slices.IndexFunc(inits, func(p string) bool { return strings.Contains(filepath.Base(p), label) })
+	if i < 0 {
+		t.Fatalf("no init segment for %s among %v", seg, inits)
+	}
+	init, err := os.ReadFile(inits[i])
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "seg.mp4")
+	if err := os.WriteFile(out, append(init, body...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// cmdline is a process's command line, arguments separated by spaces.
+func cmdline(pid int) string {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	return strings.ReplaceAll(string(b), "\x00", " ")
+}
+
+// TestSlateURLMustBePublic: a job's Slate_url that points at a loopback,
+// private or link-local address is not fetched on a fleet.
+func TestSlateURLMustBePublic(t *testing.T) {
+	t.Parallel()
+	for _, url := range []string{"http://127.0.0.1:1/slate.png", "http://10.0.0.1:1/s.png", "http://169.254.169.254/latest/meta-data/", "http://[::1]:1/s.png"} {
+		if _, err := fetchSlate(t.Context(), url, false); err == nil || !strings.Contains(err.Error(), "not a public address") {
+			t.Errorf("%s: %v, want refused as not public", url, err)
+		}
+	}
+}
+
+// TestSlateFromURL: the job's Slate_url is fetched once when the
+// transcoder starts and shown while the input is lost.
+func TestSlateFromURL(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	img := image.NewRGBA(image.Rect(0, 0, 64, 36))
+	draw.Draw(img, img.Bounds(), &image.Uniform{color.RGBA{R: 200, A: 255}}, image.Point{}, draw.Src)
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	fetched := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fetched++
+		w.Write(buf.Bytes())
+	}))
+	defer srv.Close()
+	spec := withWindow(smallLadder("hls", "mpegts", 2, "h264"), 30)
+	spec.Input_loss.Slate_url = srv.URL + "/red.png"
+	j := startJob(t, "slateurl", mustValid(spec))
+	j.origin.keepAll.Store(true)
+	publish(t, j.ingestURL(), 3, "640x360")
+	j.waitInput(t, true)
+	time.Sleep(3 * time.Second)
+	j.stop(t)
+	segs := j.origin.published("low-")
+	last := averageRGB(t, j.origin.Path(j.id, segs[len(segs)-1]))
+	if last[0] < 150 || last[1] > 60 || last[2] > 60 {
+		t.Errorf("the last segment's picture averages %v, want the red slate image", last)
+	}
+	if fetched != 1 {
+		t.Errorf("the slate image was fetched %d times, want once", fetched)
+	}
 }

@@ -44,7 +44,7 @@ func (o *testOrigin) published(contains string) []string {
 
 // seqOf reads the number at the end of an HLS segment name
 // (<label>-<run>-<seq>.ts).
-func seqOf(t *testing.T, name string) int64 {
+func seqOf(t testing.TB, name string) int64 {
 	t.Helper()
 	base := strings.TrimSuffix(name, filepath.Ext(name))
 	n, err := strconv.ParseInt(base[strings.LastIndex(base, "-")+1:], 10, 64)
@@ -218,7 +218,7 @@ func TestHelperTranscoder(t *testing.T) {
 
 // childrenNamed lists the pids whose parent is ppid and whose command is
 // name.
-func childrenNamed(t *testing.T, ppid int, name string) []int {
+func childrenNamed(t testing.TB, ppid int, name string) []int {
 	t.Helper()
 	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
 	var pids []int

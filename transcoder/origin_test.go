@@ -37,7 +37,7 @@ type put struct {
 	at   time.Time
 }
 
-func newTestOrigin(t *testing.T, jobID string) *testOrigin {
+func newTestOrigin(t testing.TB, jobID string) *testOrigin {
 	t.Helper()
 	o := &testOrigin{dir: t.TempDir(), token: "tok-" + jobID}
 	h, err := origin.New(origin.Config{Root: o.dir, Authorizer: origin.AuthorizerFunc(

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/ezlivestreaming/ezlive/jobspec"
@@ -15,6 +16,8 @@ type run struct {
 	p     *ffmpegProc
 	stdin io.WriteCloser
 	sp    *splice
+
+	hadOutput atomic.Bool // ffmpeg has reported output time
 
 	src       *session // the live publisher; nil while the input is lost
 	next      *pending // a publisher come back, until its first key frame

@@ -8,12 +8,15 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -26,15 +29,23 @@ var builtinSlate []byte
 // maxSlateBytes bounds a slate image fetched from the job's Slate_url.
 const maxSlateBytes = 20 << 20
 
-// fetchSlate downloads a job's slate image once, when the transcoder starts.
-func fetchSlate(ctx context.Context, url string) ([]byte, error) {
+// fetchSlate downloads a job's slate image once, when the transcoder
+// starts. Unless allowPrivate is set it refuses addresses that are not
+// public (loopback, private, link-local: a node's metadata service), so a
+// job's spec cannot make the fleet's nodes fetch from inside the network.
+func fetchSlate(ctx context.Context, url string, allowPrivate bool) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
 	}
-	res, err := http.DefaultClient.Do(req)
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	if !allowPrivate {
+		dialer.Control = refusePrivate
+	}
+	client := &http.Client{Transport: &http.Transport{DialContext: dialer.DialContext, Proxy: http.ProxyFromEnvironment}}
+	res, err := client.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -50,6 +61,24 @@ func fetchSlate(ctx context.Context, url string) ([]byte, error) {
 		return nil, fmt.Errorf("slate image larger than %d MB", maxSlateBytes>>20)
 	}
 	return b, nil
+}
+
+// refusePrivate is a dialer's check of the address it is about to
+// connect to, after name resolution and on every redirect.
+func refusePrivate(_, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return err
+	}
+	ip = ip.Unmap()
+	if !ip.IsGlobalUnicast() || ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() {
+		return fmt.Errorf("slate URL resolves to %s, which is not a public address", ip)
+	}
+	return nil
 }
 
 // slateShape is what a slate must match so that the decoder and the

@@ -2,6 +2,7 @@ package transcoder
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -93,24 +94,15 @@ func (s *supervisor) supervise(ctx context.Context) error {
 	defer f.close()
 	backoff := minBackoff
 	for period := 0; ; period++ {
+		// A run that ended with its window keeps InputLostSince: the input
+		// is still lost, until a publisher's next run goes live.
 		s.update(StateListening, func(st *jobspec.Stats) { *st = jobspec.Stats{} })
-		s.setInputLost(time.Time{})
-		first, ok := awaitKeyframe(ctx, f)
-		if !ok {
-			return nil
-		}
-		if period > 0 {
-			s.mu.Lock()
-			s.restarts++
-			s.mu.Unlock()
-		}
-		streamed, err := s.runPeriod(ctx, first, period)
+		err := s.serveRun(ctx, period)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if streamed || err == nil {
+		if err == nil {
 			backoff = minBackoff
-			s.log.Info("run ended", "period", period, "err", err)
 			continue
 		}
 		s.log.Warn("ffmpeg failed; waiting for the publisher again", "period", period, "err", err, "backoff", backoff)
@@ -123,14 +115,53 @@ func (s *supervisor) supervise(ctx context.Context) error {
 	}
 }
 
+// serveRun starts the period's ffmpeg ahead of the publisher, so that it
+// is ready to take media the moment a key frame arrives (an ffmpeg started
+// then would take its start-up out of the stream's first seconds, which
+// then run ahead of the clock DASH and LL-HLS players go by); an idle
+// ffmpeg waits on its input and costs no CPU. The run lasts until the
+// input has been lost for the reconnect window. The error is nil when the
+// run streamed, whatever ended it.
+func (s *supervisor) serveRun(ctx context.Context, period int) error {
+	r, err := s.startRun(period)
+	if err != nil {
+		return err
+	}
+	first, ok := awaitKeyframe(ctx, s.front, r.p.done)
+	if !ok {
+		r.p.kill()
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("ffmpeg exited before a publisher came: %w", r.p.err())
+	}
+	if period > 0 {
+		s.mu.Lock()
+		s.restarts++
+		s.mu.Unlock()
+	}
+	err = r.loop(ctx, first)
+	if r.hadOutput.Load() {
+		s.log.Info("run ended", "period", period, "err", err)
+		return nil
+	}
+	return err
+}
+
 // awaitKeyframe waits for a publisher's first key frame; a publisher that
-// leaves before it is forgotten. ok is false when ctx is done.
-func awaitKeyframe(ctx context.Context, f *front) (*pending, bool) {
+// leaves before it is forgotten. ok is false when ctx is done or the idle
+// ffmpeg exited (done).
+func awaitKeyframe(ctx context.Context, f *front, done <-chan struct{}) (*pending, bool) {
 	var p *pending
 	var tags chan tag
 	for {
 		select {
 		case <-ctx.Done():
+			if p != nil {
+				p.s.drop()
+			}
+			return nil, false
+		case <-done:
 			if p != nil {
 				p.s.drop()
 			}
@@ -148,23 +179,24 @@ func awaitKeyframe(ctx context.Context, f *front) (*pending, bool) {
 	}
 }
 
-// runPeriod runs one ffmpeg on the splice of the publishers' media.
-func (s *supervisor) runPeriod(ctx context.Context, first *pending, period int) (streamed bool, err error) {
+// startRun starts the period's ffmpeg, waiting on its input.
+func (s *supervisor) startRun(period int) (*run, error) {
 	t := ffmpeg.Target{OutputURL: s.relay.URL(), Period: period, Generation: s.cfg.Generation, TimeURL: timeURL(s.cfg.OriginURL)}
-	var hadOutput atomic.Bool
+	r := &run{s: s}
 	p, stdin, err := startFFmpeg(s.cfg.FFmpegPath, ffmpeg.Args(s.cfg.Spec, t),
-		func(pr progress) { s.onProgress(&hadOutput, pr) }, func(string) {}, s.cfg.StreamKey, s.log)
+		func(pr progress) { s.onProgress(&r.hadOutput, pr) }, func(string) {}, s.cfg.StreamKey, s.log)
 	if err != nil {
-		return false, err
+		return nil, err
+	}
+	w, err := newFLVWriter(stdin)
+	if err != nil {
+		p.kill()
+		return nil, err
 	}
 	s.relay.stopping.Store(false)
-	s.log.Info("ffmpeg started", "period", period, "pid", p.pid())
-	w, err := newFLVWriter(stdin)
-	if err == nil {
-		r := &run{s: s, p: p, stdin: stdin, sp: newSplice(w, s.slates, s.policy, s.log)}
-		err = r.loop(ctx, first)
-	}
-	return hadOutput.Load(), err
+	s.log.Info("ffmpeg ready", "period", period, "pid", p.pid())
+	r.p, r.stdin, r.sp = p, stdin, newSplice(w, s.slates, s.policy, s.log)
+	return r, nil
 }
 
 // onProgress takes one -progress block: media is flowing once ffmpeg has

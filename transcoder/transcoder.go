@@ -84,6 +84,10 @@ type Config struct {
 	// SIGINT before it is killed. Default 5 s.
 	StopTimeout time.Duration
 	Logger      *slog.Logger
+	// AllowPrivateSlate lets the job's Slate_url be fetched from a
+	// loopback, private or link-local address (one machine, tests). Off, a
+	// spec cannot make a node fetch from inside its network.
+	AllowPrivateSlate bool
 }
 
 func (c Config) withDefaults() Config {
@@ -218,7 +222,7 @@ func (s *supervisor) heartbeats(ctx context.Context, cancel context.CancelCauseF
 func jobSlates(ctx context.Context, cfg Config) (*slates, func(), error) {
 	image := builtinSlate
 	if url := jobspec.InputLossOf(cfg.Spec).SlateURL; url != "" {
-		b, err := fetchSlate(ctx, url)
+		b, err := fetchSlate(ctx, url, cfg.AllowPrivateSlate)
 		if err != nil {
 			cfg.Logger.Warn("slate image not fetched; the built-in card is shown instead", "url", url, "err", err)
 		} else {
