@@ -3,6 +3,8 @@ package transcoder
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -64,7 +66,11 @@ type relay struct {
 	streamClient *http.Client
 	log          *slog.Logger
 	ln           net.Listener
-	srv          *http.Server
+	// secret is the first element of every path ffmpeg writes to, new for
+	// each transcoder: the relay adds the job's upload token, so a write
+	// without the secret (another local process) is refused.
+	secret string
+	srv    *http.Server
 
 	stopping  atomic.Bool     // a graceful stop: let ffmpeg end the stream
 	streaming atomic.Bool     // pass media segments on as they arrive
@@ -97,6 +103,10 @@ type connKey struct{}
 const maxUpload = 64 << 20
 
 func startRelay(origin, token string, log *slog.Logger) (*relay, error) {
+	secret := make([]byte, 16)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("relay listen: %w", err)
@@ -105,7 +115,7 @@ func startRelay(origin, token string, log *slog.Logger) (*relay, error) {
 	// to learn when the origin follows them (llhlsUpload).
 	transport := &http.Transport{MaxIdleConnsPerHost: 2, IdleConnTimeout: 90 * time.Second, ExpectContinueTimeout: time.Second}
 	r := &relay{
-		origin: origin, token: token, log: log, ln: ln,
+		origin: origin, token: token, log: log, ln: ln, secret: hex.EncodeToString(secret),
 		client:       &http.Client{Timeout: 15 * time.Second, Transport: transport},
 		streamClient: &http.Client{Transport: transport},
 		uploads:      make(chan upload, 64), drained: make(chan struct{}),
@@ -123,8 +133,9 @@ func startRelay(origin, token string, log *slog.Logger) (*relay, error) {
 	return r, nil
 }
 
-// URL is where ffmpeg writes: the relay's base URL ending in '/'.
-func (r *relay) URL() string { return "http://" + r.ln.Addr().String() + "/" }
+// URL is where ffmpeg writes: the relay's base URL, under its secret,
+// ending in '/'.
+func (r *relay) URL() string { return "http://" + r.ln.Addr().String() + "/" + r.secret + "/" }
 
 // close stops taking writes and forwards what is queued, waiting at most
 // timeout.
@@ -145,7 +156,11 @@ func (r *relay) close(timeout time.Duration) {
 }
 
 func (r *relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	name := strings.TrimPrefix(req.URL.Path, "/")
+	name, ok := strings.CutPrefix(req.URL.Path, "/"+r.secret+"/")
+	if !ok {
+		http.Error(w, "not this relay's writer", http.StatusForbidden)
+		return
+	}
 	if name == "" || strings.Contains(name, "/") || strings.Contains(name, "..") {
 		http.Error(w, "bad file name", http.StatusBadRequest)
 		return

@@ -52,21 +52,30 @@ func newRelayUnderTest(t *testing.T) (*relay, *originLog) {
 }
 
 // rawPut writes a PUT by hand so a test controls when its body arrives.
-func rawPut(t *testing.T, c net.Conn, name, body string) {
+func rawPut(t *testing.T, c relayConn, name, body string) {
 	t.Helper()
-	if _, err := fmt.Fprintf(c, "PUT /%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", name, len(body), body); err != nil {
+	if _, err := fmt.Fprintf(c, "PUT %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", c.path(name), len(body), body); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func dialRelay(t *testing.T, rl *relay) net.Conn {
+// relayConn is a connection to a relay, which knows the relay's secret.
+type relayConn struct {
+	net.Conn
+	secret string
+}
+
+// path is where file name is written, under the relay's secret.
+func (c relayConn) path(name string) string { return "/" + c.secret + "/" + name }
+
+func dialRelay(t *testing.T, rl *relay) relayConn {
 	t.Helper()
 	c, err := net.Dial("tcp", rl.ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return c
+	return relayConn{Conn: c, secret: rl.secret}
 }
 
 // TestRelayOrder: writes reach the origin in the order ffmpeg finished
@@ -80,7 +89,7 @@ func TestRelayOrder(t *testing.T) {
 		f := strings.SplitN(w, " ", 3)
 		c := dialRelay(t, rl)
 		if f[0] == "DELETE" {
-			fmt.Fprintf(c, "DELETE /%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", f[1])
+			fmt.Fprintf(c, "DELETE %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", c.path(f[1]))
 		} else {
 			rawPut(t, c, f[1], f[2])
 		}
@@ -127,7 +136,7 @@ func TestRelayDropsStaleVersion(t *testing.T) {
 	t.Parallel()
 	rl, o := newRelayUnderTest(t)
 	older := dialRelay(t, rl)
-	fmt.Fprintf(older, "PUT /master.mpd HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n")
+	fmt.Fprintf(older, "PUT %s HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n", older.path("master.mpd"))
 	time.Sleep(50 * time.Millisecond) // accepted first
 	newer := dialRelay(t, rl)
 	rawPut(t, newer, "master.mpd", "new")
@@ -137,5 +146,24 @@ func TestRelayDropsStaleVersion(t *testing.T) {
 	rl.close(5 * time.Second)
 	if w, _ := o.get(); !slices.Equal(w, []string{"PUT master.mpd new"}) {
 		t.Errorf("origin got %q, want only the newer version", w)
+	}
+}
+
+// TestRelayNeedsItsSecret: the relay takes writes only under its per-run
+// secret path: another local process cannot store a file with the job's
+// upload token.
+func TestRelayNeedsItsSecret(t *testing.T) {
+	t.Parallel()
+	rl, o := newRelayUnderTest(t)
+	for _, path := range []string{"/evil.m4s", "/wrong/evil.m4s", "/" + rl.secret + "evil.m4s"} {
+		c := dialRelay(t, rl)
+		fmt.Fprintf(c, "PUT %s HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nConnection: close\r\n\r\nevil", path)
+		if st, err := readStatus(c); err != nil || st != http.StatusForbidden {
+			t.Errorf("PUT %s: %d, %v; want 403", path, st, err)
+		}
+	}
+	rl.close(5 * time.Second)
+	if w, _ := o.get(); len(w) != 0 {
+		t.Errorf("the origin got %q", w)
 	}
 }

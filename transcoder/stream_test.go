@@ -63,7 +63,7 @@ func TestRelayStreamsSegment(t *testing.T) {
 	const job = "ll1"
 	rl, o := newStreamingRelay(t, job)
 	seg := dialRelay(t, rl)
-	fmt.Fprint(seg, "PUT /chunk-g1p0-0-00001.m4s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+	fmt.Fprintf(seg, "PUT %s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n", seg.path("chunk-g1p0-0-00001.m4s"))
 	chunk(t, seg, "moof1mdat1")
 
 	resp := followSegment(t, o.URL(job)+"chunk-g1p0-0-00001.m4s")
@@ -106,7 +106,7 @@ func TestRelayStreamBrokenOff(t *testing.T) {
 	const job = "ll2"
 	rl, o := newStreamingRelay(t, job)
 	seg := dialRelay(t, rl)
-	fmt.Fprint(seg, "PUT /chunk-g1p0-0-00002.m4s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+	fmt.Fprintf(seg, "PUT %s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", seg.path("chunk-g1p0-0-00002.m4s"))
 	chunk(t, seg, "moof1mdat1")
 	resp := followSegment(t, o.URL(job)+"chunk-g1p0-0-00002.m4s")
 	seg.Close() // ffmpeg killed mid-segment

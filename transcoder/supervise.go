@@ -34,7 +34,7 @@ type supervisor struct {
 
 func newSupervisor(cfg Config, rl *relay, ss *slates) *supervisor {
 	return &supervisor{cfg: cfg, relay: rl, log: cfg.Logger, changed: make(chan struct{}, 1), state: StateListening,
-		slates: ss, policy: policyOf(cfg.Spec)}
+		slates: ss, policy: policyOf(cfg.Spec), inputLostSince: cfg.InputLostSince}
 }
 
 func (s *supervisor) heartbeat() Heartbeat {
@@ -93,7 +93,7 @@ func (s *supervisor) supervise(ctx context.Context) error {
 	s.front = f
 	defer f.close()
 	backoff := minBackoff
-	for period := 0; ; period++ {
+	for period := s.cfg.FirstPeriod; ; period++ {
 		// A run that ended with its window keeps InputLostSince: the input
 		// is still lost, until a publisher's next run goes live.
 		s.update(StateListening, func(st *jobspec.Stats) { *st = jobspec.Stats{} })
@@ -135,11 +135,9 @@ func (s *supervisor) serveRun(ctx context.Context, period int) error {
 		}
 		return fmt.Errorf("ffmpeg exited before a publisher came: %w", r.p.err())
 	}
-	if period > 0 {
-		s.mu.Lock()
-		s.restarts++
-		s.mu.Unlock()
-	}
+	s.mu.Lock()
+	s.restarts = period
+	s.mu.Unlock()
 	err = r.loop(ctx, first)
 	if r.hadOutput.Load() {
 		s.log.Info("run ended", "period", period, "err", err)

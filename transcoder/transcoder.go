@@ -41,9 +41,10 @@ const (
 
 // Heartbeat is what the transcoder says about itself every interval and on
 // every state change. Stats.Fps, Speed, Frames, Dropped_frames and Bytes_in
-// describe the current listener run; Bytes_out (bytes the origin accepted)
-// and Restarts (listener restarts) count since Run started. Bitrate_kbps is
-// the ingest bitrate of the run.
+// describe the current run; Bytes_out (bytes the origin accepted) counts
+// since Run started; Restarts is the period of the latest run that took a
+// publisher (0 for the first run of a placement). Bitrate_kbps is the
+// ingest bitrate of the run.
 type Heartbeat struct {
 	JobID      string
 	Generation int64
@@ -84,6 +85,14 @@ type Config struct {
 	// SIGINT before it is killed. Default 5 s.
 	StopTimeout time.Duration
 	Logger      *slog.Logger
+	// FirstPeriod is the period of the first run: 0 for a new placement;
+	// for a transcoder restarted in place, one more than the last period
+	// its job's record knows (Stats.Restarts), so that no segment name of
+	// the process before it is written again.
+	FirstPeriod int
+	// InputLostSince is the loss a transcoder restarted in place takes
+	// over: its publisher was cut with the process before it.
+	InputLostSince time.Time
 	// AllowPrivateSlate lets the job's Slate_url be fetched from a
 	// loopback, private or link-local address (one machine, tests). Off, a
 	// spec cannot make a node fetch from inside its network.

@@ -9,7 +9,9 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
+	"github.com/ezlivestreaming/ezlive/jobspec"
 	"github.com/ezlivestreaming/ezlive/store"
 	"github.com/ezlivestreaming/ezlive/transcoder"
 )
@@ -143,4 +145,27 @@ func (h heartbeats) Report(ctx context.Context, hb transcoder.Heartbeat) error {
 		return fmt.Errorf("%w", transcoder.ErrFenced)
 	}
 	return err
+}
+
+// firstPeriod is where a transcoder's runs start numbering: after the last
+// run its job's record knows, when a transcoder of this placement ran
+// before (a restart in place), so segment names are never reused.
+func firstPeriod(job *jobspec.LiveJob) int {
+	if job.Stats == nil || job.Time_last_heartbeat.IsZero() {
+		return 0
+	}
+	return job.Stats.Restarts + 1
+}
+
+// inputLostSince is the input loss a restarted transcoder takes over: the
+// record's, or now when the job was streaming (the crash cut its
+// publisher). Zero for a new placement's first transcoder.
+func inputLostSince(job *jobspec.LiveJob, now time.Time) time.Time {
+	switch {
+	case !job.Input_lost_since.IsZero():
+		return job.Input_lost_since
+	case job.State == jobspec.StateStreaming:
+		return now
+	}
+	return time.Time{}
 }

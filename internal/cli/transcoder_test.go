@@ -1,59 +1,48 @@
 package cli
 
 import (
-	"context"
-	"errors"
 	"testing"
 	"time"
 
-	"github.com/ezlivestreaming/ezlive/internal/redistest"
 	"github.com/ezlivestreaming/ezlive/jobspec"
-	"github.com/ezlivestreaming/ezlive/store"
-	"github.com/ezlivestreaming/ezlive/transcoder"
 )
 
-// The transcoder's heartbeats reach the job record whole: state, ingest
-// address, stats and input loss; a fenced one stops the transcoder.
-func TestHeartbeatsReport(t *testing.T) {
-	t.Parallel()
-	st := store.New(redistest.Start(t).Client(t))
-	ctx := context.Background()
-	job := &jobspec.LiveJob{Id: "hb", StreamKey: "key-hb", State: jobspec.StateScheduled, Placement_generation: 3}
-	if err := st.CreateJob(ctx, job); err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now().Truncate(time.Millisecond)
-	lost := now.Add(-2 * time.Second)
-	tests := []struct {
-		name      string
-		hb        transcoder.Heartbeat
-		wantState jobspec.State
-		wantLost  time.Time
-		fenced    bool
+// A transcoder restarted in place numbers its runs after the last one its
+// job's record knows, so it never writes a segment name again.
+func TestFirstPeriodFollowsTheRecord(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		job  jobspec.LiveJob
+		want int
 	}{
-		{"listening", transcoder.Heartbeat{State: transcoder.StateListening, IngestAddr: "127.0.0.1:9100"}, jobspec.StateRunning, time.Time{}, false},
-		{"streaming", transcoder.Heartbeat{State: transcoder.StateStreaming, Stats: jobspec.Stats{Fps: 25}}, jobspec.StateStreaming, time.Time{}, false},
-		{"input lost", transcoder.Heartbeat{State: transcoder.StateStreaming, InputLostSince: lost}, jobspec.StateStreaming, lost, false},
-		{"input back", transcoder.Heartbeat{State: transcoder.StateStreaming}, jobspec.StateStreaming, time.Time{}, false},
-		{"an older generation", transcoder.Heartbeat{Generation: 2, State: transcoder.StateListening, InputLostSince: lost}, jobspec.StateStreaming, time.Time{}, true},
+		{"new placement", jobspec.LiveJob{}, 0},
+		{"restart after the first run", jobspec.LiveJob{Stats: &jobspec.Stats{}, Time_last_heartbeat: time.Now()}, 1},
+		{"restart after period 4", jobspec.LiveJob{Stats: &jobspec.Stats{Restarts: 4}, Time_last_heartbeat: time.Now()}, 5},
+	} {
+		if got := firstPeriod(&c.job); got != c.want {
+			t.Errorf("%s: first period %d, want %d", c.name, got, c.want)
+		}
 	}
-	for _, tt := range tests {
-		hb := tt.hb
-		hb.JobID, hb.Time = "hb", now
-		if hb.Generation == 0 {
-			hb.Generation = 3
-		}
-		err := heartbeats{st}.Report(ctx, hb)
-		if fenced := errors.Is(err, transcoder.ErrFenced); fenced != tt.fenced || err != nil && !tt.fenced {
-			t.Fatalf("%s: Report = %v, want fenced %v", tt.name, err, tt.fenced)
-		}
-		got, err := st.Job(ctx, "hb")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.State != tt.wantState || !got.Input_lost_since.Equal(tt.wantLost) || got.Ingest_addr != "127.0.0.1:9100" {
-			t.Errorf("%s: state %s, Input_lost_since %v, ingest %q; want %s, %v, 127.0.0.1:9100",
-				tt.name, got.State, got.Input_lost_since, got.Ingest_addr, tt.wantState, tt.wantLost)
+}
+
+// A transcoder restarted in place takes over the input loss: the record's,
+// or one from now when the crash cut a streaming publisher; it does not
+// report the input restored before a publisher is back.
+func TestRestartedTranscoderTakesOverTheLoss(t *testing.T) {
+	now := time.Now()
+	lost := now.Add(-time.Minute)
+	for _, c := range []struct {
+		name string
+		job  jobspec.LiveJob
+		want time.Time
+	}{
+		{"new placement", jobspec.LiveJob{State: jobspec.StateScheduled}, time.Time{}},
+		{"was streaming", jobspec.LiveJob{State: jobspec.StateStreaming}, now},
+		{"was on its slate", jobspec.LiveJob{State: jobspec.StateStreaming, Input_lost_since: lost}, lost},
+		{"waited for its publisher", jobspec.LiveJob{State: jobspec.StateRunning, Input_lost_since: lost}, lost},
+	} {
+		if got := inputLostSince(&c.job, now); !got.Equal(c.want) {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
 	}
 }
