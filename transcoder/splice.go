@@ -20,8 +20,11 @@ import (
 // first slate frame is written RepeatLastFrame after the last live one, and
 // each rendition's fps filter fills the gap with copies of the last frame.
 // It is written at once, not a second later, so the outputs never wait:
-// the timeline then runs up to RepeatLastFrame ahead of the wall clock,
-// which players see only as that much more latency.
+// the timeline then runs up to RepeatLastFrame ahead of the wall clock (a
+// publisher that went silent is noticed a loss timeout late, which leaves
+// less). The slate absorbs that lead: it is written at 10/11 of real time
+// until the timeline is back on the clock, so losses do not pile up
+// latency; a publisher back before that keeps the rest.
 
 // lossTimeout is how long a connected publisher may send nothing before
 // its input counts as lost (AWS MediaLive's default input loss threshold).
@@ -113,7 +116,10 @@ type splice struct {
 	silence  *slate
 	silenceN int
 
+	liveWall time.Time // when the last live video frame was written
+
 	// lost
+	lead      time.Duration // how far the timeline ran ahead of the clock at the loss
 	lostAt    time.Time
 	slate     *slate
 	slateN    int   // slate frames written
@@ -180,6 +186,7 @@ func (sp *splice) live(t tag) error {
 		if err := sp.writeVideo(t); err != nil {
 			return err
 		}
+		sp.liveWall = time.Now()
 		if !sp.pubAudio && !t.isVideoConfig() {
 			return sp.fillSilence(sp.silence, sp.lastDTS)
 		}
@@ -209,6 +216,7 @@ func (sp *splice) lose(now time.Time) (bool, error) {
 	}
 	sp.lostAt, sp.slate, sp.slateN = now, sl, 0
 	sp.slateFrom = sp.lastPTS + int64(math.Round(sl.frameMS)) + sp.pol.repeat.Milliseconds()
+	sp.lead = max(0, time.Duration(sp.slateFrom-sp.lastPTS)*time.Millisecond-now.Sub(sp.liveWall))
 	if err := sp.writeVideo(tag{typ: tagVideo, ts: sp.slateFrom, body: sl.videoConfig.body}); err != nil {
 		return true, err
 	}
@@ -225,7 +233,7 @@ func (sp *splice) slateDue(now time.Time) error {
 	sl := sp.slate
 	for {
 		at := float64(sp.slateN) * sl.frameMS
-		if sp.slateN > 0 && sp.lostAt.Add(time.Duration(at*float64(time.Millisecond))).After(now) {
+		if sp.slateN > 0 && sp.slateDueAt(at).After(now) {
 			return nil
 		}
 		f := sl.video[sp.slateN%len(sl.video)]
@@ -238,6 +246,13 @@ func (sp *splice) slateDue(now time.Time) error {
 			return err
 		}
 	}
+}
+
+// slateDueAt is when the slate frame at ms into the slate is due: in real
+// time after the loss, plus a tenth of it while there is lead to absorb.
+func (sp *splice) slateDueAt(ms float64) time.Time {
+	d := time.Duration(ms * float64(time.Millisecond))
+	return sp.lostAt.Add(d + min(d/10, sp.lead))
 }
 
 // fillSilence writes silent frames from sl until the audio reaches ts.
