@@ -81,8 +81,8 @@ const (
 // each run of ffmpeg starts with a publisher's first key frame and lasts,
 // through publishers leaving and coming back, until the input has been
 // lost for the reconnect window (then the stream ends cleanly and the
-// transcoder waits for its publisher, with no ffmpeg running) or ffmpeg
-// fails. Each run is a new period: its segments carry g<generation>p<period>
+// transcoder waits for its publisher, with the next period's ffmpeg idle)
+// or ffmpeg fails. Each run is a new period: its segments carry g<generation>p<period>
 // in their names, HLS media sequences start at the run's Unix time, with
 // EXT-X-DISCONTINUITY on the run's first segment (see ffmpeg.Args).
 func (s *supervisor) supervise(ctx context.Context) error {
