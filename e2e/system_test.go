@@ -72,9 +72,15 @@ func startSystem(t testing.TB, queueArgs []string, env ...string) *system {
 // startSystemWith starts the platform with extra scheduler flags.
 func startSystemWith(t testing.TB, queueArgs, schedArgs []string, env ...string) *system {
 	t.Helper()
+	return startSystemOn(t, redistest.Start(t), queueArgs, schedArgs, env...)
+}
+
+// startSystemOn starts the platform on a given Redis.
+func startSystemOn(t testing.TB, rs *redistest.Server, queueArgs, schedArgs []string, env ...string) *system {
+	t.Helper()
 	low := 30000 + rand.IntN(300)*100
 	s := &system{
-		t: t, redis: redistest.Start(t), queueArgs: queueArgs, env: env, schedArgs: schedArgs,
+		t: t, redis: rs, queueArgs: queueArgs, env: env, schedArgs: schedArgs,
 		originRoot: t.TempDir(), ingest: fmt.Sprintf("%d-%d", low, low+99),
 	}
 	originAddr, apiAddr, ingestAddr := testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t)

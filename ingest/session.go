@@ -185,10 +185,8 @@ func (g *Gateway) watching(key, owner string, target Target, up *rtmp.Client, un
 func (g *Gateway) stillValid(key, owner string, target Target, renew bool) string {
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.LockTTL/3)
 	defer cancel()
-	if renew {
-		if ok, err := g.cfg.Locker.Renew(ctx, key, owner, g.cfg.LockTTL); err == nil && !ok {
-			return "publish lock lost"
-		}
+	if renew && !g.keepLock(ctx, key, owner) {
+		return "publish lock lost"
 	}
 	now, err := g.cfg.Resolver.Resolve(ctx, key)
 	if r := resolveRefusal(err); err != nil && r.reason != ReasonResolve {
@@ -198,6 +196,22 @@ func (g *Gateway) stillValid(key, owner string, target Target, renew bool) strin
 		return "the job moved to " + now.Addr
 	}
 	return ""
+}
+
+// keepLock renews the publish lock; when it has expired meanwhile (the
+// store was down for longer than its TTL) and nobody else took it, it is
+// taken again under the same owner. It reports false only when another
+// publisher holds the key now. Errors reaching the store keep it.
+func (g *Gateway) keepLock(ctx context.Context, key, owner string) bool {
+	ok, err := g.cfg.Locker.Renew(ctx, key, owner, g.cfg.LockTTL)
+	if err != nil || ok {
+		return true
+	}
+	again, err := g.cfg.Locker.TryAcquire(ctx, key, owner, g.cfg.LockTTL)
+	if err == nil && again {
+		g.log.Info("publish lock had expired; taken again", "stream_key", jobspec.MaskStreamKey(key))
+	}
+	return err != nil || again
 }
 
 func resolveRefusal(err error) *refusal {

@@ -46,20 +46,28 @@ type authEntry struct {
 
 // authCache reuses an Authorizer's answer for at most ttl, so ffmpeg's
 // several requests per segment cost one store lookup per second.
+//
+// It also fails static: while the Authorizer cannot answer (Redis is
+// down), a token it allowed within failStatic is still allowed, so a
+// store outage cuts no stream. Fencing holds meanwhile: tokens are rotated
+// in the store, which is what is down, so none can be rotated then.
 type authCache struct {
-	authz Authorizer
-	ttl   time.Duration
-	now   func() time.Time // time.Now; tests step it
+	authz      Authorizer
+	ttl        time.Duration
+	failStatic time.Duration
+	now        func() time.Time // time.Now; tests step it
 
 	mu      sync.Mutex
 	entries map[authKey]authEntry
+	allowed map[authKey]time.Time // when each token was last allowed
 }
 
-func newAuthCache(a Authorizer, ttl time.Duration) *authCache {
+func newAuthCache(a Authorizer, ttl, failStatic time.Duration) *authCache {
 	if ttl == 0 || ttl > defaultAuthCacheTTL {
 		ttl = defaultAuthCacheTTL
 	}
-	return &authCache{authz: a, ttl: ttl, now: time.Now, entries: make(map[authKey]authEntry)}
+	return &authCache{authz: a, ttl: ttl, failStatic: failStatic, now: time.Now,
+		entries: make(map[authKey]authEntry), allowed: make(map[authKey]time.Time)}
 }
 
 func (c *authCache) authorize(ctx context.Context, jobID, token string) error {
@@ -76,10 +84,44 @@ func (c *authCache) authorize(ctx context.Context, jobID, token string) error {
 	ctx, cancel := context.WithTimeout(ctx, authTimeout)
 	defer cancel()
 	err := c.authz.AuthorizeUpload(ctx, jobID, token)
+	switch {
+	case err == nil:
+		c.allow(key, now)
+	case unavailable(err) && c.allowedWithin(key, now):
+		return nil
+	}
 	if c.ttl > 0 && !unavailable(err) {
 		c.store(key, authEntry{err: err, expires: now.Add(c.ttl)})
 	}
 	return err
+}
+
+// allow remembers that key was allowed at now.
+func (c *authCache) allow(key authKey, now time.Time) {
+	if c.failStatic <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.allowed) >= maxAuthEntries {
+		for k, at := range c.allowed {
+			if now.Sub(at) > c.failStatic {
+				delete(c.allowed, k)
+			}
+		}
+		if len(c.allowed) >= maxAuthEntries {
+			clear(c.allowed)
+		}
+	}
+	c.allowed[key] = now
+}
+
+// allowedWithin reports whether key was allowed within failStatic of now.
+func (c *authCache) allowedWithin(key authKey, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	at, ok := c.allowed[key]
+	return ok && now.Sub(at) <= c.failStatic
 }
 
 func (c *authCache) store(key authKey, e authEntry) {

@@ -15,6 +15,10 @@ import (
 // A 30 s segment of a 20 Mbit/s rendition is 75 MB; our ladders stay far below.
 const DefaultMaxFileBytes = 64 << 20
 
+// DefaultFailStatic is how long the origin keeps taking a job's current
+// upload token while the store cannot answer.
+const DefaultFailStatic = 5 * time.Minute
+
 // defaultAuthCacheTTL bounds how long a stale transcoder can keep writing
 // after the scheduler rotated its token (fencing).
 const defaultAuthCacheTTL = time.Second
@@ -31,6 +35,10 @@ type Config struct {
 	// (job id, token); 0 means 1 s, negative disables caching. Values above
 	// 1 s are clamped to 1 s so fencing stays prompt.
 	AuthCacheTTL time.Duration
+	// FailStatic is how long a token the Authorizer allowed stays allowed
+	// while the Authorizer cannot answer (Redis down): 0 means
+	// DefaultFailStatic, negative never (every write then gets 503).
+	FailStatic time.Duration
 	// Encrypter, when set, encrypts the uploads of DRM jobs before they
 	// are stored (encrypt.go). Nil stores every upload as sent.
 	Encrypter Encrypter
@@ -87,7 +95,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		root:      root,
 		log:       cfg.Logger,
-		auth:      newAuthCache(cfg.Authorizer, cfg.AuthCacheTTL),
+		auth:      newAuthCache(cfg.Authorizer, cfg.AuthCacheTTL, failStatic(cfg.FailStatic)),
 		maxBytes:  cfg.MaxFileBytes,
 		encrypter: cfg.Encrypter,
 		pace:      newUploadPace(cfg),
@@ -224,3 +232,10 @@ func httpError(w http.ResponseWriter, msg string, code int) {
 
 func notFound(w http.ResponseWriter)               { httpError(w, "not found", http.StatusNotFound) }
 func badRequest(w http.ResponseWriter, msg string) { httpError(w, msg, http.StatusBadRequest) }
+
+func failStatic(d time.Duration) time.Duration {
+	if d == 0 {
+		return DefaultFailStatic
+	}
+	return d
+}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -638,7 +639,7 @@ func TestFencing(t *testing.T) {
 func TestAuthCache(t *testing.T) {
 	t.Parallel()
 	authz := newTokens("job1", "T1")
-	c := newAuthCache(authz, 5*time.Second) // clamped to 1 s
+	c := newAuthCache(authz, 5*time.Second, 0) // clamped to 1 s
 	now := time.Unix(1000, 0)
 	c.now = func() time.Time { return now }
 	ctx := context.Background()
@@ -684,5 +685,44 @@ func TestAuthorizerUnavailable(t *testing.T) {
 	}
 	if calls != 2 {
 		t.Errorf("authorizer called %d times, want 2 (unavailable is never cached)", calls)
+	}
+}
+
+// TestFailStatic: while the Authorizer cannot answer, a token it allowed
+// within FailStatic is still allowed; an unknown one, or one allowed
+// longer ago, gets 503 as before.
+func TestFailStatic(t *testing.T) {
+	t.Parallel()
+	var down atomic.Bool
+	authz := AuthorizerFunc(func(_ context.Context, jobID, token string) error {
+		switch {
+		case down.Load():
+			return fmt.Errorf("redis down: %w", ErrAuthUnavailable)
+		case token == "T1":
+			return nil
+		}
+		return errors.New("not this job's token")
+	})
+	c := newAuthCache(authz, -1, time.Minute)
+	now := time.Unix(1000, 0)
+	c.now = func() time.Time { return now }
+	ctx := context.Background()
+	if err := c.authorize(ctx, "job1", "T1"); err != nil {
+		t.Fatal(err)
+	}
+	down.Store(true)
+	now = now.Add(59 * time.Second)
+	if err := c.authorize(ctx, "job1", "T1"); err != nil {
+		t.Errorf("current token 59 s into an outage: %v, want allowed", err)
+	}
+	if err := c.authorize(ctx, "job1", "T2"); !unavailable(err) {
+		t.Errorf("a token never allowed, during the outage: %v, want unavailable (503)", err)
+	}
+	if err := c.authorize(ctx, "job2", "T1"); !unavailable(err) {
+		t.Errorf("the token for another job: %v, want unavailable (503)", err)
+	}
+	now = now.Add(2 * time.Second)
+	if err := c.authorize(ctx, "job1", "T1"); !unavailable(err) {
+		t.Errorf("61 s after it was last allowed: %v, want unavailable (503)", err)
 	}
 }

@@ -220,18 +220,29 @@ func stateBeforePlacement(j *jobspec.LiveJob) jobspec.State {
 // deadReason says why the job's current placement is dead ("" if alive):
 // no heartbeat since its start within the start timeout, or a heartbeat older
 // than the heartbeat timeout.
+//
+// Only time the scheduler could see counts: from its start, or from the end
+// of its last spell without the store, whichever is later (sight).
 func (s *Scheduler) deadReason(job *jobspec.LiveJob) string {
-	now := s.now()
+	now, seen := s.now(), s.sight.from()
 	if job.Time_last_heartbeat.IsZero() {
-		if now.Sub(job.Time_scheduled) > s.cfg.StartTimeout {
+		if now.Sub(latest(job.Time_scheduled, seen)) > s.cfg.StartTimeout {
 			return fmt.Sprintf("heartbeat lost: none within %s of placement", s.cfg.StartTimeout)
 		}
 		return ""
 	}
-	if age := now.Sub(job.Time_last_heartbeat); age > s.cfg.HeartbeatTimeout {
+	if now.Sub(latest(job.Time_last_heartbeat, seen)) > s.cfg.HeartbeatTimeout {
+		age := now.Sub(job.Time_last_heartbeat)
 		return fmt.Sprintf("heartbeat lost: last one %s ago", age.Round(time.Second))
 	}
 	return ""
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // replace moves a job whose placement died to another node at once: it

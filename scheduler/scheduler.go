@@ -58,6 +58,7 @@ type Scheduler struct {
 	turn  uint64 // round-robin position; in memory on purpose: it only spreads load
 	now   func() time.Time
 	stuck stuckRepairs
+	sight *sight // since when heartbeats could be seen
 }
 
 // New checks the configuration and fills its defaults.
@@ -90,7 +91,7 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = noMetrics{}
 	}
-	return &Scheduler{cfg: cfg, log: cfg.Logger, now: time.Now}, nil
+	return &Scheduler{cfg: cfg, log: cfg.Logger, now: time.Now, sight: &sight{}}, nil
 }
 
 // Run consumes commands, follows driver events and reconciles until ctx ends.

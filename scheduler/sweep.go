@@ -172,12 +172,19 @@ func (s *Scheduler) act(ctx context.Context, id, why string, fn func(context.Con
 	}
 }
 
-// checkHeartbeats re-places jobs whose transcoder stopped heartbeating.
+// checkHeartbeats re-places jobs whose transcoder stopped heartbeating,
+// judged only over time the scheduler could see the store (sight).
 func (s *Scheduler) checkHeartbeats(ctx context.Context) {
-	ids, err := s.cfg.Store.StaleHeartbeats(ctx, s.now().Add(-s.cfg.HeartbeatTimeout))
+	now := s.now()
+	ids, err := s.cfg.Store.StaleHeartbeats(ctx, now.Add(-s.cfg.HeartbeatTimeout))
 	if err != nil {
+		s.sight.lost()
 		s.log.Warn("read stale heartbeats", "err", err)
 		return
+	}
+	s.sight.seen(now)
+	if now.Sub(s.sight.from()) < s.cfg.HeartbeatTimeout {
+		return // not a whole timeout seen since the store came back
 	}
 	for _, id := range ids {
 		if err := s.ReconcileJob(ctx, id); err != nil && err != errJobBusy {

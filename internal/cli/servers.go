@@ -137,6 +137,7 @@ type originOptions struct {
 	drain        *time.Duration
 	uploadIdle   *time.Duration
 	uploadRate   *int
+	failStatic   *time.Duration
 }
 
 func originFlags() (*flagSet, *originOptions) {
@@ -151,6 +152,8 @@ func originFlags() (*flagSet, *originOptions) {
 			"fail an upload that sends no byte for this long (readers that follow it end too)"),
 		uploadRate: fs.Int("upload-min-rate", "EZLIVE_ORIGIN_UPLOAD_MIN_RATE", origin.DefaultUploadMinRate,
 			"fail an upload that sends fewer bytes/s than this over 10 s (negative: no minimum)"),
+		failStatic: fs.Duration("fail-static", "EZLIVE_ORIGIN_FAIL_STATIC", origin.DefaultFailStatic,
+			"while Redis cannot answer, keep taking an upload token allowed within this long (negative: never)"),
 	}
 }
 
@@ -171,7 +174,7 @@ func runOrigin(ctx context.Context, args []string) error {
 	}
 	srv, err := origin.New(origin.Config{
 		Root: *o.root, Authorizer: uploadAuthorizer{st}, Encrypter: enc, Logger: log,
-		UploadIdleTimeout: *o.uploadIdle, UploadMinRate: int64(*o.uploadRate),
+		UploadIdleTimeout: *o.uploadIdle, UploadMinRate: int64(*o.uploadRate), FailStatic: *o.failStatic,
 	})
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 // Server is a running redis-server owned by one test.
 type Server struct {
 	Addr string
+	args []string
 	cmd  *exec.Cmd
 }
 
@@ -24,18 +25,39 @@ type Server struct {
 // the end of the test. The test fails if redis-server is not installed.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return start(t, "--save", "", "--appendonly", "no")
+}
+
+// StartPersistent is Start with every write in an append-only file synced
+// at once, so that Restart after Stop (a kill -9) loses nothing: Redis
+// going away for a while, as a failover or a restart makes it.
+func StartPersistent(t testing.TB) *Server {
+	t.Helper()
+	return start(t, "--save", "", "--appendonly", "yes", "--appendfsync", "always")
+}
+
+func start(t testing.TB, persistence ...string) *Server {
+	t.Helper()
+	port := testenv.FreePort(t)
+	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port),
+		args: append([]string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--dir", t.TempDir()}, persistence...)}
+	t.Cleanup(s.Stop)
+	s.Restart(t)
+	return s
+}
+
+// Restart starts the server again on its address and data folder, after
+// Stop, and waits until it answers.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Fatalf("redis-server not installed (make test installs it): %v", err)
 	}
-	port := testenv.FreePort(t)
-	cmd := exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	if err := cmd.Start(); err != nil {
+	s.cmd = exec.Command(bin, s.args...)
+	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("start redis-server: %v", err)
 	}
-	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), cmd: cmd}
-	t.Cleanup(s.Stop)
 	rdb := redis.NewClient(&redis.Options{Addr: s.Addr})
 	defer rdb.Close()
 	deadline := time.Now().Add(10 * time.Second)
@@ -45,7 +67,6 @@ func Start(t testing.TB) *Server {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return s
 }
 
 // Client returns a client of the server, closed when the test ends.
@@ -57,7 +78,7 @@ func (s *Server) Client(t testing.TB) *redis.Client {
 
 // Stop kills the server (tests use it to simulate Redis going down).
 func (s *Server) Stop() {
-	if s.cmd.Process != nil {
+	if s.cmd != nil && s.cmd.Process != nil && s.cmd.ProcessState == nil {
 		s.cmd.Process.Kill()
 		s.cmd.Wait()
 	}
