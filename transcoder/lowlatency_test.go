@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -45,6 +46,7 @@ func TestLowLatencyReconnect(t *testing.T) {
 		t.Errorf("the MPD has %d Periods after the reconnect, want 1", n)
 	}
 	chunks := j.origin.published("chunk-g1p0-0-")
+	slices.SortFunc(chunks, func(a, b string) int { return int(seqOf(t, a) - seqOf(t, b)) })
 	if len(chunks) < 8 || len(j.origin.published("-g1p1-")) > 0 {
 		t.Fatalf("want one run of at least 8 one-second segments; published %v", j.origin.published("chunk-"))
 	}
