@@ -64,10 +64,15 @@ type flvWriter struct {
 	buf [15]byte
 }
 
-// newFLVWriter writes the FLV header announcing audio and video.
-func newFLVWriter(w io.Writer) (*flvWriter, error) {
+// newFLVWriter writes the FLV header announcing audio, and video unless
+// the stream has none (ffmpeg would wait its probe for a video stream).
+func newFLVWriter(w io.Writer, video bool) (*flvWriter, error) {
 	fw := &flvWriter{w: bufio.NewWriterSize(w, 64<<10)}
-	hdr := []byte{'F', 'L', 'V', 1, 0x05, 0, 0, 0, 9, 0, 0, 0, 0}
+	flags := byte(0x04)
+	if video {
+		flags |= 0x01
+	}
+	hdr := []byte{'F', 'L', 'V', 1, flags, 0, 0, 0, 9, 0, 0, 0, 0}
 	if _, err := fw.w.Write(hdr); err != nil {
 		return nil, err
 	}

@@ -78,20 +78,9 @@ func TestPublisherComesBackOnTheSameTimeline(t *testing.T) {
 	if lostAt.IsZero() {
 		t.Error("no heartbeat said the input was lost")
 	}
-	segs := j.origin.published("low-")
-	// In number order: the last segments may reach the origin out of order
-	// when the stop flushes them.
-	slices.SortFunc(segs, func(a, b string) int { return int(seqOf(t, a) - seqOf(t, b)) })
-	if len(segs) < 6 {
-		t.Fatalf("published %v, want at least 6 two-second segments", segs)
-	}
-	for i, s := range segs {
-		if !strings.Contains(s, "-g1p0-") {
-			t.Errorf("segment %s is not of the first run", s)
-		}
-		if i > 0 && seqOf(t, s) != seqOf(t, segs[i-1])+1 {
-			t.Errorf("segment %s does not follow %s", s, segs[i-1])
-		}
+	segs := oneRun(t, j, "low-g1p0-", 6)
+	if all := j.origin.published("low-"); len(all) != len(segs) {
+		t.Errorf("segments of another run: %v", all)
 	}
 	video, _ := parseHLSMaster(t, j.origin.Path(j.id, ""))
 	for _, r := range video {
@@ -237,4 +226,53 @@ func TestSlateFromURL(t *testing.T) {
 	if fetched != 1 {
 		t.Errorf("the slate image was fetched %d times, want once", fetched)
 	}
+}
+
+// TestAudioOnlyJobThroughALoss: an audio-only job with a publisher that
+// sends audio alone starts, fills the publisher's absence with silence and
+// goes on in the same run when it comes back.
+func TestAudioOnlyJobThroughALoss(t *testing.T) {
+	t.Parallel()
+	spec := smallLadder("hls", "mpegts", 2, "h264")
+	spec.Output.Video_outputs = nil
+	j := startJob(t, "audioonly", mustValid(withWindow(spec, 60)))
+	j.origin.keepAll.Store(true)
+	radio := func(seconds string) {
+		out, err := exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-re",
+			"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", seconds,
+			"-c:a", "aac", "-b:a", "96k", "-f", "flv", j.ingestURL()).CombinedOutput()
+		if err != nil {
+			t.Fatalf("audio publisher: %v\n%s", err, out)
+		}
+	}
+	radio("5")
+	j.waitInput(t, true)
+	time.Sleep(3 * time.Second)
+	radio("4")
+	j.waitInput(t, true)
+	time.Sleep(time.Second)
+	j.stop(t)
+	segs := oneRun(t, j, "audio96k-g1p0-", 5)
+	if a := probe(t, j.origin.Path(j.id, segs[len(segs)/2]), "a:0"); a.codec != "aac" {
+		t.Errorf("audio of %s: %+v", segs[len(segs)/2], a)
+	}
+}
+
+// oneRun returns the job's published segments named prefix* in number
+// order, checking there are at least n, all of one run (no second period)
+// and numbered one after the other. The last segments may reach the origin
+// out of order when a stop flushes them, hence the sort.
+func oneRun(t testing.TB, j *job, prefix string, n int) []string {
+	t.Helper()
+	segs := j.origin.published(prefix)
+	slices.SortFunc(segs, func(a, b string) int { return int(seqOf(t, a) - seqOf(t, b)) })
+	if len(segs) < n || len(j.origin.published("-g1p1-")) > 0 {
+		t.Fatalf("want one run of at least %d segments %s*; published %v", n, prefix, j.origin.published(""))
+	}
+	for i, s := range segs {
+		if i > 0 && seqOf(t, s) != seqOf(t, segs[i-1])+1 {
+			t.Errorf("segment %s does not follow %s", s, segs[i-1])
+		}
+	}
+	return segs
 }

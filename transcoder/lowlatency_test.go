@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"os"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -45,16 +44,7 @@ func TestLowLatencyReconnect(t *testing.T) {
 	if n := strings.Count(second, "<Period"); n != 1 {
 		t.Errorf("the MPD has %d Periods after the reconnect, want 1", n)
 	}
-	chunks := j.origin.published("chunk-g1p0-0-")
-	slices.SortFunc(chunks, func(a, b string) int { return int(seqOf(t, a) - seqOf(t, b)) })
-	if len(chunks) < 8 || len(j.origin.published("-g1p1-")) > 0 {
-		t.Fatalf("want one run of at least 8 one-second segments; published %v", j.origin.published("chunk-"))
-	}
-	for i, c := range chunks {
-		if i > 0 && seqOf(t, c) != seqOf(t, chunks[i-1])+1 {
-			t.Errorf("segment %s does not follow %s", c, chunks[i-1])
-		}
-	}
+	oneRun(t, j, "chunk-g1p0-0-", 8)
 	if _, denied, over := j.origin.snapshot(); denied > 0 || len(over) > 0 {
 		t.Errorf("origin denied %d writes; overwritten: %v", denied, over)
 	}

@@ -114,7 +114,7 @@ func (r *run) takeNext(t tag, open bool) error {
 		r.next = nil
 		return nil
 	}
-	if !r.next.take(t) {
+	if !r.next.take(t, r.s.policy.audioOnly) {
 		return nil
 	}
 	return r.live(r.next, time.Now())

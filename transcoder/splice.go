@@ -26,15 +26,15 @@ import (
 // until the timeline is back on the clock, so losses do not pile up
 // latency; a publisher back before that keeps the rest.
 
-// lossTimeout is how long a connected publisher may send nothing before
-// its input counts as lost (AWS MediaLive's default input loss threshold).
-const lossTimeout = time.Second
-
 // policy is what the job's spec says to do when the input is lost.
 type policy struct {
 	window time.Duration // reconnect window; 0: end the stream at once
 	repeat time.Duration // last frame repeated before the slate
 	fps    float64       // the slate's frame rate: the ladder's highest
+	// audioOnly: the job has no video outputs, so the publisher's video
+	// (if any) is left out, a run starts at its first audio frame, and a
+	// lost input is filled with silence alone.
+	audioOnly bool
 }
 
 // pending is a publisher's session up to its first key frame, with the
@@ -47,13 +47,19 @@ type pending struct {
 }
 
 // take reads one tag of the session; it reports true at the first key
-// frame, which pending then holds.
-func (p *pending) take(t tag) bool {
+// frame (for an audio-only job: the first audio frame), which pending
+// then holds.
+func (p *pending) take(t tag, audioOnly bool) bool {
 	switch {
 	case t.isVideoConfig():
 		p.videoConfig = &t
 	case t.isAudioConfig():
 		p.audioConfig = &t
+	case audioOnly:
+		if t.typ == tagAudio && t.isAAC() && p.audioConfig != nil {
+			p.keyframe = t
+			return true
+		}
 	case t.isVideoKeyframe() && p.videoConfig != nil:
 		p.keyframe = t
 		return true
@@ -66,7 +72,9 @@ func (p *pending) take(t tag) bool {
 // stereo when it sends no audio.
 func (p *pending) shape(fps float64) slateShape {
 	sh := slateShape{width: 1280, height: 720, fps: fps, sampleRate: 48000, channels: 2}
-	if w, h, ok := avcSize(p.videoConfig.body); ok {
+	if p.videoConfig == nil {
+		sh.width, sh.height = 320, 180 // audio only: the slate's picture is never used
+	} else if w, h, ok := avcSize(p.videoConfig.body); ok {
 		sh.width, sh.height = w, h
 	}
 	if p.audioConfig != nil {
@@ -146,8 +154,10 @@ func (sp *splice) goLive(p *pending) error {
 	sp.shape = p.shape(sp.pol.fps)
 	sp.slates.prepare(sp.shape, func(err error) { sp.log.Warn("slate", "err", err) })
 	sp.offset = pos - p.keyframe.ts
-	if err := sp.writeVideo(tag{typ: tagVideo, ts: pos, body: p.videoConfig.body}); err != nil {
-		return err
+	if !sp.pol.audioOnly {
+		if err := sp.writeVideo(tag{typ: tagVideo, ts: pos, body: p.videoConfig.body}); err != nil {
+			return err
+		}
 	}
 	sp.pubAudio = p.audioConfig != nil
 	if sp.pubAudio {
@@ -182,6 +192,8 @@ func (sp *splice) audioFrameMS(config *tag) float64 {
 func (sp *splice) live(t tag) error {
 	t.ts += sp.offset
 	switch {
+	case t.typ == tagVideo && sp.pol.audioOnly:
+		return nil
 	case t.typ == tagVideo && t.isAVC():
 		if err := sp.writeVideo(t); err != nil {
 			return err
@@ -215,6 +227,9 @@ func (sp *splice) lose(now time.Time) (bool, error) {
 		return false, errors.New("no slate ready")
 	}
 	sp.lostAt, sp.slate, sp.slateN = now, sl, 0
+	if sp.pol.audioOnly {
+		return true, sp.loseAudio(now)
+	}
 	sp.slateFrom = sp.lastPTS + int64(math.Round(sl.frameMS)) + sp.pol.repeat.Milliseconds()
 	sp.lead = max(0, time.Duration(sp.slateFrom-sp.lastPTS)*time.Millisecond-now.Sub(sp.liveWall))
 	if err := sp.writeVideo(tag{typ: tagVideo, ts: sp.slateFrom, body: sl.videoConfig.body}); err != nil {
@@ -227,10 +242,23 @@ func (sp *splice) lose(now time.Time) (bool, error) {
 	return true, sp.slateDue(now)
 }
 
+// loseAudio starts the silence of an audio-only job's lost input.
+func (sp *splice) loseAudio(now time.Time) error {
+	sp.slateFrom = int64(math.Ceil(sp.audioEnd))
+	sp.silence, sp.silenceN = sp.slate, 0
+	if err := sp.writeAudio(tag{typ: tagAudio, ts: int64(sp.audioEnd), body: sp.slate.audioConfig.body}, sp.slate.audioMS); err != nil {
+		return err
+	}
+	return sp.slateDue(now)
+}
+
 // slateDue writes the slate frames due by now (the first at once), each
-// with the silence up to it.
+// with the silence up to it; for an audio-only job, the silence due.
 func (sp *splice) slateDue(now time.Time) error {
 	sl := sp.slate
+	if sp.pol.audioOnly {
+		return sp.fillSilence(sl, sp.slateFrom+now.Sub(sp.lostAt).Milliseconds())
+	}
 	for {
 		at := float64(sp.slateN) * sl.frameMS
 		if sp.slateN > 0 && sp.slateDueAt(at).After(now) {

@@ -127,7 +127,7 @@ func (s *supervisor) serveRun(ctx context.Context, period int) error {
 	if err != nil {
 		return err
 	}
-	first, ok := awaitKeyframe(ctx, s.front, r.p.done)
+	first, ok := awaitKeyframe(ctx, s.front, r.p.done, s.policy.audioOnly)
 	if !ok {
 		r.p.kill()
 		if ctx.Err() != nil {
@@ -149,7 +149,7 @@ func (s *supervisor) serveRun(ctx context.Context, period int) error {
 // awaitKeyframe waits for a publisher's first key frame; a publisher that
 // leaves before it is forgotten. ok is false when ctx is done or the idle
 // ffmpeg exited (done).
-func awaitKeyframe(ctx context.Context, f *front, done <-chan struct{}) (*pending, bool) {
+func awaitKeyframe(ctx context.Context, f *front, done <-chan struct{}, audioOnly bool) (*pending, bool) {
 	var p *pending
 	var tags chan tag
 	for {
@@ -170,7 +170,7 @@ func awaitKeyframe(ctx context.Context, f *front, done <-chan struct{}) (*pendin
 			switch {
 			case !open:
 				p, tags = nil, nil
-			case p.take(t):
+			case p.take(t, audioOnly):
 				return p, true
 			}
 		}
@@ -186,7 +186,7 @@ func (s *supervisor) startRun(period int) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := newFLVWriter(stdin)
+	w, err := newFLVWriter(stdin, !s.policy.audioOnly)
 	if err != nil {
 		p.kill()
 		return nil, err

@@ -257,5 +257,6 @@ func policyOf(spec jobspec.Spec) policy {
 	for _, v := range spec.Output.Video_outputs {
 		fps = max(fps, v.Framerate)
 	}
-	return policy{window: il.ReconnectWindow, repeat: il.RepeatLastFrame, fps: fps}
+	return policy{window: il.ReconnectWindow, repeat: il.RepeatLastFrame, fps: fps,
+		audioOnly: len(spec.Output.Video_outputs) == 0}
 }
