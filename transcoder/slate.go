@@ -7,17 +7,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ezlivestreaming/ezlive/ffmpeg"
 )
 
 // builtinSlate is the card shown when a job names no slate image: "The
@@ -81,16 +81,11 @@ func refusePrivate(_, address string, _ syscall.RawConn) error {
 	return nil
 }
 
-// slateShape is what a slate must match so that the decoder and the
-// filter graph take it without a reconfiguration: the publisher's picture
-// size and audio format. A reconfigured filter graph loses the frames it
-// holds, and with them the repeated last frame.
-type slateShape struct {
-	width, height int
-	fps           float64
-	sampleRate    int
-	channels      int
-}
+// A slate is encoded for the shape of the publisher it stands in for
+// (ffmpeg.Slate): its picture size and audio format, so that the decoder
+// and the filter graph take it without a reconfiguration. A reconfigured
+// filter graph loses the frames it holds, and with them the repeated last
+// frame.
 
 // slate is one second of the slate as FLV tags with timestamps from 0: an
 // AVC configuration, a GOP that starts with a key frame (it loops), an AAC
@@ -111,8 +106,8 @@ type slates struct {
 	image  string // path of the image file
 
 	mu    sync.Mutex
-	ready map[slateShape]*slate
-	busy  map[slateShape]bool
+	ready map[ffmpeg.Slate]*slate
+	busy  map[ffmpeg.Slate]bool
 	last  *slate // the latest one ready, for a shape not yet encoded
 }
 
@@ -122,12 +117,12 @@ func newSlates(ffmpegPath, dir string, image []byte) (*slates, error) {
 	if err := os.WriteFile(path, image, 0o600); err != nil {
 		return nil, err
 	}
-	return &slates{ffmpeg: ffmpegPath, image: path, ready: map[slateShape]*slate{}, busy: map[slateShape]bool{}}, nil
+	return &slates{ffmpeg: ffmpegPath, image: path, ready: map[ffmpeg.Slate]*slate{}, busy: map[ffmpeg.Slate]bool{}}, nil
 }
 
 // prepare starts encoding the slate of shape unless it is ready or under
 // way; done, when set, is called once it is ready (or failed).
-func (ss *slates) prepare(shape slateShape, log func(error)) {
+func (ss *slates) prepare(shape ffmpeg.Slate, log func(error)) {
 	ss.mu.Lock()
 	if ss.ready[shape] != nil || ss.busy[shape] {
 		ss.mu.Unlock()
@@ -151,7 +146,7 @@ func (ss *slates) prepare(shape slateShape, log func(error)) {
 
 // get returns the slate of shape, or the latest ready one (a different
 // shape costs a filter graph reconfiguration), or nil.
-func (ss *slates) get(shape slateShape) *slate {
+func (ss *slates) get(shape ffmpeg.Slate) *slate {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if sl := ss.ready[shape]; sl != nil {
@@ -161,7 +156,7 @@ func (ss *slates) get(shape slateShape) *slate {
 }
 
 // wait returns the slate of shape once it is ready, for at most d.
-func (ss *slates) wait(shape slateShape, d time.Duration) *slate {
+func (ss *slates) wait(shape ffmpeg.Slate, d time.Duration) *slate {
 	deadline := time.Now().Add(d)
 	for {
 		ss.mu.Lock()
@@ -176,32 +171,18 @@ func (ss *slates) wait(shape slateShape, d time.Duration) *slate {
 
 // encodeSlate encodes one second of the image at shape: scaled to fit and
 // padded, H.264 with one key frame and no B-frames, and AAC silence.
-func encodeSlate(ffmpegPath, image string, shape slateShape) (*slate, error) {
-	fps := shape.fps
-	w, h := shape.width, shape.height
-	vf := fmt.Sprintf("scale=%d:%d:force_original_aspect_ratio=decrease,pad=%d:%d:(ow-iw)/2:(oh-ih)/2,setsar=1,format=yuv420p", w, h, w, h)
-	layout := "stereo"
-	if shape.channels == 1 {
-		layout = "mono"
-	}
-	frames := int(math.Round(fps))
-	cmd := exec.Command(ffmpegPath, "-hide_banner", "-nostdin", "-loglevel", "error",
-		"-loop", "1", "-framerate", ffNum(fps), "-i", image,
-		"-f", "lavfi", "-i", fmt.Sprintf("anullsrc=r=%d:cl=%s", shape.sampleRate, layout),
-		"-frames:v", strconv.Itoa(frames), "-t", "1.2", "-vf", vf,
-		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "stillimage", "-bf", "0",
-		"-g", strconv.Itoa(frames), "-keyint_min", strconv.Itoa(frames),
-		"-c:a", "aac", "-b:a", "64k", "-f", "flv", "pipe:1")
+func encodeSlate(ffmpegPath, image string, shape ffmpeg.Slate) (*slate, error) {
+	cmd := exec.Command(ffmpegPath, ffmpeg.SlateArgs(image, shape)...)
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("encode slate %dx%d: %w: %s", w, h, err, bytes.TrimSpace(stderr.Bytes()))
+		return nil, fmt.Errorf("encode slate %dx%d: %w: %s", shape.Width, shape.Height, err, bytes.TrimSpace(stderr.Bytes()))
 	}
 	tags, err := readFLV(&out)
 	if err != nil {
 		return nil, err
 	}
-	sl := &slate{frameMS: 1000 / fps, audioMS: 1024 * 1000 / float64(shape.sampleRate)}
+	sl := &slate{frameMS: 1000 / shape.Fps, audioMS: 1024 * 1000 / float64(shape.SampleRate)}
 	for _, t := range tags {
 		switch {
 		case t.isVideoConfig():
@@ -222,5 +203,3 @@ func encodeSlate(ffmpegPath, image string, shape slateShape) (*slate, error) {
 	sl.silence = sl.silence[1 : len(sl.silence)-1]
 	return sl, nil
 }
-
-func ffNum(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/Eyevinn/mp4ff/aac"
 	"github.com/Eyevinn/mp4ff/avc"
+
+	"github.com/ezlivestreaming/ezlive/ffmpeg"
 )
 
 // The splice writes one ffmpeg run's input: the publisher's media while it
@@ -70,20 +72,30 @@ func (p *pending) take(t tag, audioOnly bool) bool {
 // shape is the slate shape that matches the publisher: its picture size
 // (from the SPS) and audio format (from the AudioSpecificConfig), 48 kHz
 // stereo when it sends no audio.
-func (p *pending) shape(fps float64) slateShape {
-	sh := slateShape{width: 1280, height: 720, fps: fps, sampleRate: 48000, channels: 2}
+func (p *pending) shape(fps float64) ffmpeg.Slate {
+	sh := ffmpeg.Slate{Width: 1280, Height: 720, Fps: fps, SampleRate: 48000, Channels: 2}
 	if p.videoConfig == nil {
-		sh.width, sh.height = 320, 180 // audio only: the slate's picture is never used
+		sh.Width, sh.Height = 320, 180 // audio only: the slate's picture is never used
 	} else if w, h, ok := avcSize(p.videoConfig.body); ok {
-		sh.width, sh.height = w, h
+		sh.Width, sh.Height = w, h
 	}
-	if p.audioConfig != nil {
-		if asc, err := aac.DecodeAudioSpecificConfig(bytes.NewReader(p.audioConfig.body[2:])); err == nil && asc.SamplingFrequency > 0 {
-			sh.sampleRate = asc.SamplingFrequency
-			sh.channels = min(2, max(1, int(asc.ChannelConfiguration)))
-		}
+	if rate, channels, ok := aacFormat(p.audioConfig); ok {
+		sh.SampleRate, sh.Channels = rate, min(2, max(1, channels))
 	}
 	return sh
+}
+
+// aacFormat reads the sample rate and channel count of an AAC sequence
+// header tag (its AudioSpecificConfig); ok is false without one.
+func aacFormat(config *tag) (rate, channels int, ok bool) {
+	if config == nil || len(config.body) < 3 {
+		return 0, 0, false
+	}
+	asc, err := aac.DecodeAudioSpecificConfig(bytes.NewReader(config.body[2:]))
+	if err != nil || asc.SamplingFrequency <= 0 {
+		return 0, 0, false
+	}
+	return asc.SamplingFrequency, int(asc.ChannelConfiguration), true
 }
 
 // avcSize reads the picture size from an AVC sequence header tag body.
@@ -118,7 +130,7 @@ type splice struct {
 
 	// live
 	src      *session
-	shape    slateShape
+	shape    ffmpeg.Slate
 	offset   int64 // output = publisher's timestamp + offset
 	pubAudio bool  // the publisher's audio is written (else silence)
 	silence  *slate
@@ -161,7 +173,7 @@ func (sp *splice) goLive(p *pending) error {
 	}
 	sp.pubAudio = p.audioConfig != nil
 	if sp.pubAudio {
-		if err := sp.writeAudio(tag{typ: tagAudio, ts: pos, body: p.audioConfig.body}, sp.audioFrameMS(p.audioConfig)); err != nil {
+		if err := sp.writeAudio(tag{typ: tagAudio, ts: pos, body: p.audioConfig.body}, audioFrameMS(p.audioConfig)); err != nil {
 			return err
 		}
 	} else if err := sp.useSilence(pos); err != nil {
@@ -181,11 +193,14 @@ func (sp *splice) useSilence(ts int64) error {
 	return sp.writeAudio(tag{typ: tagAudio, ts: max(ts, int64(sp.audioEnd)), body: sl.audioConfig.body}, sl.audioMS)
 }
 
-func (sp *splice) audioFrameMS(config *tag) float64 {
-	if asc, err := aac.DecodeAudioSpecificConfig(bytes.NewReader(config.body[2:])); err == nil && asc.SamplingFrequency > 0 {
-		return 1024 * 1000 / float64(asc.SamplingFrequency)
+// audioFrameMS is the duration of the AAC frames (1024 samples) a
+// sequence header announces; 48 kHz when it cannot be read.
+func audioFrameMS(config *tag) float64 {
+	rate, _, ok := aacFormat(config)
+	if !ok {
+		rate = 48000
 	}
-	return 1024 * 1000 / 48000.0
+	return 1024 * 1000 / float64(rate)
 }
 
 // live writes one of the live publisher's tags on the timeline.
@@ -204,7 +219,7 @@ func (sp *splice) live(t tag) error {
 		}
 	case t.isAudioConfig():
 		sp.pubAudio, sp.silence = true, nil
-		return sp.writeAudio(t, sp.audioFrameMS(&t))
+		return sp.writeAudio(t, audioFrameMS(&t))
 	case t.typ == tagAudio && t.isAAC() && sp.pubAudio:
 		if float64(t.ts) < sp.audioEnd-sp.audioMS/2 {
 			return nil // overlaps what was written before the switch
