@@ -107,8 +107,8 @@ type slates struct {
 
 	mu    sync.Mutex
 	ready map[ffmpeg.Slate]*slate
-	busy  map[ffmpeg.Slate]bool
-	last  *slate // the latest one ready, for a shape not yet encoded
+	busy  map[ffmpeg.Slate]chan struct{} // closed when that encode ends
+	last  *slate                         // the latest one ready, for a shape not yet encoded
 }
 
 // newSlates writes image to dir for ffmpeg to read.
@@ -117,24 +117,26 @@ func newSlates(ffmpegPath, dir string, image []byte) (*slates, error) {
 	if err := os.WriteFile(path, image, 0o600); err != nil {
 		return nil, err
 	}
-	return &slates{ffmpeg: ffmpegPath, image: path, ready: map[ffmpeg.Slate]*slate{}, busy: map[ffmpeg.Slate]bool{}}, nil
+	return &slates{ffmpeg: ffmpegPath, image: path, ready: map[ffmpeg.Slate]*slate{}, busy: map[ffmpeg.Slate]chan struct{}{}}, nil
 }
 
 // prepare starts encoding the slate of shape unless it is ready or under
-// way; done, when set, is called once it is ready (or failed).
+// way; log gets the error of an encode that failed.
 func (ss *slates) prepare(shape ffmpeg.Slate, log func(error)) {
 	ss.mu.Lock()
-	if ss.ready[shape] != nil || ss.busy[shape] {
+	if ss.ready[shape] != nil || ss.busy[shape] != nil {
 		ss.mu.Unlock()
 		return
 	}
-	ss.busy[shape] = true
+	done := make(chan struct{})
+	ss.busy[shape] = done
 	ss.mu.Unlock()
 	go func() {
 		sl, err := encodeSlate(ss.ffmpeg, ss.image, shape)
 		ss.mu.Lock()
 		defer ss.mu.Unlock()
 		delete(ss.busy, shape)
+		close(done)
 		if err != nil {
 			log(err)
 			return
@@ -155,18 +157,19 @@ func (ss *slates) get(shape ffmpeg.Slate) *slate {
 	return ss.last
 }
 
-// wait returns the slate of shape once it is ready, for at most d.
+// wait returns get's answer once the encode of shape under way (if any)
+// has ended, waiting at most d.
 func (ss *slates) wait(shape ffmpeg.Slate, d time.Duration) *slate {
-	deadline := time.Now().Add(d)
-	for {
-		ss.mu.Lock()
-		sl, busy := ss.ready[shape], ss.busy[shape]
-		ss.mu.Unlock()
-		if sl != nil || !busy || time.Now().After(deadline) {
-			return ss.get(shape)
+	ss.mu.Lock()
+	done := ss.busy[shape]
+	ss.mu.Unlock()
+	if done != nil {
+		select {
+		case <-done:
+		case <-time.After(d):
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
+	return ss.get(shape)
 }
 
 // encodeSlate encodes one second of the image at shape: scaled to fit and
