@@ -21,6 +21,7 @@ type transcoderOptions struct {
 	job, originURL, listen *string
 	ffmpeg                 *string
 	generation             *int
+	allowPrivateSlate      *bool
 }
 
 func transcoderFlags() (*flagSet, *transcoderOptions) {
@@ -32,6 +33,8 @@ func transcoderFlags() (*flagSet, *transcoderOptions) {
 		originURL:  fs.String("origin", "EZLIVE_ORIGIN_URL", defaultOriginURL, "origin base URL to upload to"),
 		listen:     fs.String("listen", "EZLIVE_TRANSCODER_LISTEN", nomadIngestAddr(), "host:port of the RTMP listener (default from NOMAD_IP_ingest and NOMAD_PORT_ingest)"),
 		ffmpeg:     fs.String("ffmpeg", "EZLIVE_FFMPEG", "ffmpeg", "ffmpeg binary"),
+		allowPrivateSlate: fs.Bool("allow-private-slate", "EZLIVE_ALLOW_PRIVATE_SLATE", false,
+			"fetch a job's Slate_url from loopback, private or link-local addresses too (one machine); off on a fleet"),
 	}
 }
 
@@ -130,6 +133,8 @@ func (o *transcoderOptions) config(ctx context.Context, st *store.Store, log *sl
 		JobID: job.Id, Generation: job.Placement_generation, Spec: job.Spec, StreamKey: job.StreamKey,
 		ListenAddr: *o.listen, OriginURL: strings.TrimSuffix(*o.originURL, "/") + "/live/" + job.Id + "/",
 		UploadToken: token, FFmpegPath: *o.ffmpeg, Reporter: heartbeats{st}, Logger: log,
+		AllowPrivateSlate: *o.allowPrivateSlate,
+		FirstPeriod:       firstPeriod(job), InputLostSince: inputLostSince(job, time.Now()),
 	}, nil
 }
 

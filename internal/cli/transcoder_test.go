@@ -1,10 +1,14 @@
 package cli
 
 import (
+	"context"
+	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/ezlivestreaming/ezlive/internal/redistest"
 	"github.com/ezlivestreaming/ezlive/jobspec"
+	"github.com/ezlivestreaming/ezlive/store"
 )
 
 // A transcoder restarted in place numbers its runs after the last one its
@@ -44,5 +48,36 @@ func TestRestartedTranscoderTakesOverTheLoss(t *testing.T) {
 		if got := inputLostSince(&c.job, now); !got.Equal(c.want) {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+// The transcoder's config carries over what a restart in place needs from
+// the job's record: the next period and the input loss.
+func TestConfigOfARestartedTranscoder(t *testing.T) {
+	t.Parallel()
+	st := store.New(redistest.Start(t).Client(t))
+	ctx := context.Background()
+	lost := time.Now().Add(-time.Minute).UTC().Round(time.Millisecond)
+	j := &jobspec.LiveJob{Id: "restarted-job", StreamKey: "key-restarted", Placement_generation: 3,
+		Stats: &jobspec.Stats{Restarts: 4}, Time_last_heartbeat: time.Now(), Input_lost_since: lost}
+	j.SetState(jobspec.StateStreaming, "media is flowing", time.Now())
+	j.Input_lost_since = lost
+	if err := st.CreateJob(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetUploadToken(ctx, j.Id, "tok"); err != nil {
+		t.Fatal(err)
+	}
+	fs, o := transcoderFlags()
+	if err := fs.parse([]string{"-job", j.Id, "-generation", "3", "-listen", "127.0.0.1:1", "-allow-private-slate"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := o.config(ctx, st, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.FirstPeriod != 5 || !cfg.InputLostSince.Equal(lost) || !cfg.AllowPrivateSlate {
+		t.Errorf("config: first period %d, input lost since %v, private slate %v; want 5, %v, true",
+			cfg.FirstPeriod, cfg.InputLostSince, cfg.AllowPrivateSlate, lost)
 	}
 }
