@@ -74,8 +74,7 @@ func (g *Gateway) copyMedia(c *rtmp.Conn, up *rtmp.Client) error {
 		if err != nil {
 			return err
 		}
-		switch cmd.Name {
-		case "FCUnpublish", "deleteStream", "closeStream":
+		if cmd.IsUnpublish() {
 			up.Unpublish()
 			return nil
 		}

@@ -55,6 +55,16 @@ func (c *Command) Message(streamID uint32) (*Message, error) {
 	return &Message{Type: TypeCommandAMF0, StreamID: streamID, Payload: p}, nil
 }
 
+// IsUnpublish reports whether c is an encoder saying its stream ends
+// (FCUnpublish, deleteStream or closeStream).
+func (c *Command) IsUnpublish() bool {
+	switch c.Name {
+	case "FCUnpublish", "deleteStream", "closeStream":
+		return true
+	}
+	return false
+}
+
 // Arg returns argument i, or nil when there are fewer.
 func (c *Command) Arg(i int) any {
 	if i < len(c.Args) {

@@ -15,6 +15,7 @@ type PublishRequest struct {
 const (
 	RefusedBadApp   = "bad_app"   // connect to another application than the one served
 	RefusedEmptyKey = "empty_key" // publish with no name
+	RefusedBadKey   = "bad_key"   // a name that is not the stream key asked for
 	RefusedPlay     = "play"      // a player, not an encoder
 )
 
@@ -89,15 +90,23 @@ func answerBeforePublish(c *Conn, m *Message, cmd *Command, app string, chunkSiz
 		name, _ := cmd.Arg(0).(string)
 		key := StripQuery(name)
 		if key == "" {
-			return true, PublishRequest{}, &Refusal{Kind: RefusedEmptyKey, Code: CodePublishBadName, Desc: "stream key not recognised", Err: errors.New("empty stream key")}
+			return true, PublishRequest{}, KeyRefusal(RefusedEmptyKey, errors.New("empty stream key"))
 		}
 		return true, PublishRequest{StreamID: m.StreamID, Key: key}, nil
 	case "play":
 		return true, PublishRequest{}, &Refusal{Kind: RefusedPlay, Code: CodePlayFailed, Desc: "this is an ingest endpoint: publish only", Err: errors.New("play requested")}
-	case "deleteStream", "FCUnpublish", "closeStream":
+	}
+	if cmd.IsUnpublish() {
 		return true, PublishRequest{}, errors.New("encoder left before publishing")
 	}
 	return false, PublishRequest{}, nil
+}
+
+// KeyRefusal turns away a publish whose stream key is empty or not known
+// (kind RefusedEmptyKey or RefusedBadKey), telling the encoder
+// NetStream.Publish.BadName.
+func KeyRefusal(kind string, err error) *Refusal {
+	return &Refusal{Kind: kind, Code: CodePublishBadName, Desc: "stream key not recognised", Err: err}
 }
 
 func acceptApp(c *Conn, cmd *Command, app string, chunkSize uint32) error {

@@ -15,9 +15,8 @@ import (
 
 // FLV tag types (annex E.4.1), the same numbers as RTMP message types.
 const (
-	tagAudio  = 8
-	tagVideo  = 9
-	tagScript = 18
+	tagAudio = 8
+	tagVideo = 9
 )
 
 // tag is one FLV tag: its type, its timestamp in milliseconds (the

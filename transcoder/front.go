@@ -29,15 +29,11 @@ const (
 // session is one publisher's media, from its publish to its leaving: tags
 // is closed when it leaves (or is replaced, or dropped by the splice).
 type session struct {
-	id     int64
-	remote string
-	tags   chan tag
-	conn   *rtmp.Conn
-	gone   chan struct{} // closed by drop
-	once   sync.Once
-	// declaresAudio: the publisher's metadata (onMetaData) names an audio
-	// codec, so its audio configuration is worth waiting for.
-	declaresAudio atomic.Bool
+	id   int64
+	tags chan tag
+	conn *rtmp.Conn
+	gone chan struct{} // closed by drop
+	once sync.Once
 }
 
 // drop ends the session's connection; its reader then closes tags.
@@ -116,7 +112,7 @@ func (f *front) serve(nc net.Conn) {
 	c := rtmp.NewConn(nc, rtmp.Limits{})
 	req, err := rtmp.AwaitPublish(c, rtmpApp, frontChunkSize)
 	if err == nil && req.Key != f.key {
-		err = &rtmp.Refusal{Kind: rtmp.RefusedEmptyKey, Code: rtmp.CodePublishBadName, Desc: "stream key not recognised", Err: errors.New("wrong stream key")}
+		err = rtmp.KeyRefusal(rtmp.RefusedBadKey, errors.New("wrong stream key"))
 	}
 	if err != nil {
 		var r *rtmp.Refusal
@@ -131,7 +127,7 @@ func (f *front) serve(nc net.Conn) {
 		return
 	}
 	nc.SetDeadline(time.Time{})
-	s := f.begin(c, nc.RemoteAddr().String())
+	s := f.begin(c)
 	if s == nil {
 		return
 	}
@@ -142,14 +138,14 @@ func (f *front) serve(nc net.Conn) {
 }
 
 // begin registers a new session, replacing the current one.
-func (f *front) begin(c *rtmp.Conn, remote string) *session {
+func (f *front) begin(c *rtmp.Conn) *session {
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
 		return nil
 	}
 	f.nextID++
-	s := &session{id: f.nextID, remote: remote, tags: make(chan tag, 512), conn: c, gone: make(chan struct{})}
+	s := &session{id: f.nextID, tags: make(chan tag, 512), conn: c, gone: make(chan struct{})}
 	old := f.current
 	f.current = s
 	f.mu.Unlock()
@@ -186,12 +182,8 @@ func (f *front) read(c *rtmp.Conn, s *session) error {
 			case <-s.gone:
 				return errDropped
 			}
-		case m.Type == rtmp.TypeDataAMF0:
-			if declaresAudio(m.Payload) {
-				s.declaresAudio.Store(true)
-			}
 		case m.Type == rtmp.TypeCommandAMF0 || m.Type == rtmp.TypeCommandAMF3:
-			if cmd, err := rtmp.ParseCommand(m); err == nil && (cmd.Name == "deleteStream" || cmd.Name == "FCUnpublish" || cmd.Name == "closeStream") {
+			if cmd, err := rtmp.ParseCommand(m); err == nil && cmd.IsUnpublish() {
 				return nil
 			}
 		}
@@ -199,25 +191,3 @@ func (f *front) read(c *rtmp.Conn, s *session) error {
 }
 
 var errDropped = errors.New("publisher dropped by the transcoder")
-
-// declaresAudio reports whether a data message is metadata naming an audio
-// codec (onMetaData's audiocodecid).
-func declaresAudio(payload []byte) bool {
-	vals, err := rtmp.DecodeAMF0(payload)
-	if err != nil {
-		return false
-	}
-	for _, v := range vals {
-		switch o := v.(type) {
-		case rtmp.ECMAArray:
-			if o.Get("audiocodecid") != nil {
-				return true
-			}
-		case rtmp.Object:
-			if o.Get("audiocodecid") != nil {
-				return true
-			}
-		}
-	}
-	return false
-}
