@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
 	"os/exec"
 	"strconv"
@@ -50,6 +51,7 @@ type job struct {
 	key    string
 	origin *testOrigin
 	rep    *recorder
+	logs   *testenv.Buffer // what the transcoder logged
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -68,7 +70,7 @@ func requireFFmpeg(t testing.TB) {
 func startJob(t testing.TB, name string, spec jobspec.Spec) *job {
 	t.Helper()
 	requireFFmpeg(t)
-	j := &job{id: name + "-" + randHex(4), addr: testenv.FreeAddr(t), key: "key" + randHex(8), rep: &recorder{}, done: make(chan error, 1)}
+	j := &job{id: name + "-" + randHex(4), addr: testenv.FreeAddr(t), key: "key" + randHex(8), rep: &recorder{}, logs: &testenv.Buffer{}, done: make(chan error, 1)}
 	j.origin = newTestOrigin(t, j.id)
 	ctx, cancel := context.WithCancel(context.Background())
 	j.cancel = cancel
@@ -76,7 +78,7 @@ func startJob(t testing.TB, name string, spec jobspec.Spec) *job {
 		JobID: j.id, Generation: 1, Spec: spec, StreamKey: j.key, ListenAddr: j.addr,
 		OriginURL: j.origin.URL(j.id), UploadToken: j.origin.token, Reporter: j.rep,
 		HeartbeatInterval: 200 * time.Millisecond, LossTimeout: time.Second, AllowPrivateSlate: true,
-		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Logger: slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, j.logs), &slog.HandlerOptions{Level: slog.LevelInfo})),
 	}
 	go func() { j.done <- Run(ctx, cfg) }()
 	t.Cleanup(func() { j.stop(t) })

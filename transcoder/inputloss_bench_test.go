@@ -56,7 +56,7 @@ func inputLossOnce(b *testing.B, spec jobspec.Spec) (toSlate, toLive, cpuRatio f
 	}
 	testenv.WaitFor(b, 30*time.Second, "streaming", func() bool { return j.rep.last().State == StateStreaming })
 	time.Sleep(2 * time.Second)
-	ff := transcoderFFmpeg(b)
+	ff := ffmpegOfPeriod(b, j, 0)
 	live := cpuOver(b, ff, 4*time.Second)
 
 	seen := len(j.origin.published("low-"))
@@ -101,18 +101,6 @@ func untilSegment(b *testing.B, j *job, seen *int, slate bool) time.Time {
 	}
 	b.Fatalf("no segment ending on the %s within 30 s", map[bool]string{true: "slate", false: "live picture"}[slate])
 	return time.Time{}
-}
-
-// transcoderFFmpeg is the pid of this process's ffmpeg child that reads
-// the splice (pipe:0), not the publisher.
-func transcoderFFmpeg(b *testing.B) int {
-	for _, pid := range childrenNamed(b, os.Getpid(), "ffmpeg") {
-		if strings.Contains(cmdline(pid), " pipe:0 ") {
-			return pid
-		}
-	}
-	b.Fatal("no transcoder ffmpeg")
-	return 0
 }
 
 // cpuOver is pid's CPU use over d, in cores.
