@@ -9,7 +9,7 @@ import (
 	"github.com/ezlivestreaming/ezlive/jobspec"
 )
 
-// Target says where one run of a job's ffmpeg listens and publishes.
+// Target says where one run of a job's ffmpeg reads and publishes.
 type Target struct {
 	// Input is where ffmpeg reads its one FLV input: empty for standard
 	// input, where the transcoder writes the publisher's media and, while
@@ -23,8 +23,9 @@ type Target struct {
 	// its loopback relay, which adds the header, so the token is not in
 	// ffmpeg's argv for any local user to read.
 	UploadToken string
-	// Period is 0 for the first listener of a transcoder and grows by one on
-	// each restart after a publisher leaves.
+	// Period numbers the runs of a placement: 0 for the first, one more for
+	// each run after a reconnect window passed, ffmpeg failed or the
+	// transcoder was restarted in place.
 	Period int
 	// Generation is the job's placement generation. With Period it makes
 	// segment names unique across restarts and re-placements.

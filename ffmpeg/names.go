@@ -21,7 +21,7 @@ import (
 //	init-<run>-<n>.mp4              DASH/CMAF initialisation segment
 //	chunk-<run>-<n>-<number>.m4s    DASH/CMAF media segment
 //
-// <run> is "g<Generation>p<Period>": every listener run writes segments
+// <run> is "g<Generation>p<Period>": every run of ffmpeg writes segments
 // under names no earlier run used, so a restart never overwrites anything
 // already published. HLS media sequences start at the Unix time of the run
 // (hls_start_number_source epoch), so they keep increasing across restarts

@@ -42,8 +42,9 @@ func (t tag) isAudioConfig() bool {
 	return t.typ == tagAudio && len(t.body) >= 2 && t.body[0]>>4 == 10 && t.body[1] == 0
 }
 
-// isAVC and isAAC: the codecs the transcoder passes through (enhanced
-// RTMP's other codecs are refused at the front).
+// isAVC and isAAC: the codecs the transcoder passes through. Tags of
+// other codecs (enhanced RTMP's HEVC, MP3) are left out, so such a
+// publisher never reaches a first key frame.
 func (t tag) isAVC() bool { return len(t.body) >= 1 && t.body[0]&0x0f == 7 }
 func (t tag) isAAC() bool { return len(t.body) >= 1 && t.body[0]>>4 == 10 }
 

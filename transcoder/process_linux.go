@@ -63,8 +63,7 @@ func startFFmpeg(path string, args []string, onProgress func(progress), onMessag
 
 func (p *ffmpegProc) pid() int { return p.cmd.Process.Pid }
 
-// err is ffmpeg's exit error; nil for status 0, which is also what a
-// listener returns when its publisher leaves.
+// err is ffmpeg's exit error; nil for status 0 (its input ended).
 func (p *ffmpegProc) err() error {
 	if p.wait != nil {
 		return fmt.Errorf("ffmpeg: %w", p.wait)
@@ -74,8 +73,8 @@ func (p *ffmpegProc) err() error {
 
 // stop asks ffmpeg to finish: the first SIGINT makes it flush the last
 // segment and finalise the manifests; a second one, half the timeout later,
-// aborts I/O it is blocked in (a stalled publisher); at the timeout its
-// process group is killed.
+// aborts I/O it is blocked in (an origin that does not answer); at the
+// timeout its process group is killed.
 func (p *ffmpegProc) stop(timeout time.Duration) {
 	for range 2 {
 		_ = syscall.Kill(p.pid(), syscall.SIGINT)

@@ -41,10 +41,11 @@ import (
 //     completes late on a busy machine is recognised as stale and dropped.
 //   - the upload token stays out of ffmpeg's argv, which any local user can
 //     read in /proc.
-//   - a listener ends whenever its publisher leaves, and ffmpeg then ends
-//     the stream for players (#EXT-X-ENDLIST, a static MPD). Unless the job
-//     is really stopping, the relay holds those back so players keep polling
-//     and pick up the next run after its discontinuity.
+//   - an ffmpeg that ends on its own (it failed) ends the stream for players
+//     (#EXT-X-ENDLIST, a static MPD). Unless the stream really ends (a stop,
+//     or the reconnect window passed: stopping is set), the relay holds
+//     those back so players keep polling and pick up the next run after its
+//     discontinuity.
 //
 // With hls set (LL-HLS jobs, jobspec.LowLatencyHLS) the relay writes the
 // HLS media playlists itself: it drops the dash muxer's, follows each

@@ -35,14 +35,14 @@ const ExitFenced = 3
 
 // States reported in heartbeats.
 const (
-	StateListening = "listening" // waiting for a publisher; no ffmpeg runs
+	StateListening = "listening" // waiting for a publisher; ffmpeg, if any, idle
 	StateStreaming = "streaming" // media flows (the slate's too)
 )
 
 // Heartbeat is what the transcoder says about itself every interval and on
-// every state change. Stats.Fps, Speed, Frames, Dropped_frames and Bytes_in
-// describe the current run; Bytes_out (bytes the origin accepted) counts
-// since Run started; Restarts is the period of the latest run that took a
+// every state change. Stats.Fps, Speed, Frames and Dropped_frames describe
+// the current run; Bytes_in (bytes read from publishers) and Bytes_out
+// (bytes the origin accepted) count since Run started; Restarts is the period of the latest run that took a
 // publisher (0 for the first run of a placement). Bitrate_kbps is the
 // ingest bitrate of the run.
 type Heartbeat struct {
