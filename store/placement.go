@@ -221,6 +221,13 @@ func (s *Store) LastHeartbeat(ctx context.Context, jobID string) (time.Time, err
 // longer the job's current one: it must stop.
 var ErrFenced = errors.New("placement generation is no longer current")
 
+// placementCurrent reports whether generation is the job's current
+// placement and the job should still run: what a transcoder must be to
+// start or to heartbeat (else it is fenced).
+func placementCurrent(j *jobspec.LiveJob, generation int64) bool {
+	return j.Placement_generation == generation && j.State.Active()
+}
+
 // PlacedJob returns job id for the transcoder of placement generation: the
 // job, if that generation is still its current one and the job is active;
 // ErrFenced if not, and the transcoder must not start.
@@ -229,7 +236,7 @@ func (s *Store) PlacedJob(ctx context.Context, id string, generation int64) (*jo
 	if err != nil {
 		return nil, err
 	}
-	if job.Placement_generation != generation || !job.State.Active() {
+	if !placementCurrent(job, generation) {
 		return nil, ErrFenced
 	}
 	return job, nil
@@ -255,7 +262,7 @@ type HeartbeatReport struct {
 func (s *Store) RecordHeartbeat(ctx context.Context, hb HeartbeatReport) (*jobspec.LiveJob, error) {
 	at := strconv.FormatInt(hb.Time.UnixMilli(), 10)
 	job, err := s.updateJob(ctx, hb.JobID, "", at, func(j *jobspec.LiveJob) error {
-		if j.Placement_generation != hb.Generation || !j.State.Active() {
+		if !placementCurrent(j, hb.Generation) {
 			return ErrFenced
 		}
 		applyHeartbeat(j, hb)
