@@ -184,7 +184,9 @@ func (s *Scheduler) checkHeartbeats(ctx context.Context) {
 	}
 	s.sight.seen(now)
 	if now.Sub(s.sight.from()) < s.cfg.HeartbeatTimeout {
-		return // not a whole timeout seen since the store came back
+		// deadReason decides, and would find every one alive; this only
+		// spares locking each job that went stale during the outage.
+		return
 	}
 	for _, id := range ids {
 		if err := s.ReconcileJob(ctx, id); err != nil && err != errJobBusy {
