@@ -28,7 +28,31 @@ func FreeAddr(t testing.TB) string {
 	return freeTCPAddr(t).String()
 }
 
+// given holds the ports this process has handed out. The kernel may offer a
+// port again as soon as its probe listener closes, and two servers of one
+// test given the same port fail to start ("address already in use").
+var given struct {
+	sync.Mutex
+	ports map[int]bool
+}
+
 func freeTCPAddr(t testing.TB) *net.TCPAddr {
+	t.Helper()
+	given.Lock()
+	defer given.Unlock()
+	if given.ports == nil {
+		given.ports = map[int]bool{}
+	}
+	for {
+		addr := probeTCPAddr(t)
+		if !given.ports[addr.Port] {
+			given.ports[addr.Port] = true
+			return addr
+		}
+	}
+}
+
+func probeTCPAddr(t testing.TB) *net.TCPAddr {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
