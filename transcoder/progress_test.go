@@ -1,6 +1,7 @@
 package transcoder
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 )
@@ -44,5 +45,21 @@ progress=end
 		if got[i] != want[i] {
 			t.Errorf("block %d: got %+v, want %+v", i, got[i], want[i])
 		}
+	}
+}
+
+// TestBitrateOfALaterRun: the ingest bitrate reported for a run counts the
+// bytes its publisher sent during it, not those of the runs before it.
+func TestBitrateOfALaterRun(t *testing.T) {
+	s := newSupervisor(Config{Logger: slog.New(slog.DiscardHandler)}, nil, nil)
+	// 4 MB came in during an earlier run, then 1 MB in 8 s of this one.
+	s.stats.Bytes_in = 5_000_000
+	r := &run{s: s, bytesInBefore: 4_000_000}
+	s.onProgress(r, progress{frames: 200, outTimeUS: 8_000_000})
+	if got := s.heartbeat().Stats.Bitrate_kbps; got != 1000 {
+		t.Errorf("Bitrate_kbps = %v, want 1000 (1 MB in 8 s)", got)
+	}
+	if !r.hadOutput.Load() {
+		t.Error("the run had output, yet hadOutput is false")
 	}
 }

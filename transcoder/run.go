@@ -17,7 +17,8 @@ type run struct {
 	stdin io.WriteCloser
 	sp    *splice
 
-	hadOutput atomic.Bool // ffmpeg has reported output time
+	hadOutput     atomic.Bool // ffmpeg has reported output time
+	bytesInBefore int64       // the front's Bytes_in when the run started
 
 	src       *session // the live publisher; nil while the input is lost
 	next      *pending // a publisher come back, until its first key frame

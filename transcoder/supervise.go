@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ezlivestreaming/ezlive/ffmpeg"
@@ -180,9 +179,9 @@ func awaitKeyframe(ctx context.Context, f *front, done <-chan struct{}, audioOnl
 // startRun starts the period's ffmpeg, waiting on its input.
 func (s *supervisor) startRun(period int) (*run, error) {
 	t := ffmpeg.Target{OutputURL: s.relay.URL(), Period: period, Generation: s.cfg.Generation, TimeURL: timeURL(s.cfg.OriginURL)}
-	r := &run{s: s}
+	r := &run{s: s, bytesInBefore: s.front.bytesIn.Load()}
 	p, stdin, err := startFFmpeg(s.cfg.FFmpegPath, ffmpeg.Args(s.cfg.Spec, t),
-		func(pr progress) { s.onProgress(&r.hadOutput, pr) }, func(string) {}, s.cfg.StreamKey, s.log)
+		func(pr progress) { s.onProgress(r, pr) }, func(string) {}, s.cfg.StreamKey, s.log)
 	if err != nil {
 		return nil, err
 	}
@@ -197,21 +196,22 @@ func (s *supervisor) startRun(period int) (*run, error) {
 	return r, nil
 }
 
-// onProgress takes one -progress block: media is flowing once ffmpeg has
-// output time.
-func (s *supervisor) onProgress(hadOutput *atomic.Bool, pr progress) {
+// onProgress takes one -progress block of r's ffmpeg: media is flowing
+// once ffmpeg has output time.
+func (s *supervisor) onProgress(r *run, pr progress) {
 	state := StateListening
 	if pr.outTimeUS > 0 || pr.frames > 0 {
 		state = StateStreaming
-		hadOutput.Store(true)
+		r.hadOutput.Store(true)
 	}
 	s.update(state, func(st *jobspec.Stats) {
 		st.Fps, st.Speed, st.Frames, st.Dropped_frames = pr.fps, pr.speed, pr.frames, pr.dropped
 		st.Bitrate_kbps = pr.bitrateKbps
 		if st.Bitrate_kbps == 0 && pr.outTimeUS > 0 {
-			// ffmpeg has no output size for HTTP segments: report the ingest
-			// bitrate instead.
-			st.Bitrate_kbps = float64(st.Bytes_in) * 8 / 1000 / (float64(pr.outTimeUS) / 1e6)
+			// ffmpeg has no output size for HTTP segments: report the
+			// run's ingest bitrate instead. Bytes_in counts since the
+			// transcoder started, the output time since the run did.
+			st.Bitrate_kbps = float64(st.Bytes_in-r.bytesInBefore) * 8 / 1000 / (float64(pr.outTimeUS) / 1e6)
 		}
 	})
 }
