@@ -244,7 +244,7 @@ func hlsArgs(o jobspec.Output, t Target) []string {
 	args := []string{
 		"-f", "hls",
 		"-hls_time", ffNum(o.Segment_duration),
-		"-hls_list_size", strconv.Itoa(jobspec.LiveWindow),
+		"-hls_list_size", strconv.Itoa(jobspec.WindowSegments(o)),
 		"-hls_flags", "delete_segments+independent_segments+discont_start+program_date_time",
 		"-hls_start_number_source", "epoch",
 		"-hls_segment_type", segType,
@@ -305,7 +305,7 @@ func dashArgs(o jobspec.Output, t Target) []string {
 	args := []string{
 		"-f", "dash",
 		"-seg_duration", ffNum(o.Segment_duration),
-		"-window_size", strconv.Itoa(jobspec.LiveWindow), "-extra_window_size", "2",
+		"-window_size", strconv.Itoa(jobspec.WindowSegments(o)), "-extra_window_size", "2",
 		"-use_template", "1", "-use_timeline", timeline,
 		"-adaptation_sets", strings.Join(sets, " "),
 		"-dash_segment_type", "mp4",

@@ -400,3 +400,17 @@ func TestLookahead(t *testing.T) {
 		t.Error("low-latency mode has a lookahead")
 	}
 }
+
+// TestFFmpegArgsDVRWindow: the manifests list the segments of the DVR
+// window, and ffmpeg deletes only what falls out of it.
+func TestFFmpegArgsDVRWindow(t *testing.T) {
+	for _, stream := range []string{"hls", "dash"} {
+		s := ffSampleSpec(t)
+		s.Output.Stream_type, s.Output.Segment_format = stream, "fmp4"
+		s.Output.Time_shift_buffer_depth = 120 // 30 segments of 4 s
+		flag := map[string]string{"hls": "-hls_list_size", "dash": "-window_size"}[stream]
+		if got, once := opt(Args(s, ffTarget), flag); got != "30" || !once {
+			t.Errorf("%s: %s = %q (once: %v), want 30", stream, flag, got, once)
+		}
+	}
+}

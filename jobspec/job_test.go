@@ -117,3 +117,24 @@ func TestLastStateChange(t *testing.T) {
 		t.Errorf("LastStateChange = %+v, %v; want scheduled → running past the input events", ev, ok)
 	}
 }
+
+func TestWindowSegments(t *testing.T) {
+	cases := []struct {
+		depth, segment float64
+		want           int
+	}{
+		{0, 4, LiveWindow},     // no DVR window: the live edge
+		{10, 4, LiveWindow},    // shorter than the live window
+		{60, 4, 15},            // a minute of 4 s segments
+		{61, 4, 16},            // rounded up: the window covers all it asks
+		{14400, 1, 14400},      // four hours of 1 s segments
+		{2.5, 0.5, LiveWindow}, // never fewer than LiveWindow
+		{30, 0, LiveWindow},    // an invalid spec does not divide by zero
+	}
+	for _, c := range cases {
+		o := Output{Time_shift_buffer_depth: c.depth, Segment_duration: c.segment}
+		if got := WindowSegments(o); got != c.want {
+			t.Errorf("WindowSegments(depth %g, segment %g) = %d, want %d", c.depth, c.segment, got, c.want)
+		}
+	}
+}

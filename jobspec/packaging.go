@@ -1,5 +1,7 @@
 package jobspec
 
+import "math"
+
 // The manifests players load, under the job's output URL. The names are
 // stable: players and the origin rely on them.
 const (
@@ -7,9 +9,23 @@ const (
 	DASHMaster = "master.mpd"
 )
 
-// LiveWindow is how many segments a live manifest lists. Older segments are
-// deleted from the origin by ffmpeg.
+// LiveWindow is how many segments a live manifest lists when the job asks
+// for no DVR window. Older segments are deleted from the origin by ffmpeg.
 const LiveWindow = 6
+
+// MaxTimeShift bounds Output.Time_shift_buffer_depth: four hours, as
+// MediaLive's and Mux's DVR windows do.
+const MaxTimeShift = 4 * 3600.0 // seconds
+
+// WindowSegments is how many segments the job's live manifests list: enough
+// to cover Output.Time_shift_buffer_depth (the DVR window players can seek
+// back in), and never fewer than LiveWindow.
+func WindowSegments(o Output) int {
+	if o.Time_shift_buffer_depth <= 0 || o.Segment_duration <= 0 {
+		return LiveWindow
+	}
+	return max(LiveWindow, int(math.Ceil(o.Time_shift_buffer_depth/o.Segment_duration)))
+}
 
 // ManifestNames returns the manifests a job publishes; the first is the one
 // players load.

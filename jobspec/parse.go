@@ -104,9 +104,6 @@ func unactedWarnings(s Spec) []string {
 	if o.Fragment_duration != 0 {
 		w = append(w, "Output.Fragment_duration is accepted but not acted on yet: each segment is written as one fragment")
 	}
-	if o.Time_shift_buffer_depth != 0 {
-		w = append(w, "Output.Time_shift_buffer_depth is accepted but not acted on yet: the live window keeps the default number of segments")
-	}
 	if rawHasValue(o.S3_output) {
 		w = append(w, "Output.S3_output is accepted but not acted on yet: segments and manifests go to the origin at Playback_url")
 	}

@@ -187,13 +187,11 @@ func TestParseWarnings(t *testing.T) {
 			o := outputOf(m)
 			o["Fragment_duration"] = 1
 			o["Low_latency_mode"], o["Segment_duration"] = 1, 2 // low latency takes at most 2 s
-			o["Time_shift_buffer_depth"] = 60
 			o["S3_output"] = map[string]any{"Bucket": "b"}
 			videoOf(m, 1)["Crf"] = 23
 		}), []string{
 			"Input is accepted but not acted on yet: publish to the RtmpIngestUrl returned with the job",
 			"Output.Fragment_duration is accepted but not acted on yet: each segment is written as one fragment",
-			"Output.Time_shift_buffer_depth is accepted but not acted on yet: the live window keeps the default number of segments",
 			"Output.S3_output is accepted but not acted on yet: segments and manifests go to the origin at Playback_url",
 			"Output.Video_outputs[1].Crf is accepted but not acted on yet: the rendition is encoded at its Bitrate, capped by Max_bitrate and Buf_size",
 		}},

@@ -70,7 +70,7 @@ var Presets = []string{"ultrafast", "superfast", "veryfast", "faster", "fast", "
 // default); Protection_system ClearKey (or empty), Widevine, PlayReady or
 // FairPlay (FairPlay only with cbcs, none but ClearKey with aes-128);
 // Disable_clear_key only with a commercial system; h264 video unless mpegts.
-// Input_loss: Reconnect_window 0–1800 s; Repeat_last_frame 0–10 s and at
+// Time_shift_buffer_depth 0–14400 s. Input_loss: Reconnect_window 0–1800 s; Repeat_last_frame 0–10 s and at
 // most Reconnect_window; Slate_url empty or an absolute http(s) URL of at
 // most 2048 characters.
 func Validate(s Spec) error {
@@ -101,6 +101,7 @@ func validate(s Spec) []FieldError {
 	c.lowLatency(o)
 	c.drm(o)
 	c.counts(o)
+	c.timeShift(o)
 	segmentOK := o.Segment_duration >= MinSegmentDuration && o.Segment_duration <= MaxSegmentDuration
 	// Past maxChecked the outputs are not checked one by one: an error per
 	// field of a huge list would only amplify a bad request.
@@ -188,6 +189,13 @@ func (c *specCheck) packaging(o Output) {
 	}
 	if d := o.Segment_duration; d < MinSegmentDuration || d > MaxSegmentDuration {
 		c.add("Output.Segment_duration", "must be between %g and %g seconds, got %s", MinSegmentDuration, MaxSegmentDuration, num(d))
+	}
+}
+
+// timeShift checks the DVR window.
+func (c *specCheck) timeShift(o Output) {
+	if d := o.Time_shift_buffer_depth; d < 0 || d > MaxTimeShift {
+		c.add("Output.Time_shift_buffer_depth", "must be between 0 (the live edge only) and %g seconds, got %s", MaxTimeShift, num(d))
 	}
 }
 

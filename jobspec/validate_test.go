@@ -46,6 +46,11 @@ func TestValidateRules(t *testing.T) {
 			[]FieldError{{"Output.Segment_duration", "must be between 1 and 30 seconds, got 0.5"}}},
 		{"segment duration too long", func(s *Spec) { s.Output.Segment_duration = 31 },
 			[]FieldError{{"Output.Segment_duration", "must be between 1 and 30 seconds, got 31"}}},
+		{"DVR window of four hours", func(s *Spec) { s.Output.Time_shift_buffer_depth = 14400 }, nil},
+		{"DVR window too long", func(s *Spec) { s.Output.Time_shift_buffer_depth = 14401 },
+			[]FieldError{{"Output.Time_shift_buffer_depth", "must be between 0 (the live edge only) and 14400 seconds, got 14401"}}},
+		{"negative DVR window", func(s *Spec) { s.Output.Time_shift_buffer_depth = -1 },
+			[]FieldError{{"Output.Time_shift_buffer_depth", "must be between 0 (the live edge only) and 14400 seconds, got -1"}}},
 
 		// Low latency.
 		{"low latency 1 s", func(s *Spec) { s.Output.Low_latency_mode = true; s.Output.Segment_duration = 1; gop(s, 1) }, nil},

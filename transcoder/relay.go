@@ -442,7 +442,7 @@ func (r *relay) enableLLHLS(spec jobspec.Spec) {
 	r.hls = llhls.NewPackager(llhls.Config{
 		TargetDuration: int(math.Round(o.Segment_duration)),
 		PartTarget:     ffmpeg.LowLatencyPartTarget(o),
-		Window:         jobspec.LiveWindow,
+		Window:         jobspec.WindowSegments(o),
 		FirstMSN:       time.Now().Unix(),
 		Publish: func(name string, body []byte) {
 			r.enqueue(upload{method: http.MethodPut, name: name, body: body})
