@@ -24,6 +24,10 @@ type segment struct {
 	// atOrigin: the origin follows the segment's upload, so a player may
 	// ask for its next part before it exists (EXT-X-PRELOAD-HINT).
 	atOrigin bool
+	// listed is its lines once it is complete and listed without its
+	// parts; they cannot change while it has a segment before it. A DVR
+	// window lists thousands of such segments on every part.
+	listed string
 }
 
 func (s *segment) duration() float64 {
@@ -57,7 +61,8 @@ type Playlist struct {
 	segs     []*segment // complete ones first, then those in progress
 	// ending: the encoder ended the stream; once the segments still in
 	// progress are settled, the playlist is closed with #EXT-X-ENDLIST.
-	ending bool
+	ending   bool
+	rendered int // the last Render's length, to allocate the next at once
 }
 
 // NewPlaylist returns an empty playlist. Its first segment gets media
@@ -219,15 +224,29 @@ func (p *Playlist) Render(reports ...Report) []byte {
 	b.WriteString("#EXT-X-INDEPENDENT-SEGMENTS\n")
 	complete := p.completeCount()
 	withParts := p.firstWithParts(complete)
+	b.Grow(p.rendered)
 	init := ""
 	for i, s := range p.segs[:complete] {
-		p.segmentHead(&b, s, init, i)
-		init = s.init
-		if i >= withParts {
+		switch {
+		case i >= withParts:
+			p.segmentHead(&b, s, init, i)
 			writeParts(&b, s)
+			writeInf(&b, s)
+		case i == 0:
+			p.segmentHead(&b, s, init, i)
+			writeInf(&b, s)
+		default:
+			if s.listed == "" {
+				var sb strings.Builder
+				p.segmentHead(&sb, s, init, i)
+				writeInf(&sb, s)
+				s.listed = sb.String()
+			}
+			b.WriteString(s.listed)
 		}
-		fmt.Fprintf(&b, "#EXTINF:%s,\n%s\n", seconds(s.duration()), s.uri)
+		init = s.init
 	}
+	defer func() { p.rendered = b.Len() }()
 	if p.Ended() {
 		b.WriteString("#EXT-X-ENDLIST\n")
 		return []byte(b.String())
@@ -273,6 +292,10 @@ func (p *Playlist) segmentHead(b *strings.Builder, s *segment, prev string, i in
 	if !s.pdt.IsZero() {
 		fmt.Fprintf(b, "#EXT-X-PROGRAM-DATE-TIME:%s\n", s.pdt.UTC().Format("2006-01-02T15:04:05.000Z"))
 	}
+}
+
+func writeInf(b *strings.Builder, s *segment) {
+	fmt.Fprintf(b, "#EXTINF:%s,\n%s\n", seconds(s.duration()), s.uri)
 }
 
 func writeParts(b *strings.Builder, s *segment) {
