@@ -182,10 +182,17 @@ func (sp *splice) goLive(p *pending) error {
 	return sp.live(p.keyframe)
 }
 
+// silenceWait bounds the wait for the slate a publisher without audio takes
+// its silence from. Its encode starts with the publisher, and on a loaded
+// machine it took over 5 s; meanwhile ffmpeg waits on its input and the
+// publisher's media waits in the socket, so a longer wait costs nothing
+// but a late start, where giving up fails the run.
+const silenceWait = 20 * time.Second
+
 // useSilence starts the silence of the publisher's shape at ts: for a
 // publisher that sends no audio, the job's audio is silent.
 func (sp *splice) useSilence(ts int64) error {
-	sl := sp.slates.wait(sp.shape, 5*time.Second)
+	sl := sp.slates.wait(sp.shape, silenceWait)
 	if sl == nil {
 		return errors.New("no slate to take silence from")
 	}
