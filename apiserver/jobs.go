@@ -96,6 +96,9 @@ func (s *Server) newJob(spec jobspec.Spec, warnings []string, now time.Time) (*j
 	if len(job.Playback_urls) > 0 {
 		job.Playback_url = job.Playback_urls[0]
 	}
+	if jobspec.HasThumbnail(spec.Output) {
+		job.Thumbnail_url = base + jobspec.Thumbnail
+	}
 	job.SetState(jobspec.StateCreated, "created by API", now)
 	return job, nil
 }
@@ -112,6 +115,21 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 		return err
 	}
 	return writeJSON(w, http.StatusOK, job)
+}
+
+// thumbnail redirects to the job's latest frame at the origin, where a CDN
+// can serve it; a job without video, or with DRM, has none.
+func (s *Server) thumbnail(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	job, err := s.lookupJob(r.Context(), ps.ByName("id"))
+	if err != nil {
+		return err
+	}
+	if job.Thumbnail_url == "" {
+		return jobspec.Errorf(jobspec.ENOTFOUND, "job %s has no thumbnail: it has no video, or it is protected by DRM", job.Id)
+	}
+	w.Header().Set("Location", job.Thumbnail_url)
+	w.WriteHeader(http.StatusTemporaryRedirect)
+	return nil
 }
 
 // lookupJob loads a job. A job being deleted is shown in state deleting

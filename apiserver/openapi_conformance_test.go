@@ -471,6 +471,10 @@ func conformTransitions(t *testing.T, c *contract) {
 	}
 	c.call(t, e, http.StatusNotFound, "DELETE", missing, nil)
 	c.call(t, e, http.StatusNotFound, "POST", missing+"/stream_key", nil)
+	c.call(t, e, http.StatusNotFound, "GET", missing+"/thumbnail.jpg", nil)
+	if a := c.call(t, e, http.StatusTemporaryRedirect, "GET", "/jobs/"+running.Id+"/thumbnail.jpg", nil); a.header.Get("Location") != running.Thumbnail_url || running.Thumbnail_url == "" {
+		t.Errorf("thumbnail redirects to %q, want the record's Thumbnail_url %q", a.header.Get("Location"), running.Thumbnail_url)
+	}
 	if j := c.call(t, e, http.StatusOK, "POST", "/jobs/"+running.Id+"/stream_key", nil).job(t); j.StreamKey == running.StreamKey {
 		t.Errorf("stream key not rotated: %+v", j)
 	}
@@ -714,6 +718,7 @@ func conformRedisDown(t *testing.T, c *contract) {
 	for _, r := range []struct{ method, path string }{
 		{"POST", "/jobs"}, {"GET", "/jobs"}, {"GET", "/jobs/active"}, {"GET", id},
 		{"PUT", id + "/stop"}, {"PUT", id + "/resume"}, {"DELETE", id}, {"POST", id + "/stream_key"}, {"POST", id + "/feed"},
+		{"GET", id + "/thumbnail.jpg"},
 		{"GET", id + "/events"}, {"GET", "/events"}, {"GET", "/readyz"}, {"HEAD", "/readyz"},
 	} {
 		var body []byte

@@ -191,6 +191,7 @@ func (s *Server) routes() *httprouter.Router {
 	rt.PUT("/jobs/:id/resume", s.private(s.resumeJob))
 	rt.DELETE("/jobs/:id", s.private(s.deleteJob))
 	rt.POST("/jobs/:id/stream_key", s.private(s.rotateStreamKey))
+	rt.GET("/jobs/:id/thumbnail.jpg", s.private(s.thumbnail))
 	if s.cfg.Feed != nil {
 		rt.GET("/jobs/:id/feed", s.private(s.feedStatus))
 		rt.POST("/jobs/:id/feed", s.private(s.startFeed))

@@ -76,12 +76,28 @@ func Args(spec jobspec.Spec, t Target) []string {
 		in = "pipe:0"
 	}
 	args = append(args, "-f", "flv", "-i", in)
-	args = append(args, videoArgs(o)...)
+	args = append(args, videoArgs(o, t)...)
 	args = append(args, audioArgs(o, audioCopies(o), "0:a:0")...)
 	if jobspec.DASHPackaged(o) {
 		return append(args, dashArgs(o, t)...)
 	}
 	return append(args, hlsArgs(o, t)...)
+}
+
+// ThumbnailInterval is how often the job's thumbnail is refreshed, in
+// seconds.
+const ThumbnailInterval = 2
+
+// thumbnailArgs add a second output: every ThumbnailInterval a frame of
+// the one decode, at the first rendition's size, as a JPEG written over
+// jobspec.Thumbnail (the image2 muxer sends each as an HTTP POST). It is
+// the first output, so that the packaging output stays the last argument.
+func thumbnailArgs(o jobspec.Output, t Target) []string {
+	if !jobspec.HasThumbnail(o) {
+		return nil
+	}
+	return []string{"-map", "[thumb]", "-c:v", "mjpeg", "-q:v", "5",
+		"-f", "image2", "-update", "1", "-http_persistent", "0", t.OutputURL + jobspec.Thumbnail}
 }
 
 // LowLatencyPartTarget is the EXT-X-PART-INF PART-TARGET of a job's
@@ -109,23 +125,32 @@ func audioCopies(o jobspec.Output) int {
 	return 1
 }
 
-func videoArgs(o jobspec.Output) []string {
+func videoArgs(o jobspec.Output, t Target) []string {
 	n := len(o.Video_outputs)
 	if n == 0 {
 		return nil
 	}
-	// Decode once, split, then per rendition fix the frame rate and scale.
+	// Decode once, split, then per rendition fix the frame rate and scale;
+	// one more branch makes the thumbnails.
+	thumb := jobspec.HasThumbnail(o)
 	var g strings.Builder
-	fmt.Fprintf(&g, "[0:v:0]split=%d", n)
+	fmt.Fprintf(&g, "[0:v:0]split=%d", n+boolInt(thumb))
 	for i := range n {
 		fmt.Fprintf(&g, "[s%d]", i)
+	}
+	if thumb {
+		g.WriteString("[st]")
 	}
 	darW, darH := jobspec.LadderAspect(o.Video_outputs)
 	for i, v := range o.Video_outputs {
 		sarN, sarD := jobspec.SampleAspect(v.Width, v.Height, darW, darH)
 		fmt.Fprintf(&g, ";[s%d]fps=%s,scale=%d:%d,setsar=%d/%d,format=yuv420p[v%d]", i, ffNum(v.Framerate), v.Width, v.Height, sarN, sarD, i)
 	}
-	args := []string{"-filter_complex", g.String()}
+	if thumb {
+		v := o.Video_outputs[0]
+		fmt.Fprintf(&g, ";[st]fps=1/%d,scale=%d:%d,setsar=1[thumb]", ThumbnailInterval, v.Width, v.Height)
+	}
+	args := append([]string{"-filter_complex", g.String()}, thumbnailArgs(o, t)...)
 	for i, v := range o.Video_outputs {
 		args = append(args, "-map", fmt.Sprintf("[v%d]", i))
 		args = append(args, renditionArgs(i, v, o)...)
@@ -374,3 +399,10 @@ func dictEscape(s string) string {
 }
 
 func ffNum(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

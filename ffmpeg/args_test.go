@@ -51,8 +51,8 @@ func TestFFmpegArgsLadder(t *testing.T) {
 		t.Errorf("input %q, want the transcoder's FLV on standard input", in)
 	}
 	graph, _ := opt(args, "-filter_complex")
-	if strings.Count(graph, "split=2") != 1 || strings.Count(graph, "[0:v") != 1 {
-		t.Errorf("filter graph %q should decode once and split in two", graph)
+	if strings.Count(graph, "split=3") != 1 || strings.Count(graph, "[0:v") != 1 {
+		t.Errorf("filter graph %q should decode once and split in three: two renditions and the thumbnail", graph)
 	}
 	// Every rendition's rate control and GOP carry its own stream
 	// specifier: a bare -b:v would only reach the first.
@@ -412,5 +412,23 @@ func TestFFmpegArgsDVRWindow(t *testing.T) {
 		if got, once := opt(Args(s, ffTarget), flag); got != "30" || !once {
 			t.Errorf("%s: %s = %q (once: %v), want 30", stream, flag, got, once)
 		}
+	}
+}
+
+// TestFFmpegArgsThumbnail: a job with video and no DRM gets its thumbnail
+// from the one decode, as a first output ahead of the packaging.
+func TestFFmpegArgsThumbnail(t *testing.T) {
+	s := ffSampleSpec(t)
+	args := strings.Join(Args(s, ffTarget), " ")
+	want := "-map [thumb] -c:v mjpeg -q:v 5 -f image2 -update 1 -http_persistent 0 " + ffTarget.OutputURL + "thumbnail.jpg -map [v0]"
+	if !strings.Contains(args, want) {
+		t.Errorf("argv lacks the thumbnail output %q:\n%s", want, args)
+	}
+	if !strings.Contains(args, "[st]fps=1/2,scale=640:360,setsar=1[thumb]") {
+		t.Errorf("no thumbnail branch at the first rendition's size every 2 s:\n%s", args)
+	}
+	s.Output.Drm = &jobspec.Drm{}
+	if args := strings.Join(Args(s, ffTarget), " "); strings.Contains(args, "thumb") {
+		t.Errorf("a DRM job gets a clear thumbnail:\n%s", args)
 	}
 }

@@ -44,6 +44,7 @@ type LiveJob struct {
 	SrtIngestUrl            string    `json:"SrtIngestUrl,omitempty"`
 	Playback_url            string    `json:"Playback_url"`
 	Playback_urls           []string  `json:"Playback_urls,omitempty"`
+	Thumbnail_url           string    `json:"Thumbnail_url,omitempty"` // the latest frame as a JPEG, beside the manifests (jobspec.HasThumbnail)
 	Spec                    Spec      `json:"Spec"`
 	Job_validation_warnings []string  `json:"Job_validation_warnings"`
 	Assigned_worker_id      string    `json:"Assigned_worker_id"`

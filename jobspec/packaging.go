@@ -9,6 +9,14 @@ const (
 	DASHMaster = "master.mpd"
 )
 
+// Thumbnail is the job's latest frame as a JPEG, beside its manifests. A
+// job has one while it has video and no DRM: a clear picture of protected
+// content would leak what the DRM protects.
+const Thumbnail = "thumbnail.jpg"
+
+// HasThumbnail reports whether a job publishes Thumbnail.
+func HasThumbnail(o Output) bool { return len(o.Video_outputs) > 0 && o.Drm == nil }
+
 // LiveWindow is how many segments a live manifest lists when the job asks
 // for no DVR window. Older segments are deleted from the origin by ffmpeg.
 const LiveWindow = 6

@@ -28,11 +28,12 @@
 // -headers) -http_opts 'headers=Authorization\: Bearer T'.
 //
 // Content-Type follows the extension (.m3u8, .mpd, .m4s/.mp4/.cmfv/.cmfa,
-// .ts, .m4a, .aac, .vtt, .webm, .key; anything else application/octet-stream).
+// .ts, .m4a, .aac, .vtt, .webm, .key, .jpg; anything else application/octet-stream).
 // An .m4s/.mp4 whose path inside the job contains "audio" (any case, in a
 // folder or file name) is audio/mp4, otherwise video/mp4. Manifests are
-// "no-cache" and carry an ETag but no Last-Modified (one-second resolution
-// would answer 304 for a manifest rewritten within the same second); segments
+// and .jpg thumbnails are "no-cache" and carry an ETag but no Last-Modified
+// (one-second resolution would answer 304 for a file rewritten within the
+// same second); segments
 // are "public, max-age=86400" (not immutable: a restarted transcoder could
 // reuse a name); .key files "private, no-cache".
 //

@@ -127,6 +127,7 @@ func TestContentTypeAndCache(t *testing.T) {
 		{"a.aac", "audio/aac", segment},
 		{"subs/en.vtt", "text/vtt", segment},
 		{"enc.key", "application/octet-stream", key},
+		{"thumbnail.jpg", "image/jpeg", manifest},
 		{"blob.bin", "application/octet-stream", segment},
 	}
 	for _, tt := range tests {

@@ -108,6 +108,10 @@ func classify(name string) fileKind {
 		return fileKind{"application/dash+xml", cacheManifest, true}
 	case ".key":
 		return fileKind{"application/octet-stream", cacheKey, false}
+	case ".jpg":
+		// A thumbnail: rewritten in place every few seconds, like a
+		// manifest.
+		return fileKind{"image/jpeg", cacheManifest, true}
 	}
 	return fileKind{segmentType(name, ext), cacheSegment, false}
 }
