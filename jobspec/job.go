@@ -124,21 +124,34 @@ func (j *LiveJob) SetState(to State, reason string, now time.Time) {
 // now; a new loss time over an older one means the input came back and was
 // lost again between two reports, and adds both.
 func (j *LiveJob) SetInputLostSince(since, now time.Time) {
-	was := j.Input_lost_since
+	j.setSince(&j.Input_lost_since, since, now,
+		Event{Type: EventInputLost, Reason: inputLostReason(j.Spec)},
+		Event{Type: EventInputRestored, Reason: "the publisher's input is back"})
+}
+
+// setSince records a condition a transcoder reports as since when (zero:
+// it does not hold) in *field. Its start adds began at since, its end
+// ended at now; a new since over an older one means it ended and began
+// again between two reports, and adds both, ended at the latest since.
+// Both events leave the state as it is.
+func (j *LiveJob) setSince(field *time.Time, since, now time.Time, began, ended Event) {
+	was := *field
 	if since.Equal(was) {
 		return
 	}
 	if !was.IsZero() {
-		restoredAt := now
+		ended.Time = now
 		if !since.IsZero() {
-			restoredAt = since // at the latest
+			ended.Time = since // at the latest
 		}
-		j.addEvent(Event{Time: restoredAt, Type: EventInputRestored, From: j.State, To: j.State, Reason: "the publisher's input is back"}, now)
+		ended.From, ended.To = j.State, j.State
+		j.addEvent(ended, now)
 	}
 	if !since.IsZero() {
-		j.addEvent(Event{Time: since, Type: EventInputLost, From: j.State, To: j.State, Reason: inputLostReason(j.Spec)}, now)
+		began.Time, began.From, began.To = since, j.State, j.State
+		j.addEvent(began, now)
 	}
-	j.Input_lost_since = since
+	*field = since
 }
 
 func inputLostReason(s Spec) string {
