@@ -58,7 +58,9 @@ type LiveJob struct {
 	Time_streaming          time.Time `json:"Time_streaming,omitzero"`
 	Time_stopped            time.Time `json:"Time_stopped,omitzero"`
 	Time_last_heartbeat     time.Time `json:"Time_last_heartbeat,omitzero"`
-	Input_lost_since        time.Time `json:"Input_lost_since,omitzero"` // the publisher's input is lost since; zero while live or before any publisher
+	Input_lost_since        time.Time `json:"Input_lost_since,omitzero"`     // the publisher's input is lost since; zero while live or before any publisher
+	Output_failing_since    time.Time `json:"Output_failing_since,omitzero"` // the origin has not taken the outputs since; zero while it does
+	Output_error            string    `json:"Output_error,omitempty"`        // the newest failed write while Output_failing_since is set
 	Stats                   *Stats    `json:"Stats,omitempty"`
 	Events                  []Event   `json:"Events,omitempty"`
 }
@@ -73,11 +75,14 @@ type Stats struct {
 	Bytes_in       int64   `json:"Bytes_in"`
 	Bytes_out      int64   `json:"Bytes_out"`
 	Restarts       int     `json:"Restarts"`
+	// Upload_failures counts the writes the origin did not take, after
+	// retries, since the transcoder started (OutputFailingSince).
+	Upload_failures int64 `json:"Upload_failures"`
 }
 
 // Event is one thing that happened to a job, kept with it: a state change
-// (From → To), or an input event (Type), which leaves the state as it is:
-// From and To both name it.
+// (From → To), or an input or output event (Type), which leaves the state
+// as it is: From and To both name it.
 type Event struct {
 	Time   time.Time `json:"Time"`
 	Type   EventType `json:"Type,omitempty"`
@@ -92,9 +97,11 @@ type EventType string
 // The types of events. A state change has none, as every event had before
 // there were others.
 const (
-	EventStateChange   EventType = ""
-	EventInputLost     EventType = "input_lost"     // the publisher's input was lost (Time: since when)
-	EventInputRestored EventType = "input_restored" // the publisher's input is back
+	EventStateChange    EventType = ""
+	EventInputLost      EventType = "input_lost"      // the publisher's input was lost (Time: since when)
+	EventInputRestored  EventType = "input_restored"  // the publisher's input is back
+	EventOutputFailing  EventType = "output_failing"  // the origin stopped taking the outputs (Time: since when)
+	EventOutputRestored EventType = "output_restored" // the origin takes the outputs again
 )
 
 // StateChange reports whether the event is a change of state.
@@ -105,8 +112,8 @@ const MaxEvents = 100
 
 // SetState moves the job to state to, recording when and why. Leaving the
 // states in which a transcoder takes a publisher (Listening) clears
-// Input_lost_since without an input_restored event: the state change says
-// that the placement ended.
+// Input_lost_since and Output_failing_since without an input_restored or
+// output_restored event: the state change says that the placement ended.
 func (j *LiveJob) SetState(to State, reason string, now time.Time) {
 	if j.State == to && j.State_reason == reason {
 		return
@@ -115,6 +122,7 @@ func (j *LiveJob) SetState(to State, reason string, now time.Time) {
 	j.State, j.State_reason = to, reason
 	if !j.Listening() {
 		j.Input_lost_since = time.Time{}
+		j.Output_failing_since, j.Output_error = time.Time{}, ""
 	}
 }
 
