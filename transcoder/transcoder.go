@@ -55,6 +55,13 @@ type Heartbeat struct {
 	// InputLostSince is when the publisher's input was lost and the output
 	// switched to the slate; zero while live or before any publisher.
 	InputLostSince time.Time
+	// OutputFailingSince is since when the origin has not taken the
+	// relay's writes (see outputs for what counts); zero while it does.
+	// OutputError is the newest failure then, e.g. "PUT index.m3u8:
+	// origin answered 500 Internal Server Error"; it names no URL and no
+	// token. Stats.Upload_failures counts the failed writes.
+	OutputFailingSince time.Time
+	OutputError        string
 }
 
 // Reporter takes heartbeats to the control plane. An error wrapping
@@ -93,6 +100,12 @@ type Config struct {
 	// InputLostSince is the loss a transcoder restarted in place takes
 	// over: its publisher was cut with the process before it.
 	InputLostSince time.Time
+	// OutputFailingSince and OutputError are the output failure a
+	// transcoder restarted in place takes over, so that restarts do not
+	// reset how long it has lasted; it ends with the first PUT the origin
+	// takes.
+	OutputFailingSince time.Time
+	OutputError        string
 	// AllowPrivateSlate lets the job's Slate_url be fetched from a
 	// loopback, private or link-local address (one machine, tests). Off, a
 	// spec cannot make a node fetch from inside its network.
@@ -155,6 +168,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("transcoder job %s: %w", cfg.JobID, err)
 	}
+	rl.outputs.takeOver(cfg.OutputFailingSince, cfg.OutputError)
 	rl.streaming.Store(bool(cfg.Spec.Output.Low_latency_mode))
 	if jobspec.LowLatencyHLS(cfg.Spec.Output) {
 		rl.enableLLHLS(cfg.Spec)
@@ -221,6 +235,7 @@ func (s *supervisor) heartbeats(ctx context.Context, cancel context.CancelCauseF
 			return
 		case <-t.C:
 		case <-s.changed:
+		case <-s.relay.outputs.changed:
 		}
 	}
 }
