@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 
@@ -19,11 +18,7 @@ func TestHeartbeatOutputFailures(t *testing.T) {
 	t.Parallel()
 	s, _ := newStore(t)
 	ctx := context.Background()
-	j := newJob("of")
-	j.State, j.Placement_generation = jobspec.StateScheduled, 2
-	if err := s.CreateJob(ctx, j); err != nil {
-		t.Fatal(err)
-	}
+	createPlaced(t, s, "of", 2)
 	t0 := time.Now().Truncate(time.Millisecond)
 	at := func(sec int) time.Time { return t0.Add(time.Duration(sec) * time.Second) }
 	const e500, e503 = "PUT index.m3u8: origin answered 500", "PUT seg_7.ts: origin answered 503"
@@ -66,15 +61,7 @@ func TestHeartbeatOutputFailures(t *testing.T) {
 		if !tt.fenced && stored.Stats.Upload_failures != tt.failures {
 			t.Errorf("%s: Upload_failures %d, want %d", tt.name, stored.Stats.Upload_failures, tt.failures)
 		}
-		events, err := s.JobEvents(ctx, after, 100, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var published []string
-		for _, ev := range events {
-			published = append(published, fmt.Sprintf("%s/%s@%d", ev.Type, ev.To, ev.Time.Sub(t0)/time.Second))
-		}
-		if fmt.Sprint(published) != tt.want {
+		if _, published := publishedAfter(t, s, after, t0); published != tt.want {
 			t.Errorf("%s: published %v, want %s", tt.name, published, tt.want)
 		}
 	}
