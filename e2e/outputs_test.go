@@ -25,15 +25,7 @@ func TestOutputFailuresAreVisibleThenBounded(t *testing.T) {
 	const bound = 30 * time.Second // well above how long the first, short failure lasts
 	s := startSystemWith(t, []string{"-queue", "redis"}, []string{"-output-failure-timeout", bound.String()})
 	ctx := context.Background()
-	body, err := os.ReadFile("../jobspec/testdata/sample_live_job.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	created, err := s.client.Create(ctx, body, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	job := s.waitState(created.Id, jobspec.StateRunning, 60*time.Second)
+	job := s.waitState(createSample(t, s).Id, jobspec.StateRunning, 60*time.Second)
 	feeds := testfeed.New("ffmpeg", nil)
 	if err := feeds.Start(ctx, job); err != nil {
 		t.Fatal(err)
