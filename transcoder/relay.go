@@ -48,6 +48,9 @@ import (
 //     those back so players keep polling and pick up the next run after its
 //     discontinuity.
 //
+// The relay sees every write's final answer, so it is what records whether
+// the origin takes the job's outputs (outputs), for the heartbeats.
+//
 // With hls set (LL-HLS jobs, jobspec.LowLatencyHLS) the relay writes the
 // HLS media playlists itself: it drops the dash muxer's, follows each
 // streamed segment's CMAF chunks (package llhls) and publishes a new

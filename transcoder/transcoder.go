@@ -39,10 +39,11 @@ const (
 	StateStreaming = "streaming" // media flows (the slate's too)
 )
 
-// Heartbeat is what the transcoder says about itself every interval and on
-// every state change. Stats.Fps, Speed, Frames and Dropped_frames describe
-// the current run; Bytes_in (bytes read from publishers) and Bytes_out
-// (bytes the origin accepted) count since Run started; Restarts is the period of the latest run that took a
+// Heartbeat is what the transcoder says about itself every interval, on
+// every state change and when an output failure starts or ends. Stats.Fps, Speed, Frames and Dropped_frames describe
+// the current run; Bytes_in (bytes read from publishers), Bytes_out
+// (bytes the origin accepted) and Upload_failures (writes it did not take)
+// count since Run started; Restarts is the period of the latest run that took a
 // publisher (0 for the first run of a placement). Bitrate_kbps is the
 // ingest bitrate of the run.
 type Heartbeat struct {
