@@ -30,8 +30,8 @@ const (
 	eventBatch         = 100
 )
 
-// StateEvent is one event of a job (a state change, or an input event with
-// the state unchanged) as the API sends it. Id is its position in the
+// StateEvent is one event of a job (a state change, or an input or output
+// event with the state unchanged) as the API sends it. Id is its position in the
 // job_events stream (empty for history read from the record); a client
 // reconnecting with Last-Event-ID resumes after it.
 type StateEvent struct {
@@ -41,9 +41,9 @@ type StateEvent struct {
 }
 
 // eventName is a job event's name on an event stream: "state" for a state
-// change, as it always was, else its Type ("input_lost", "input_restored"),
-// so that a client listening for state changes never takes an input event
-// for one.
+// change, as it always was, else its Type ("input_lost", "input_restored",
+// "output_failing", "output_restored"), so that a client listening for
+// state changes never takes an input or output event for one.
 func eventName(ev jobspec.Event) string {
 	if ev.StateChange() {
 		return "state"

@@ -349,11 +349,12 @@ func TestAllEventsStream(t *testing.T) {
 	}
 }
 
-// TestInputEventsStream: a heartbeat's input loss and restore reach both
-// event streams as "input_lost" and "input_restored", never as "state" (the
-// state does not change), followed by the record that shows the loss; a
-// stream opened later sends them in the history under the same names.
-func TestInputEventsStream(t *testing.T) {
+// TestInputAndOutputEventsStream: a heartbeat's input loss and restore,
+// and its outputs failing and restored, reach both event streams under
+// their types ("input_lost", "output_failing"...), never as "state" (the
+// state does not change), followed by the record that shows them; a stream
+// opened later sends them in the history under the same names.
+func TestInputAndOutputEventsStream(t *testing.T) {
 	t.Parallel()
 	for _, path := range []string{"/events?stream=1", "/jobs/%s/events"} {
 		t.Run(path, func(t *testing.T) {
@@ -368,18 +369,25 @@ func TestInputEventsStream(t *testing.T) {
 			c.jobUntil(func(j *jobspec.LiveJob) bool { return j.Id == job.Id })
 
 			lostAt := time.Now().Add(-time.Second).UTC().Truncate(time.Millisecond)
-			heartbeat := func(lost time.Time) {
+			heartbeat := func(lost, failing time.Time) {
 				t.Helper()
-				if _, err := e.store.RecordHeartbeat(ctxT(t), store.HeartbeatReport{JobID: job.Id, Streaming: true, InputLostSince: lost, Time: time.Now()}); err != nil {
+				hb := store.HeartbeatReport{JobID: job.Id, Streaming: true, InputLostSince: lost, OutputFailingSince: failing, Time: time.Now()}
+				if !failing.IsZero() {
+					hb.OutputError = "PUT index.m3u8: origin answered 500 Internal Server Error"
+				}
+				if _, err := e.store.RecordHeartbeat(ctxT(t), hb); err != nil {
 					t.Fatal(err)
 				}
 			}
 			for _, step := range []struct {
-				lost time.Time
-				want jobspec.EventType
-			}{{lostAt, jobspec.EventInputLost}, {time.Time{}, jobspec.EventInputRestored}} {
-				heartbeat(step.lost)
-				ev, ok := c.next("state", string(jobspec.EventInputLost), string(jobspec.EventInputRestored))
+				lost, failing time.Time
+				want          jobspec.EventType
+			}{
+				{lostAt, time.Time{}, jobspec.EventInputLost}, {time.Time{}, time.Time{}, jobspec.EventInputRestored},
+				{time.Time{}, lostAt, jobspec.EventOutputFailing}, {time.Time{}, time.Time{}, jobspec.EventOutputRestored},
+			} {
+				heartbeat(step.lost, step.failing)
+				ev, ok := c.next(eventNames...)
 				if !ok {
 					t.Fatal("stream ended")
 				}
@@ -391,10 +399,13 @@ func TestInputEventsStream(t *testing.T) {
 					se.JobId != job.Id || se.Id == "" || se.Id != ev.id {
 					t.Fatalf("event %q %+v, want %s with the state unchanged", ev.event, se, step.want)
 				}
-				if step.want == jobspec.EventInputLost && !se.Time.Equal(lostAt) {
-					t.Errorf("input_lost at %v, want the loss time %v", se.Time, lostAt)
+				onset := step.want == jobspec.EventInputLost || step.want == jobspec.EventOutputFailing
+				if onset && !se.Time.Equal(lostAt) {
+					t.Errorf("%s at %v, want its start %v", step.want, se.Time, lostAt)
 				}
-				c.jobUntil(func(j *jobspec.LiveJob) bool { return j.Id == job.Id && j.Input_lost_since.Equal(step.lost) })
+				c.jobUntil(func(j *jobspec.LiveJob) bool {
+					return j.Id == job.Id && j.Input_lost_since.Equal(step.lost) && j.Output_failing_since.Equal(step.failing)
+				})
 			}
 
 			if !strings.Contains(path, "%s") {
@@ -402,19 +413,24 @@ func TestInputEventsStream(t *testing.T) {
 			}
 			later := openSSE(t, url)
 			var names []string
-			for range 3 {
-				ev, ok := later.next("state", string(jobspec.EventInputLost), string(jobspec.EventInputRestored))
+			for range 6 {
+				ev, ok := later.next(eventNames...)
 				if !ok {
 					t.Fatal("stream ended")
 				}
 				names = append(names, ev.event)
 			}
-			if want := "[state state input_lost]"; fmt.Sprint(names) != want { // created, streaming, then the loss
+			// created, streaming, then the input and output events
+			if want := "[state state input_lost input_restored output_failing output_restored]"; fmt.Sprint(names) != want {
 				t.Errorf("history %v, want %s", names, want)
 			}
 		})
 	}
 }
+
+// eventNames are the SSE names of every job event.
+var eventNames = []string{"state", string(jobspec.EventInputLost), string(jobspec.EventInputRestored),
+	string(jobspec.EventOutputFailing), string(jobspec.EventOutputRestored)}
 
 func TestAllEventsPage(t *testing.T) {
 	t.Parallel()

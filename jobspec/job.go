@@ -59,7 +59,9 @@ type LiveJob struct {
 	Time_streaming          time.Time `json:"Time_streaming,omitzero"`
 	Time_stopped            time.Time `json:"Time_stopped,omitzero"`
 	Time_last_heartbeat     time.Time `json:"Time_last_heartbeat,omitzero"`
-	Input_lost_since        time.Time `json:"Input_lost_since,omitzero"` // the publisher's input is lost since; zero while live or before any publisher
+	Input_lost_since        time.Time `json:"Input_lost_since,omitzero"`     // the publisher's input is lost since; zero while live or before any publisher
+	Output_failing_since    time.Time `json:"Output_failing_since,omitzero"` // the origin has not taken the outputs since; zero while it does
+	Output_error            string    `json:"Output_error,omitempty"`        // the newest failed write while Output_failing_since is set
 	Stats                   *Stats    `json:"Stats,omitempty"`
 	Events                  []Event   `json:"Events,omitempty"`
 }
@@ -74,11 +76,14 @@ type Stats struct {
 	Bytes_in       int64   `json:"Bytes_in"`
 	Bytes_out      int64   `json:"Bytes_out"`
 	Restarts       int     `json:"Restarts"`
+	// Upload_failures counts the writes the origin did not take, after
+	// retries, since the transcoder started (OutputFailingSince).
+	Upload_failures int64 `json:"Upload_failures"`
 }
 
 // Event is one thing that happened to a job, kept with it: a state change
-// (From → To), or an input event (Type), which leaves the state as it is:
-// From and To both name it.
+// (From → To), or an input or output event (Type), which leaves the state
+// as it is: From and To both name it.
 type Event struct {
 	Time   time.Time `json:"Time"`
 	Type   EventType `json:"Type,omitempty"`
@@ -93,9 +98,11 @@ type EventType string
 // The types of events. A state change has none, as every event had before
 // there were others.
 const (
-	EventStateChange   EventType = ""
-	EventInputLost     EventType = "input_lost"     // the publisher's input was lost (Time: since when)
-	EventInputRestored EventType = "input_restored" // the publisher's input is back
+	EventStateChange    EventType = ""
+	EventInputLost      EventType = "input_lost"      // the publisher's input was lost (Time: since when)
+	EventInputRestored  EventType = "input_restored"  // the publisher's input is back
+	EventOutputFailing  EventType = "output_failing"  // the origin stopped taking the outputs (Time: since when)
+	EventOutputRestored EventType = "output_restored" // the origin takes the outputs again
 )
 
 // StateChange reports whether the event is a change of state.
@@ -106,8 +113,8 @@ const MaxEvents = 100
 
 // SetState moves the job to state to, recording when and why. Leaving the
 // states in which a transcoder takes a publisher (Listening) clears
-// Input_lost_since without an input_restored event: the state change says
-// that the placement ended.
+// Input_lost_since and Output_failing_since without an input_restored or
+// output_restored event: the state change says that the placement ended.
 func (j *LiveJob) SetState(to State, reason string, now time.Time) {
 	if j.State == to && j.State_reason == reason {
 		return
@@ -116,6 +123,7 @@ func (j *LiveJob) SetState(to State, reason string, now time.Time) {
 	j.State, j.State_reason = to, reason
 	if !j.Listening() {
 		j.Input_lost_since = time.Time{}
+		j.Output_failing_since, j.Output_error = time.Time{}, ""
 	}
 }
 
@@ -125,21 +133,34 @@ func (j *LiveJob) SetState(to State, reason string, now time.Time) {
 // now; a new loss time over an older one means the input came back and was
 // lost again between two reports, and adds both.
 func (j *LiveJob) SetInputLostSince(since, now time.Time) {
-	was := j.Input_lost_since
+	j.setSince(&j.Input_lost_since, since, now,
+		Event{Type: EventInputLost, Reason: inputLostReason(j.Spec)},
+		Event{Type: EventInputRestored, Reason: "the publisher's input is back"})
+}
+
+// setSince records a condition a transcoder reports as since when (zero:
+// it does not hold) in *field. Its start adds began at since, its end
+// ended at now; a new since over an older one means it ended and began
+// again between two reports, and adds both, ended at the latest since.
+// Both events leave the state as it is.
+func (j *LiveJob) setSince(field *time.Time, since, now time.Time, began, ended Event) {
+	was := *field
 	if since.Equal(was) {
 		return
 	}
 	if !was.IsZero() {
-		restoredAt := now
+		ended.Time = now
 		if !since.IsZero() {
-			restoredAt = since // at the latest
+			ended.Time = since // at the latest
 		}
-		j.addEvent(Event{Time: restoredAt, Type: EventInputRestored, From: j.State, To: j.State, Reason: "the publisher's input is back"}, now)
+		ended.From, ended.To = j.State, j.State
+		j.addEvent(ended, now)
 	}
 	if !since.IsZero() {
-		j.addEvent(Event{Time: since, Type: EventInputLost, From: j.State, To: j.State, Reason: inputLostReason(j.Spec)}, now)
+		began.Time, began.From, began.To = since, j.State, j.State
+		j.addEvent(began, now)
 	}
-	j.Input_lost_since = since
+	*field = since
 }
 
 func inputLostReason(s Spec) string {

@@ -39,7 +39,8 @@ var allStates = []jobspec.State{
 }
 
 // Jobs reports the platform's state from Redis at scrape time: jobs by
-// state, each active job's stats and heartbeat age, each node's load, and
+// state and with failing outputs, each active job's stats, heartbeat age
+// and output failure, each node's load, and
 // the queues. Reading at scrape time means any instance reports the whole
 // platform, and a deleted job's series vanish with it.
 type Jobs struct {
@@ -49,6 +50,8 @@ type Jobs struct {
 
 	byState, fps, bitrate, speed, frames, dropped, bytesIn, restarts, heartbeatAge *prometheus.Desc
 	nodeCPU, nodeJobs, queued, queueDepth, queueAge                                *prometheus.Desc
+
+	outputsFailing, outputFailingFor, uploadFailures *prometheus.Desc
 }
 
 // NewJobs returns the collector; q may be nil. Register it.
@@ -74,13 +77,18 @@ func NewJobs(src JobSource, q CommandQueue) *Jobs {
 		queued:       d("queued_jobs", "Jobs waiting for capacity (queued_jobs).", nil),
 		queueDepth:   d("command_queue_depth", "Commands waiting in the command queue (approximate).", nil),
 		queueAge:     d("command_queue_oldest_age_seconds", "Age of the oldest waiting command.", nil),
+
+		outputsFailing:   d("jobs_output_failing", "Active jobs whose transcoder reports its writes to the origin failing.", nil),
+		outputFailingFor: d("job_output_failing_seconds", "How long the job's writes to the origin have been failing (0: they are taken).", job),
+		uploadFailures:   d("job_upload_failures", "Writes to the origin the current transcoder could not make, after retries.", job),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *Jobs) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.byState, c.fps, c.bitrate, c.speed, c.frames, c.dropped, c.bytesIn,
-		c.restarts, c.heartbeatAge, c.nodeCPU, c.nodeJobs, c.queued, c.queueDepth, c.queueAge} {
+		c.restarts, c.heartbeatAge, c.nodeCPU, c.nodeJobs, c.queued, c.queueDepth, c.queueAge,
+		c.outputsFailing, c.outputFailingFor, c.uploadFailures} {
 		ch <- d
 	}
 }
@@ -98,6 +106,7 @@ func (c *Jobs) Collect(ch chan<- prometheus.Metric) {
 // collectJobs pages through every job record.
 func (c *Jobs) collectJobs(ctx context.Context, ch chan<- prometheus.Metric) {
 	counts := map[jobspec.State]int{}
+	failing := 0
 	now := c.now()
 	cursor := ""
 	for {
@@ -110,6 +119,7 @@ func (c *Jobs) collectJobs(ctx context.Context, ch chan<- prometheus.Metric) {
 			counts[j.State]++
 			if j.State.Active() && j.Assigned_worker_id != "" {
 				c.collectJob(ch, j, now)
+				failing += boolCount(!j.Output_failing_since.IsZero())
 			}
 		}
 		if next == "" {
@@ -120,6 +130,14 @@ func (c *Jobs) collectJobs(ctx context.Context, ch chan<- prometheus.Metric) {
 	for _, st := range allStates {
 		ch <- prometheus.MustNewConstMetric(c.byState, prometheus.GaugeValue, float64(counts[st]), string(st))
 	}
+	ch <- prometheus.MustNewConstMetric(c.outputsFailing, prometheus.GaugeValue, float64(failing))
+}
+
+func boolCount(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (c *Jobs) collectJob(ch chan<- prometheus.Metric, j *jobspec.LiveJob, now time.Time) {
@@ -128,6 +146,11 @@ func (c *Jobs) collectJob(ch chan<- prometheus.Metric, j *jobspec.LiveJob, now t
 	}
 	if !j.Time_last_heartbeat.IsZero() {
 		gauge(c.heartbeatAge, max(now.Sub(j.Time_last_heartbeat).Seconds(), 0))
+		failingFor := 0.0
+		if !j.Output_failing_since.IsZero() {
+			failingFor = max(now.Sub(j.Output_failing_since).Seconds(), 0)
+		}
+		gauge(c.outputFailingFor, failingFor)
 	}
 	if s := j.Stats; s != nil {
 		gauge(c.fps, s.Fps)
@@ -137,6 +160,7 @@ func (c *Jobs) collectJob(ch chan<- prometheus.Metric, j *jobspec.LiveJob, now t
 		gauge(c.dropped, float64(s.Dropped_frames))
 		gauge(c.bytesIn, float64(s.Bytes_in))
 		gauge(c.restarts, float64(s.Restarts))
+		gauge(c.uploadFailures, float64(s.Upload_failures))
 	}
 }
 

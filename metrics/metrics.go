@@ -50,7 +50,7 @@ func NewScheduler(reg prometheus.Registerer) *Scheduler {
 		}, []string{"node_id"}),
 		jobFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: Namespace, Subsystem: "scheduler", Name: "job_failures_total",
-			Help: "Jobs failed after their re-placements were used up.",
+			Help: "Jobs failed: their re-placements used up, or their outputs failing past the bound.",
 		}),
 	}
 	reg.MustRegister(m.placements, m.replaced, m.refusals, m.jobFailures)

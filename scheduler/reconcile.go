@@ -39,6 +39,9 @@ func (s *Scheduler) drive(ctx context.Context, job *jobspec.LiveJob) error {
 		if reason := s.deadReason(job); reason != "" {
 			return s.replace(ctx, job, reason)
 		}
+		if reason := s.outputFailure(job); reason != "" {
+			return s.fail(ctx, job, reason)
+		}
 		return s.cfg.Store.Reserve(ctx, job.Assigned_worker_id, job.Id, jobspec.EstimateCost(job.Spec).CPU)
 	case jobspec.StateStopping:
 		return s.stop(ctx, job)

@@ -1,7 +1,8 @@
 // Package scheduler places live jobs on nodes and keeps them running: it
 // consumes commands, keeps queued_jobs and worker_loads in Redis, drives a
-// Driver (local processes or Nomad) and re-places jobs whose placement died.
-// It holds no state of its own that matters: any instance may be killed.
+// Driver (local processes or Nomad), re-places jobs whose placement died and
+// fails those whose outputs keep failing. It holds no state of its own that
+// matters: any instance may be killed.
 package scheduler
 
 import (
@@ -39,6 +40,12 @@ type Config struct {
 	MaxAttempts       int           // re-placements after failures before the job fails
 	ReconcileInterval time.Duration // full sweep of every job
 	Instance          string        // this scheduler's name in locks
+
+	// OutputFailureTimeout: a job whose transcoder reports its writes to
+	// the origin failing for longer fails. Zero: never (an exception to
+	// the defaults below; the ezlive commands default to
+	// DefaultOutputFailureTimeout).
+	OutputFailureTimeout time.Duration
 }
 
 // Defaults of Config.

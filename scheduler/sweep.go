@@ -124,6 +124,8 @@ func (s *Scheduler) needsWork(j *jobspec.LiveJob, snap snapshot) string {
 		}
 	case j.State.Active() && s.deadReason(j) != "":
 		return "placement dead"
+	case j.State.Active() && s.outputFailure(j) != "":
+		return "outputs failing"
 	case !j.State.Active() && isPlaced:
 		return "placement of an idle job"
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// JobEvent is one event (a state change or an input event) read back from
+// JobEvent is one event (a state change, an input or output event) read back from
 // job_events.
 type JobEvent struct {
 	ID    string // stream entry id: the position to read on from

@@ -253,11 +253,16 @@ type HeartbeatReport struct {
 	// InputLostSince is when the publisher's input was lost (zero while it
 	// is live or before any publisher).
 	InputLostSince time.Time
+	// OutputFailingSince is since when the origin has not taken the
+	// transcoder's writes (zero while it does); OutputError is the newest
+	// failure, with no secret in it.
+	OutputFailingSince time.Time
+	OutputError        string
 }
 
 // RecordHeartbeat applies a transcoder's report to its job (stats, ingest
-// URL, the running/streaming state, input loss with its events) and records its time in heartbeats, in
-// one step. ErrFenced when the generation is not current or the job should
+// URL, the running/streaming state, input loss and output failures with
+// their events) and records its time in heartbeats, in one step. ErrFenced when the generation is not current or the job should
 // no longer run.
 func (s *Store) RecordHeartbeat(ctx context.Context, hb HeartbeatReport) (*jobspec.LiveJob, error) {
 	at := strconv.FormatInt(hb.Time.UnixMilli(), 10)
@@ -282,6 +287,7 @@ func applyHeartbeat(j *jobspec.LiveJob, hb HeartbeatReport) {
 		j.SetIngestAddr(hb.IngestAddr)
 	}
 	j.SetInputLostSince(hb.InputLostSince, hb.Time)
+	j.SetOutputFailing(hb.OutputFailingSince, hb.OutputError, hb.Time)
 	switch {
 	case hb.Streaming && j.State != jobspec.StateStreaming:
 		j.SetState(jobspec.StateStreaming, "media is flowing", hb.Time)

@@ -4,9 +4,9 @@
 //	jobs, job_ids, stream_keys, upload_tokens  the job records and their indexes
 //	queued_jobs, worker_loads, worker_cpu      placement bookkeeping
 //	heartbeats                                 the transcoders' last heartbeats
-//	job_events                                 every state change and input
-//	                                           event (read it with JobEvents or
-//	                                           an EventGroup)
+//	job_events                                 every state change, input and
+//	                                           output event (read it with
+//	                                           JobEvents or an EventGroup)
 //	deleted_jobs                               deletions, a week: the origin's
 //	                                           proof before it removes outputs
 //	lock:job:<id>, lock:publish:<stream key>   a scheduler's hold on a job; the
@@ -36,7 +36,7 @@ const (
 	KeyStreamKeys   = "stream_keys"   // hash: stream key → job id
 	KeyUploadTokens = "upload_tokens" // hash: job id → current upload token (the origin's fence)
 	KeyHeartbeats   = "heartbeats"    // sorted set: job id → unix ms of its last heartbeat
-	KeyJobEvents    = "job_events"    // stream: every state change and input event of every job (SSE, webhooks), capped
+	KeyJobEvents    = "job_events"    // stream: every state change, input and output event of every job (SSE, webhooks), capped
 	KeyDeletedJobs  = "deleted_jobs"  // sorted set: job id → unix ms of its deletion, kept a week (the origin's proof)
 	keyLockPrefix   = "lock:"         // string per lock: owner, with a TTL
 )

@@ -440,11 +440,7 @@ func TestHeartbeatInputLoss(t *testing.T) {
 	t.Parallel()
 	s, _ := newStore(t)
 	ctx := context.Background()
-	j := newJob("il")
-	j.State, j.Placement_generation = jobspec.StateScheduled, 1
-	if err := s.CreateJob(ctx, j); err != nil {
-		t.Fatal(err)
-	}
+	createPlaced(t, s, "il", 1)
 	t0 := time.Now().Truncate(time.Millisecond)
 	at := func(sec int) time.Time { return t0.Add(time.Duration(sec) * time.Second) }
 	tests := []struct {
@@ -477,18 +473,8 @@ func TestHeartbeatInputLoss(t *testing.T) {
 		if err != nil || !stored.Input_lost_since.Equal(tt.lostSince) {
 			t.Errorf("%s: stored Input_lost_since %v (%v), want %v", tt.name, stored.Input_lost_since, err, tt.lostSince)
 		}
-		events, err := s.JobEvents(ctx, after, 100, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var published []string
-		for _, ev := range events {
-			published = append(published, fmt.Sprintf("%s/%s@%d", ev.Type, ev.To, ev.Time.Sub(t0)/time.Second))
-			if !ev.StateChange() && ev.From != ev.To {
-				t.Errorf("%s: input event %+v changes the state", tt.name, ev.Event)
-			}
-		}
-		if fmt.Sprint(published) != tt.want {
+		events, published := publishedAfter(t, s, after, t0)
+		if published != tt.want {
 			t.Errorf("%s: published %v, want %s", tt.name, published, tt.want)
 		}
 		for k, kept := range got.Events[len(got.Events)-len(events):] {
@@ -641,4 +627,33 @@ func TestTakeOverLock(t *testing.T) {
 	if got, err := s.TakeOverLock(ctx, "publish:free", identity, life, life+"9", time.Minute); got || err != nil {
 		t.Errorf("take over of a free lock = %v, %v; want false (TryLock takes free ones)", got, err)
 	}
+}
+
+// createPlaced stores a job scheduled for placement generation gen.
+func createPlaced(t *testing.T, s *store.Store, id string, gen int64) {
+	t.Helper()
+	j := newJob(id)
+	j.State, j.Placement_generation = jobspec.StateScheduled, gen
+	if err := s.CreateJob(context.Background(), j); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// publishedAfter returns the events in job_events after position after,
+// and a summary of them, "[type/to@seconds since t0 ...]". An input or
+// output event that changes the state fails the test.
+func publishedAfter(t *testing.T, s *store.Store, after string, t0 time.Time) ([]store.JobEvent, string) {
+	t.Helper()
+	events, err := s.JobEvents(context.Background(), after, 100, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var published []string
+	for _, ev := range events {
+		published = append(published, fmt.Sprintf("%s/%s@%d", ev.Type, ev.To, ev.Time.Sub(t0)/time.Second))
+		if !ev.StateChange() && ev.From != ev.To {
+			t.Errorf("event %+v changes the state", ev.Event)
+		}
+	}
+	return events, fmt.Sprint(published)
 }

@@ -25,6 +25,10 @@ type testOrigin struct {
 	srv   *httptest.Server
 
 	keepAll atomic.Bool // answer DELETEs without deleting: every segment stays to be checked
+	// broken answers every write 500, as the origin does when the job's
+	// folder cannot be written (EPERM, EROFS: chattr +i, a read-only
+	// mount), which a test running as root cannot cause portably.
+	broken atomic.Bool
 
 	mu       sync.Mutex
 	puts     []put
@@ -51,6 +55,10 @@ func newTestOrigin(t testing.TB, jobID string) *testOrigin {
 		t.Fatal(err)
 	}
 	o.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && o.broken.Load() {
+			http.Error(w, "store failed", http.StatusInternalServerError)
+			return
+		}
 		if r.Method == http.MethodDelete && o.keepAll.Load() {
 			w.WriteHeader(http.StatusNoContent)
 			return

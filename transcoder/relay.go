@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -47,6 +48,9 @@ import (
 //     those back so players keep polling and pick up the next run after its
 //     discontinuity.
 //
+// The relay sees every write's final answer, so it is what records whether
+// the origin takes the job's outputs (outputs), for the heartbeats.
+//
 // With hls set (LL-HLS jobs, jobspec.LowLatencyHLS) the relay writes the
 // HLS media playlists itself: it drops the dash muxer's, follows each
 // streamed segment's CMAF chunks (package llhls) and publishes a new
@@ -78,6 +82,7 @@ type relay struct {
 	hls       *llhls.Packager // LL-HLS media playlists; nil unless enabled
 	fenced    atomic.Bool     // another placement owns the job: forward nothing
 	bytesOut  atomic.Int64
+	outputs   *outputs // how the writes to the origin fare
 
 	conns   atomic.Uint64 // connections accepted so far
 	uploads chan upload   // complete writes, in order, for the forwarder
@@ -120,7 +125,7 @@ func startRelay(origin, token string, log *slog.Logger) (*relay, error) {
 		client:       &http.Client{Timeout: 15 * time.Second, Transport: transport},
 		streamClient: &http.Client{Transport: transport},
 		uploads:      make(chan upload, 64), drained: make(chan struct{}),
-		held: map[string][]byte{},
+		held: map[string][]byte{}, outputs: newOutputs(),
 	}
 	r.srv = &http.Server{
 		Handler: r, ReadHeaderTimeout: 10 * time.Second,
@@ -287,29 +292,28 @@ func (r *relay) flushHeld() {
 }
 
 // forward sends one write to the origin, retrying transport errors and 5xx
-// a few times (PUT and DELETE are idempotent), and returns the status.
-func (r *relay) forward(ctx context.Context, u upload) int {
-	var last error
+// a few times (PUT and DELETE are idempotent), and records how it ended
+// (outputs).
+func (r *relay) forward(ctx context.Context, u upload) {
+	res := uploadResult{method: u.method, name: u.name, started: time.Now()}
 	for attempt := range 3 {
 		if attempt > 0 {
 			time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
 		}
-		status, err := r.send(ctx, u)
-		if err == nil && status < 500 {
-			if status >= 300 {
-				r.log.Warn("origin refused a write", "method", u.method, "file", u.name, "status", status)
-			} else {
-				r.bytesOut.Add(int64(len(u.body)))
-			}
-			return status
-		}
-		last = err
-		if err == nil {
-			last = fmt.Errorf("status %d", status)
+		res.status, res.err = r.send(ctx, u)
+		if res.err == nil && res.status < 500 {
+			break
 		}
 	}
-	r.log.Warn("write to origin failed", "method", u.method, "file", u.name, "err", last)
-	return http.StatusBadGateway
+	r.outputs.record(res)
+	switch {
+	case res.took():
+		r.bytesOut.Add(int64(len(u.body)))
+	case res.err == nil && res.status < 500:
+		r.log.Warn("origin refused a write", "method", u.method, "file", u.name, "status", res.status)
+	default:
+		r.log.Warn("write to origin failed", "method", u.method, "file", u.name, "err", res.summary())
+	}
 }
 
 func (r *relay) send(ctx context.Context, u upload) (int, error) {
@@ -373,7 +377,7 @@ func (r *relay) stream(w http.ResponseWriter, req *http.Request, u upload) {
 	if in.err != nil || n > maxUpload {
 		// Abort the upstream request: the origin must not take a part
 		// for a whole segment.
-		pw.CloseWithError(fmt.Errorf("segment upload from ffmpeg broke off after %d bytes: %v", n, in.err))
+		pw.CloseWithError(fmt.Errorf("%w after %d bytes: %v", errBrokeOff, n, in.err))
 		<-done
 		http.Error(w, "upload unreadable or too large", http.StatusBadRequest)
 		return
@@ -394,20 +398,27 @@ func (r *relay) sendStream(name string, body *io.PipeReader, follow llhls.Upload
 		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{Got100Continue: follow.AtOrigin})
 	}
 	counted := &countingReader{r: body}
-	status, err := r.sendBody(ctx, r.streamClient, http.MethodPut, name, counted)
-	if err != nil {
-		_ = body.CloseWithError(err) // unblock the copy from ffmpeg
-		r.log.Warn("streaming a segment to the origin failed", "file", name, "err", err)
+	res := uploadResult{method: http.MethodPut, name: name, started: time.Now()}
+	res.status, res.err = r.sendBody(ctx, r.streamClient, http.MethodPut, name, counted)
+	if !errors.Is(res.err, errBrokeOff) { // ffmpeg's failure, not the origin's
+		r.outputs.record(res)
+	}
+	if res.err != nil {
+		_ = body.CloseWithError(res.err) // unblock the copy from ffmpeg
+		r.log.Warn("streaming a segment to the origin failed", "file", name, "err", res.summary())
 		return false
 	}
-	if status >= 300 {
-		_ = body.CloseWithError(fmt.Errorf("origin answered %d", status))
-		r.log.Warn("origin refused a write", "method", http.MethodPut, "file", name, "status", status)
+	if !res.took() {
+		_ = body.CloseWithError(fmt.Errorf("origin answered %d", res.status))
+		r.log.Warn("origin refused a write", "method", http.MethodPut, "file", name, "status", res.status)
 		return false
 	}
 	r.bytesOut.Add(counted.n)
 	return true
 }
+
+// errBrokeOff aborts a streamed upload whose body ffmpeg did not finish.
+var errBrokeOff = errors.New("segment upload from ffmpeg broke off")
 
 // readErr remembers a read error, to tell a broken upload from ffmpeg
 // apart from a failed forward.

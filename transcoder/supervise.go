@@ -41,9 +41,12 @@ func (s *supervisor) heartbeat() Heartbeat {
 	defer s.mu.Unlock()
 	st := s.stats
 	st.Restarts = s.restarts
+	failingSince, outputErr, failures := s.relay.outputs.state()
+	st.Upload_failures = failures
 	return Heartbeat{
 		JobID: s.cfg.JobID, Generation: s.cfg.Generation, State: s.state,
 		IngestAddr: s.cfg.ListenAddr, Stats: st, Time: time.Now(), InputLostSince: s.inputLostSince,
+		OutputFailingSince: failingSince, OutputError: outputErr,
 	}
 }
 

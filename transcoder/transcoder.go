@@ -39,10 +39,11 @@ const (
 	StateStreaming = "streaming" // media flows (the slate's too)
 )
 
-// Heartbeat is what the transcoder says about itself every interval and on
-// every state change. Stats.Fps, Speed, Frames and Dropped_frames describe
-// the current run; Bytes_in (bytes read from publishers) and Bytes_out
-// (bytes the origin accepted) count since Run started; Restarts is the period of the latest run that took a
+// Heartbeat is what the transcoder says about itself every interval, on
+// every state change and when an output failure starts or ends. Stats.Fps, Speed, Frames and Dropped_frames describe
+// the current run; Bytes_in (bytes read from publishers), Bytes_out
+// (bytes the origin accepted) and Upload_failures (writes it did not take)
+// count since Run started; Restarts is the period of the latest run that took a
 // publisher (0 for the first run of a placement). Bitrate_kbps is the
 // ingest bitrate of the run.
 type Heartbeat struct {
@@ -55,6 +56,13 @@ type Heartbeat struct {
 	// InputLostSince is when the publisher's input was lost and the output
 	// switched to the slate; zero while live or before any publisher.
 	InputLostSince time.Time
+	// OutputFailingSince is since when the origin has not taken the
+	// relay's writes (see outputs for what counts); zero while it does.
+	// OutputError is the newest failure then, e.g. "PUT index.m3u8:
+	// origin answered 500 Internal Server Error"; it names no URL and no
+	// token. Stats.Upload_failures counts the failed writes.
+	OutputFailingSince time.Time
+	OutputError        string
 }
 
 // Reporter takes heartbeats to the control plane. An error wrapping
@@ -93,6 +101,12 @@ type Config struct {
 	// InputLostSince is the loss a transcoder restarted in place takes
 	// over: its publisher was cut with the process before it.
 	InputLostSince time.Time
+	// OutputFailingSince and OutputError are the output failure a
+	// transcoder restarted in place takes over, so that restarts do not
+	// reset how long it has lasted; it ends with the first PUT the origin
+	// takes.
+	OutputFailingSince time.Time
+	OutputError        string
 	// AllowPrivateSlate lets the job's Slate_url be fetched from a
 	// loopback, private or link-local address (one machine, tests). Off, a
 	// spec cannot make a node fetch from inside its network.
@@ -155,6 +169,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("transcoder job %s: %w", cfg.JobID, err)
 	}
+	rl.outputs.takeOver(cfg.OutputFailingSince, cfg.OutputError)
 	rl.streaming.Store(bool(cfg.Spec.Output.Low_latency_mode))
 	if jobspec.LowLatencyHLS(cfg.Spec.Output) {
 		rl.enableLLHLS(cfg.Spec)
@@ -221,6 +236,7 @@ func (s *supervisor) heartbeats(ctx context.Context, cancel context.CancelCauseF
 			return
 		case <-t.C:
 		case <-s.changed:
+		case <-s.relay.outputs.changed:
 		}
 	}
 }

@@ -1,5 +1,5 @@
 // Package webhook delivers every job event (state changes, input loss and
-// restore) to an operator's URL: it reads the job_events stream as the
+// restore, outputs failing and restored) to an operator's URL: it reads the job_events stream as the
 // consumer group "webhooks", POSTs each event signed with HMAC-SHA256,
 // retries with backoff and acknowledges. It only reads jobs; it never
 // changes one.
@@ -35,9 +35,11 @@ const Group = "webhooks"
 
 // The Types of payloads, one per type of job event.
 const (
-	TypeStateChanged  = "job.state_changed"
-	TypeInputLost     = "job.input_lost"     // the state is unchanged
-	TypeInputRestored = "job.input_restored" // the state is unchanged
+	TypeStateChanged   = "job.state_changed"
+	TypeInputLost      = "job.input_lost"      // the state is unchanged
+	TypeInputRestored  = "job.input_restored"  // the state is unchanged
+	TypeOutputFailing  = "job.output_failing"  // the state is unchanged
+	TypeOutputRestored = "job.output_restored" // the state is unchanged
 )
 
 // payloadType is the Type of the payload of a job event.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -196,21 +197,23 @@ func TestDeliversSignedEventsInOrder(t *testing.T) {
 	}
 }
 
-// Input loss and restore are delivered as their own payload types, in
-// order with the state changes, and the state they name is unchanged.
-func TestDeliversInputEvents(t *testing.T) {
+// Input loss and restore, outputs failing and restored, are delivered as
+// their own payload types, in order with the state changes, and the state
+// they name is unchanged.
+func TestDeliversInputAndOutputEvents(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	rcv := newReceiver(t, func(int) bool { return false })
 	f.run(t, webhook.Config{URL: rcv.url})
 	f.job(t, "in", jobspec.StateScheduled)
 	lostAt := time.Now().Add(-time.Second).Truncate(time.Millisecond)
+	const outputErr = "PUT index.m3u8: origin answered 500"
 	for _, hb := range []struct {
-		streaming bool
-		lost      time.Time
-	}{{true, time.Time{}}, {true, lostAt}, {true, time.Time{}}} {
+		lost, failing time.Time
+	}{{}, {lost: lostAt}, {}, {failing: lostAt}, {}} {
 		if _, err := f.store.RecordHeartbeat(context.Background(), store.HeartbeatReport{
-			JobID: "in", Streaming: hb.streaming, InputLostSince: hb.lost, Time: time.Now()}); err != nil {
+			JobID: "in", Streaming: true, InputLostSince: hb.lost, Time: time.Now(),
+			OutputFailingSince: hb.failing, OutputError: map[bool]string{true: outputErr}[!hb.failing.IsZero()]}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -223,6 +226,8 @@ func TestDeliversInputEvents(t *testing.T) {
 		{webhook.TypeStateChanged, jobspec.StateStreaming},
 		{webhook.TypeInputLost, jobspec.StateStreaming},
 		{webhook.TypeInputRestored, jobspec.StateStreaming},
+		{webhook.TypeOutputFailing, jobspec.StateStreaming},
+		{webhook.TypeOutputRestored, jobspec.StateStreaming},
 	}
 	got := rcv.wait(len(want))
 	for i, d := range got {
@@ -230,8 +235,12 @@ func TestDeliversInputEvents(t *testing.T) {
 		if p.Type != want[i].typ || p.Event.To != want[i].to || p.JobId != "in" {
 			t.Errorf("delivery %d: %s to %s, want %s to %s", i, p.Type, p.Event.To, want[i].typ, want[i].to)
 		}
-		if p.Type == webhook.TypeInputLost && (!p.Event.Time.Equal(lostAt) || p.Event.From != jobspec.StateStreaming) {
-			t.Errorf("input_lost %+v, want at %v with the state unchanged", p.Event, lostAt)
+		onset := p.Type == webhook.TypeInputLost || p.Type == webhook.TypeOutputFailing
+		if onset && (!p.Event.Time.Equal(lostAt) || p.Event.From != jobspec.StateStreaming) {
+			t.Errorf("%s %+v, want at %v with the state unchanged", p.Type, p.Event, lostAt)
+		}
+		if p.Type == webhook.TypeOutputFailing && !strings.Contains(p.Event.Reason, outputErr) {
+			t.Errorf("output_failing reason %q does not name the error %q", p.Event.Reason, outputErr)
 		}
 	}
 	f.waitAcked(t)

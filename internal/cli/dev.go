@@ -66,6 +66,8 @@ func devFlags() (*flagSet, *devOptions) {
 		ingestPorts: fs.String("ingest-ports", "EZLIVE_INGEST_PORTS", defaultIngestPorts, "ingest port range LOW-HIGH"),
 		cpu:         fs.Float64("cpu", "EZLIVE_NODE_CPU", 0, "cores offered to transcoders (0: all)"),
 		webhook:     addWebhook(fs),
+
+		outputTimeout: addOutputFailureTimeout(fs),
 	}
 	return fs, o
 }

@@ -219,6 +219,7 @@ type schedulerOptions struct {
 	bin, strategy           *string
 	heartbeat               *time.Duration
 	attempts                *int
+	outputTimeout           *time.Duration
 	ingestHost, ingestPorts *string
 	cpu                     *float64
 	nomad                   nomadFlags
@@ -244,6 +245,8 @@ func schedulerFlags() (*flagSet, *schedulerOptions) {
 		nomad:       addNomad(fs, "ezlive-workers"),
 		listen:      fs.String("listen", "EZLIVE_SCHEDULER_LISTEN", defaultSchedulerAddr, "address of the scheduler's /healthz, /readyz and /metrics (empty: none)"),
 		webhook:     addWebhook(fs),
+
+		outputTimeout: addOutputFailureTimeout(fs),
 	}
 }
 
@@ -293,8 +296,14 @@ func (o *schedulerOptions) scheduler(st *store.Store, q queue.Queue, d scheduler
 	}
 	return scheduler.New(scheduler.Config{
 		Store: st, Queue: q, Driver: d, Keys: keys, Strategy: strategy, Logger: log, Metrics: m,
-		HeartbeatTimeout: *o.heartbeat, MaxAttempts: *o.attempts,
+		HeartbeatTimeout: *o.heartbeat, MaxAttempts: *o.attempts, OutputFailureTimeout: *o.outputTimeout,
 	})
+}
+
+// addOutputFailureTimeout is the scheduler's bound on failing outputs.
+func addOutputFailureTimeout(fs *flagSet) *time.Duration {
+	return fs.Duration("output-failure-timeout", "EZLIVE_OUTPUT_FAILURE_TIMEOUT", scheduler.DefaultOutputFailureTimeout,
+		"fail a job whose transcoder's writes to the origin fail this long (0: never)")
 }
 
 func (o *schedulerOptions) openDriver(log *slog.Logger) (scheduler.Driver, func(), error) {

@@ -135,6 +135,7 @@ func (o *transcoderOptions) config(ctx context.Context, st *store.Store, log *sl
 		UploadToken: token, FFmpegPath: *o.ffmpeg, Reporter: heartbeats{st}, Logger: log,
 		AllowPrivateSlate: *o.allowPrivateSlate,
 		FirstPeriod:       firstPeriod(job), InputLostSince: inputLostSince(job, time.Now()),
+		OutputFailingSince: job.Output_failing_since, OutputError: job.Output_error,
 	}, nil
 }
 
@@ -145,6 +146,7 @@ func (h heartbeats) Report(ctx context.Context, hb transcoder.Heartbeat) error {
 	_, err := h.st.RecordHeartbeat(ctx, store.HeartbeatReport{
 		JobID: hb.JobID, Generation: hb.Generation, Streaming: hb.State == transcoder.StateStreaming,
 		IngestAddr: hb.IngestAddr, Stats: hb.Stats, Time: hb.Time, InputLostSince: hb.InputLostSince,
+		OutputFailingSince: hb.OutputFailingSince, OutputError: hb.OutputError,
 	})
 	if errors.Is(err, store.ErrFenced) {
 		return fmt.Errorf("%w", transcoder.ErrFenced)

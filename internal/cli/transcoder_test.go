@@ -62,6 +62,7 @@ func TestConfigOfARestartedTranscoder(t *testing.T) {
 		Stats: &jobspec.Stats{Restarts: 4}, Time_last_heartbeat: time.Now(), Input_lost_since: lost}
 	j.SetState(jobspec.StateStreaming, "media is flowing", time.Now())
 	j.Input_lost_since = lost
+	j.Output_failing_since, j.Output_error = lost, "PUT index.m3u8: origin answered 500 Internal Server Error"
 	if err := st.CreateJob(ctx, j); err != nil {
 		t.Fatal(err)
 	}
@@ -79,5 +80,8 @@ func TestConfigOfARestartedTranscoder(t *testing.T) {
 	if cfg.FirstPeriod != 5 || !cfg.InputLostSince.Equal(lost) || !cfg.AllowPrivateSlate {
 		t.Errorf("config: first period %d, input lost since %v, private slate %v; want 5, %v, true",
 			cfg.FirstPeriod, cfg.InputLostSince, cfg.AllowPrivateSlate, lost)
+	}
+	if !cfg.OutputFailingSince.Equal(lost) || cfg.OutputError != j.Output_error {
+		t.Errorf("config: output failing since %v (%q), want the record's %v (%q)", cfg.OutputFailingSince, cfg.OutputError, lost, j.Output_error)
 	}
 }

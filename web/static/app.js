@@ -137,10 +137,13 @@ const fmt = {
   fps: (s) => (s ? s.Fps.toFixed(1) : ''),
   kbps: (s) => (s ? Math.round(s.Bitrate_kbps).toLocaleString('en') : ''),
   speed: (s) => (s ? `${s.Speed.toFixed(2)}×` : ''),
-  // reason: why a job failed, or since when its publisher's input is lost.
+  // reason: why a job failed, since when the origin does not take its
+  // outputs, or since when its publisher's input is lost.
   reason: (job) => {
+    const since = (t) => new Date(t).toLocaleTimeString();
     if (job.State === 'failed') return job.State_reason || '';
-    if (job.Input_lost_since) return `input lost since ${new Date(job.Input_lost_since).toLocaleTimeString()}`;
+    if (job.Output_failing_since) return `outputs failing since ${since(job.Output_failing_since)}: ${job.Output_error || ''}`;
+    if (job.Input_lost_since) return `input lost since ${since(job.Input_lost_since)}`;
     return '';
   },
 };
