@@ -54,6 +54,8 @@ plugin "raw_exec" {
   }
 }
 
+# Mutual TLS: tls.hcl, loaded beside this file by every agent.
+
 acl {
   enabled = true
 }

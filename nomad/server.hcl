@@ -32,6 +32,8 @@ server {
 # ezlive_origin jobs) runs on clients of the default node pool; the ingest
 # gateway (ezlive_ingest) and the transcoders on the ezlive-workers pool.
 
+# Mutual TLS: tls.hcl, loaded beside this file by every agent.
+
 acl {
   enabled = true
 }

@@ -90,6 +90,10 @@ func checkModule(dir string) []problem {
 	m.checkVariables()
 	m.checkOutputs()
 	m.checkNomadJobFiles()
+	m.checkPrivateInstances()
+	m.checkCloudFrontOrigins()
+	m.checkNomadAgentTLS()
+	m.checkACLBootstrap()
 	return m.problems
 }
 
@@ -313,12 +317,11 @@ func (m *module) checkFiles() {
 }
 
 func (m *module) checkFileCall(call *hclsyntax.FunctionCallExpr, ctx *hcl.EvalContext) {
-	v, diags := call.Args[0].Value(ctx)
-	if diags.HasErrors() || !v.IsKnown() || v.Type() != cty.String {
+	path, ok := filePath(call, ctx)
+	if !ok {
 		m.fail(defect, "%s: %s() path cannot be worked out from path.module and locals", at(call.Range()), call.Name)
 		return
 	}
-	path := filepath.Clean(v.AsString())
 	src, err := os.ReadFile(path)
 	if err != nil {
 		kind := defect
@@ -331,6 +334,19 @@ func (m *module) checkFileCall(call *hclsyntax.FunctionCallExpr, ctx *hcl.EvalCo
 	if call.Name == "templatefile" && len(call.Args) == 2 {
 		m.checkTemplateVars(call, path, src)
 	}
+}
+
+// filePath is the file a file()/templatefile() call reads, when path.module
+// and path-only locals tell.
+func filePath(call *hclsyntax.FunctionCallExpr, ctx *hcl.EvalContext) (string, bool) {
+	if len(call.Args) == 0 {
+		return "", false
+	}
+	v, diags := call.Args[0].Value(ctx)
+	if diags.HasErrors() || !v.IsKnown() || v.Type() != cty.String {
+		return "", false
+	}
+	return filepath.Clean(v.AsString()), true
 }
 
 func (m *module) checkTemplateVars(call *hclsyntax.FunctionCallExpr, path string, src []byte) {
@@ -354,36 +370,47 @@ func (m *module) checkTemplateVars(call *hclsyntax.FunctionCallExpr, path string
 // objectKeys lists the keys of an object expression: a literal, merge() of
 // such, or a local holding one.
 func (m *module) objectKeys(expr hclsyntax.Expression) (map[string]bool, bool) {
+	items, ok := m.objectItems(expr)
+	keys := map[string]bool{}
+	for k := range items {
+		keys[k] = true
+	}
+	return keys, ok
+}
+
+// objectItems is objectKeys with each key's value expression (the last one
+// merge() would keep).
+func (m *module) objectItems(expr hclsyntax.Expression) (map[string]hclsyntax.Expression, bool) {
 	switch e := expr.(type) {
 	case *hclsyntax.ObjectConsExpr:
-		keys := map[string]bool{}
+		items := map[string]hclsyntax.Expression{}
 		for _, item := range e.Items {
 			k, ok := objectKey(item)
 			if !ok {
 				return nil, false
 			}
-			keys[k] = true
+			items[k] = item.ValueExpr
 		}
-		return keys, true
+		return items, true
 	case *hclsyntax.FunctionCallExpr:
 		if e.Name != "merge" {
 			return nil, false
 		}
-		keys := map[string]bool{}
+		items := map[string]hclsyntax.Expression{}
 		for _, arg := range e.Args {
-			sub, ok := m.objectKeys(arg)
+			sub, ok := m.objectItems(arg)
 			if !ok {
 				return nil, false
 			}
-			for k := range sub {
-				keys[k] = true
+			for k, v := range sub {
+				items[k] = v
 			}
 		}
-		return keys, true
+		return items, true
 	case *hclsyntax.ScopeTraversalExpr:
 		if e.Traversal.RootName() == "local" && len(e.Traversal) == 2 {
 			if a := m.locals[attrAt(e.Traversal, 1)]; a != nil {
-				return m.objectKeys(a.Expr)
+				return m.objectItems(a.Expr)
 			}
 		}
 	}

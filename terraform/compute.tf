@@ -18,8 +18,7 @@ locals {
       min_size           = var.worker_min_size
       max_size           = var.worker_max_size
       desired_capacity   = var.worker_desired_capacity
-      subnet_ids         = aws_subnet.public[*].id # publishers reach transcoders directly
-      public_ip          = true
+      subnet_ids         = aws_subnet.private[*].id # publishers reach them through the ingest NLB only
       security_group_ids = [aws_security_group.nomad_client.id, aws_security_group.worker.id]
       target_group_arns  = [aws_lb_target_group.ingest.arn]
       # EC2, not ELB: a worker whose ingest gateway restarts still carries live streams.
@@ -36,7 +35,6 @@ locals {
       max_size           = var.control_node_count
       desired_capacity   = var.control_node_count
       subnet_ids         = aws_subnet.private[*].id
-      public_ip          = false
       security_group_ids = [aws_security_group.nomad_client.id, aws_security_group.api.id]
       target_group_arns  = [aws_lb_target_group.api.arn]
       health_check_type  = "EC2"
@@ -52,7 +50,6 @@ locals {
       max_size           = var.control_node_count
       desired_capacity   = var.control_node_count
       subnet_ids         = aws_subnet.private[*].id
-      public_ip          = false
       security_group_ids = [aws_security_group.nomad_client.id]
       target_group_arns  = []
       health_check_type  = "EC2"
@@ -68,7 +65,6 @@ locals {
       max_size           = var.control_node_count
       desired_capacity   = var.control_node_count
       subnet_ids         = aws_subnet.private[*].id
-      public_ip          = false
       security_group_ids = [aws_security_group.nomad_client.id, aws_security_group.origin.id]
       target_group_arns  = [aws_lb_target_group.origin_read.arn, aws_lb_target_group.origin_write.arn]
       health_check_type  = "EC2"
@@ -88,7 +84,7 @@ locals {
     origin_write_url       = "http://${aws_lb.internal.dns_name}:${var.origin_port}"
     playback_base_url      = "https://${aws_cloudfront_distribution.playback.domain_name}"
     ingest_host            = aws_lb.ingest.dns_name
-    nomad_addr             = "http://${aws_lb.internal.dns_name}:4646" # for operators: the scheduler uses its agent's Task API
+    nomad_addr             = "https://${aws_lb.nomad.dns_name}:4646" # for operators: the scheduler uses its agent's Task API
     drain                  = "${local.drain_seconds}s"
     worker_node_pool       = local.client_groups.worker.node_pool
     worker_node_class      = local.client_groups.worker.node_class
@@ -107,6 +103,20 @@ locals {
   }
 }
 
+# Shell that sets up an agent's Nomad TLS: nomad/tls.hcl, and the files it
+# names from SSM (the CA and the role's certificate and key).
+locals {
+  nomad_tls_files = {
+    for role in ["server", "client"] : role => templatefile("${path.module}/templates/nomad-tls.sh.tftpl", {
+      tls_hcl        = file("${local.nomad_dir}/tls.hcl")
+      region         = var.region
+      ca_parameter   = aws_ssm_parameter.nomad_tls["ca"].name
+      cert_parameter = aws_ssm_parameter.nomad_tls["${role}-cert"].name
+      key_parameter  = aws_ssm_parameter.nomad_tls["${role}-key"].name
+    })
+  }
+}
+
 # --- Nomad servers -----------------------------------------------------------------
 
 resource "aws_launch_template" "nomad_server" {
@@ -117,13 +127,16 @@ resource "aws_launch_template" "nomad_server" {
   update_default_version = true
 
   user_data = base64encode(templatefile("${path.module}/templates/nomad-server.sh.tftpl", {
-    server_hcl           = file("${local.nomad_dir}/server.hcl")
-    nomad_version        = var.nomad_version
-    bootstrap_expect     = var.nomad_server_count
-    region               = var.region
-    gossip_key_parameter = aws_ssm_parameter.nomad_gossip_key.name
-    nomad_join_tag_key   = local.nomad_join_tag_key
-    nomad_join_tag_value = local.nomad_join_tag_value
+    server_hcl              = file("${local.nomad_dir}/server.hcl")
+    scheduler_policy_hcl    = file("${local.nomad_dir}/scheduler-policy.hcl")
+    nomad_tls_files         = local.nomad_tls_files["server"]
+    nomad_version           = var.nomad_version
+    bootstrap_expect        = var.nomad_server_count
+    region                  = var.region
+    gossip_key_parameter    = aws_ssm_parameter.nomad_gossip_key.name
+    management_token_secret = aws_secretsmanager_secret.nomad_management_token.arn
+    nomad_join_tag_key      = local.nomad_join_tag_key
+    nomad_join_tag_value    = local.nomad_join_tag_value
   }))
 
   iam_instance_profile {
@@ -205,12 +218,13 @@ resource "aws_launch_template" "client" {
   update_default_version = true
 
   user_data = base64encode(templatefile("${path.module}/templates/nomad-client.sh.tftpl", merge(local.ezlive_environment, {
-    client_hcl     = file("${local.nomad_dir}/client.hcl")
-    role           = each.key
-    node_pool      = each.value.node_pool
-    node_class     = each.value.node_class
-    install_ffmpeg = each.value.install_ffmpeg
-    efs_dns_name   = each.value.efs_dns_name
+    client_hcl      = file("${local.nomad_dir}/client.hcl")
+    nomad_tls_files = local.nomad_tls_files["client"]
+    role            = each.key
+    node_pool       = each.value.node_pool
+    node_class      = each.value.node_class
+    install_ffmpeg  = each.value.install_ffmpeg
+    efs_dns_name    = each.value.efs_dns_name
   })))
 
   iam_instance_profile {
@@ -218,7 +232,7 @@ resource "aws_launch_template" "client" {
   }
 
   network_interfaces {
-    associate_public_ip_address = each.value.public_ip
+    associate_public_ip_address = false # private subnets, out through NAT
     security_groups             = each.value.security_group_ids
     delete_on_termination       = true
   }

@@ -36,14 +36,17 @@ resource "aws_cloudfront_distribution" "playback" {
   comment         = "ezLiveStreaming playback (${local.name})"
   price_class     = var.cloudfront_price_class
 
+  # HTTPS only, TLS 1.2+, to origin_domain_name: CloudFront checks the
+  # origin load balancer's certificate against this name, which is why it
+  # is ours and not the load balancer's amazonaws.com name.
   origin {
     origin_id   = "ezlive-origin"
-    domain_name = aws_lb.origin.dns_name
+    domain_name = var.origin_domain_name
 
     custom_origin_config {
       http_port              = 80
       https_port             = 443
-      origin_protocol_policy = "http-only"
+      origin_protocol_policy = "https-only"
       origin_ssl_protocols   = ["TLSv1.2"]
     }
   }
@@ -68,4 +71,66 @@ resource "aws_cloudfront_distribution" "playback" {
   }
 
   tags = { Name = "${local.name}-playback" }
+
+  # CloudFront connects to the name only once it resolves to the origin
+  # load balancer and the certificate is issued.
+  depends_on = [aws_route53_record.origin]
+}
+
+# --- the origin's certificate and DNS name -----------------------------------------------
+#
+# With origin_dns_zone_id, Terraform issues an ACM certificate for
+# origin_domain_name (DNS validation in that zone) and points the name at
+# the origin load balancer; otherwise origin_certificate_arn is the
+# operator's certificate and the DNS record is theirs to make (README.md).
+
+resource "aws_acm_certificate" "origin" {
+  count = var.origin_dns_zone_id == null ? 0 : 1
+
+  domain_name       = var.origin_domain_name
+  validation_method = "DNS"
+
+  lifecycle {
+    create_before_destroy = true
+  }
+
+  tags = { Name = "${local.name}-origin" }
+}
+
+# One name, so one validation record (no SANs).
+resource "aws_route53_record" "origin_validation" {
+  count = length(aws_acm_certificate.origin)
+
+  zone_id         = var.origin_dns_zone_id
+  name            = tolist(aws_acm_certificate.origin[count.index].domain_validation_options)[0].resource_record_name
+  type            = tolist(aws_acm_certificate.origin[count.index].domain_validation_options)[0].resource_record_type
+  records         = [tolist(aws_acm_certificate.origin[count.index].domain_validation_options)[0].resource_record_value]
+  ttl             = 300
+  allow_overwrite = true
+}
+
+resource "aws_acm_certificate_validation" "origin" {
+  count = length(aws_acm_certificate.origin)
+
+  certificate_arn         = aws_acm_certificate.origin[count.index].arn
+  validation_record_fqdns = [aws_route53_record.origin_validation[count.index].fqdn]
+}
+
+resource "aws_route53_record" "origin" {
+  count = length(aws_acm_certificate.origin)
+
+  zone_id = var.origin_dns_zone_id
+  name    = var.origin_domain_name
+  type    = "A"
+
+  alias {
+    name                   = aws_lb.origin.dns_name
+    zone_id                = aws_lb.origin.zone_id
+    evaluate_target_health = false
+  }
+}
+
+locals {
+  # The origin listener waits for validation when Terraform issues the certificate.
+  origin_certificate_arn = var.origin_dns_zone_id == null ? var.origin_certificate_arn : aws_acm_certificate_validation.origin[0].certificate_arn
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/ezlivestreaming/ezlive/internal/cli"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
 // The settings file user data writes on every node is read by ezlive as
@@ -61,21 +63,65 @@ func clientTemplate(t *testing.T) string {
 	return string(body)
 }
 
-// nodeSettings are the names set in the template's /etc/ezlive/ezlive.env.
+// TestNodeSettingsGiveNomadClientsTLS: a process on a client node that
+// calls Nomad's HTTPS API (a scheduler given -var nomad_addr=https://...,
+// the nomad CLI) finds the agent's CA, certificate and key where
+// nomad/tls.hcl puts them, in the variables Nomad's API client reads.
+func TestNodeSettingsGiveNomadClientsTLS(t *testing.T) {
+	tls := tlsFiles(t)
+	settings := nodeSettingValues(t)
+	for env, attr := range map[string]string{"NOMAD_CACERT": "ca_file", "NOMAD_CLIENT_CERT": "cert_file", "NOMAD_CLIENT_KEY": "key_file"} {
+		if got := settings[env]; got != tls[attr] {
+			t.Errorf("node settings set %s=%q; nomad/tls.hcl's %s is %q", env, got, attr, tls[attr])
+		}
+	}
+}
+
+// tlsFiles are the file attributes of nomad/tls.hcl's tls block.
+func tlsFiles(t *testing.T) map[string]string {
+	t.Helper()
+	f, diags := hclparse.NewParser().ParseHCLFile("../nomad/tls.hcl")
+	if diags.HasErrors() {
+		t.Fatalf("parse nomad/tls.hcl: %s", diags.Error())
+	}
+	tls := firstBlock(f.Body.(*hclsyntax.Body), "tls")
+	if tls == nil {
+		t.Fatal("nomad/tls.hcl has no tls block")
+	}
+	out := map[string]string{}
+	for _, attr := range tlsFileAttrs {
+		out[attr] = literalOr(tls.Body.Attributes[attr], "")
+	}
+	return out
+}
+
+// nodeSettings are the EZLIVE_ names set in the template's /etc/ezlive/ezlive.env.
 func nodeSettings(t *testing.T) []string {
 	t.Helper()
-	m := regexp.MustCompile(`(?s)cat >/etc/ezlive/ezlive\.env <<(\w+)\n(.*?)\n(\w+)\n`).FindStringSubmatch(clientTemplate(t))
-	if m == nil || m[1] != m[3] {
-		t.Fatal("no heredoc writing /etc/ezlive/ezlive.env in the template")
-	}
 	var names []string
-	for _, line := range regexp.MustCompile(`(?m)^([A-Z][A-Z0-9_]*)=`).FindAllStringSubmatch(m[2], -1) {
-		if strings.HasPrefix(line[1], "EZLIVE_") {
-			names = append(names, line[1])
+	for name := range nodeSettingValues(t) {
+		if strings.HasPrefix(name, "EZLIVE_") {
+			names = append(names, name)
 		}
 	}
 	if len(names) == 0 {
 		t.Fatal("no EZLIVE_ settings found in the template")
 	}
+	slices.Sort(names)
 	return names
+}
+
+// nodeSettingValues are the KEY=VALUE lines of the template's
+// /etc/ezlive/ezlive.env (values as written in the template).
+func nodeSettingValues(t *testing.T) map[string]string {
+	t.Helper()
+	m := regexp.MustCompile(`(?s)cat >/etc/ezlive/ezlive\.env <<(\w+)\n(.*?)\n(\w+)\n`).FindStringSubmatch(clientTemplate(t))
+	if m == nil || m[1] != m[3] {
+		t.Fatal("no heredoc writing /etc/ezlive/ezlive.env in the template")
+	}
+	values := map[string]string{}
+	for _, line := range regexp.MustCompile(`(?m)^([A-Z][A-Z0-9_]*)=(.*)$`).FindAllStringSubmatch(m[2], -1) {
+		values[line[1]] = line[2]
+	}
+	return values
 }

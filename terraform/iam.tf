@@ -35,9 +35,21 @@ data "aws_iam_policy_document" "nomad_server" {
   }
 
   statement {
-    sid       = "GossipKey"
-    actions   = ["ssm:GetParameter"]
-    resources = [aws_ssm_parameter.nomad_gossip_key.arn]
+    sid     = "GossipKeyAndTLS"
+    actions = ["ssm:GetParameter"]
+    resources = [
+      aws_ssm_parameter.nomad_gossip_key.arn,
+      aws_ssm_parameter.nomad_tls["ca"].arn,
+      aws_ssm_parameter.nomad_tls["server-cert"].arn,
+      aws_ssm_parameter.nomad_tls["server-key"].arn,
+    ]
+  }
+
+  # The ACL bootstrap (templates/nomad-server.sh.tftpl) uses the management token.
+  statement {
+    sid       = "ManagementToken"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [aws_secretsmanager_secret.nomad_management_token.arn]
   }
 }
 
@@ -62,7 +74,8 @@ resource "aws_iam_role" "client" {
   assume_role_policy = data.aws_iam_policy_document.ec2_assume.json
 }
 
-# What every client needs: find the servers, read the Redis token.
+# What every client needs: find the servers, read the Redis token and the
+# clients' Nomad TLS certificate and key.
 data "aws_iam_policy_document" "client_base" {
   statement {
     sid       = "CloudAutoJoin"
@@ -71,9 +84,14 @@ data "aws_iam_policy_document" "client_base" {
   }
 
   statement {
-    sid       = "RedisAuthToken"
-    actions   = ["ssm:GetParameter"]
-    resources = [aws_ssm_parameter.redis_auth_token.arn]
+    sid     = "RedisAuthTokenAndTLS"
+    actions = ["ssm:GetParameter"]
+    resources = [
+      aws_ssm_parameter.redis_auth_token.arn,
+      aws_ssm_parameter.nomad_tls["ca"].arn,
+      aws_ssm_parameter.nomad_tls["client-cert"].arn,
+      aws_ssm_parameter.nomad_tls["client-key"].arn,
+    ]
   }
 }
 

@@ -1,9 +1,13 @@
-# Load balancers:
+# Load balancers, the only ways in from outside the VPC:
 # - api: public ALB -> `ezlive api` on the api node group.
-# - ingest: public NLB, TCP rtmp_port -> the ingest gateway on every worker.
-# - origin: public ALB that only CloudFront reaches; forwards reads only.
-# - internal: private ALB -> Nomad servers' API (4646) and origin writes
-#   (PUT/DELETE from transcoders on origin_port).
+# - ingest: public NLB, TCP rtmp_port -> the ingest gateway on every worker
+#   (workers are in private subnets, so this is publishers' only path).
+# - origin: public ALB that only CloudFront reaches, over HTTPS with
+#   origin_domain_name's certificate; forwards reads only.
+# - internal: private ALB -> origin writes (PUT/DELETE from transcoders on
+#   origin_port).
+# - nomad: private NLB -> Nomad servers' HTTPS API (4646), passed through
+#   as TCP so clients verify the servers' own certificate (mutual TLS).
 
 locals {
   # The api, origin and ingest target groups check /readyz this often and
@@ -101,6 +105,9 @@ resource "aws_lb" "ingest" {
   internal                         = false
   subnets                          = aws_subnet.public[*].id
   enable_cross_zone_load_balancing = true
+  # Publishers are filtered here; the workers take RTMP and health checks
+  # only from this group (security_groups.tf), client address preserved.
+  security_groups = [aws_security_group.nlb_ingest.id]
 }
 
 resource "aws_lb_target_group" "ingest" {
@@ -165,10 +172,14 @@ resource "aws_lb_target_group" "origin_read" {
   }
 }
 
+# HTTPS only: CloudFront connects with origin_protocol_policy "https-only"
+# and checks this certificate against origin_domain_name (delivery.tf).
 resource "aws_lb_listener" "origin_read" {
   load_balancer_arn = aws_lb.origin.arn
-  port              = 80
-  protocol          = "HTTP"
+  port              = 443
+  protocol          = "HTTPS"
+  ssl_policy        = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+  certificate_arn   = local.origin_certificate_arn
 
   # Writes never come through the public side, whatever their token says.
   default_action {
@@ -198,7 +209,7 @@ resource "aws_lb_listener_rule" "origin_read" {
   }
 }
 
-# --- internal: Nomad API and origin writes ------------------------------------------------
+# --- internal: origin writes ---------------------------------------------------------------
 
 resource "aws_lb" "internal" {
   name                       = "${local.name}-internal"
@@ -207,35 +218,6 @@ resource "aws_lb" "internal" {
   subnets                    = aws_subnet.private[*].id
   security_groups            = [aws_security_group.alb_internal.id]
   drop_invalid_header_fields = true
-  idle_timeout               = 300 # Nomad blocking queries and event streams stay open
-}
-
-resource "aws_lb_target_group" "nomad" {
-  name                 = "${local.name}-nomad"
-  port                 = 4646
-  protocol             = "HTTP"
-  vpc_id               = aws_vpc.main.id
-  target_type          = "instance"
-  deregistration_delay = 30
-
-  health_check {
-    path                = "/v1/agent/health?type=server"
-    matcher             = "200"
-    interval            = 10
-    healthy_threshold   = 2
-    unhealthy_threshold = 3
-  }
-}
-
-resource "aws_lb_listener" "nomad" {
-  load_balancer_arn = aws_lb.internal.arn
-  port              = 4646
-  protocol          = "HTTP"
-
-  default_action {
-    type             = "forward"
-    target_group_arn = aws_lb_target_group.nomad.arn
-  }
 }
 
 resource "aws_lb_target_group" "origin_write" {
@@ -264,5 +246,52 @@ resource "aws_lb_listener" "origin_write" {
   default_action {
     type             = "forward"
     target_group_arn = aws_lb_target_group.origin_write.arn
+  }
+}
+
+# --- nomad: the servers' HTTPS API for operators ---------------------------------------------
+
+# TCP passthrough: TLS ends at the Nomad servers, whose certificate names
+# server.global.nomad (set NOMAD_TLS_SERVER_NAME, README.md), so no
+# certificate of the load balancer's own stands between operator and server.
+resource "aws_lb" "nomad" {
+  name                             = "${local.name}-nomad"
+  load_balancer_type               = "network"
+  internal                         = true
+  subnets                          = aws_subnet.private[*].id
+  enable_cross_zone_load_balancing = true
+  security_groups                  = [aws_security_group.nlb_nomad.id]
+}
+
+resource "aws_lb_target_group" "nomad" {
+  name                 = "${local.name}-nomad"
+  port                 = 4646
+  protocol             = "TCP"
+  vpc_id               = aws_vpc.main.id
+  target_type          = "instance"
+  deregistration_delay = 30
+
+  # HTTPS without a client certificate: the agents do not require one on
+  # the HTTP API (verify_https_client = false, nomad/tls.hcl), where ACL
+  # tokens guard every call; this endpoint needs none.
+  health_check {
+    protocol            = "HTTPS"
+    path                = "/v1/agent/health?type=server"
+    matcher             = "200"
+    interval            = 10
+    timeout             = 5
+    healthy_threshold   = 2
+    unhealthy_threshold = 3
+  }
+}
+
+resource "aws_lb_listener" "nomad" {
+  load_balancer_arn = aws_lb.nomad.arn
+  port              = 4646
+  protocol          = "TCP"
+
+  default_action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.nomad.arn
   }
 }

@@ -1,6 +1,8 @@
-# VPC: public subnets for load balancers, NAT gateways and the workers (which
-# publishers reach directly on their ingest ports); private subnets for Nomad
-# servers, the control-plane nodes, Redis and the origin's file system.
+# VPC: public subnets hold only the internet-facing load balancers and the
+# NAT gateways; every instance (Nomad servers, workers, control-plane nodes),
+# Redis and the origin's file system sit in private subnets, with no public
+# address, and go out through NAT. The internet reaches them only through
+# the load balancers (load_balancers.tf) and CloudFront.
 
 resource "aws_vpc" "main" {
   cidr_block           = var.vpc_cidr
@@ -22,7 +24,7 @@ resource "aws_subnet" "public" {
   vpc_id                  = aws_vpc.main.id
   availability_zone       = local.azs[count.index]
   cidr_block              = cidrsubnet(var.vpc_cidr, 4, count.index)
-  map_public_ip_on_launch = true
+  map_public_ip_on_launch = false # nothing launched here needs one
 
   tags = { Name = "${local.name}-public-${local.azs[count.index]}", Tier = "public" }
 }

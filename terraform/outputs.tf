@@ -24,8 +24,18 @@ output "origin_write_url" {
 }
 
 output "nomad_addr" {
-  description = "NOMAD_ADDR of the cluster (internal load balancer: reach it from admin_cidrs or through an SSM port-forward)."
+  description = "NOMAD_ADDR of the cluster: the servers' HTTPS API through the internal NLB, from admin_cidrs (with NOMAD_CACERT and NOMAD_TLS_SERVER_NAME=server.global.nomad); otherwise port-forward to a server through SSM."
   value       = local.ezlive_environment.nomad_addr
+}
+
+output "nomad_management_token_secret" {
+  description = "Secrets Manager secret holding the Nomad ACL management token the servers bootstrapped with (aws secretsmanager get-secret-value --secret-id ...)."
+  value       = aws_secretsmanager_secret.nomad_management_token.arn
+}
+
+output "origin_load_balancer_dns_name" {
+  description = "DNS name of the origin load balancer: point origin_domain_name at it (CNAME) when you brought your own certificate (origin_certificate_arn); with origin_dns_zone_id Terraform did."
+  value       = aws_lb.origin.dns_name
 }
 
 output "queue_url" {

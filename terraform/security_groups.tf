@@ -1,5 +1,7 @@
-# Security groups. Publishers reach the workers' ingest ports; users reach the
-# API only through its load balancer; players reach the origin only through
+# Security groups. Instances take traffic only from load balancers, from
+# each other and from Nomad servers (never from an address range): publishers
+# reach the workers' ingest gateway only through the ingest NLB, users the
+# API only through its load balancer, players the origin only through
 # CloudFront; Nomad, Redis and the origin's file system stay private.
 
 locals {
@@ -10,6 +12,8 @@ locals {
     alb_api      = aws_security_group.alb_api.id
     alb_origin   = aws_security_group.alb_origin.id
     alb_internal = aws_security_group.alb_internal.id
+    nlb_ingest   = aws_security_group.nlb_ingest.id
+    nlb_nomad    = aws_security_group.nlb_nomad.id
     nomad_server = aws_security_group.nomad_server.id
     nomad_client = aws_security_group.nomad_client.id
   }
@@ -37,10 +41,26 @@ resource "aws_security_group" "alb_origin" {
 
 resource "aws_security_group" "alb_internal" {
   name        = "${local.name}-alb-internal"
-  description = "Internal load balancer: Nomad API and origin writes from transcoders"
+  description = "Internal load balancer: origin writes from transcoders"
   vpc_id      = aws_vpc.main.id
 
   tags = { Name = "${local.name}-alb-internal" }
+}
+
+resource "aws_security_group" "nlb_ingest" {
+  name        = "${local.name}-nlb-ingest"
+  description = "Ingest load balancer: publishers' RTMP"
+  vpc_id      = aws_vpc.main.id
+
+  tags = { Name = "${local.name}-nlb-ingest" }
+}
+
+resource "aws_security_group" "nlb_nomad" {
+  name        = "${local.name}-nlb-nomad"
+  description = "Internal load balancer of the Nomad servers' HTTPS API"
+  vpc_id      = aws_vpc.main.id
+
+  tags = { Name = "${local.name}-nlb-nomad" }
 }
 
 resource "aws_security_group" "nomad_server" {
@@ -134,11 +154,11 @@ resource "aws_vpc_security_group_ingress_rule" "api_from_alb" {
 
 resource "aws_vpc_security_group_ingress_rule" "alb_origin_from_cloudfront" {
   security_group_id = aws_security_group.alb_origin.id
-  description       = "CloudFront origin-facing addresses only"
+  description       = "CloudFront origin-facing addresses only, HTTPS"
   ip_protocol       = "tcp"
   prefix_list_id    = data.aws_ec2_managed_prefix_list.cloudfront.id
-  from_port         = 80
-  to_port           = 80
+  from_port         = 443
+  to_port           = 443
 }
 
 resource "aws_vpc_security_group_ingress_rule" "origin_from_albs" {
@@ -175,24 +195,32 @@ resource "aws_vpc_security_group_ingress_rule" "efs_from_origin" {
 
 # --- ingest ----------------------------------------------------------------------------
 
-resource "aws_vpc_security_group_ingress_rule" "worker_rtmp_from_publishers" {
+resource "aws_vpc_security_group_ingress_rule" "nlb_ingest_from_publishers" {
   for_each = toset(var.publisher_cidrs)
 
-  security_group_id = aws_security_group.worker.id
-  description       = "RTMP to the ingest gateway (through the ingest NLB, client address preserved)"
+  security_group_id = aws_security_group.nlb_ingest.id
+  description       = "RTMP from publishers"
   ip_protocol       = "tcp"
   cidr_ipv4         = each.value
   from_port         = var.rtmp_port
   to_port           = var.rtmp_port
 }
 
-resource "aws_vpc_security_group_ingress_rule" "worker_ingest_health" {
-  security_group_id = aws_security_group.worker.id
-  description       = "Ingest NLB health checks of the gateway's HTTP /readyz"
-  ip_protocol       = "tcp"
-  cidr_ipv4         = var.vpc_cidr
-  from_port         = var.ingest_health_port
-  to_port           = var.ingest_health_port
+# Referencing the NLB's group admits its traffic even with the client's
+# address preserved, and nothing else: workers have no public address and
+# no other way in from the internet.
+resource "aws_vpc_security_group_ingress_rule" "worker_from_ingest_nlb" {
+  for_each = {
+    rtmp   = var.rtmp_port
+    health = var.ingest_health_port
+  }
+
+  security_group_id            = aws_security_group.worker.id
+  description                  = "Ingest NLB to the gateway (${each.key})"
+  ip_protocol                  = "tcp"
+  referenced_security_group_id = aws_security_group.nlb_ingest.id
+  from_port                    = each.value
+  to_port                      = each.value
 }
 
 # Transcoders take publishers only from the ingest gateways (the relay rule
@@ -209,20 +237,20 @@ resource "aws_vpc_security_group_ingress_rule" "worker_ingest_relay" {
 
 # --- Nomad ------------------------------------------------------------------------------
 
-resource "aws_vpc_security_group_ingress_rule" "alb_internal_nomad_from_admins" {
+resource "aws_vpc_security_group_ingress_rule" "nlb_nomad_from_admins" {
   for_each = toset(var.admin_cidrs)
 
-  security_group_id = aws_security_group.alb_internal.id
-  description       = "Nomad API/UI for operators"
+  security_group_id = aws_security_group.nlb_nomad.id
+  description       = "Nomad API/UI for operators (HTTPS)"
   ip_protocol       = "tcp"
   cidr_ipv4         = each.value
   from_port         = 4646
   to_port           = 4646
 }
 
-resource "aws_vpc_security_group_ingress_rule" "alb_internal_nomad_from_clients" {
-  security_group_id            = aws_security_group.alb_internal.id
-  description                  = "Nomad API for the scheduler"
+resource "aws_vpc_security_group_ingress_rule" "nlb_nomad_from_clients" {
+  security_group_id            = aws_security_group.nlb_nomad.id
+  description                  = "Nomad API from client nodes (a scheduler given -var nomad_addr)"
   ip_protocol                  = "tcp"
   referenced_security_group_id = aws_security_group.nomad_client.id
   from_port                    = 4646
@@ -231,13 +259,13 @@ resource "aws_vpc_security_group_ingress_rule" "alb_internal_nomad_from_clients"
 
 resource "aws_vpc_security_group_ingress_rule" "nomad_server_http" {
   for_each = {
-    alb     = aws_security_group.alb_internal.id
+    nlb     = aws_security_group.nlb_nomad.id
     clients = aws_security_group.nomad_client.id
     servers = aws_security_group.nomad_server.id
   }
 
   security_group_id            = aws_security_group.nomad_server.id
-  description                  = "Nomad HTTP API from ${each.key}"
+  description                  = "Nomad HTTPS API from ${each.key}"
   ip_protocol                  = "tcp"
   referenced_security_group_id = each.value
   from_port                    = 4646

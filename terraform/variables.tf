@@ -82,7 +82,7 @@ variable "single_nat_gateway" {
 
 variable "publisher_cidrs" {
   type        = list(string)
-  description = "CIDR blocks that may publish live feeds (RTMP on the ingest port and the transcoders' ingest port range)."
+  description = "CIDR blocks that may publish live feeds: RTMP on the ingest NLB (the only way to the workers' ingest gateway)."
   default     = ["0.0.0.0/0"]
 
   validation {
@@ -206,6 +206,44 @@ variable "api_certificate_arn" {
   validation {
     condition     = var.api_certificate_arn == null || can(regex("^arn:aws[a-z-]*:acm:", var.api_certificate_arn))
     error_message = "api_certificate_arn must be null or an ACM certificate ARN."
+  }
+}
+
+# --- origin HTTPS (CloudFront -> origin load balancer) ------------------------------
+
+variable "origin_domain_name" {
+  type        = string
+  description = "DNS name CloudFront fetches from the origin load balancer over HTTPS (e.g. origin.live.example.com): the origin's certificate must match it, and no certificate can match the load balancer's own amazonaws.com name."
+
+  validation {
+    condition     = can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", var.origin_domain_name))
+    error_message = "origin_domain_name must be a lowercase DNS name such as origin.live.example.com."
+  }
+}
+
+variable "origin_dns_zone_id" {
+  type        = string
+  description = "Route 53 public hosted zone holding origin_domain_name: Terraform then issues the origin's ACM certificate (DNS validation) and points the name at the origin load balancer. Null: give origin_certificate_arn and create the DNS record yourself."
+  default     = null
+
+  validation {
+    condition     = var.origin_dns_zone_id == null || can(regex("^Z[A-Z0-9]{1,31}$", var.origin_dns_zone_id))
+    error_message = "origin_dns_zone_id must be null or a Route 53 hosted zone id (Z...)."
+  }
+}
+
+variable "origin_certificate_arn" {
+  type        = string
+  description = "ACM certificate (in var.region) for origin_domain_name, when the name's DNS is not a Route 53 zone given in origin_dns_zone_id; point the name (CNAME) at the origin_load_balancer_dns_name output."
+  default     = null
+
+  validation {
+    condition     = (var.origin_certificate_arn == null) != (var.origin_dns_zone_id == null)
+    error_message = "Set exactly one of origin_dns_zone_id (Terraform issues the certificate) and origin_certificate_arn (your own): CloudFront reaches the origin over HTTPS only."
+  }
+  validation {
+    condition     = var.origin_certificate_arn == null || can(regex("^arn:aws[a-z-]*:acm:", var.origin_certificate_arn))
+    error_message = "origin_certificate_arn must be null or an ACM certificate ARN."
   }
 }
 
@@ -432,6 +470,73 @@ variable "nomad_gossip_key" {
   validation {
     condition     = can(regex("^([A-Za-z0-9+/]{22}==|[A-Za-z0-9+/]{32}|[A-Za-z0-9+/]{43}=)$", var.nomad_gossip_key))
     error_message = "nomad_gossip_key must be the base64 encoding of 16, 24 or 32 bytes (openssl rand -base64 32)."
+  }
+}
+
+# Nomad mutual TLS: a CA and one certificate per agent role, made once by
+# the operator with `nomad tls ca create` and `nomad tls cert create -server`
+# / `-client` (README.md). The CA's private key never reaches Terraform.
+
+variable "nomad_tls_ca_cert" {
+  type        = string
+  description = "PEM certificate of the Nomad cluster CA (nomad-agent-ca.pem from `nomad tls ca create`)."
+
+  validation {
+    condition     = startswith(trimspace(var.nomad_tls_ca_cert), "-----BEGIN CERTIFICATE-----") && length(var.nomad_tls_ca_cert) <= 4096
+    error_message = "nomad_tls_ca_cert must be one PEM certificate (-----BEGIN CERTIFICATE-----), at most 4096 characters."
+  }
+}
+
+variable "nomad_tls_server_cert" {
+  type        = string
+  description = "PEM certificate of the Nomad servers (global-server-nomad.pem from `nomad tls cert create -server -region global`: names server.global.nomad)."
+
+  validation {
+    condition     = startswith(trimspace(var.nomad_tls_server_cert), "-----BEGIN CERTIFICATE-----") && length(var.nomad_tls_server_cert) <= 4096
+    error_message = "nomad_tls_server_cert must be one PEM certificate (-----BEGIN CERTIFICATE-----), at most 4096 characters."
+  }
+}
+
+variable "nomad_tls_server_key" {
+  type        = string
+  description = "PEM private key of nomad_tls_server_cert. Stored in SSM Parameter Store for the servers, never in user data."
+  sensitive   = true
+
+  validation {
+    condition     = can(regex("^-----BEGIN (EC |RSA )?PRIVATE KEY-----", trimspace(var.nomad_tls_server_key))) && length(var.nomad_tls_server_key) <= 4096
+    error_message = "nomad_tls_server_key must be a PEM private key (-----BEGIN EC PRIVATE KEY----- or similar), at most 4096 characters."
+  }
+}
+
+variable "nomad_tls_client_cert" {
+  type        = string
+  description = "PEM certificate of the Nomad clients (global-client-nomad.pem from `nomad tls cert create -client -region global`: names client.global.nomad)."
+
+  validation {
+    condition     = startswith(trimspace(var.nomad_tls_client_cert), "-----BEGIN CERTIFICATE-----") && length(var.nomad_tls_client_cert) <= 4096
+    error_message = "nomad_tls_client_cert must be one PEM certificate (-----BEGIN CERTIFICATE-----), at most 4096 characters."
+  }
+}
+
+variable "nomad_tls_client_key" {
+  type        = string
+  description = "PEM private key of nomad_tls_client_cert. Stored in SSM Parameter Store for the clients, never in user data."
+  sensitive   = true
+
+  validation {
+    condition     = can(regex("^-----BEGIN (EC |RSA )?PRIVATE KEY-----", trimspace(var.nomad_tls_client_key))) && length(var.nomad_tls_client_key) <= 4096
+    error_message = "nomad_tls_client_key must be a PEM private key (-----BEGIN EC PRIVATE KEY----- or similar), at most 4096 characters."
+  }
+}
+
+variable "nomad_management_token" {
+  type        = string
+  description = "Secret ID of the Nomad ACL management token (generate once: `uuidgen`). Kept in Secrets Manager; the servers bootstrap the ACL system with it (`nomad acl bootstrap <file>`), so it is known before the cluster exists and never lost to a failed boot."
+  sensitive   = true
+
+  validation {
+    condition     = can(regex("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", var.nomad_management_token))
+    error_message = "nomad_management_token must be a lowercase UUID (uuidgen | tr A-F a-f)."
   }
 }
 

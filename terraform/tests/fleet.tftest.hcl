@@ -52,14 +52,39 @@ mock_provider "aws" {
   mock_resource "aws_elasticache_replication_group" {
     defaults = { primary_endpoint_address = "master.mock.cache.amazonaws.com" }
   }
+  mock_resource "aws_secretsmanager_secret" {
+    defaults = { arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:mock-AbCdEf", id = "arn:aws:secretsmanager:us-east-1:123456789012:secret:mock-AbCdEf" }
+  }
+  mock_resource "aws_acm_certificate" {
+    defaults = {
+      arn = "arn:aws:acm:us-east-1:123456789012:certificate/mock"
+      domain_validation_options = [{
+        domain_name           = "origin.live.example.com"
+        resource_record_name  = "_abc.origin.live.example.com."
+        resource_record_type  = "CNAME"
+        resource_record_value = "_def.acm-validations.aws."
+      }]
+    }
+  }
+  mock_resource "aws_acm_certificate_validation" {
+    defaults = { certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/mock" }
+  }
 }
 
 variables {
-  region                = "us-east-1"
-  ezlive_release_url    = "https://example.invalid/ezlive-linux-amd64"
-  ezlive_release_sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
-  redis_auth_token      = "mockredistoken0123456789abcdef"
-  nomad_gossip_key      = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+  region                 = "us-east-1"
+  ezlive_release_url     = "https://example.invalid/ezlive-linux-amd64"
+  ezlive_release_sha256  = "0000000000000000000000000000000000000000000000000000000000000000"
+  redis_auth_token       = "mockredistoken0123456789abcdef"
+  nomad_gossip_key       = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+  origin_domain_name     = "origin.live.example.com"
+  origin_dns_zone_id     = "Z0123456789ABCDEFGHIJ"
+  nomad_tls_ca_cert      = "-----BEGIN CERTIFICATE-----\nMOCKCA\n-----END CERTIFICATE-----\n"
+  nomad_tls_server_cert  = "-----BEGIN CERTIFICATE-----\nMOCKSERVER\n-----END CERTIFICATE-----\n"
+  nomad_tls_server_key   = "-----BEGIN EC PRIVATE KEY-----\nMOCKSERVERKEY\n-----END EC PRIVATE KEY-----\n"
+  nomad_tls_client_cert  = "-----BEGIN CERTIFICATE-----\nMOCKCLIENT\n-----END CERTIFICATE-----\n"
+  nomad_tls_client_key   = "-----BEGIN EC PRIVATE KEY-----\nMOCKCLIENTKEY\n-----END EC PRIVATE KEY-----\n"
+  nomad_management_token = "0b5d3a52-7c1e-4f7a-9a43-5f2f0c1d2e3f"
 }
 
 run "fleet" {
@@ -101,8 +126,48 @@ run "fleet" {
   }
   assert {
     condition = alltrue([for lt in concat(values(aws_launch_template.client), [aws_launch_template.nomad_server]) :
-    !strcontains(base64decode(lt.user_data), var.redis_auth_token) && !strcontains(base64decode(lt.user_data), var.nomad_gossip_key)])
+      alltrue([for secret in [var.redis_auth_token, var.nomad_gossip_key, var.nomad_tls_server_key, var.nomad_tls_client_key, var.nomad_management_token, "MOCKSERVERKEY", "MOCKCLIENTKEY"] :
+    !strcontains(base64decode(lt.user_data), secret)])])
     error_message = "secrets never appear in user data"
+  }
+  assert {
+    condition = (alltrue([for g in values(aws_autoscaling_group.client) : toset(g.vpc_zone_identifier) == toset(aws_subnet.private[*].id)])
+      && toset(aws_autoscaling_group.nomad_server.vpc_zone_identifier) == toset(aws_subnet.private[*].id)
+      && alltrue([for lt in values(aws_launch_template.client) : !lt.network_interfaces[0].associate_public_ip_address])
+    && alltrue([for s in aws_subnet.public : !s.map_public_ip_on_launch]))
+    error_message = "every instance, workers included, in private subnets without a public address"
+  }
+  assert {
+    condition = (one(aws_cloudfront_distribution.playback.origin).custom_origin_config[0].origin_protocol_policy == "https-only"
+      && one(aws_cloudfront_distribution.playback.origin).domain_name == "origin.live.example.com"
+      && aws_lb_listener.origin_read.protocol == "HTTPS" && aws_lb_listener.origin_read.port == 443
+    && aws_lb_listener.origin_read.certificate_arn == aws_acm_certificate_validation.origin[0].certificate_arn)
+    error_message = "CloudFront reaches the origin over HTTPS only, by a name its certificate matches"
+  }
+  assert {
+    condition = (aws_route53_record.origin[0].name == "origin.live.example.com"
+    && aws_route53_record.origin[0].alias[0].name == aws_lb.origin.dns_name)
+    error_message = "with a Route 53 zone, the origin's name points at its load balancer"
+  }
+  assert {
+    condition = (strcontains(base64decode(aws_launch_template.nomad_server.user_data), "nomad acl bootstrap \"$token_file\"")
+      && strcontains(base64decode(aws_launch_template.nomad_server.user_data), "--secret-id \"${aws_secretsmanager_secret.nomad_management_token.arn}\"")
+    && strcontains(base64decode(aws_launch_template.nomad_server.user_data), "capabilities = [\"submit-job\", \"read-job\", \"list-jobs\"]"))
+    error_message = "servers bootstrap ACLs with the token in Secrets Manager and apply the scheduler's policy"
+  }
+  assert {
+    condition = alltrue([for lt in concat(values(aws_launch_template.client), [aws_launch_template.nomad_server]) :
+      strcontains(base64decode(lt.user_data), "verify_server_hostname = true")
+    && strcontains(base64decode(lt.user_data), "/etc/nomad.d/tls/agent-key.pem")])
+    error_message = "every agent gets its TLS files and a tls block"
+  }
+  assert {
+    condition     = strcontains(base64decode(aws_launch_template.client["scheduler"].user_data), "NOMAD_CACERT=/etc/nomad.d/tls/ca.pem")
+    error_message = "client nodes give Nomad's API client the CA (NOMAD_CACERT)"
+  }
+  assert {
+    condition     = output.nomad_addr == "https://mock-lb.elb.amazonaws.com:4646" && aws_lb_target_group.nomad.protocol == "TCP"
+    error_message = "the Nomad API is HTTPS end to end through a TCP passthrough"
   }
   assert {
     condition     = output.api_url == "http://mock-lb.elb.amazonaws.com"
@@ -139,6 +204,56 @@ run "https_two_zones_one_nat" {
     condition     = length(aws_lb_listener.api_https) == 1 && length(aws_lb_listener.api_http) == 0
     error_message = "HTTPS listener when a certificate is given"
   }
+}
+
+run "origin_with_own_certificate" {
+  command = plan
+
+  variables {
+    origin_dns_zone_id     = null
+    origin_certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/own"
+  }
+
+  assert {
+    condition     = length(aws_acm_certificate.origin) == 0 && length(aws_route53_record.origin) == 0
+    error_message = "no certificate or DNS record of ours when the operator brings a certificate"
+  }
+  assert {
+    condition     = aws_lb_listener.origin_read.certificate_arn == "arn:aws:acm:us-east-1:123456789012:certificate/own"
+    error_message = "the origin listener uses the operator's certificate"
+  }
+}
+
+run "origin_needs_a_certificate" {
+  command = plan
+  variables {
+    origin_dns_zone_id = null
+  }
+  expect_failures = [var.origin_certificate_arn]
+}
+
+run "origin_zone_and_certificate_both" {
+  command = plan
+  variables {
+    origin_certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/own"
+  }
+  expect_failures = [var.origin_certificate_arn]
+}
+
+run "tls_key_not_a_key" {
+  command = plan
+  variables {
+    nomad_tls_client_key = "-----BEGIN CERTIFICATE-----\nnot a key\n-----END CERTIFICATE-----\n"
+  }
+  expect_failures = [var.nomad_tls_client_key]
+}
+
+run "management_token_not_a_uuid" {
+  command = plan
+  variables {
+    nomad_management_token = "root"
+  }
+  expect_failures = [var.nomad_management_token]
 }
 
 run "desired_outside_min_max" {
