@@ -10,13 +10,55 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/ezlivestreaming/ezlive/internal/testenv"
+	"github.com/ezlivestreaming/ezlive/jobspec"
 )
 
-const testPassphrase = "ezlive-srt-secret"
+// memJobs is a JobFinder over jobs in memory, for JobResolver.
+type memJobs struct {
+	mu   sync.Mutex
+	jobs []*jobspec.LiveJob
+}
+
+// add makes a running job placed at addr with key and SRT passphrase.
+func (m *memJobs) add(id, addr, key, passphrase string) *jobspec.LiveJob {
+	j := &jobspec.LiveJob{Id: id, State: jobspec.StateRunning, Ingest_addr: addr}
+	j.SetStreamKey(key, passphrase)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.jobs = append(m.jobs, j)
+	return j
+}
+
+// rotate gives j a new key and passphrase, as the API does.
+func (m *memJobs) rotate(j *jobspec.LiveJob, key, passphrase string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	j.SetStreamKey(key, passphrase)
+}
+
+func (m *memJobs) JobByStreamKey(_ context.Context, key string) (*jobspec.LiveJob, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, j := range m.jobs {
+		if j.StreamKey == key {
+			c := *j
+			return &c, nil
+		}
+	}
+	return nil, jobspec.Errorf(jobspec.ENOTFOUND, "no job has this stream key")
+}
+
+// srtURL is how a publisher is told to publish: the job's SrtIngestUrl.
+func srtURL(srtAddr, key, passphrase string) string {
+	j := jobspec.LiveJob{Ingest_gateway_srt: "srt://" + srtAddr}
+	j.SetStreamKey(key, passphrase)
+	return j.SrtIngestUrl
+}
 
 // startSRT serves SRT for g on a free loopback UDP port.
 func startSRT(t *testing.T, g *Gateway) string {
@@ -49,6 +91,28 @@ func srtPublisherArgs(url string, seconds int) []string {
 	return args
 }
 
+// publishSRT publishes to url for seconds with ffmpeg; it returns what
+// ffmpeg said and how it ended.
+func publishSRT(url string, seconds int) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(seconds+60)*time.Second) // a hang guard
+	defer cancel()
+	var log bytes.Buffer
+	pub := exec.CommandContext(ctx, "ffmpeg", srtPublisherArgs(url, seconds)...)
+	pub.Stderr = &log
+	err := pub.Run()
+	return log.String(), err
+}
+
+// refusedSRT checks that a publisher to url fails.
+func refusedSRT(t *testing.T, name, url string) {
+	t.Helper()
+	if log, err := publishSRT(url+"&connect_timeout=3000", 2); err == nil {
+		t.Fatalf("%s: ffmpeg published\n%s", name, log)
+	}
+}
+
+// TestSRTThroughGateway: a publisher with its job's own passphrase gets
+// its stream to the transcoder.
 func TestSRTThroughGateway(t *testing.T) {
 	needFFmpeg(t)
 	t.Parallel()
@@ -65,15 +129,14 @@ func TestSRTThroughGateway(t *testing.T) {
 	}
 	defer listener.Process.Kill()
 	testenv.WaitListening(t, fmt.Sprintf("127.0.0.1:%d", port), 30*time.Second)
-	g, _ := startGateway(t, Config{SRTPassphrase: testPassphrase, Resolver: StaticResolver{
-		"user-key": {JobID: "j1", Addr: fmt.Sprintf("127.0.0.1:%d", port), App: "live", StreamName: "tk"}}})
+	jobs := &memJobs{}
+	jobs.add("j1", fmt.Sprintf("127.0.0.1:%d", port), "tk", "j1-passphrase")
+	jobs.add("j2", fmt.Sprintf("127.0.0.1:%d", port), "j2-key", "j2-passphrase")
+	g, _ := startGateway(t, Config{Resolver: JobResolver{Jobs: jobs}})
 	srtAddr := startSRT(t, g)
 
-	var pubLog bytes.Buffer
-	pub := exec.CommandContext(ctx, "ffmpeg", srtPublisherArgs(fmt.Sprintf("srt://%s?streamid=user-key&passphrase=%s&pkt_size=1316", srtAddr, testPassphrase), 4)...)
-	pub.Stderr = &pubLog
-	if err := pub.Run(); err != nil {
-		t.Fatalf("publisher: %v\n%s", err, pubLog.String())
+	if log, err := publishSRT(srtURL(srtAddr, "tk", "j1-passphrase")+"&pkt_size=1316", 4); err != nil {
+		t.Fatalf("publisher with its job's passphrase: %v\n%s", err, log)
 	}
 	if err := listener.Wait(); err != nil {
 		t.Fatalf("listener: %v\n%s", err, listenerLog.String())
@@ -84,49 +147,72 @@ func TestSRTThroughGateway(t *testing.T) {
 	}
 }
 
+// TestSRTRefusals: an SRT publisher gets through only with its job's own
+// passphrase, the current one; any other fails the handshake and nothing
+// reaches the transcoder.
 func TestSRTRefusals(t *testing.T) {
 	needFFmpeg(t)
 	t.Parallel()
-	transcoder := newConnCounter(t)
-	g, _ := startGateway(t, Config{SRTPassphrase: testPassphrase, Resolver: StaticResolver{
-		"right": {Addr: transcoder.addr(), App: "live", StreamName: "right"}}})
+	transcoder := newFakeTranscoder(t)
+	jobs := &memJobs{}
+	a := jobs.add("a", transcoder.addr(), "key-a", "passphrase-a")
+	jobs.add("b", transcoder.addr(), "key-b", "passphrase-b")
+	g, _ := startGateway(t, Config{Resolver: JobResolver{Jobs: jobs}})
 	srtAddr := startSRT(t, g)
-	for _, tt := range []struct{ name, query string }{
-		{"wrong key", "streamid=wrong&passphrase=" + testPassphrase},
-		{"wrong passphrase", "streamid=right&passphrase=not-the-secret"},
-		{"no passphrase", "streamid=right"},
+	for _, tt := range []struct{ name, key, passphrase string }{
+		{"wrong key", "wrong", "passphrase-a"},
+		{"another job's passphrase", "key-a", "passphrase-b"},
+		{"wrong passphrase", "key-a", "not-the-passphrase"},
+		{"no passphrase", "key-a", ""},
 	} {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		var log bytes.Buffer
-		pub := exec.CommandContext(ctx, "ffmpeg", srtPublisherArgs("srt://"+srtAddr+"?"+tt.query+"&connect_timeout=3000", 2)...)
-		pub.Stderr = &log
-		err := pub.Run()
-		cancel()
-		if err == nil {
-			t.Fatalf("%s: ffmpeg published\n%s", tt.name, log.String())
-		}
+		refusedSRT(t, tt.name, srtURL(srtAddr, tt.key, tt.passphrase))
+	}
+	jobs.rotate(a, "key-a2", "passphrase-a2")
+	refusedSRT(t, "old passphrase after rotation", srtURL(srtAddr, "key-a2", "passphrase-a"))
+	refusedSRT(t, "old key and passphrase after rotation", srtURL(srtAddr, "key-a", "passphrase-a"))
+	if n := transcoder.conns.Load(); n != 0 {
+		t.Fatalf("the transcoder got %d connections", n)
+	}
+	if st := g.Stats(); st.Accepted != 0 || st.Refused[ReasonUnknownKey] != 2 {
+		t.Fatalf("stats %+v, want none accepted and 2 unknown keys", st)
+	}
+}
+
+// TestSRTDeprecatedGatewayPassphrase: a job made before passphrases were
+// per job has none; the deprecated gateway-wide one is required of it, and
+// does not open any other job.
+func TestSRTDeprecatedGatewayPassphrase(t *testing.T) {
+	needFFmpeg(t)
+	t.Parallel()
+	transcoder := newFakeTranscoder(t)
+	jobs := &memJobs{}
+	jobs.add("old", transcoder.addr(), "key-old", "")
+	jobs.add("new", transcoder.addr(), "key-new", "passphrase-new")
+	g, _ := startGateway(t, Config{SRTPassphrase: "gateway-passphrase", Resolver: JobResolver{Jobs: jobs}})
+	srtAddr := startSRT(t, g)
+	for _, tt := range []struct{ name, key, passphrase string }{
+		{"old job, no passphrase", "key-old", ""},
+		{"new job, gateway passphrase", "key-new", "gateway-passphrase"},
+	} {
+		refusedSRT(t, tt.name, srtURL(srtAddr, tt.key, tt.passphrase))
 	}
 	if n := transcoder.conns.Load(); n != 0 {
 		t.Fatalf("the transcoder got %d connections", n)
 	}
-	if g.Stats().Refused[ReasonUnknownKey] != 1 {
-		t.Fatalf("stats %+v", g.Stats())
+	if log, err := publishSRT(srtURL(srtAddr, "key-old", "gateway-passphrase"), 2); err != nil {
+		t.Fatalf("publisher with the gateway passphrase: %v\n%s", err, log)
 	}
+	transcoder.nextMedia(t)
 }
 
 // SRT publishers count against the same per-IP limit as RTMP ones.
 func TestSRTRateLimitPerIP(t *testing.T) {
 	needFFmpeg(t)
 	t.Parallel()
-	g, _ := startGateway(t, Config{SRTPassphrase: testPassphrase, MaxAttemptsPerMinute: 1, Resolver: StaticResolver{}})
+	g, _ := startGateway(t, Config{MaxAttemptsPerMinute: 1, Resolver: StaticResolver{}})
 	srtAddr := startSRT(t, g)
 	for range 2 {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		pub := exec.CommandContext(ctx, "ffmpeg", srtPublisherArgs("srt://"+srtAddr+"?streamid=nokey&passphrase="+testPassphrase+"&connect_timeout=3000", 1)...)
-		if err := pub.Run(); err == nil {
-			t.Fatal("ffmpeg published with an unknown key")
-		}
-		cancel()
+		refusedSRT(t, "unknown key", srtURL(srtAddr, "nokey", "some-passphrase"))
 	}
 	st := g.Stats()
 	if st.Refused[ReasonUnknownKey] != 1 || st.Refused[ReasonRateLimited] < 1 {
