@@ -102,7 +102,9 @@ var srtStartup sync.Once
 // connection its job's passphrase (Target.SRTPassphrase), so libsrt then
 // completes the handshake only with a publisher that encrypts with that
 // passphrase. Accepted streams (MPEG-TS) are remuxed to RTMP by an ffmpeg
-// per publisher ("-c copy") and published to the job's transcoder.
+// per publisher ("-c copy") and published to the job's transcoder; like an
+// RTMP relay, each holds its key's publish lock while it runs and ends
+// when the key is rotated or the job stops or moves (watching).
 func (g *Gateway) ServeSRT(addr string) error {
 	srtStartup.Do(func() {
 		C.srt_startup()
@@ -234,10 +236,13 @@ func (g *Gateway) serveSRT(s C.SRTSOCKET) {
 		log.Warn("ingest refused", "reason", ReasonBusy, "err", err)
 		return
 	}
-	release := sync.OnceFunc(func() { g.cfg.Locker.Release(context.Background(), key, owner) })
+	log = log.With("job_id", target.JobID)
+	// Closing s ends copySRT's read, and so the remux, as closing the
+	// transcoder's connection ends an RTMP relay.
+	release := sync.OnceFunc(g.watching(key, owner, target, func() { C.srt_close(s) }, log))
 	defer release()
 	C.set_int(s, C.SRTO_RCVTIMEO, C.int(g.cfg.IdleTimeout.Milliseconds()))
-	g.remux(s, target, release, log.With("job_id", target.JobID))
+	g.remux(s, target, release, log)
 }
 
 // remux pipes the SRT payload (MPEG-TS) into an ffmpeg that publishes it to

@@ -53,6 +53,16 @@ func (m *memJobs) JobByStreamKey(_ context.Context, key string) (*jobspec.LiveJo
 	return nil, jobspec.Errorf(jobspec.ENOTFOUND, "no job has this stream key")
 }
 
+// srtJobs serves SRT for cfg, resolving keys with a JobResolver over the
+// jobs it returns, which the test adds, placed at transcoder.
+func srtJobs(t *testing.T, cfg Config) (g *Gateway, srtAddr string, jobs *memJobs, transcoder *fakeTranscoder) {
+	t.Helper()
+	jobs = &memJobs{}
+	cfg.Resolver = JobResolver{Jobs: jobs}
+	g, _ = startGateway(t, cfg)
+	return g, startSRT(t, g), jobs, newFakeTranscoder(t)
+}
+
 // srtURL is how a publisher is told to publish: the job's SrtIngestUrl.
 func srtURL(srtAddr, key, passphrase string) string {
 	j := jobspec.LiveJob{Ingest_gateway_srt: "srt://" + srtAddr}
@@ -153,12 +163,9 @@ func TestSRTThroughGateway(t *testing.T) {
 func TestSRTRefusals(t *testing.T) {
 	needFFmpeg(t)
 	t.Parallel()
-	transcoder := newFakeTranscoder(t)
-	jobs := &memJobs{}
+	g, srtAddr, jobs, transcoder := srtJobs(t, Config{})
 	a := jobs.add("a", transcoder.addr(), "key-a", "passphrase-a")
 	jobs.add("b", transcoder.addr(), "key-b", "passphrase-b")
-	g, _ := startGateway(t, Config{Resolver: JobResolver{Jobs: jobs}})
-	srtAddr := startSRT(t, g)
 	for _, tt := range []struct{ name, key, passphrase string }{
 		{"wrong key", "wrong", "passphrase-a"},
 		{"another job's passphrase", "key-a", "passphrase-b"},
@@ -184,12 +191,9 @@ func TestSRTRefusals(t *testing.T) {
 func TestSRTDeprecatedGatewayPassphrase(t *testing.T) {
 	needFFmpeg(t)
 	t.Parallel()
-	transcoder := newFakeTranscoder(t)
-	jobs := &memJobs{}
+	_, srtAddr, jobs, transcoder := srtJobs(t, Config{SRTPassphrase: "gateway-passphrase"})
 	jobs.add("old", transcoder.addr(), "key-old", "")
 	jobs.add("new", transcoder.addr(), "key-new", "passphrase-new")
-	g, _ := startGateway(t, Config{SRTPassphrase: "gateway-passphrase", Resolver: JobResolver{Jobs: jobs}})
-	srtAddr := startSRT(t, g)
 	for _, tt := range []struct{ name, key, passphrase string }{
 		{"old job, no passphrase", "key-old", ""},
 		{"new job, gateway passphrase", "key-new", "gateway-passphrase"},
@@ -217,5 +221,34 @@ func TestSRTRateLimitPerIP(t *testing.T) {
 	st := g.Stats()
 	if st.Refused[ReasonUnknownKey] != 1 || st.Refused[ReasonRateLimited] < 1 {
 		t.Fatalf("refused %v, want one unknown key, then rate limited", st.Refused)
+	}
+}
+
+// TestSRTRelayIsWatched: an SRT relay holds its key's publish lock for as
+// long as it runs, however short the lock's lease, and rotating the key
+// (which revokes the passphrase) cuts it off, as it does an RTMP relay.
+func TestSRTRelayIsWatched(t *testing.T) {
+	needFFmpeg(t)
+	t.Parallel()
+	g, srtAddr, jobs, transcoder := srtJobs(t, Config{LockTTL: 300 * time.Millisecond})
+	a := jobs.add("a", transcoder.addr(), "key-a", "passphrase-a")
+	url := srtURL(srtAddr, "key-a", "passphrase-a")
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	var log bytes.Buffer
+	first := exec.CommandContext(ctx, "ffmpeg", srtPublisherArgs(url, 60)...)
+	first.Stderr = &log
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer first.Process.Kill()
+	transcoder.nextMedia(t)
+	refusedSRT(t, "a second publisher on the key", url) // well after the first lease would have expired
+	if n := g.Stats().Refused[ReasonBusy]; n != 1 {
+		t.Fatalf("%d refused as already publishing, want 1; transcoder connections: %d", n, transcoder.conns.Load())
+	}
+	jobs.rotate(a, "key-a2", "passphrase-a2")
+	if err := first.Wait(); err == nil {
+		t.Fatalf("the publisher was not cut off by the rotation; it ran its 60 s\n%s", log.String())
 	}
 }
