@@ -6,9 +6,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -73,12 +73,7 @@ func srtURL(srtAddr, key, passphrase string) string {
 // startSRT serves SRT for g on a free loopback UDP port.
 func startSRT(t *testing.T, g *Gateway) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := pc.LocalAddr().String()
-	pc.Close()
+	addr := testenv.FreeUDPAddr(t)
 	done := make(chan error, 1)
 	go func() { done <- g.ServeSRT(addr) }()
 	t.Cleanup(func() {
@@ -226,7 +221,8 @@ func TestSRTRateLimitPerIP(t *testing.T) {
 
 // TestSRTRelayIsWatched: an SRT relay holds its key's publish lock for as
 // long as it runs, however short the lock's lease, and rotating the key
-// (which revokes the passphrase) cuts it off, as it does an RTMP relay.
+// (which revokes the passphrase) cuts it off, as it does an RTMP relay;
+// the new key with the new passphrase gets through.
 func TestSRTRelayIsWatched(t *testing.T) {
 	needFFmpeg(t)
 	t.Parallel()
@@ -251,4 +247,10 @@ func TestSRTRelayIsWatched(t *testing.T) {
 	if err := first.Wait(); err == nil {
 		t.Fatalf("the publisher was not cut off by the rotation; it ran its 60 s\n%s", log.String())
 	}
+	if log, err := publishSRT(srtURL(srtAddr, "key-a2", "passphrase-a2"), 2); err != nil {
+		t.Fatalf("publisher with the new key and passphrase: %v\n%s", err, log)
+	}
+	testenv.WaitFor(t, 30*time.Second, "key-a, then key-a2, published to the transcoder", func() bool {
+		return slices.Equal(transcoder.publishedNames(), []string{"key-a", "key-a2"})
+	})
 }

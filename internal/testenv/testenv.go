@@ -28,6 +28,18 @@ func FreeAddr(t testing.TB) string {
 	return freeTCPAddr(t).String()
 }
 
+// FreeUDPAddr returns "127.0.0.1:port" for a UDP port (an SRT listener's)
+// that was free a moment ago.
+func FreeUDPAddr(t testing.TB) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	return pc.LocalAddr().String()
+}
+
 func freeTCPAddr(t testing.TB) *net.TCPAddr {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
