@@ -88,7 +88,7 @@ func (s *Server) newJob(spec jobspec.Spec, warnings []string, now time.Time) (*j
 		Ingest_gateway:          s.cfg.IngestGateway,
 		Ingest_gateway_srt:      s.cfg.IngestGatewaySRT,
 	}
-	job.SetStreamKey(newStreamKey())
+	rekey(job)
 	base := strings.TrimSuffix(s.cfg.PlaybackBaseURL, "/") + "/live/" + job.Id + "/"
 	for _, name := range jobspec.ManifestNames(spec) {
 		job.Playback_urls = append(job.Playback_urls, base+name)
@@ -292,5 +292,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	return nil
 }
 
-// newStreamKey is 128 random bits in base32: URL-safe, unguessable.
-func newStreamKey() string { return rand.Text() }
+// rekey gives j a new stream key and a new SRT passphrase, each 128 random
+// bits in base32: URL-safe, unguessable, and 26 characters (SRT takes 10
+// to 79). The passphrase is random, not derived from the key: the key
+// crosses the network in the clear as the SRT streamid, and a passphrase
+// computed from it would encrypt nothing.
+func rekey(j *jobspec.LiveJob) { j.SetStreamKey(rand.Text(), rand.Text()) }

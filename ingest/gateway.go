@@ -38,8 +38,12 @@ type Config struct {
 	RecheckInterval time.Duration
 	ChunkSize       uint32      // chunk size towards both peers; default 4096
 	Limits          rtmp.Limits // bounds on what a publisher can make us buffer
-	SRTPassphrase   string      // required of SRT publishers when set (10-79 characters)
-	Logger          *slog.Logger
+	// SRTPassphrase is deprecated: every job has its own SRT passphrase
+	// (Target.SRTPassphrase). It is required only of SRT publishers of
+	// jobs made before that, which have none (10-79 characters; empty:
+	// those publish unencrypted).
+	SRTPassphrase string
+	Logger        *slog.Logger
 }
 
 // App is the only RTMP application the gateway accepts.

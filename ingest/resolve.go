@@ -17,6 +17,9 @@ type Target struct {
 	Addr       string // host:port of the job's current transcoder RTMP listener
 	App        string // "live"
 	StreamName string // the stream key the transcoder expects
+	// SRTPassphrase is what an SRT publisher of this key must encrypt
+	// with; empty: the gateway's Config.SRTPassphrase, if any.
+	SRTPassphrase string
 }
 
 // Resolver maps a stream key to its job's transcoder. An error means refuse;
@@ -56,7 +59,7 @@ func (r JobResolver) Resolve(ctx context.Context, streamKey string) (Target, err
 	case !job.Listening() || job.Ingest_addr == "":
 		return Target{}, fmt.Errorf("%w (job %s is %s)", ErrNotPlaced, job.Id, job.State)
 	}
-	return Target{JobID: job.Id, Addr: job.Ingest_addr, App: App, StreamName: job.StreamKey}, nil
+	return Target{JobID: job.Id, Addr: job.Ingest_addr, App: App, StreamName: job.StreamKey, SRTPassphrase: job.Srt_passphrase}, nil
 }
 
 // PublishLocker allows one publisher per stream key across all gateways.

@@ -126,28 +126,30 @@ func (g *Gateway) admit(req publishRequest, log *slog.Logger) (Target, *rtmp.Cli
 	if !ok {
 		return Target{}, nil, nil, newRefusal(ReasonBusy, rtmp.CodePublishBadName, "this stream key is already publishing", errors.New("another publisher holds the key"))
 	}
-	unlock := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := g.cfg.Locker.Release(ctx, req.key, owner); err != nil {
-			log.Warn("release publish lock", "err", err)
-		}
-	}
 	up, err := rtmp.DialPublish(ctx, target.Addr, target.App, target.StreamName, g.cfg.ChunkSize)
 	if err != nil {
-		unlock()
+		g.unlock(req.key, owner, log)
 		return Target{}, nil, nil, newRefusal(ReasonUpstream, rtmp.CodePublishFailed, "the transcoder is not ready; retry shortly", fmt.Errorf("job %s: %w", target.JobID, err))
 	}
-	return target, up, g.watching(req.key, owner, target, up, unlock, log), nil
+	return target, up, g.watching(req.key, owner, target, func() { up.Close() }, log), nil
+}
+
+// unlock releases the publish lock of key held by owner.
+func (g *Gateway) unlock(key, owner string, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := g.cfg.Locker.Release(ctx, key, owner); err != nil {
+		log.Warn("release publish lock", "err", err)
+	}
 }
 
 // watching renews the publish lock while the relay runs (every LockTTL/3)
 // and re-resolves the key every RecheckInterval: a lost lock (another
-// gateway took over after an expiry), a revoked key (rotation), a stopped
-// job or a transcoder that moved (re-placement) ends the relay, and the
-// encoder reconnects. The returned function stops watching and releases
-// the lock.
-func (g *Gateway) watching(key, owner string, target Target, up *rtmp.Client, unlock func(), log *slog.Logger) func() {
+// gateway took over after an expiry), a revoked key (rotation, which also
+// revokes an SRT passphrase), a stopped job or a transcoder that moved
+// (re-placement) ends the relay (end), and the encoder reconnects. The
+// returned function stops watching and releases the lock.
+func (g *Gateway) watching(key, owner string, target Target, end func(), log *slog.Logger) func() {
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
@@ -167,7 +169,7 @@ func (g *Gateway) watching(key, owner string, target Target, up *rtmp.Client, un
 			}
 			if why := g.stillValid(key, owner, target, renew); why != "" {
 				log.Warn("ending relay", "reason", why)
-				up.Close()
+				end()
 				return
 			}
 		}
@@ -175,7 +177,7 @@ func (g *Gateway) watching(key, owner string, target Target, up *rtmp.Client, un
 	return func() {
 		close(stop)
 		<-done
-		unlock()
+		g.unlock(key, owner, log)
 	}
 }
 

@@ -71,6 +71,7 @@ static int get_streamid(SRTSOCKET s, char* buf, int len) {
 import "C"
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -97,10 +98,13 @@ var srtStartup sync.Once
 // ServeSRT serves SRT publishers on the UDP address addr until Close. The
 // stream key is the SRT streamid (plain, or "#!::r=<key>,m=publish"); it is
 // checked in libsrt's listen callback, so an unknown key is rejected during
-// the SRT handshake and no packet is accepted. Accepted streams (MPEG-TS)
-// are remuxed to RTMP by an ffmpeg per publisher ("-c copy") and published
-// to the job's transcoder. When cfg.SRTPassphrase is set, encryption with it
-// is required.
+// the SRT handshake and no packet is accepted. The callback also gives the
+// connection its job's passphrase (Target.SRTPassphrase), so libsrt then
+// completes the handshake only with a publisher that encrypts with that
+// passphrase. Accepted streams (MPEG-TS) are remuxed to RTMP by an ffmpeg
+// per publisher ("-c copy") and published to the job's transcoder; like an
+// RTMP relay, each holds its key's publish lock while it runs and ends
+// when the key is rotated or the job stops or moves (watching).
 func (g *Gateway) ServeSRT(addr string) error {
 	srtStartup.Do(func() {
 		C.srt_startup()
@@ -162,17 +166,31 @@ func ezliveSRTHook(gw C.uintptr_t, ns C.SRTSOCKET, ip, streamid *C.char) C.int {
 	key := srtStreamKey(C.GoString(streamid))
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.DialTimeout)
 	defer cancel()
-	if _, err := g.cfg.Resolver.Resolve(ctx, key); err != nil {
+	target, err := g.cfg.Resolver.Resolve(ctx, key)
+	if err != nil {
 		r := resolveRefusal(err)
 		g.refuse(addr, r.reason)
 		g.log.Warn("ingest refused", "protocol", "srt", "remote", addr, "stream_key", jobspec.MaskStreamKey(key), "reason", r.reason, "err", err)
 		C.srt_setrejectreason(ns, C.SRT_REJX_FORBIDDEN)
 		return -1
 	}
-	if p := g.cfg.SRTPassphrase; p != "" {
-		cp := C.CString(p)
-		defer C.free(unsafe.Pointer(cp))
-		C.set_string(ns, C.SRTO_PASSPHRASE, cp)
+	if p := cmp.Or(target.SRTPassphrase, g.cfg.SRTPassphrase); p != "" {
+		return requirePassphrase(ns, p)
+	}
+	return 0
+}
+
+// requirePassphrase makes libsrt complete the handshake of ns only with a
+// caller that encrypts with p: with SRTO_ENFORCEDENCRYPTION (on by default)
+// a wrong passphrase or none fails it (SRT_REJ_BADSECRET, SRT_REJ_UNSECURE).
+// Those refusals happen inside libsrt, after this callback: the gateway
+// neither counts nor rate-limits them.
+func requirePassphrase(ns C.SRTSOCKET, p string) C.int {
+	cp := C.CString(p)
+	defer C.free(unsafe.Pointer(cp))
+	if C.set_string(ns, C.SRTO_PASSPHRASE, cp) < 0 {
+		C.srt_setrejectreason(ns, C.SRT_REJX_ISE)
+		return -1
 	}
 	return 0
 }
@@ -218,10 +236,13 @@ func (g *Gateway) serveSRT(s C.SRTSOCKET) {
 		log.Warn("ingest refused", "reason", ReasonBusy, "err", err)
 		return
 	}
-	release := sync.OnceFunc(func() { g.cfg.Locker.Release(context.Background(), key, owner) })
+	log = log.With("job_id", target.JobID)
+	// Closing s ends copySRT's read, and so the remux, as closing the
+	// transcoder's connection ends an RTMP relay.
+	release := sync.OnceFunc(g.watching(key, owner, target, func() { C.srt_close(s) }, log))
 	defer release()
 	C.set_int(s, C.SRTO_RCVTIMEO, C.int(g.cfg.IdleTimeout.Milliseconds()))
-	g.remux(s, target, release, log.With("job_id", target.JobID))
+	g.remux(s, target, release, log)
 }
 
 // remux pipes the SRT payload (MPEG-TS) into an ffmpeg that publishes it to

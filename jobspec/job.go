@@ -33,8 +33,10 @@ func (s State) Active() bool {
 }
 
 // LiveJob is the job record: the spec as sent plus what the platform adds.
-// It is stored in Redis as JSON and returned by the API as is; secrets (the
-// upload token, DRM keys) are kept elsewhere and never appear here.
+// It is stored in Redis as JSON and returned by the API as is (to holders of
+// the API token): the publisher's credentials (StreamKey, Srt_passphrase)
+// are here, the platform's secrets (the upload token, DRM keys) are kept
+// elsewhere and never appear here.
 type LiveJob struct {
 	Id                      string    `json:"Id"`
 	State                   State     `json:"State"`
@@ -42,6 +44,7 @@ type LiveJob struct {
 	StreamKey               string    `json:"StreamKey"`
 	RtmpIngestUrl           string    `json:"RtmpIngestUrl"`
 	SrtIngestUrl            string    `json:"SrtIngestUrl,omitempty"`
+	Srt_passphrase          string    `json:"Srt_passphrase,omitempty"` // required of SRT publishers of this job; rotated with StreamKey
 	Playback_url            string    `json:"Playback_url"`
 	Playback_urls           []string  `json:"Playback_urls,omitempty"`
 	Thumbnail_url           string    `json:"Thumbnail_url,omitempty"` // the latest frame as a JPEG, beside the manifests (jobspec.HasThumbnail)
@@ -203,9 +206,12 @@ func (j *LiveJob) SetIngestAddr(addr string) {
 	j.refreshIngestURL()
 }
 
-// SetStreamKey gives the job a new stream key and refreshes RtmpIngestUrl.
-func (j *LiveJob) SetStreamKey(key string) {
-	j.StreamKey = key
+// SetStreamKey gives the job a new stream key and, with it, a new SRT
+// passphrase (10 to 79 characters, URL-safe), and refreshes the ingest
+// URLs. They change together so that rotating the key also revokes the
+// passphrase.
+func (j *LiveJob) SetStreamKey(key, srtPassphrase string) {
+	j.StreamKey, j.Srt_passphrase = key, srtPassphrase
 	j.refreshIngestURL()
 }
 
@@ -230,11 +236,15 @@ func MaskStreamKeyIn(s, key string) string {
 // refreshIngestURL is the one place RtmpIngestUrl is decided: behind an
 // ingest gateway it is the gateway's stable URL, which survives stop, resume
 // and re-placement; without one it is the transcoder's own listener, known
-// only while the job is placed.
+// only while the job is placed. SrtIngestUrl carries the job's passphrase
+// as ffmpeg's and OBS's srt:// URLs take it.
 func (j *LiveJob) refreshIngestURL() {
 	j.SrtIngestUrl = ""
 	if j.Ingest_gateway_srt != "" {
 		j.SrtIngestUrl = j.Ingest_gateway_srt + "?streamid=" + j.StreamKey
+		if j.Srt_passphrase != "" {
+			j.SrtIngestUrl += "&passphrase=" + j.Srt_passphrase
+		}
 	}
 	switch {
 	case j.Ingest_gateway != "":

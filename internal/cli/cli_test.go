@@ -34,6 +34,7 @@ func TestBadCommandLinesNameTheFlag(t *testing.T) {
 		{"transcoder under Nomad without the worker's settings", map[string]string{"NOMAD_ALLOC_ID": "a1", "EZLIVE_ORIGIN_URL": "http://origin:1081"},
 			runTranscoder, []string{"-job", "j", "-generation", "1", "-listen", "127.0.0.1:1"},
 			[]string{"-redis is not set", "EZLIVE_REDIS_ADDR", "-worker-redis"}},
+		{"short SRT passphrase", nil, runIngest, []string{"-srt-passphrase", "short"}, []string{"-srt-passphrase", "10 to 79"}},
 		{"bad playback base", nil, runAPI, []string{"-playback-base-url", "ftp://x", "-redis", "127.0.0.1:1"}, []string{"-playback-base-url"}},
 	}
 	for _, tt := range tests {

@@ -30,7 +30,7 @@ func ingestFlags() (*flagSet, *ingestOptions) {
 		rate:   addIngestRate(fs),
 		srt:    fs.String("srt-listen", "EZLIVE_INGEST_SRT_LISTEN", "", "UDP address of the SRT listener, e.g. 0.0.0.0:9710 (empty: no SRT)"),
 		passphrase: fs.String("srt-passphrase", "EZLIVE_INGEST_SRT_PASSPHRASE", "",
-			"passphrase SRT publishers must encrypt with, 10-79 characters (empty: none)"),
+			"deprecated, to be removed: every job has its own SRT passphrase (Srt_passphrase); this one, 10-79 characters, is required only of publishers of jobs made before, which have none (empty: those publish unencrypted)"),
 		healthListen: fs.String("health-listen", "EZLIVE_INGEST_HEALTH_LISTEN", "",
 			"address of the gateway's HTTP /healthz and /readyz, for load balancers and Nomad (empty: none); keeps probes off the RTMP port"),
 		drain: addDrain(fs, "EZLIVE_INGEST_DRAIN", defaultDrain),
@@ -50,6 +50,9 @@ func runIngest(ctx context.Context, args []string) error {
 	if err := fs.parse(args); err != nil {
 		return err
 	}
+	if n := len(*o.passphrase); n != 0 && (n < 10 || n > 79) {
+		return usagef("-srt-passphrase: %d characters; SRT takes 10 to 79", n)
+	}
 	b, err := openBackend(ctx, o.common, nil)
 	if err != nil {
 		return err
@@ -57,6 +60,9 @@ func runIngest(ctx context.Context, args []string) error {
 	defer b.Close()
 	if *o.srt != "" && !ingest.SRTAvailable {
 		return usagef("-srt-listen: this ezlive was built without SRT (make build uses -tags srt)")
+	}
+	if *o.passphrase != "" {
+		b.log.Warn("-srt-passphrase is deprecated: every job has its own SRT passphrase; this one applies only to jobs made before, which have none")
 	}
 	gw, err := ingest.New(ingest.Config{
 		Listen: *o.listen, Resolver: ingest.JobResolver{Jobs: b.store}, Locker: b.store.PublishLocks(),

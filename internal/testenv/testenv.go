@@ -28,6 +28,18 @@ func FreeAddr(t testing.TB) string {
 	return freeTCPAddr(t).String()
 }
 
+// FreeUDPAddr returns "127.0.0.1:port" for a UDP port (an SRT listener's)
+// that was free a moment ago.
+func FreeUDPAddr(t testing.TB) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	return pc.LocalAddr().String()
+}
+
 // given holds the ports this process has handed out. The kernel may offer a
 // port again as soon as its probe listener closes, and two servers of one
 // test given the same port fail to start ("address already in use").

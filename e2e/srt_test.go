@@ -1,0 +1,88 @@
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ezlivestreaming/ezlive/internal/testenv"
+	"github.com/ezlivestreaming/ezlive/jobspec"
+	"github.com/ezlivestreaming/ezlive/testfeed"
+)
+
+// TestSRTPassphrasePerJob: through the whole platform, with no gateway-wide
+// passphrase, a job's SrtIngestUrl as the API gives it (its stream key and
+// its own passphrase) streams; rotating the key cuts that publisher off,
+// the old URL and the old passphrase with the new key are refused, and the
+// new URL streams.
+func TestSRTPassphrasePerJob(t *testing.T) {
+	t.Parallel()
+	s := startSystem(t, []string{"-queue", "redis"})
+	srtAddr := testenv.FreeUDPAddr(t)
+	s.gateway.Process.Kill()
+	s.gateway.Wait()
+	s.gateway = s.start("ingest-srt", append(s.ingestArgs, "-srt-listen", srtAddr)...)
+	s.restartAPI("-ingest-srt-gateway", "srt://"+srtAddr)
+	job := createSample(t, s)
+	if !strings.HasSuffix(job.SrtIngestUrl, "&passphrase="+job.Srt_passphrase) || job.Srt_passphrase == "" {
+		t.Fatalf("SrtIngestUrl %q, Srt_passphrase %q", job.SrtIngestUrl, job.Srt_passphrase)
+	}
+	s.waitState(job.Id, jobspec.StateRunning, 60*time.Second)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	first, firstLog := srtPublisher(ctx, job.SrtIngestUrl, 120)
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer first.Process.Kill()
+	s.waitState(job.Id, jobspec.StateStreaming, 60*time.Second)
+
+	rotated, err := s.client.RotateStreamKey(ctx, job.Id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Wait(); err == nil {
+		t.Fatalf("the publisher was not cut off by the rotation\n%s", firstLog)
+	}
+	stale := strings.Replace(rotated.SrtIngestUrl, rotated.Srt_passphrase, job.Srt_passphrase, 1)
+	for _, url := range []string{job.SrtIngestUrl, stale} {
+		pub, log := srtPublisher(ctx, url+"&connect_timeout=3000", 2)
+		if err := pub.Run(); err == nil {
+			t.Fatalf("published to %s\n%s", url, log)
+		}
+	}
+	// A running transcoder takes only the key it was started with, so the
+	// new key streams once the job is stopped and resumed.
+	if _, err := s.client.Stop(ctx, job.Id); err != nil {
+		t.Fatal(err)
+	}
+	s.waitState(job.Id, jobspec.StateStopped, 60*time.Second)
+	if _, err := s.client.Resume(ctx, job.Id); err != nil {
+		t.Fatal(err)
+	}
+	s.waitState(job.Id, jobspec.StateRunning, 60*time.Second)
+	again, _ := srtPublisher(ctx, rotated.SrtIngestUrl, 120)
+	if err := again.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer again.Process.Kill()
+	s.waitState(job.Id, jobspec.StateStreaming, 60*time.Second)
+}
+
+// srtPublisher is ffmpeg pushing the test pattern to an srt:// URL for
+// seconds; its stderr goes to the returned buffer.
+func srtPublisher(ctx context.Context, url string, seconds int) (*exec.Cmd, *bytes.Buffer) {
+	args := testfeed.ArgsWithoutClock(url)
+	args = slices.Insert(args, len(args)-3, "-t", fmt.Sprint(seconds))
+	args[len(args)-2] = "mpegts" // -f flv -> -f mpegts
+	cmd := exec.CommandContext(ctx, "ffmpeg", args...)
+	var log bytes.Buffer
+	cmd.Stderr = &log
+	return cmd, &log
+}
