@@ -78,7 +78,7 @@ func holders(loads map[string]store.Load) map[string][]string {
 type snapshot struct {
 	placed map[string]Running  // the driver's placements, by job
 	held   map[string][]string // the nodes holding a share for each job
-	queued map[string]bool     // jobs in queued_jobs, which retryQueued retries
+	queued map[string]bool     // jobs in queued_jobs, which checkQueue retries
 }
 
 // sweepJobs visits every job; it returns the ids it saw.
@@ -108,7 +108,7 @@ func (s *Scheduler) sweepJobs(ctx context.Context, snap snapshot) map[string]boo
 
 // needsWork is the sweep's cheap check, without a lock, of whether a job's
 // record, its placement and its load disagree. A job waiting in
-// queued_jobs is left to retryQueued, which tries it every second.
+// queued_jobs is left to checkQueue, which tries it when capacity appears.
 func (s *Scheduler) needsWork(j *jobspec.LiveJob, snap snapshot) string {
 	r, isPlaced := snap.placed[j.Id]
 	switch {
@@ -218,7 +218,7 @@ func (s *Scheduler) onDriverEvent(ctx context.Context, ev Event) {
 			s.placementDied(ctx, id, ev.NodeID, 0, reason)
 		}
 	case EventNodeUp:
-		s.retryQueued(ctx)
+		s.capacityAppeared(ctx)
 	}
 }
 

@@ -3,6 +3,9 @@
 //
 //	jobs, job_ids, stream_keys, upload_tokens  the job records and their indexes
 //	queued_jobs, worker_loads, worker_cpu      placement bookkeeping
+//	capacity_changes                           counts the times capacity may
+//	                                           have appeared (waiting jobs are
+//	                                           retried on it)
 //	heartbeats                                 the transcoders' last heartbeats
 //	job_events                                 every state change and input
 //	                                           event (read it with JobEvents or
