@@ -125,6 +125,12 @@ func (a answer) job(t *testing.T) *jobspec.LiveJob {
 // do sends a raw request with the given headers ("Name: value").
 func (e *env) do(method, path string, body []byte, headers ...string) answer {
 	e.t.Helper()
+	return e.doWith(http.DefaultClient, method, path, body, headers...)
+}
+
+// doWith is do with client c.
+func (e *env) doWith(c *http.Client, method, path string, body []byte, headers ...string) answer {
+	e.t.Helper()
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -137,7 +143,7 @@ func (e *env) do(method, path string, body []byte, headers ...string) answer {
 		k, v, _ := strings.Cut(h, ": ")
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		e.t.Fatalf("%s %s: %v", method, path, err)
 	}

@@ -10,6 +10,8 @@
 //	job_events                                 every state change and input
 //	                                           event (read it with JobEvents or
 //	                                           an EventGroup)
+//	job_clients, client_jobs                   who created each job; each
+//	                                           client's jobs (its quota)
 //	deleted_jobs                               deletions, a week: the origin's
 //	                                           proof before it removes outputs
 //	lock:job:<id>, lock:publish:<stream key>   a scheduler's hold on a job; the
