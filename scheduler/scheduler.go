@@ -61,6 +61,9 @@ type Scheduler struct {
 	stuck stuckRepairs
 	sight *sight // since when heartbeats could be seen
 	queue queueWatch
+	// recheckFrom is where the next sweep's turn of waiting jobs starts
+	// (recheckTurn); in memory on purpose: it only spreads the rechecks.
+	recheckFrom int
 }
 
 // New checks the configuration and fills its defaults.

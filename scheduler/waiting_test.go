@@ -206,3 +206,32 @@ func TestQueueTriedAfterRedisOutage(t *testing.T) {
 		}
 	}
 }
+
+// The sweep reads the records of at most 1,000 waiting jobs, in turn: a
+// waiting job whose stop command was lost is stopped when its turn comes.
+func TestSweepRechecksWaitingJobsInTurn(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, schedulertest.NewDriver(scheduler.Node{ID: "tiny", CPU: 0.05}))
+	const n = 1001
+	for i := range n {
+		id := fmt.Sprintf("w%04d", i)
+		f.createJob(t, id)
+		if err := f.store.Enqueue(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := fmt.Sprintf("w%04d", n-1)
+	f.setState(t, last, jobspec.StateStopping) // and its command is lost
+	f.sched.Reconcile(ctx)
+	if j := f.job(t, last); j.State != jobspec.StateStopping {
+		t.Fatalf("the first sweep read the 1,001st waiting job: %s", j.State)
+	}
+	f.sched.Reconcile(ctx)
+	if j := f.job(t, last); j.State != jobspec.StateStopped {
+		t.Fatalf("after its turn: %s, want stopped", j.State)
+	}
+	if q, _ := f.store.QueuedJobs(ctx); len(q) != n-1 || slices.Contains(q, last) {
+		t.Fatalf("%d jobs queued, want %d without the stopped one", len(q), n-1)
+	}
+}
