@@ -180,11 +180,7 @@ func TestQueueSweepCatchesAMissedSignal(t *testing.T) {
 	}
 	now = now.Add(scheduler.DefaultQueueSweepInterval)
 	f.sched.Tick(ctx)
-	for _, id := range ids {
-		if j := f.job(t, id); j.Assigned_worker_id != "big" {
-			t.Fatalf("%s after the queue sweep: %s on %q", id, j.State, j.Assigned_worker_id)
-		}
-	}
+	f.wantPlaced(t, ids, "big", "after the queue sweep")
 }
 
 // A Redis outage loses no waiting job, and the first look after it tries
@@ -200,9 +196,15 @@ func TestQueueTriedAfterRedisOutage(t *testing.T) {
 	srv.Restart(t)
 	f.driver.AddNode(scheduler.Node{ID: "big", CPU: 8})
 	f.sched.Tick(ctx)
+	f.wantPlaced(t, ids, "big", "after the outage")
+}
+
+// wantPlaced fails unless every job in ids is placed on node.
+func (f *fixture) wantPlaced(t *testing.T, ids []string, node, when string) {
+	t.Helper()
 	for _, id := range ids {
-		if j := f.job(t, id); j.Assigned_worker_id != "big" {
-			t.Fatalf("%s after the outage: %s on %q", id, j.State, j.Assigned_worker_id)
+		if j := f.job(t, id); j.Assigned_worker_id != node {
+			t.Fatalf("%s %s: %s on %q, want %s", id, when, j.State, j.Assigned_worker_id, node)
 		}
 	}
 }
