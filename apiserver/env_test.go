@@ -128,6 +128,12 @@ var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Reques
 // do sends a raw request with the given headers ("Name: value").
 func (e *env) do(method, path string, body []byte, headers ...string) answer {
 	e.t.Helper()
+	return e.doWith(noRedirects, method, path, body, headers...)
+}
+
+// doWith is do with client c.
+func (e *env) doWith(c *http.Client, method, path string, body []byte, headers ...string) answer {
+	e.t.Helper()
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -140,7 +146,7 @@ func (e *env) do(method, path string, body []byte, headers ...string) answer {
 		k, v, _ := strings.Cut(h, ": ")
 		req.Header.Set(k, v)
 	}
-	resp, err := noRedirects.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		e.t.Fatalf("%s %s: %v", method, path, err)
 	}

@@ -50,7 +50,7 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request, _ httprouter.
 	if dryRun || bool(spec.Api_test) {
 		return writeJSON(w, http.StatusOK, job)
 	}
-	if err := s.cfg.Store.CreateJob(r.Context(), job); err != nil {
+	if err := s.cfg.Store.CreateJobWithin(r.Context(), job, s.admission(r)); err != nil {
 		return err
 	}
 	if err := s.send(r.Context(), queue.Create, job.Id, "the command queue is unavailable; try again"); err != nil {

@@ -113,7 +113,7 @@ func cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Access-Control-Allow-Origin", "*")
-		h.Set("Access-Control-Expose-Headers", "Link, Location")
+		h.Set("Access-Control-Expose-Headers", "Link, Location, Retry-After")
 		next.ServeHTTP(w, r)
 	})
 }

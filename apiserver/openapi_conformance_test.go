@@ -340,6 +340,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	t.Run("token", func(t *testing.T) { t.Parallel(); conformToken(t, c) })
 	t.Run("redis down", func(t *testing.T) { t.Parallel(); conformRedisDown(t, c) })
 	t.Run("open routes", func(t *testing.T) { t.Parallel(); conformOpen(t, c) })
+	t.Run("limits", func(t *testing.T) { t.Parallel(); conformLimits(t, c) })
 	t.Cleanup(func() {
 		if !t.Failed() {
 			c.wantAllExercised(t)
@@ -754,4 +755,19 @@ func conformOpen(t *testing.T, c *contract) {
 	if err != nil || !bytes.Equal(doc.body, file) {
 		t.Errorf("GET /openapi.yaml does not serve openapi.yaml (%v)", err)
 	}
+}
+
+// conformLimits answers 429s: a full queue refuses creating and resuming,
+// a client at its quota creating.
+func conformLimits(t *testing.T, c *contract) {
+	e := newEnv(t, func(cfg *apiserver.Config) { cfg.MaxQueued, cfg.ClientQuota = 1, 2 })
+	stopped := e.putJob(jobspec.StateStopped)
+	if err := e.store.Enqueue(ctxT(t), "waiting"); err != nil {
+		t.Fatal(err)
+	}
+	c.call(t, e, http.StatusTooManyRequests, "POST", "/jobs", sampleSpec(t), "Content-Type: application/json")
+	c.call(t, e, http.StatusTooManyRequests, "PUT", "/jobs/"+stopped.Id+"/resume", nil)
+	e.store.Dequeue(ctxT(t), "waiting")
+	c.call(t, e, http.StatusCreated, "POST", "/jobs", sampleSpec(t), "Content-Type: application/json")
+	c.call(t, e, http.StatusTooManyRequests, "POST", "/jobs", sampleSpec(t), "Content-Type: application/json")
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/ezlivestreaming/ezlive/jobspec"
+	"github.com/ezlivestreaming/ezlive/store"
 )
 
 // Problem is an RFC 9457 problem details body (application/problem+json).
@@ -22,6 +23,7 @@ type Problem struct {
 	Errors   []jobspec.FieldError `json:"errors,omitempty"`
 	State    jobspec.State        `json:"state,omitempty"` // the job's current state on a 409
 	Checks   map[string]string    `json:"checks,omitempty"`
+	Limit    string               `json:"limit,omitempty"` // the limit a 429 hit: queue or client_quota
 }
 
 // ProblemContentType is the media type of every error body.
@@ -57,6 +59,8 @@ func statusOf(code string) int {
 		return http.StatusNotFound
 	case jobspec.ECONFLICT:
 		return http.StatusConflict
+	case jobspec.ELIMIT:
+		return http.StatusTooManyRequests
 	case jobspec.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
 	}
@@ -71,6 +75,7 @@ func problemOf(err error) Problem {
 		ce  *conflictError
 		mbe *http.MaxBytesError
 		ae  *jobspec.Error
+		le  *store.LimitError
 	)
 	switch {
 	case errors.As(err, &he):
@@ -81,6 +86,10 @@ func problemOf(err error) Problem {
 	case errors.As(err, &ce):
 		p := newProblem(statusOf(jobspec.ECONFLICT), jobspec.ECONFLICT, ce.msg)
 		p.State = ce.state
+		return p
+	case errors.As(err, &le):
+		p := newProblem(statusOf(jobspec.ELIMIT), jobspec.ELIMIT, le.Message)
+		p.Limit = le.Limit
 		return p
 	case errors.As(err, &ae):
 		status := statusOf(ae.Code)
@@ -110,6 +119,9 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p Problem) {
 	p.Instance = r.URL.Path
 	w.Header().Set("Content-Type", ProblemContentType)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if p.Status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
+	}
 	w.WriteHeader(p.Status)
 	json.NewEncoder(w).Encode(p)
 }

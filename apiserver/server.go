@@ -26,7 +26,8 @@ import (
 
 // JobStore is what the API needs of the job store (store.Store).
 type JobStore interface {
-	CreateJob(ctx context.Context, job *jobspec.LiveJob) error
+	CreateJobWithin(ctx context.Context, job *jobspec.LiveJob, a store.Admission) error
+	QueueRoom(ctx context.Context, max int) error
 	Job(ctx context.Context, id string) (*jobspec.LiveJob, error)
 	UpdateJob(ctx context.Context, id string, fn func(*jobspec.LiveJob) error) (*jobspec.LiveJob, error)
 	DeleteJob(ctx context.Context, id string) error
@@ -90,6 +91,12 @@ type Config struct {
 	Metrics *prometheus.Registry
 	// DRM, when set, adds the ClearKey license and HLS key routes (drm.go).
 	DRM DRMLicense
+	// MaxQueued, when set, refuses new and resumed jobs (429) while that
+	// many jobs wait for capacity in queued_jobs.
+	MaxQueued int
+	// ClientQuota, when set, refuses a client's new jobs (429) while it has
+	// that many jobs not yet deleted (limits.go says who a client is).
+	ClientQuota int
 }
 
 // MaxBodyBytes bounds a request body; a larger one gets 413.

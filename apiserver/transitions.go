@@ -63,7 +63,13 @@ func (s *Server) stopJob(w http.ResponseWriter, r *http.Request, ps httprouter.P
 	return s.move(w, r, ps.ByName("id"), stopping)
 }
 
+// resumeJob moves a job back to created, where it may wait in the queue:
+// the queue's limit applies (the job is counted in its client's quota
+// already).
 func (s *Server) resumeJob(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
+	if err := s.cfg.Store.QueueRoom(r.Context(), s.cfg.MaxQueued); err != nil {
+		return err
+	}
 	return s.move(w, r, ps.ByName("id"), resuming)
 }
 

@@ -13,6 +13,7 @@ const (
 	EFORBIDDEN   = "forbidden"   // 403: known, but not for this requester
 	ENOTFOUND    = "not_found"   // 404
 	ECONFLICT    = "conflict"    // 409
+	ELIMIT       = "limit"       // 429: a queue or quota limit refuses it for now
 	EUNAVAILABLE = "unavailable" // 503
 	EINTERNAL    = "internal"    // 500
 )

@@ -35,11 +35,12 @@ type Config struct {
 	Logger   *slog.Logger
 	Metrics  Metrics // nil: nothing is counted
 
-	HeartbeatTimeout  time.Duration // a placement with no heartbeat for this long is dead
-	StartTimeout      time.Duration // time a new placement has for its first heartbeat
-	MaxAttempts       int           // re-placements after failures before the job fails
-	ReconcileInterval time.Duration // full sweep of every job
-	Instance          string        // this scheduler's name in locks
+	HeartbeatTimeout   time.Duration // a placement with no heartbeat for this long is dead
+	StartTimeout       time.Duration // time a new placement has for its first heartbeat
+	MaxAttempts        int           // re-placements after failures before the job fails
+	ReconcileInterval  time.Duration // full sweep of every job
+	QueueSweepInterval time.Duration // waiting jobs are tried this often with no capacity signal
+	Instance           string        // this scheduler's name in locks
 
 	// OutputFailureTimeout: a job whose transcoder reports its writes to
 	// the origin failing for longer fails. Zero: never (an exception to
@@ -66,6 +67,10 @@ type Scheduler struct {
 	now   func() time.Time
 	stuck stuckRepairs
 	sight *sight // since when heartbeats could be seen
+	queue queueWatch
+	// recheckFrom is where the next sweep's turn of waiting jobs starts
+	// (recheckTurn); in memory on purpose: it only spreads the rechecks.
+	recheckFrom int
 }
 
 // New checks the configuration and fills its defaults.
@@ -88,6 +93,9 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.ReconcileInterval <= 0 {
 		cfg.ReconcileInterval = DefaultReconcileInterval
 	}
+	if cfg.QueueSweepInterval <= 0 {
+		cfg.QueueSweepInterval = DefaultQueueSweepInterval
+	}
 	if cfg.Instance == "" {
 		host, _ := os.Hostname()
 		cfg.Instance = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), randomHex(4))
@@ -98,7 +106,7 @@ func New(cfg Config) (*Scheduler, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = noMetrics{}
 	}
-	return &Scheduler{cfg: cfg, log: cfg.Logger, now: time.Now, sight: &sight{}}, nil
+	return &Scheduler{cfg: cfg, log: cfg.Logger, now: time.Now, sight: &sight{}, queue: queueWatch{seen: -1}}, nil
 }
 
 // Run consumes commands, follows driver events and reconciles until ctx ends.
@@ -118,8 +126,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		case ev := <-events:
 			s.onDriverEvent(ctx, ev)
 		case <-liveness.C:
-			s.checkHeartbeats(ctx)
-			s.retryQueued(ctx)
+			s.tick(ctx)
 		case <-sweep.C:
 			s.Reconcile(ctx)
 		}
@@ -171,18 +178,11 @@ func (s *Scheduler) handleMessage(ctx context.Context, m queue.Message) {
 	}
 }
 
-// retryQueued tries again to place the jobs waiting for capacity.
-func (s *Scheduler) retryQueued(ctx context.Context) {
-	ids, err := s.cfg.Store.QueuedJobs(ctx)
-	if err != nil {
-		s.log.Warn("read queued jobs", "err", err)
-		return
-	}
-	for _, id := range ids {
-		if err := s.ReconcileJob(ctx, id); err != nil {
-			s.log.Warn("retry queued job", "job_id", id, "err", err)
-		}
-	}
+// tick is the scheduler's work every second: dead heartbeats, and the
+// waiting jobs if capacity may have appeared (checkQueue).
+func (s *Scheduler) tick(ctx context.Context) {
+	s.checkHeartbeats(ctx)
+	s.checkQueue(ctx)
 }
 
 func randomHex(n int) string {

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/ezlivestreaming/ezlive/drm"
 	"github.com/ezlivestreaming/ezlive/internal/redistest"
 	"github.com/ezlivestreaming/ezlive/jobspec"
@@ -21,6 +23,7 @@ import (
 )
 
 type fixture struct {
+	rdb    *redis.Client
 	store  *store.Store
 	driver *schedulertest.Driver
 	keys   *drm.KeyService
@@ -29,8 +32,13 @@ type fixture struct {
 
 func newFixture(t *testing.T, d *schedulertest.Driver) *fixture {
 	t.Helper()
-	rdb := redistest.Start(t).Client(t)
-	f := &fixture{store: store.New(rdb), driver: d, keys: drm.NewKeyService(rdb, nil)}
+	return newFixtureOn(t, redistest.Start(t), d)
+}
+
+func newFixtureOn(t *testing.T, srv *redistest.Server, d *schedulertest.Driver) *fixture {
+	t.Helper()
+	rdb := srv.Client(t)
+	f := &fixture{rdb: rdb, store: store.New(rdb), driver: d, keys: drm.NewKeyService(rdb, nil)}
 	f.sched = f.newScheduler(t, "s1")
 	return f
 }

@@ -2,6 +2,8 @@ package scheduler
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ezlivestreaming/ezlive/jobspec"
@@ -18,30 +20,16 @@ const placeGrace = 3 * time.Second
 // whose commands were lost, placements that belong to no live job, and loads
 // that no longer match the jobs.
 func (s *Scheduler) Reconcile(ctx context.Context) {
-	running, err := s.cfg.Driver.Placements(ctx)
+	running, loads, snap, err := s.takeSnapshot(ctx)
 	if err != nil {
-		s.log.Warn("sweep: list placements", "err", err)
+		s.log.Warn("sweep: read what to check jobs against", "err", err)
 		return
 	}
-	placed := make(map[string]Running, len(running))
-	for _, r := range running {
-		placed[r.JobID] = r
-	}
-	loads, err := s.cfg.Store.Loads(ctx)
-	if err != nil {
-		s.log.Warn("sweep: read loads", "err", err)
+	seen, err := s.sweepJobs(ctx, snap)
+	if err != nil { // with some jobs unseen, their placements are not orphans
+		s.log.Warn("sweep: list jobs", "err", err)
 		return
 	}
-	queued, err := s.cfg.Store.QueuedJobs(ctx)
-	if err != nil {
-		s.log.Warn("sweep: read queued jobs", "err", err)
-		return
-	}
-	snap := snapshot{placed: placed, held: holders(loads), queued: map[string]bool{}}
-	for _, id := range queued {
-		snap.queued[id] = true
-	}
-	seen := s.sweepJobs(ctx, snap)
 	for _, r := range running {
 		if !seen[r.JobID] {
 			s.act(ctx, r.JobID, "placement of a deleted job", func(ctx context.Context, _ *jobspec.LiveJob) error {
@@ -63,6 +51,57 @@ func (s *Scheduler) Reconcile(ctx context.Context) {
 	}
 }
 
+// takeSnapshot reads what the sweep checks every job against: the driver's
+// placements, the loads, and queued_jobs, with this sweep's turn of waiting
+// jobs to recheck.
+func (s *Scheduler) takeSnapshot(ctx context.Context) ([]Running, map[string]store.Load, snapshot, error) {
+	running, err := s.cfg.Driver.Placements(ctx)
+	if err != nil {
+		return nil, nil, snapshot{}, fmt.Errorf("list placements: %w", err)
+	}
+	loads, err := s.cfg.Store.Loads(ctx)
+	if err != nil {
+		return nil, nil, snapshot{}, err
+	}
+	queued, err := s.cfg.Store.QueuedJobs(ctx)
+	if err != nil {
+		return nil, nil, snapshot{}, err
+	}
+	snap := snapshot{placed: make(map[string]Running, len(running)), held: holders(loads),
+		queued: map[string]bool{}, recheck: map[string]bool{}}
+	for _, r := range running {
+		snap.placed[r.JobID] = r
+	}
+	for _, id := range queued {
+		snap.queued[id] = true
+	}
+	for _, id := range s.recheckTurn(queued) {
+		snap.recheck[id] = true
+	}
+	return running, loads, snap, nil
+}
+
+// recheckPerSweep is how many waiting jobs' records one sweep reads. The
+// others are left to checkQueue, so that a sweep's cost does not grow with
+// the queue; each gets its turn, so a lost stop or delete command of a
+// waiting job is still found, within ⌈waiting/1000⌉ sweeps.
+const recheckPerSweep = 1000
+
+// recheckTurn is this sweep's turn of queued: the next recheckPerSweep ids
+// after the last turn's, wrapping around.
+func (s *Scheduler) recheckTurn(queued []string) []string {
+	if len(queued) <= recheckPerSweep {
+		return queued
+	}
+	from := s.recheckFrom % len(queued)
+	s.recheckFrom = from + recheckPerSweep
+	turn := queued[from:min(from+recheckPerSweep, len(queued))]
+	if wrap := recheckPerSweep - len(turn); wrap > 0 {
+		turn = append(slices.Clip(turn), queued[:wrap]...)
+	}
+	return turn
+}
+
 // holders indexes worker_loads by job: the nodes holding a share for it.
 func holders(loads map[string]store.Load) map[string][]string {
 	out := map[string][]string{}
@@ -76,39 +115,59 @@ func holders(loads map[string]store.Load) map[string][]string {
 
 // snapshot is what a sweep reads once and checks every job against.
 type snapshot struct {
-	placed map[string]Running  // the driver's placements, by job
-	held   map[string][]string // the nodes holding a share for each job
-	queued map[string]bool     // jobs in queued_jobs, which retryQueued retries
+	placed  map[string]Running  // the driver's placements, by job
+	held    map[string][]string // the nodes holding a share for each job
+	queued  map[string]bool     // jobs in queued_jobs, which checkQueue retries
+	recheck map[string]bool     // the waiting jobs whose records this sweep reads
 }
 
-// sweepJobs visits every job; it returns the ids it saw.
-func (s *Scheduler) sweepJobs(ctx context.Context, snap snapshot) map[string]bool {
-	seen := map[string]bool{}
-	cursor := ""
-	for {
-		jobs, next, err := s.cfg.Store.ListJobs(ctx, store.ListOptions{Limit: 1000, Cursor: cursor})
-		if err != nil {
-			s.log.Warn("sweep: list jobs", "err", err)
-			return seen
+// unread reports whether the sweep leaves a job's record unread: it waits
+// in queued_jobs (checkQueue's), holds no load, and it is not its turn.
+func (snap snapshot) unread(id string) bool {
+	return snap.queued[id] && len(snap.held[id]) == 0 && !snap.recheck[id]
+}
+
+// sweepJobs checks every job but the unread ones, a page at a time; it
+// returns the ids of all the jobs there are.
+func (s *Scheduler) sweepJobs(ctx context.Context, snap snapshot) (map[string]bool, error) {
+	ids, err := s.cfg.Store.AllJobIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	seen := make(map[string]bool, len(ids))
+	var read []string
+	for _, id := range ids {
+		seen[id] = true
+		if !snap.unread(id) {
+			read = append(read, id)
 		}
-		for _, j := range jobs {
-			seen[j.Id] = true
-			if why := s.needsWork(j, snap); why != "" {
-				s.act(ctx, j.Id, why, func(ctx context.Context, job *jobspec.LiveJob) error {
-					return s.repair(ctx, job, snap.placed)
-				})
+	}
+	for page := range slices.Chunk(read, 1000) {
+		jobs, err := s.cfg.Store.JobsByID(ctx, page)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range page {
+			if j := jobs[id]; j != nil {
+				s.check(ctx, j, snap)
 			}
 		}
-		if next == "" {
-			return seen
-		}
-		cursor = next
+	}
+	return seen, nil
+}
+
+// check repairs one job if the sweep finds work to do on it.
+func (s *Scheduler) check(ctx context.Context, j *jobspec.LiveJob, snap snapshot) {
+	if why := s.needsWork(j, snap); why != "" {
+		s.act(ctx, j.Id, why, func(ctx context.Context, job *jobspec.LiveJob) error {
+			return s.repair(ctx, job, snap.placed)
+		})
 	}
 }
 
 // needsWork is the sweep's cheap check, without a lock, of whether a job's
 // record, its placement and its load disagree. A job waiting in
-// queued_jobs is left to retryQueued, which tries it every second.
+// queued_jobs is left to checkQueue, which tries it when capacity appears.
 func (s *Scheduler) needsWork(j *jobspec.LiveJob, snap snapshot) string {
 	r, isPlaced := snap.placed[j.Id]
 	switch {
@@ -220,7 +279,7 @@ func (s *Scheduler) onDriverEvent(ctx context.Context, ev Event) {
 			s.placementDied(ctx, id, ev.NodeID, 0, reason)
 		}
 	case EventNodeUp:
-		s.retryQueued(ctx)
+		s.capacityAppeared(ctx)
 	}
 }
 

@@ -12,12 +12,22 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// createJob adds the record and its indexes at once, unless the id exists.
+// createJob adds the record and its indexes at once, unless the id exists
+// (0) or an admission limit refuses it: queued_jobs holds ARGV[4] ids or
+// more (-1), the client ARGV[5] has ARGV[6] jobs or more (-2). Zero limits
+// are none. A job with a client is counted for it (admission.go).
 var createJob = redis.NewScript(`
+local maxq, client, quota = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+if maxq > 0 and redis.call('LLEN', KEYS[5]) >= maxq then return -1 end
+if quota > 0 and client ~= '' and tonumber(redis.call('HGET', KEYS[6], client) or '0') >= quota then return -2 end
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('ZADD', KEYS[2], 0, ARGV[1])
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[3], ARGV[3], ARGV[1]) end
-for i = 4, #ARGV do
+if client ~= '' then
+  redis.call('HINCRBY', KEYS[6], client, 1)
+  redis.call('HSET', KEYS[7], ARGV[1], client)
+end
+for i = 7, #ARGV do
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', '` + maxJobEvents + `', '*', 'job_id', ARGV[1], 'event', ARGV[i])
 end
 return 1`)
@@ -48,18 +58,30 @@ const maxUpdateAttempts = 50
 
 // CreateJob stores a new job. ECONFLICT if the id exists.
 func (s *Store) CreateJob(ctx context.Context, job *jobspec.LiveJob) error {
+	return s.CreateJobWithin(ctx, job, Admission{})
+}
+
+// CreateJobWithin stores a new job if the admission's limits let it, in one
+// step with their check: a *LimitError names the limit that refuses it, and
+// nothing is stored then. ECONFLICT if the id exists.
+func (s *Store) CreateJobWithin(ctx context.Context, job *jobspec.LiveJob, a Admission) error {
 	raw, err := json.Marshal(job)
 	if err != nil {
 		return fmt.Errorf("encode job %s: %w", job.Id, err)
 	}
-	keys := []string{KeyJobs, KeyJobIDs, KeyStreamKeys, KeyJobEvents}
-	args := append([]any{job.Id, raw, job.StreamKey}, newEvents(job, nil)...)
+	keys := []string{KeyJobs, KeyJobIDs, KeyStreamKeys, KeyJobEvents, KeyQueuedJobs, KeyClientJobs, KeyJobClients}
+	args := append([]any{job.Id, raw, job.StreamKey, a.MaxQueued, a.Client, a.ClientQuota}, newEvents(job, nil)...)
 	created, err := createJob.Run(ctx, s.rdb, keys, args...).Int()
 	if err != nil {
 		return wrap(err, "create job "+job.Id)
 	}
-	if created == 0 {
+	switch created {
+	case 0:
 		return jobspec.Errorf(jobspec.ECONFLICT, "job %s exists", job.Id)
+	case -1:
+		return queueFull(a.MaxQueued)
+	case -2:
+		return quotaReached(a.ClientQuota)
 	}
 	return nil
 }
@@ -163,6 +185,7 @@ func (s *Store) DeleteJob(ctx context.Context, id string) error {
 		p.HDel(ctx, KeyUploadTokens, id)
 		p.ZRem(ctx, KeyHeartbeats, id)
 		p.LRem(ctx, KeyQueuedJobs, 0, id)
+		forgetClient.Eval(ctx, p, []string{KeyJobClients, KeyClientJobs}, id)
 		now := time.Now()
 		p.ZAdd(ctx, KeyDeletedJobs, redis.Z{Score: float64(now.UnixMilli()), Member: id})
 		p.ZRemRangeByScore(ctx, KeyDeletedJobs, "-inf", fmt.Sprint(now.Add(-deletedJobsKept).UnixMilli()))

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -23,18 +24,22 @@ type Load struct {
 // reserveLoad sets (ARGV[3] ≥ 0) or removes (ARGV[3] < 0) one job's share of
 // a node's load and recomputes the total, so that repeating it changes
 // nothing. The total is also kept alone in worker_cpu, which placement reads.
-// With a third key, the job also leaves that list (queued_jobs) in the same
-// step.
+// When the total drops, capacity_changes (KEYS[3]) counts it in the same
+// step: the signal waiting jobs are retried on. With a fourth key, the job
+// also leaves that list (queued_jobs).
 var reserveLoad = redis.NewScript(`
-if KEYS[3] then redis.call('LREM', KEYS[3], 0, ARGV[2]) end
+if KEYS[4] then redis.call('LREM', KEYS[4], 0, ARGV[2]) end
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 local load = {Node = ARGV[1], Cpu = 0, Jobs = {}}
 if raw then load = cjson.decode(raw) end
 if type(load.Jobs) ~= 'table' then load.Jobs = {} end
+local before = 0
+for _, c in pairs(load.Jobs) do before = before + c end
 local cpu = tonumber(ARGV[3])
 if cpu < 0 then load.Jobs[ARGV[2]] = nil else load.Jobs[ARGV[2]] = cpu end
 local total, n = 0, 0
 for _, c in pairs(load.Jobs) do total = total + c; n = n + 1 end
+if total < before then redis.call('INCR', KEYS[3]) end
 if n == 0 then
   redis.call('HDEL', KEYS[1], ARGV[1])
   redis.call('HDEL', KEYS[2], ARGV[1])
@@ -45,23 +50,26 @@ redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(load))
 redis.call('HSET', KEYS[2], ARGV[1], total)
 return 1`)
 
+// loadKeys are reserveLoad's keys.
+var loadKeys = []string{KeyWorkerLoads, KeyWorkerCPU, KeyCapacityChanges}
+
 // Reserve records that job runs on node with the given estimated cores.
 func (s *Store) Reserve(ctx context.Context, node, jobID string, cpu float64) error {
-	err := reserveLoad.Run(ctx, s.rdb, []string{KeyWorkerLoads, KeyWorkerCPU}, node, jobID, cpu).Err()
+	err := reserveLoad.Run(ctx, s.rdb, loadKeys, node, jobID, cpu).Err()
 	return wrap(err, fmt.Sprintf("reserve %s on %s", jobID, node))
 }
 
 // ReservePlacement is Reserve and Dequeue in one step: what recording a
 // placement needs, in one round trip.
 func (s *Store) ReservePlacement(ctx context.Context, node, jobID string, cpu float64) error {
-	keys := []string{KeyWorkerLoads, KeyWorkerCPU, KeyQueuedJobs}
+	keys := append(slices.Clip(loadKeys), KeyQueuedJobs)
 	err := reserveLoad.Run(ctx, s.rdb, keys, node, jobID, cpu).Err()
 	return wrap(err, fmt.Sprintf("reserve %s on %s", jobID, node))
 }
 
 // Release removes job's share from node's load; releasing twice is harmless.
 func (s *Store) Release(ctx context.Context, node, jobID string) error {
-	err := reserveLoad.Run(ctx, s.rdb, []string{KeyWorkerLoads, KeyWorkerCPU}, node, jobID, -1).Err()
+	err := reserveLoad.Run(ctx, s.rdb, loadKeys, node, jobID, -1).Err()
 	return wrap(err, fmt.Sprintf("release %s on %s", jobID, node))
 }
 
@@ -112,6 +120,7 @@ func decodeCPULoads(raws map[string]string) (map[string]float64, error) {
 func (s *Store) ReplaceLoads(ctx context.Context, loads map[string]Load) error {
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, KeyWorkerLoads, KeyWorkerCPU)
+		p.Incr(ctx, KeyCapacityChanges) // loads may have dropped
 		for node, l := range loads {
 			raw, _ := json.Marshal(l)
 			p.HSet(ctx, KeyWorkerLoads, node, raw)

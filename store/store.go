@@ -3,10 +3,15 @@
 //
 //	jobs, job_ids, stream_keys, upload_tokens  the job records and their indexes
 //	queued_jobs, worker_loads, worker_cpu      placement bookkeeping
+//	capacity_changes                           counts the times capacity may
+//	                                           have appeared (waiting jobs are
+//	                                           retried on it)
 //	heartbeats                                 the transcoders' last heartbeats
 //	job_events                                 every state change, input and
 //	                                           output event (read it with
 //	                                           JobEvents or an EventGroup)
+//	job_clients, client_jobs                   who created each job; each
+//	                                           client's jobs (its quota)
 //	deleted_jobs                               deletions, a week: the origin's
 //	                                           proof before it removes outputs
 //	lock:job:<id>, lock:publish:<stream key>   a scheduler's hold on a job; the

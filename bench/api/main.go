@@ -8,7 +8,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,7 +15,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
@@ -29,6 +27,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ezlivestreaming/ezlive/apiserver"
+	"github.com/ezlivestreaming/ezlive/bench/internal/benchredis"
 	"github.com/ezlivestreaming/ezlive/queue"
 	"github.com/ezlivestreaming/ezlive/store"
 )
@@ -74,14 +73,14 @@ func run(ctx context.Context, o options) error {
 	fmt.Printf("machine: %d CPUs, GOMAXPROCS %d, %s; API, redis-server and load generator share it\n",
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
 
-	rs, err := startRedis()
+	rs, err := benchredis.Start("api")
 	if err != nil {
 		return err
 	}
-	defer rs.stop()
+	defer rs.Stop()
 	// One Redis connection per concurrent request, so the pool is not the
 	// bottleneck being measured.
-	rdb := redis.NewClient(&redis.Options{Addr: rs.addr, PoolSize: o.conns + 16})
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr, PoolSize: o.conns + 16})
 	defer rdb.Close()
 
 	base, closeAPI, err := startAPI(rdb)
@@ -98,7 +97,7 @@ func run(ctx context.Context, o options) error {
 		pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
 	}
-	fmt.Printf("api: %s  redis: %s\n\n", base, rs.addr)
+	fmt.Printf("api: %s  redis: %s\n\n", base, rs.Addr)
 
 	hc := &http.Client{Transport: &http.Transport{
 		MaxIdleConns: o.conns, MaxIdleConnsPerHost: o.conns, MaxConnsPerHost: o.conns,
@@ -321,51 +320,4 @@ func startAPI(rdb *redis.Client) (string, func(), error) {
 	srv := apiserver.NewHTTPServer(ln.Addr().String(), s.Handler())
 	go srv.Serve(ln)
 	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
-}
-
-// redisServer is a private redis-server with no persistence.
-type redisServer struct {
-	addr string
-	cmd  *exec.Cmd
-	dir  string
-}
-
-func startRedis() (*redisServer, error) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		return nil, fmt.Errorf("redis-server not installed: %w", err)
-	}
-	dir, err := os.MkdirTemp("", "ezlive-bench-api-redis-")
-	if err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cmd := exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", dir)
-	if err := cmd.Start(); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("start redis-server: %w", err)
-	}
-	rs := &redisServer{addr: fmt.Sprintf("127.0.0.1:%d", port), cmd: cmd, dir: dir}
-	rdb := redis.NewClient(&redis.Options{Addr: rs.addr})
-	defer rdb.Close()
-	for deadline := time.Now().Add(10 * time.Second); rdb.Ping(context.Background()).Err() != nil; {
-		if time.Now().After(deadline) {
-			rs.stop()
-			return nil, errors.New("redis-server did not answer on " + rs.addr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return rs, nil
-}
-
-func (rs *redisServer) stop() {
-	rs.cmd.Process.Kill()
-	rs.cmd.Wait()
-	os.RemoveAll(rs.dir)
 }

@@ -36,6 +36,9 @@ func TestBadCommandLinesNameTheFlag(t *testing.T) {
 			[]string{"-redis is not set", "EZLIVE_REDIS_ADDR", "-worker-redis"}},
 		{"short SRT passphrase", nil, runIngest, []string{"-srt-passphrase", "short"}, []string{"-srt-passphrase", "10 to 79"}},
 		{"bad playback base", nil, runAPI, []string{"-playback-base-url", "ftp://x", "-redis", "127.0.0.1:1"}, []string{"-playback-base-url"}},
+		{"negative queue limit from the environment", map[string]string{"EZLIVE_MAX_QUEUED": "-1"}, runAPI, []string{"-redis", "127.0.0.1:1"},
+			[]string{"-max-queued", "-1"}},
+		{"negative client quota", nil, runDev, []string{"-client-quota", "-5", "-redis", "127.0.0.1:1"}, []string{"-client-quota", "-5"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

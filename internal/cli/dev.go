@@ -42,7 +42,8 @@ func devFlags() (*flagSet, *devOptions) {
 			shakaDir:      fs.String("shaka-dir", "EZLIVE_SHAKA_DIR", "web/node_modules/shaka-player/dist", "directory of the Shaka Player build for the demo page"),
 			feeds:         fs.Bool("feeds", "EZLIVE_FEEDS", true, "let the demo page push test patterns (POST /jobs/:id/feed)"),
 			ingestGateway: new(string), ingestGatewaySRT: new(string),
-			drain: addDrain(fs, "EZLIVE_API_DRAIN", 0),
+			drain:  addDrain(fs, "EZLIVE_API_DRAIN", 0),
+			limits: addLimits(fs),
 		},
 		ingestSRT: fs.String("ingest-srt-listen", "EZLIVE_INGEST_SRT_LISTEN", "127.0.0.1:9710",
 			"UDP address of the gateway's SRT listener (empty, or a build without SRT: none)"),
@@ -79,7 +80,7 @@ func runDev(ctx context.Context, args []string) error {
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	if err := o.api.checkExposure(); err != nil {
+	if err := o.api.check(); err != nil {
 		return err
 	}
 	b, err := openBackend(ctx, o.api.common, &o.api.queue)

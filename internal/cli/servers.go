@@ -38,6 +38,35 @@ type apiOptions struct {
 	ingestGateway         *string
 	ingestGatewaySRT      *string
 	drain                 *time.Duration
+	limits                apiLimits
+}
+
+// apiLimits are the API's admission limits (apiserver.Config).
+type apiLimits struct{ maxQueued, clientQuota *int }
+
+// Defaults of the admission limits.
+const (
+	defaultMaxQueued   = 10000
+	defaultClientQuota = 1000
+)
+
+func addLimits(fs *flagSet) apiLimits {
+	return apiLimits{
+		maxQueued: fs.Int("max-queued", "EZLIVE_MAX_QUEUED", defaultMaxQueued,
+			"refuse new and resumed jobs (429) while this many wait for capacity (0: no limit)"),
+		clientQuota: fs.Int("client-quota", "EZLIVE_CLIENT_QUOTA", defaultClientQuota,
+			"refuse a client's new jobs (429) while it has this many not yet deleted; a client is the API token, or else the remote address (0: no limit)"),
+	}
+}
+
+func (l apiLimits) check() error {
+	if *l.maxQueued < 0 {
+		return usagef("-max-queued: %d is negative (0 means no limit)", *l.maxQueued)
+	}
+	if *l.clientQuota < 0 {
+		return usagef("-client-quota: %d is negative (0 means no limit)", *l.clientQuota)
+	}
+	return nil
 }
 
 func apiFlags() (*flagSet, *apiOptions) {
@@ -55,7 +84,8 @@ func apiFlags() (*flagSet, *apiOptions) {
 			"base of the stable ingest URLs, e.g. rtmp://ingest.example.com/live (empty: publishers push to each transcoder)"),
 		ingestGatewaySRT: fs.String("ingest-srt-gateway", "EZLIVE_INGEST_SRT_GATEWAY", "",
 			"the gateway's SRT address, e.g. srt://ingest.example.com:9710 (empty: no SRT ingest URL)"),
-		drain: addDrain(fs, "EZLIVE_API_DRAIN", defaultDrain),
+		drain:  addDrain(fs, "EZLIVE_API_DRAIN", defaultDrain),
+		limits: addLimits(fs),
 	}
 }
 
@@ -64,7 +94,7 @@ func runAPI(ctx context.Context, args []string) error {
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	if err := o.checkExposure(); err != nil {
+	if err := o.check(); err != nil {
 		return err
 	}
 	b, err := openBackend(ctx, o.common, &o.queue)
@@ -82,6 +112,14 @@ func runAPI(ctx context.Context, args []string) error {
 
 func addInsecure(fs *flagSet) *bool {
 	return fs.Bool("insecure", "EZLIVE_API_INSECURE", false, "let the API listen beyond loopback without -token")
+}
+
+// check refuses what the API must not start with, before anything starts.
+func (o *apiOptions) check() error {
+	if err := o.checkExposure(); err != nil {
+		return err
+	}
+	return o.limits.check()
 }
 
 // checkExposure refuses to serve the whole API without a token to anyone
@@ -113,7 +151,8 @@ func (o *apiOptions) server(b *backend, reg *prometheus.Registry) (*apiserver.Se
 		Store: b.store, Queue: b.queue, PlaybackBaseURL: strings.TrimSuffix(*o.playback, "/"), Token: *o.tok, Logger: log,
 		Web: web.Handler(web.Config{ShakaDir: *o.shakaDir}), Metrics: reg,
 		IngestGateway: *o.ingestGateway, IngestGatewaySRT: *o.ingestGatewaySRT,
-		DRM: apiDRM(b),
+		DRM:       apiDRM(b),
+		MaxQueued: *o.limits.maxQueued, ClientQuota: *o.limits.clientQuota,
 	}
 	closeFeeds := func() {}
 	if *o.feeds {
