@@ -57,22 +57,22 @@ func TestSRTPassphrasePerJob(t *testing.T) {
 			t.Fatalf("published to %s\n%s", url, log)
 		}
 	}
-	// A running transcoder takes only the key it was started with, so the
-	// new key streams once the job is stopped and resumed.
-	if _, err := s.client.Stop(ctx, job.Id); err != nil {
-		t.Fatal(err)
-	}
-	s.waitState(job.Id, jobspec.StateStopped, 60*time.Second)
-	if _, err := s.client.Resume(ctx, job.Id); err != nil {
-		t.Fatal(err)
-	}
-	s.waitState(job.Id, jobspec.StateRunning, 60*time.Second)
+	// The running transcoder learns the new key from its next heartbeat's
+	// reply: the new URL streams with no stop and resume, and the input
+	// lost with the old publisher (the slate plays meanwhile) is restored.
+	s.waitFor(30*time.Second, "the input lost with the cut-off publisher", func() (bool, string) {
+		j := s.job(job.Id)
+		return !j.Input_lost_since.IsZero(), fmt.Sprintf("%s, input lost since %v", j.State, j.Input_lost_since)
+	})
 	again, _ := srtPublisher(ctx, rotated.SrtIngestUrl, 120)
 	if err := again.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer again.Process.Kill()
-	s.waitState(job.Id, jobspec.StateStreaming, 60*time.Second)
+	s.waitFor(60*time.Second, "the new key's publisher", func() (bool, string) {
+		j := s.job(job.Id)
+		return j.State == jobspec.StateStreaming && j.Input_lost_since.IsZero(), fmt.Sprintf("%s, input lost since %v", j.State, j.Input_lost_since)
+	})
 }
 
 // srtPublisher is ffmpeg pushing the test pattern to an srt:// URL for

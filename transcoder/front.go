@@ -30,6 +30,7 @@ const (
 // is closed when it leaves (or is replaced, or dropped by the splice).
 type session struct {
 	id   int64
+	key  string // the stream key it published with
 	tags chan tag
 	conn *rtmp.Conn
 	gone chan struct{} // closed by drop
@@ -47,12 +48,12 @@ func (s *session) drop() {
 // front listens for publishers on one address.
 type front struct {
 	ln       net.Listener
-	key      string
 	log      *slog.Logger
 	sessions chan *session // each new publisher, once it publishes
 	bytesIn  atomic.Int64
 
 	mu      sync.Mutex
+	key     string // the job's stream key: setKey follows rotations
 	current *session
 	nextID  int64
 	closed  bool
@@ -111,7 +112,7 @@ func (f *front) serve(nc net.Conn) {
 	}
 	c := rtmp.NewConn(nc, rtmp.Limits{})
 	req, err := rtmp.AwaitPublish(c, rtmpApp, frontChunkSize)
-	if err == nil && req.Key != f.key {
+	if err == nil && req.Key != f.currentKey() {
 		err = rtmp.KeyRefusal(rtmp.RefusedBadKey, errors.New("wrong stream key"))
 	}
 	if err != nil {
@@ -127,7 +128,7 @@ func (f *front) serve(nc net.Conn) {
 		return
 	}
 	nc.SetDeadline(time.Time{})
-	s := f.begin(c)
+	s := f.begin(c, req.Key)
 	if s == nil {
 		return
 	}
@@ -137,15 +138,35 @@ func (f *front) serve(nc net.Conn) {
 	log.Info("publisher off", "session", s.id, "err", err)
 }
 
-// begin registers a new session, replacing the current one.
-func (f *front) begin(c *rtmp.Conn) *session {
+func (f *front) currentKey() string {
 	f.mu.Lock()
-	if f.closed {
+	defer f.mu.Unlock()
+	return f.key
+}
+
+// setKey takes a rotated stream key: a publisher still on another key is
+// dropped, and only the new key publishes from now on.
+func (f *front) setKey(key string) {
+	f.mu.Lock()
+	f.key = key
+	cur := f.current
+	f.mu.Unlock()
+	if cur != nil && cur.key != key {
+		f.log.Info("publisher dropped: its stream key was rotated", "session", cur.id)
+		cur.drop()
+	}
+}
+
+// begin registers a new session of a publisher that published with key,
+// replacing the current one. A key rotated meanwhile refuses it.
+func (f *front) begin(c *rtmp.Conn, key string) *session {
+	f.mu.Lock()
+	if f.closed || key != f.key {
 		f.mu.Unlock()
 		return nil
 	}
 	f.nextID++
-	s := &session{id: f.nextID, tags: make(chan tag, 512), conn: c, gone: make(chan struct{})}
+	s := &session{id: f.nextID, key: key, tags: make(chan tag, 512), conn: c, gone: make(chan struct{})}
 	old := f.current
 	f.current = s
 	f.mu.Unlock()

@@ -18,21 +18,23 @@ import (
 	"github.com/ezlivestreaming/ezlive/jobspec"
 )
 
-// recorder is a Reporter that keeps every heartbeat.
+// recorder is a Reporter that keeps every heartbeat and answers with key,
+// the job's stream key (empty: unchanged).
 type recorder struct {
 	mu    sync.Mutex
 	beats []Heartbeat
 	fence bool
+	key   string
 }
 
-func (r *recorder) Report(_ context.Context, hb Heartbeat) error {
+func (r *recorder) Report(_ context.Context, hb Heartbeat) (Reply, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.beats = append(r.beats, hb)
 	if r.fence {
-		return fmt.Errorf("redis says: %w", ErrFenced)
+		return Reply{}, fmt.Errorf("redis says: %w", ErrFenced)
 	}
-	return nil
+	return Reply{StreamKey: r.key}, nil
 }
 
 func (r *recorder) last() Heartbeat {

@@ -282,3 +282,37 @@ func TestWrongStreamKey(t *testing.T) {
 		t.Errorf("states %v: media of the wrong key was encoded", got)
 	}
 }
+
+// TestStreamKeyRotation: once a heartbeat's reply carries a new stream key,
+// the publisher still on the old key is cut off, the old key is refused,
+// and the new key publishes (through the gateway, which forwards the key
+// the publisher used).
+func TestStreamKeyRotation(t *testing.T) {
+	t.Parallel()
+	j := startJob(t, "rekey", smallLadder("hls", "mpegts", 2, "h264"))
+	old := publisher(j.ingestURL(), 60, "320x180")
+	if err := old.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = old.Process.Kill() })
+	exited := make(chan error, 1)
+	go func() { exited <- old.Wait() }()
+	testenv.WaitFor(t, 30*time.Second, "streaming with the first key", func() bool {
+		return j.rep.last().State == StateStreaming
+	})
+
+	newKey := "key" + randHex(8)
+	j.rep.mu.Lock()
+	j.rep.key = newKey
+	j.rep.mu.Unlock()
+	select {
+	case <-exited:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the publisher on the rotated key is still connected")
+	}
+	if out, err := publisher(j.ingestURL(), 2, "320x180").CombinedOutput(); err == nil {
+		t.Fatalf("the old key still publishes:\n%s", out)
+	}
+	publish(t, "rtmp://"+j.addr+"/live/"+newKey, 4, "320x180")
+	j.waitRunsEnded(t, 2)
+}

@@ -29,11 +29,29 @@ type supervisor struct {
 	stats          jobspec.Stats
 	restarts       int
 	inputLostSince time.Time
+	streamKey      string // the job's key now (Reply.StreamKey)
 }
 
 func newSupervisor(cfg Config, rl *relay, ss *slates) *supervisor {
 	return &supervisor{cfg: cfg, relay: rl, log: cfg.Logger, changed: make(chan struct{}, 1), state: StateListening,
-		slates: ss, policy: policyOf(cfg.Spec), inputLostSince: cfg.InputLostSince}
+		slates: ss, policy: policyOf(cfg.Spec), inputLostSince: cfg.InputLostSince, streamKey: cfg.StreamKey}
+}
+
+// rekey follows a rotation of the job's stream key ("": none). The front
+// is written under mu because this runs on the heartbeat loop.
+func (s *supervisor) rekey(key string) {
+	s.mu.Lock()
+	if key == "" || key == s.streamKey {
+		s.mu.Unlock()
+		return
+	}
+	s.streamKey = key
+	f := s.front
+	s.mu.Unlock()
+	s.log.Info("stream key rotated")
+	if f != nil {
+		f.setKey(key)
+	}
 }
 
 func (s *supervisor) heartbeat() Heartbeat {
@@ -88,11 +106,13 @@ const (
 // in their names, HLS media sequences start at the run's Unix time, with
 // EXT-X-DISCONTINUITY on the run's first segment (see ffmpeg.Args).
 func (s *supervisor) supervise(ctx context.Context) error {
-	f, err := startFront(s.cfg.ListenAddr, s.cfg.StreamKey, s.log)
+	s.mu.Lock()
+	f, err := startFront(s.cfg.ListenAddr, s.streamKey, s.log)
+	s.front = f
+	s.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	s.front = f
 	defer f.close()
 	backoff := minBackoff
 	for period := s.cfg.FirstPeriod; ; period++ {

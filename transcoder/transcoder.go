@@ -65,11 +65,19 @@ type Heartbeat struct {
 	OutputError        string
 }
 
-// Reporter takes heartbeats to the control plane. An error wrapping
-// ErrFenced stops the transcoder; other errors are logged and the next
-// heartbeat tries again.
+// Reporter takes heartbeats to the control plane and answers what the
+// transcoder must follow. An error wrapping ErrFenced stops the
+// transcoder; other errors are logged and the next heartbeat tries again.
 type Reporter interface {
-	Report(ctx context.Context, hb Heartbeat) error
+	Report(ctx context.Context, hb Heartbeat) (Reply, error)
+}
+
+// Reply is the control plane's answer to a heartbeat.
+type Reply struct {
+	// StreamKey is the job's stream key now; empty: unchanged. After a
+	// rotation the front takes only the new key and drops a publisher
+	// still on the old one, as the ingest gateway does.
+	StreamKey string
 }
 
 // Config is one job's transcoder.
@@ -221,7 +229,7 @@ func (s *supervisor) heartbeats(ctx context.Context, cancel context.CancelCauseF
 	defer t.Stop()
 	for {
 		rctx, cancelReport := context.WithTimeout(ctx, max(3*s.cfg.HeartbeatInterval, 2*time.Second))
-		err := s.cfg.Reporter.Report(rctx, s.heartbeat())
+		reply, err := s.cfg.Reporter.Report(rctx, s.heartbeat())
 		cancelReport()
 		switch {
 		case errors.Is(err, ErrFenced):
@@ -230,6 +238,8 @@ func (s *supervisor) heartbeats(ctx context.Context, cancel context.CancelCauseF
 			return
 		case err != nil && ctx.Err() == nil:
 			s.log.Warn("heartbeat failed", "err", err)
+		case err == nil:
+			s.rekey(reply.StreamKey)
 		}
 		select {
 		case <-ctx.Done():

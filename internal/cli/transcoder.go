@@ -142,16 +142,19 @@ func (o *transcoderOptions) config(ctx context.Context, st *store.Store, log *sl
 // heartbeats reports a transcoder's heartbeats to the store.
 type heartbeats struct{ st *store.Store }
 
-func (h heartbeats) Report(ctx context.Context, hb transcoder.Heartbeat) error {
-	_, err := h.st.RecordHeartbeat(ctx, store.HeartbeatReport{
+func (h heartbeats) Report(ctx context.Context, hb transcoder.Heartbeat) (transcoder.Reply, error) {
+	job, err := h.st.RecordHeartbeat(ctx, store.HeartbeatReport{
 		JobID: hb.JobID, Generation: hb.Generation, Streaming: hb.State == transcoder.StateStreaming,
 		IngestAddr: hb.IngestAddr, Stats: hb.Stats, Time: hb.Time, InputLostSince: hb.InputLostSince,
 		OutputFailingSince: hb.OutputFailingSince, OutputError: hb.OutputError,
 	})
-	if errors.Is(err, store.ErrFenced) {
-		return fmt.Errorf("%w", transcoder.ErrFenced)
+	switch {
+	case errors.Is(err, store.ErrFenced):
+		return transcoder.Reply{}, fmt.Errorf("%w", transcoder.ErrFenced)
+	case err != nil:
+		return transcoder.Reply{}, err
 	}
-	return err
+	return transcoder.Reply{StreamKey: job.StreamKey}, nil
 }
 
 // firstPeriod is where a transcoder's runs start numbering: after the last
