@@ -89,13 +89,8 @@ func (s *Server) newJob(spec jobspec.Spec, warnings []string, now time.Time) (*j
 		Ingest_gateway_srt:      s.cfg.IngestGatewaySRT,
 	}
 	job.SetStreamKey(newStreamKey())
-	base := strings.TrimSuffix(s.cfg.PlaybackBaseURL, "/") + "/live/" + job.Id + "/"
-	for _, name := range jobspec.ManifestNames(spec) {
-		job.Playback_urls = append(job.Playback_urls, base+name)
-	}
-	if len(job.Playback_urls) > 0 {
-		job.Playback_url = job.Playback_urls[0]
-	}
+	job.Playback_urls = s.playbackURLs(spec, "live/"+job.Id)
+	job.Playback_url = first(job.Playback_urls)
 	job.SetState(jobspec.StateCreated, "created by API", now)
 	return job, nil
 }

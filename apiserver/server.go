@@ -90,6 +90,9 @@ type Config struct {
 	Metrics *prometheus.Registry
 	// DRM, when set, adds the ClearKey license and HLS key routes (drm.go).
 	DRM DRMLicense
+	// Playback, when set, adds POST /jobs/:id/playback_tokens: viewer
+	// tokens for signed playback and DRM keys (playback.go).
+	Playback PlaybackTokens
 }
 
 // MaxBodyBytes bounds a request body; a larger one gets 413.
@@ -191,6 +194,9 @@ func (s *Server) routes() *httprouter.Router {
 	rt.PUT("/jobs/:id/resume", s.private(s.resumeJob))
 	rt.DELETE("/jobs/:id", s.private(s.deleteJob))
 	rt.POST("/jobs/:id/stream_key", s.private(s.rotateStreamKey))
+	if s.cfg.Playback != nil {
+		rt.POST("/jobs/:id/playback_tokens", s.private(s.issuePlaybackToken))
+	}
 	if s.cfg.Feed != nil {
 		rt.GET("/jobs/:id/feed", s.private(s.feedStatus))
 		rt.POST("/jobs/:id/feed", s.private(s.startFeed))
