@@ -2,6 +2,8 @@
 // Debian's Chromium driven by playwright-core creates an HLS and a DASH job
 // through the page, starts the live feed, and checks that the player's
 // currentTime keeps advancing; then stops and deletes the job through the page.
+// A signed DRM job typed into the editor plays too: the page fetches a
+// viewer token for it (POST /jobs/:id/playback_tokens).
 //
 //   EZLIVE_URL=http://127.0.0.1:1080 node --test web/test/
 //
@@ -12,9 +14,10 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { BASE, launchChromium } from '../chromium.mjs';
 import { cleanUp } from '../testkit.mjs';
 
@@ -92,6 +95,11 @@ async function createThroughPage(page, packaging) {
   await page.selectOption('#tpl-packaging', packaging);
   await page.selectOption('#tpl-ladder', 'light');
   await page.getByRole('button', { name: 'Apply template' }).click();
+  return create(page);
+}
+
+// create clicks Create on the spec in the editor and returns the new job's id.
+async function create(page) {
   await page.getByRole('button', { name: 'Create' }).click();
   const status = page.locator('#status');
   await status.filter({ hasText: /Created job|rejected|failed/ }).waitFor();
@@ -182,6 +190,38 @@ for (const packaging of packagings) {
     }
   });
 }
+
+test('a signed DRM job plays in the page with a viewer token', { timeout: 420_000 }, async (t) => {
+  const sample = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../jobspec/testdata/sample_live_job.json');
+  const spec = JSON.parse(await readFile(sample, 'utf8'));
+  Object.assign(spec.Output, { Stream_type: 'dash', Segment_format: 'fmp4', Segment_duration: 2, Drm: { Protection_system: 'ClearKey' } });
+  spec.Output.Video_outputs = spec.Output.Video_outputs.slice(0, 1);
+  spec.Playback_policy = 'signed';
+  const page = await openPage(t);
+  const tokens = [];
+  page.on('request', (req) => req.url().endsWith('/playback_tokens') && tokens.push(req.url()));
+  let id;
+  try {
+    await page.fill('#spec', JSON.stringify(spec, null, 4));
+    id = await create(page);
+    t.diagnostic(`job ${id}`);
+    await expectSelected(page, id);
+    await waitForState(page, id, ['running', 'streaming'], UNTIL_RUNNING_MS);
+    await page.getByRole('button', { name: 'Start live feed' }).click();
+    await waitForState(page, id, 'streaming', UNTIL_STREAMING_MS);
+    await assertPlays(page);
+    assert.ok(tokens.length > 0, 'the page asked for no viewer token');
+    await page.screenshot({ path: path.join(shotDir, 'ezlive-signed-drm.png'), fullPage: true });
+    await stopAndDeleteThroughPage(page, id);
+    id = null;
+  } catch (err) {
+    await page.screenshot({ path: path.join(shotDir, 'ezlive-signed-drm-failed.png'), fullPage: true }).catch(() => {});
+    throw err;
+  } finally {
+    if (id) await cleanUp(id);
+    await page.close();
+  }
+});
 
 async function expectSelected(page, id) {
   await page.locator('#selected-id').filter({ hasText: id }).waitFor();
