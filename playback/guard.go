@@ -10,7 +10,8 @@ import (
 
 // policyCacheTTL bounds how long a job's policy is reused without asking
 // Redis. A policy never changes for a job; this bounds memory, and how
-// long a deleted job's outputs stay public.
+// long a deleted job's outputs stay public. While the store cannot answer,
+// a known policy is kept past it, so a Redis outage cuts no viewer.
 const policyCacheTTL = time.Minute
 
 // maxPolicies bounds the remembered policies; past it the map is reset.
@@ -43,7 +44,8 @@ func NewGuard(signer *Signer, jobs JobSource) *Guard {
 
 // TokenRequired reports whether jobID's outputs are served only with a
 // viewer token: a signed job's, and an unknown job's (a deleted job's
-// outputs until they are swept). A store failure is returned.
+// outputs until they are swept). A store failure is returned unless the
+// job's policy was known before.
 func (g *Guard) TokenRequired(ctx context.Context, jobID string) (bool, error) {
 	now := g.now()
 	g.mu.Lock()
@@ -56,8 +58,11 @@ func (g *Guard) TokenRequired(ctx context.Context, jobID string) (bool, error) {
 	switch {
 	case jobspec.ErrorCode(err) == jobspec.ENOTFOUND:
 		p = policy{signed: true}
-	case err != nil:
+	case err != nil && !ok:
 		return false, err
+	case err != nil:
+		// The known policy, kept another while: a request a minute pays
+		// for asking the store that is down.
 	default:
 		p = policy{signed: jobspec.PlaybackSignedOf(job.Spec)}
 	}

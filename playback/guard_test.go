@@ -125,3 +125,52 @@ func issue(t *testing.T, s *playback.Signer, job string) string {
 	}
 	return tok
 }
+
+// flakyJobs is a JobSource that fails while down.
+type flakyJobs struct {
+	jobs map[string]*jobspec.LiveJob
+	down bool
+}
+
+func (f *flakyJobs) Job(_ context.Context, id string) (*jobspec.LiveJob, error) {
+	if f.down {
+		return nil, jobspec.Errorf(jobspec.EUNAVAILABLE, "store down")
+	}
+	if j, ok := f.jobs[id]; ok {
+		return j, nil
+	}
+	return nil, jobspec.Errorf(jobspec.ENOTFOUND, "no job %s", id)
+}
+
+// TestGuardStoreDown checks that a policy known before the store went
+// down is kept past its cache time while the store cannot answer, and that
+// an unknown one is an error, not a guess.
+func TestGuardStoreDown(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	signer, err := playback.NewSigner(bytes.Repeat([]byte{1}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	playback.SetClock(signer, func() time.Time { return now })
+	jobs := &flakyJobs{jobs: map[string]*jobspec.LiveJob{
+		"pub": {Id: "pub"}, "sig": {Id: "sig", Spec: jobspec.Spec{Playback_policy: jobspec.PlaybackSigned}},
+	}}
+	g := playback.NewGuard(signer, jobs)
+	for job, want := range map[string]bool{"pub": false, "sig": true, "gone": true} {
+		if got, err := g.TokenRequired(ctx, job); err != nil || got != want {
+			t.Errorf("%s: %v %v, want %v", job, got, err, want)
+		}
+	}
+	jobs.down = true
+	now = now.Add(time.Hour)
+	for job, want := range map[string]bool{"pub": false, "sig": true, "gone": true} {
+		if got, err := g.TokenRequired(ctx, job); err != nil || got != want {
+			t.Errorf("%s with the store down: %v %v, want %v as before", job, got, err, want)
+		}
+	}
+	if _, err := g.TokenRequired(ctx, "never-seen"); err == nil {
+		t.Error("a job never seen, with the store down: no error")
+	}
+}

@@ -35,6 +35,9 @@ func TestBadCommandLinesNameTheFlag(t *testing.T) {
 			runTranscoder, []string{"-job", "j", "-generation", "1", "-listen", "127.0.0.1:1"},
 			[]string{"-redis is not set", "EZLIVE_REDIS_ADDR", "-worker-redis"}},
 		{"bad playback base", nil, runAPI, []string{"-playback-base-url", "ftp://x", "-redis", "127.0.0.1:1"}, []string{"-playback-base-url"}},
+		{"short KEK for the origin", map[string]string{"EZLIVE_DRM_KEK": "c2hvcnQ="}, runOrigin, []string{"-redis", "127.0.0.1:1"},
+			[]string{"-drm-kek", "EZLIVE_DRM_KEK", "32 bytes"}},
+		{"KEK not base64 for the API", nil, runAPI, []string{"-drm-kek", "not base64!", "-redis", "127.0.0.1:1"}, []string{"-drm-kek", "base64"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
