@@ -66,7 +66,8 @@ type Config struct {
 	Store JobStore
 	Queue Sender
 	// PlaybackBaseURL is the origin's public base URL, e.g.
-	// http://127.0.0.1:1081; playback URLs are <base>/live/<id>/<manifest>.
+	// http://127.0.0.1:1081; playback URLs are <base>/live/<id>/<manifest>,
+	// a viewer token's <base>/play/<token>/<id>/<manifest>.
 	PlaybackBaseURL string
 	// Token, when set, is the bearer token every job route requires.
 	Token  string

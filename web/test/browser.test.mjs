@@ -166,29 +166,40 @@ const packagings = (process.env.EZLIVE_PACKAGINGS || 'hls-mpegts,dash-fmp4').spl
 for (const packaging of packagings) {
   const name = packaging.startsWith('hls') ? `HLS (${packaging})` : `DASH (${packaging})`;
   const shot = `ezlive-${packaging}`;
-  test(`${name} job: create, live feed, play 10 s, stop, delete`, { timeout: 420_000 }, async (t) => {
-    const page = await openPage(t);
-    let id;
-    try {
-      id = await createThroughPage(page, packaging);
-      t.diagnostic(`job ${id}`);
-      await expectSelected(page, id);
-      await waitForState(page, id, ['running', 'streaming'], UNTIL_RUNNING_MS);
-      await page.getByRole('button', { name: 'Start live feed' }).click();
-      await waitForState(page, id, 'streaming', UNTIL_STREAMING_MS);
-      await assertPlays(page);
-      await page.screenshot({ path: path.join(shotDir, `${shot}.png`), fullPage: true });
-      await stopAndDeleteThroughPage(page, id);
-      id = null;
-    } catch (err) {
-      await page.screenshot({ path: path.join(shotDir, `${shot}-failed.png`), fullPage: true }).catch(() => {});
-      t.diagnostic(`status: ${await page.locator('#status').textContent().catch(() => '?')}`);
-      throw err;
-    } finally {
-      if (id) await cleanUp(id);
-      await page.close();
-    }
-  });
+  test(`${name} job: create, live feed, play 10 s, stop, delete`, { timeout: 420_000 }, (t) =>
+    createPlayDelete(t, shot, (page) => createThroughPage(page, packaging)),
+  );
+}
+
+// createPlayDelete creates a job in a new page with create, starts its live
+// feed, checks that it plays, and stops and deletes it through the page;
+// the page is left with a screenshot named after shot. It returns the page's
+// requests.
+async function createPlayDelete(t, shot, create) {
+  const page = await openPage(t);
+  const requests = [];
+  page.on('request', (req) => requests.push(req.url()));
+  let id;
+  try {
+    id = await create(page);
+    t.diagnostic(`job ${id}`);
+    await expectSelected(page, id);
+    await waitForState(page, id, ['running', 'streaming'], UNTIL_RUNNING_MS);
+    await page.getByRole('button', { name: 'Start live feed' }).click();
+    await waitForState(page, id, 'streaming', UNTIL_STREAMING_MS);
+    await assertPlays(page);
+    await page.screenshot({ path: path.join(shotDir, `${shot}.png`), fullPage: true });
+    await stopAndDeleteThroughPage(page, id);
+    id = null;
+    return requests;
+  } catch (err) {
+    await page.screenshot({ path: path.join(shotDir, `${shot}-failed.png`), fullPage: true }).catch(() => {});
+    t.diagnostic(`status: ${await page.locator('#status').textContent().catch(() => '?')}`);
+    throw err;
+  } finally {
+    if (id) await cleanUp(id);
+    await page.close();
+  }
 }
 
 test('a signed DRM job plays in the page with a viewer token', { timeout: 420_000 }, async (t) => {
@@ -197,30 +208,12 @@ test('a signed DRM job plays in the page with a viewer token', { timeout: 420_00
   Object.assign(spec.Output, { Stream_type: 'dash', Segment_format: 'fmp4', Segment_duration: 2, Drm: { Protection_system: 'ClearKey' } });
   spec.Output.Video_outputs = spec.Output.Video_outputs.slice(0, 1);
   spec.Playback_policy = 'signed';
-  const page = await openPage(t);
-  const tokens = [];
-  page.on('request', (req) => req.url().endsWith('/playback_tokens') && tokens.push(req.url()));
-  let id;
-  try {
+  const requests = await createPlayDelete(t, 'ezlive-signed-drm', async (page) => {
     await page.fill('#spec', JSON.stringify(spec, null, 4));
-    id = await create(page);
-    t.diagnostic(`job ${id}`);
-    await expectSelected(page, id);
-    await waitForState(page, id, ['running', 'streaming'], UNTIL_RUNNING_MS);
-    await page.getByRole('button', { name: 'Start live feed' }).click();
-    await waitForState(page, id, 'streaming', UNTIL_STREAMING_MS);
-    await assertPlays(page);
-    assert.ok(tokens.length > 0, 'the page asked for no viewer token');
-    await page.screenshot({ path: path.join(shotDir, 'ezlive-signed-drm.png'), fullPage: true });
-    await stopAndDeleteThroughPage(page, id);
-    id = null;
-  } catch (err) {
-    await page.screenshot({ path: path.join(shotDir, 'ezlive-signed-drm-failed.png'), fullPage: true }).catch(() => {});
-    throw err;
-  } finally {
-    if (id) await cleanUp(id);
-    await page.close();
-  }
+    return create(page);
+  });
+  assert.ok(requests.some((u) => u.endsWith('/playback_tokens')), 'the page asked for no viewer token');
+  assert.ok(requests.some((u) => u.includes('/play/')), 'the page played no viewer token URL');
 });
 
 async function expectSelected(page, id) {
