@@ -19,6 +19,7 @@ import (
 	"github.com/ezlivestreaming/ezlive/client"
 	"github.com/ezlivestreaming/ezlive/internal/redistest"
 	"github.com/ezlivestreaming/ezlive/jobspec"
+	"github.com/ezlivestreaming/ezlive/playback"
 	"github.com/ezlivestreaming/ezlive/queue"
 	"github.com/ezlivestreaming/ezlive/store"
 )
@@ -35,6 +36,7 @@ type env struct {
 	server *apiserver.Server
 	url    string
 	client *client.Client
+	signer *playback.Signer // issues the viewer tokens (Config.Playback)
 }
 
 // newEnv starts Redis and the API; opts may change the config (a failing
@@ -52,9 +54,13 @@ func newEnv(t *testing.T, opts ...func(*apiserver.Config)) *env {
 		t.Fatal(err)
 	}
 	e.queue = q
+	if e.signer, err = playback.NewSigner(bytes.Repeat([]byte{5}, 32)); err != nil {
+		t.Fatal(err)
+	}
 	cfg := apiserver.Config{
 		Store:           e.store,
 		Queue:           q,
+		Playback:        e.signer,
 		PlaybackBaseURL: playbackBase + "/",
 		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/ezlivestreaming/ezlive/jobspec"
+	"github.com/ezlivestreaming/ezlive/playback"
 	"github.com/ezlivestreaming/ezlive/queue"
 	"github.com/ezlivestreaming/ezlive/store"
 )
@@ -89,16 +90,9 @@ func (s *Server) newJob(spec jobspec.Spec, warnings []string, now time.Time) (*j
 		Ingest_gateway_srt:      s.cfg.IngestGatewaySRT,
 	}
 	rekey(job)
-	base := strings.TrimSuffix(s.cfg.PlaybackBaseURL, "/") + "/live/" + job.Id + "/"
-	for _, name := range jobspec.ManifestNames(spec) {
-		job.Playback_urls = append(job.Playback_urls, base+name)
-	}
-	if len(job.Playback_urls) > 0 {
-		job.Playback_url = job.Playback_urls[0]
-	}
-	if jobspec.HasThumbnail(spec.Output) {
-		job.Thumbnail_url = base + jobspec.Thumbnail
-	}
+	job.Playback_urls = s.playbackURLs(spec, "live/"+job.Id)
+	job.Playback_url = first(job.Playback_urls)
+	job.Thumbnail_url = s.thumbnailURL(spec, "live/"+job.Id)
 	job.SetState(jobspec.StateCreated, "created by API", now)
 	return job, nil
 }
@@ -118,16 +112,25 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 }
 
 // thumbnail redirects to the job's latest frame at the origin, where a CDN
-// can serve it; a job without video, or with DRM, has none.
+// can serve it; a signed job's, under a viewer token of the shortest
+// lifetime. A job without video, or with DRM, has none.
 func (s *Server) thumbnail(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
 	job, err := s.lookupJob(r.Context(), ps.ByName("id"))
 	if err != nil {
 		return err
 	}
-	if job.Thumbnail_url == "" {
+	url := job.Thumbnail_url
+	if url == "" {
 		return jobspec.Errorf(jobspec.ENOTFOUND, "job %s has no thumbnail: it has no video, or it is protected by DRM", job.Id)
 	}
-	w.Header().Set("Location", job.Thumbnail_url)
+	if jobspec.PlaybackSignedOf(job.Spec) && s.cfg.Playback != nil {
+		tok, _, err := s.cfg.Playback.Issue(r.Context(), job.Id, playback.MinTTL)
+		if err != nil {
+			return err
+		}
+		url = s.thumbnailURL(job.Spec, "play/"+tok+"/"+job.Id)
+	}
+	w.Header().Set("Location", url)
 	w.WriteHeader(http.StatusTemporaryRedirect)
 	return nil
 }

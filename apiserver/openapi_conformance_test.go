@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"github.com/ezlivestreaming/ezlive/internal/testenv"
 	"io"
 	"log/slog"
@@ -29,6 +30,7 @@ import (
 	"github.com/ezlivestreaming/ezlive/apiserver"
 	"github.com/ezlivestreaming/ezlive/drm"
 	"github.com/ezlivestreaming/ezlive/jobspec"
+	"github.com/ezlivestreaming/ezlive/playback"
 )
 
 // contract is openapi.yaml loaded for checking real answers against it. It
@@ -337,6 +339,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	t.Run("events", func(t *testing.T) { t.Parallel(); conformEvents(t, c) })
 	t.Run("feed", func(t *testing.T) { t.Parallel(); conformFeed(t, c) })
 	t.Run("drm", func(t *testing.T) { t.Parallel(); conformDRM(t, c) })
+	t.Run("playback tokens", func(t *testing.T) { t.Parallel(); conformPlaybackTokens(t, c) })
 	t.Run("token", func(t *testing.T) { t.Parallel(); conformToken(t, c) })
 	t.Run("redis down", func(t *testing.T) { t.Parallel(); conformRedisDown(t, c) })
 	t.Run("open routes", func(t *testing.T) { t.Parallel(); conformOpen(t, c) })
@@ -581,16 +584,28 @@ func conformFeed(t *testing.T, c *contract) {
 // Redis): every answer must conform, no refusal and no log line may carry
 // the key, and a 400 must name what is wrong with the request.
 func conformDRM(t *testing.T, c *contract) {
-	license := &drm.License{}
+	signer, err := playback.NewSigner(bytes.Repeat([]byte{3}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	license := &drm.License{Viewers: signer}
 	var log testenv.Buffer
 	e := newEnv(t, func(cfg *apiserver.Config) {
 		cfg.DRM = license
+		cfg.Playback = signer
 		cfg.Logger = slog.New(slog.NewTextHandler(&log, nil))
 	})
 	keys := drm.NewKeyService(e.rdb, nil)
 	license.Keys = keys
 	ctx := ctxT(t)
-	open, closed := uuid.NewString(), uuid.NewString()
+	open, closed, unknown := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	viewer := func(id string) string {
+		tok, _, err := signer.Issue(ctx, id, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "?token=" + tok
+	}
 	k, err := keys.Ensure(ctx, open, drm.Protection{Scheme: drm.SchemeCENC})
 	if err != nil {
 		t.Fatal(err)
@@ -614,7 +629,7 @@ func conformDRM(t *testing.T, c *contract) {
 
 	kid := k.KID.Base64URL()
 	req := []byte(`{"kids":["` + kid + `"],"type":"temporary"}`)
-	a := c.call(t, e, http.StatusOK, "POST", "/drm/clearkey/"+open, req)
+	a := c.call(t, e, http.StatusOK, "POST", "/drm/clearkey/"+open+viewer(open), req)
 	want := `{"keys":[{"kty":"oct","kid":"` + kid + `","k":"` + base64.RawURLEncoding.EncodeToString(k.Key[:]) + `"}],"type":"temporary"}` + "\n"
 	if string(a.body) != want || a.header.Get("Content-Type") != "application/json" {
 		t.Errorf("license %s (%s), want %s", a.body, a.header.Get("Content-Type"), want)
@@ -629,7 +644,7 @@ func conformDRM(t *testing.T, c *contract) {
 			[]string{"kids[1]", "kids[2]", "kids[3]", "type"}},
 		{`{"kids":[],"type":1}`, []string{"type"}},
 	} {
-		p := refuse(http.StatusBadRequest, "POST", "/drm/clearkey/"+open, []byte(tt.body))
+		p := refuse(http.StatusBadRequest, "POST", "/drm/clearkey/"+open+viewer(open), []byte(tt.body))
 		if got := len(p.Errors); got != len(tt.fields) {
 			t.Errorf("%s: 400 names %d fields, want %v: %+v", tt.body, got, tt.fields, p)
 		}
@@ -639,32 +654,44 @@ func conformDRM(t *testing.T, c *contract) {
 			}
 		}
 	}
-	if p := refuse(http.StatusBadRequest, "POST", "/drm/clearkey/"+open, []byte(`kids`)); !strings.Contains(p.Detail, "not a ClearKey license request") {
+	if p := refuse(http.StatusBadRequest, "POST", "/drm/clearkey/"+open+viewer(open), []byte(`kids`)); !strings.Contains(p.Detail, "not a ClearKey license request") {
 		t.Errorf("400 for a body that is not JSON: %+v", p)
 	}
 	big := []byte(`{"kids":["` + strings.Repeat("A", 16<<10) + `"]}`)
-	refuse(http.StatusRequestEntityTooLarge, "POST", "/drm/clearkey/"+open, big)
-	refuse(http.StatusForbidden, "POST", "/drm/clearkey/"+closed, req)
-	if p := refuse(http.StatusNotFound, "POST", "/drm/clearkey/"+uuid.NewString(), req); p.Code != jobspec.ENOTFOUND {
-		t.Errorf("404 of a job without key: %+v", p)
-	}
-	if p := refuse(http.StatusNotFound, "POST", "/drm/clearkey/not-a-job-id", req); !strings.Contains(p.Detail, "not-a-job-id") {
-		t.Errorf("404 of an id that is not a UUID does not name it: %+v", p)
+	refuse(http.StatusRequestEntityTooLarge, "POST", "/drm/clearkey/"+open+viewer(open), big)
+	refuse(http.StatusForbidden, "POST", "/drm/clearkey/"+closed+viewer(closed), req)
+	if p := refuse(http.StatusNotFound, "POST", "/drm/clearkey/"+unknown+viewer(unknown), req); p.Code != jobspec.ENOTFOUND {
+		t.Errorf("404 of a job without key, to its viewer: %+v", p)
 	}
 
-	if a := c.call(t, e, http.StatusOK, "GET", "/drm/key/"+open+"?token="+k.Token, nil); !bytes.Equal(a.body, k.Key[:]) ||
+	if a := c.call(t, e, http.StatusOK, "GET", "/drm/key/"+open+viewer(open), nil); !bytes.Equal(a.body, k.Key[:]) ||
 		a.header.Get("Content-Type") != "application/octet-stream" {
 		t.Errorf("HLS key %x (%s), want the job's key", a.body, a.header.Get("Content-Type"))
 	}
-	refuse(http.StatusForbidden, "GET", "/drm/key/"+open+"?token=guess", nil)
-	refuse(http.StatusForbidden, "GET", "/drm/key/"+open, nil)
-	refuse(http.StatusNotFound, "GET", "/drm/key/"+uuid.NewString()+"?token=guess", nil)
-	refuse(http.StatusNotFound, "GET", "/drm/key/not-a-job-id?token=guess", nil)
+	refuse(http.StatusNotFound, "GET", "/drm/key/"+unknown+viewer(unknown), nil)
+	// Without a viewer token of the job, a DRM job, an unknown id and a
+	// string that is no job id get one and the same answer.
+	var first string
+	for _, r := range []struct{ method, path string }{
+		{"POST", "/drm/clearkey/" + open}, {"POST", "/drm/clearkey/" + open + "?token=guess"},
+		{"POST", "/drm/clearkey/" + open + viewer(closed)}, {"POST", "/drm/clearkey/" + unknown},
+		{"POST", "/drm/clearkey/not-a-job-id"}, {"GET", "/drm/key/" + open + "?token=guess"}, {"GET", "/drm/key/" + open},
+		{"GET", "/drm/key/" + unknown + "?token=guess"}, {"GET", "/drm/key/not-a-job-id" + viewer(open)},
+	} {
+		p := refuse(http.StatusForbidden, r.method, r.path, req)
+		got := fmt.Sprint(p.Type, p.Title, p.Status, p.Detail, p.Code, p.Errors) // all but the instance
+		if first == "" {
+			first = got
+		}
+		if got != first {
+			t.Errorf("%s %s: %s, want the same refusal as %s", r.method, r.path, got, first)
+		}
+	}
 
 	e.redis.Stop()
 	for _, p := range []apiserver.Problem{
-		refuse(http.StatusServiceUnavailable, "POST", "/drm/clearkey/"+open, req),
-		refuse(http.StatusServiceUnavailable, "GET", "/drm/key/"+open+"?token="+k.Token, nil),
+		refuse(http.StatusServiceUnavailable, "POST", "/drm/clearkey/"+open+viewer(open), req),
+		refuse(http.StatusServiceUnavailable, "GET", "/drm/key/"+open+viewer(open), nil),
 	} {
 		if p.Code != jobspec.EUNAVAILABLE || strings.Contains(p.Detail, e.redis.Addr) {
 			t.Errorf("503 %+v: want unavailable, without the cause", p)
@@ -674,11 +701,27 @@ func conformDRM(t *testing.T, c *contract) {
 	if !strings.Contains(logged, "job_id="+open) || !strings.Contains(logged, "read key of job "+open) {
 		t.Errorf("the access log lacks the job or the cause of the 503:\n%s", logged)
 	}
-	for _, s := range append(secrets, k.Token) {
+	_, mac, _ := strings.Cut(viewer(open), ".") // tokens issued within one second are the same
+	for _, s := range append(secrets, mac) {
 		if strings.Contains(logged, s) {
-			t.Errorf("the log carries the key or its token:\n%s", logged)
+			t.Errorf("the log carries the key or a viewer token:\n%s", logged)
 		}
 	}
+}
+
+// conformPlaybackTokens issues viewer tokens with and without a lifetime,
+// and refuses a bad lifetime naming Ttl and an unknown job.
+func conformPlaybackTokens(t *testing.T, c *contract) {
+	e := newEnv(t)
+	signed := strings.Replace(string(sampleSpec(t)), `"Output"`, `"Playback_policy": "signed", "Output"`, 1)
+	job := c.call(t, e, http.StatusCreated, "POST", "/jobs", []byte(signed)).job(t)
+	path := "/jobs/" + job.Id + "/playback_tokens"
+	c.call(t, e, http.StatusCreated, "POST", path, nil)
+	c.call(t, e, http.StatusCreated, "POST", path, []byte(`{"Ttl": 60}`))
+	if p := c.call(t, e, http.StatusBadRequest, "POST", path, []byte(`{"Ttl": 86401}`)).problem(t); len(p.Errors) != 1 || p.Errors[0].Field != "Ttl" {
+		t.Errorf("400 for a Ttl past the bound does not name Ttl: %+v", p)
+	}
+	c.call(t, e, http.StatusNotFound, "POST", "/jobs/"+uuid.NewString()+"/playback_tokens", nil)
 }
 
 // conformToken checks that every private operation of the document answers
@@ -720,6 +763,7 @@ func conformRedisDown(t *testing.T, c *contract) {
 		{"POST", "/jobs"}, {"GET", "/jobs"}, {"GET", "/jobs/active"}, {"GET", id},
 		{"PUT", id + "/stop"}, {"PUT", id + "/resume"}, {"DELETE", id}, {"POST", id + "/stream_key"}, {"POST", id + "/feed"},
 		{"GET", id + "/thumbnail.jpg"},
+		{"POST", id + "/playback_tokens"},
 		{"GET", id + "/events"}, {"GET", "/events"}, {"GET", "/readyz"}, {"HEAD", "/readyz"},
 	} {
 		var body []byte

@@ -67,7 +67,8 @@ type Config struct {
 	Store JobStore
 	Queue Sender
 	// PlaybackBaseURL is the origin's public base URL, e.g.
-	// http://127.0.0.1:1081; playback URLs are <base>/live/<id>/<manifest>.
+	// http://127.0.0.1:1081; playback URLs are <base>/live/<id>/<manifest>,
+	// a viewer token's <base>/play/<token>/<id>/<manifest>.
 	PlaybackBaseURL string
 	// Token, when set, is the bearer token every job route requires.
 	Token  string
@@ -97,6 +98,9 @@ type Config struct {
 	// ClientQuota, when set, refuses a client's new jobs (429) while it has
 	// that many jobs not yet deleted (limits.go says who a client is).
 	ClientQuota int
+	// Playback, when set, adds POST /jobs/:id/playback_tokens: viewer
+	// tokens for signed playback and DRM keys (playback.go).
+	Playback PlaybackTokens
 }
 
 // MaxBodyBytes bounds a request body; a larger one gets 413.
@@ -199,6 +203,9 @@ func (s *Server) routes() *httprouter.Router {
 	rt.DELETE("/jobs/:id", s.private(s.deleteJob))
 	rt.POST("/jobs/:id/stream_key", s.private(s.rotateStreamKey))
 	rt.GET("/jobs/:id/thumbnail.jpg", s.private(s.thumbnail))
+	if s.cfg.Playback != nil {
+		rt.POST("/jobs/:id/playback_tokens", s.private(s.issuePlaybackToken))
+	}
 	if s.cfg.Feed != nil {
 		rt.GET("/jobs/:id/feed", s.private(s.feedStatus))
 		rt.POST("/jobs/:id/feed", s.private(s.startFeed))

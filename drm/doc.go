@@ -3,7 +3,9 @@
 // of a DRM job's segments and manifests as the origin stores them, and the
 // KeyProvider interface with a SPEKE v2 (CPIX 2.3) client for commercial DRM.
 // It never writes job records and never logs or returns a key except
-// through the license and key endpoints.
+// through the license and key endpoints, and there only to a viewer token
+// of the job (package playback). Keys are wrapped at rest with a
+// key-encryption key when one is set (wrap.go).
 //
 // Where encryption runs: in the origin, once per uploaded file (Packager
 // implements origin.Encrypter). ffmpeg uploads clear fMP4/TS; the origin

@@ -2,6 +2,7 @@ package drm
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -14,8 +15,9 @@ import (
 	"github.com/ezlivestreaming/ezlive/jobspec"
 )
 
-// KeyDRMKeys is the Redis hash job id → JobKey JSON. Keys live only here:
-// never in the job record, never in a log line, never in GET /jobs.
+// KeyDRMKeys is the Redis hash job id → JobKey JSON, wrapped with the
+// key-encryption key when one is set (wrap.go). Keys live only here: never
+// in the job record, never in a log line, never in GET /jobs.
 const KeyDRMKeys = "drm_keys"
 
 // Schemes a JobKey may carry.
@@ -47,7 +49,6 @@ type JobKey struct {
 	KID    KID      `json:"kid"`
 	Key    [16]byte `json:"key"`
 	IV     [16]byte `json:"iv"`     // cbcs constant IV; aes-128 IV
-	Token  string   `json:"token"`  // grants GET /drm/key/<job>?token=
 	Scheme string   `json:"scheme"` // SchemeCENC, SchemeCBCS or SchemeAES128
 	// NoClearKey (the spec's Disable_clear_key) closes the ClearKey license
 	// and HLS key endpoints: only a commercial system's license server
@@ -65,6 +66,7 @@ func (k *JobKey) String() string { return "JobKey{kid:" + k.KID.String() + "}" }
 type KeyService struct {
 	rdb      redis.UniversalClient
 	provider KeyProvider
+	kek      cipher.AEAD // nil: keys are stored unwrapped
 }
 
 // NewKeyService returns a KeyService; provider may be nil, then keys are
@@ -100,7 +102,7 @@ func (s *KeyService) Ensure(ctx context.Context, jobID string, p Protection) (*J
 	if err != nil {
 		return nil, fmt.Errorf("encode key of job %s: %w", jobID, err)
 	}
-	if err := s.rdb.HSetNX(ctx, KeyDRMKeys, jobID, raw).Err(); err != nil {
+	if err := s.rdb.HSetNX(ctx, KeyDRMKeys, jobID, s.seal(jobID, raw)).Err(); err != nil {
 		return nil, unavailable("store key of job "+jobID, err)
 	}
 	return s.Key(ctx, jobID)
@@ -113,7 +115,7 @@ func (s *KeyService) newKey(ctx context.Context, jobID string, p Protection) (*J
 	if err != nil {
 		return nil, fmt.Errorf("content key for job %s: %w", jobID, err)
 	}
-	k := &JobKey{KID: ck.KID, Key: ck.Key, Scheme: p.Scheme, NoClearKey: p.NoClearKey, Token: randomToken(), Systems: ck.Systems}
+	k := &JobKey{KID: ck.KID, Key: ck.Key, Scheme: p.Scheme, NoClearKey: p.NoClearKey, Systems: ck.Systems}
 	if len(ck.IV) == 16 {
 		copy(k.IV[:], ck.IV)
 	} else {
@@ -124,12 +126,16 @@ func (s *KeyService) newKey(ctx context.Context, jobID string, p Protection) (*J
 
 // Key returns the job's key, or ErrNoKey; a Redis failure is EUNAVAILABLE.
 func (s *KeyService) Key(ctx context.Context, jobID string) (*JobKey, error) {
-	raw, err := s.rdb.HGet(ctx, KeyDRMKeys, jobID).Bytes()
+	stored, err := s.rdb.HGet(ctx, KeyDRMKeys, jobID).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrNoKey
 	}
 	if err != nil {
 		return nil, unavailable("read key of job "+jobID, err)
+	}
+	raw, err := s.open(ctx, jobID, stored)
+	if err != nil {
+		return nil, err
 	}
 	var k JobKey
 	if err := json.Unmarshal(raw, &k); err != nil {
@@ -150,10 +156,4 @@ func (s *KeyService) Delete(ctx context.Context, jobID string) error {
 // client is shown; the cause stays in the error for the log.
 func unavailable(what string, err error) error {
 	return fmt.Errorf("%s: %w: %w", what, jobspec.Errorf(jobspec.EUNAVAILABLE, "the key store is unavailable; try again"), err)
-}
-
-func randomToken() string {
-	var b [24]byte
-	rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
 }

@@ -27,28 +27,41 @@ type KeyReader interface {
 
 var _ KeyReader = (*KeyService)(nil)
 
+// ViewerTokens checks viewer tokens (playback.Signer does).
+type ViewerTokens interface {
+	ValidToken(ctx context.Context, token, jobID string) bool
+}
+
 // License serves the player-facing key endpoints:
 //
-//	POST /drm/clearkey/<job id>        W3C ClearKey license (JSON in, JWK set out)
-//	GET  /drm/key/<job id>?token=T     HLS AES-128 / SAMPLE-AES key, 16 raw bytes
+//	POST /drm/clearkey/<job id>?token=T   W3C ClearKey license (JSON in, JWK set out)
+//	GET  /drm/key/<job id>?token=T        HLS AES-128 / SAMPLE-AES key, 16 raw bytes
 //
 // Both are public (players carry no API token) and CORS-open; what guards
-// them is the key id a player must already know, or the per-job token in
-// the playlist.
+// them is the viewer token T for the job (package playback), which the
+// origin writes into the license and key URIs of the manifests it serves
+// under its /play/<token>/ paths. The token is checked first, before the
+// job is looked up: without a valid one, a DRM job, a job without DRM and
+// an unknown id get the same refusal.
 //
 // They write their answer only when they succeed. A failure is returned
-// for the caller (apiserver) to answer: a *jobspec.Error (EINVALID naming
-// the bad fields of the request, EFORBIDDEN, ENOTFOUND, EUNAVAILABLE),
+// for the caller (apiserver) to answer: a *jobspec.Error (EFORBIDDEN,
+// EINVALID naming the bad fields of the request, ENOTFOUND, EUNAVAILABLE),
 // an *http.MaxBytesError, or anything else for an internal error. No error
 // carries a key.
 type License struct {
-	Keys KeyReader
+	Keys    KeyReader
+	Viewers ViewerTokens // nil: every request is refused
 }
 
 // refused refuses a key to a requester who may not have it: a missing or
-// wrong HLS key token, or a job whose keys only a commercial DRM system's
+// wrong viewer token, or a job whose keys only a commercial DRM system's
 // license server hands out.
 func refused(reason string) error { return jobspec.Errorf(jobspec.EFORBIDDEN, "%s", reason) }
+
+// errNoViewerToken is the one answer to a request without a valid token,
+// whatever the job.
+var errNoViewerToken = refused("a valid viewer token for this job is required: the token parameter of the license or key URI in a manifest played from the origin's /play/<token>/ URL (POST /jobs/<id>/playback_tokens)")
 
 // clearKeyRequest is a valid W3C EME ClearKey license request.
 type clearKeyRequest struct {
@@ -71,6 +84,9 @@ type clearKeyResponse struct {
 // of the requested ids that the job has; unknown ids get no key.
 func (l *License) ServeClearKey(w http.ResponseWriter, r *http.Request, jobID string) error {
 	cors(w)
+	if !l.viewer(r, jobID) {
+		return errNoViewerToken
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxLicenseRequest))
 	if err != nil {
 		return fmt.Errorf("read license request: %w", err)
@@ -175,31 +191,36 @@ func isNull(raw json.RawMessage) bool {
 	return len(raw) == 0 || string(raw) == "null"
 }
 
-// ServeHLSKey answers an HLS key URI: the raw 16-byte key, to holders of the
-// job's token only.
+// ServeHLSKey answers an HLS key URI: the raw 16-byte key, to holders of a
+// viewer token for the job only.
 func (l *License) ServeHLSKey(w http.ResponseWriter, r *http.Request, jobID string) error {
 	cors(w)
+	if !l.viewer(r, jobID) {
+		return errNoViewerToken
+	}
 	k, err := l.jobKey(r.Context(), jobID)
 	if err != nil {
 		return err
 	}
-	tok := r.URL.Query().Get("token")
-	switch {
-	case tok == "":
-		return refused("a key token is required: the token parameter of the playlist's key URI")
-	case k.NoClearKey || subtle.ConstantTimeCompare([]byte(tok), []byte(k.Token)) != 1:
-		return refused("a valid key token is required")
+	if k.NoClearKey {
+		return refused("ClearKey is disabled for this job")
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	_, _ = w.Write(k.Key[:])
 	return nil
 }
 
-// jobKey reads the job's key; a job without one is ENOTFOUND.
+// viewer reports whether the request carries a valid viewer token for jobID.
+func (l *License) viewer(r *http.Request, jobID string) bool {
+	return l.Viewers != nil && l.Viewers.ValidToken(r.Context(), r.URL.Query().Get("token"), jobID)
+}
+
+// jobKey reads the job's key; a job without one is ENOTFOUND (only a
+// viewer of the job learns that it has no DRM).
 func (l *License) jobKey(ctx context.Context, jobID string) (*JobKey, error) {
 	k, err := l.Keys.Key(ctx, jobID)
 	if errors.Is(err, ErrNoKey) {
-		return nil, jobspec.Errorf(jobspec.ENOTFOUND, "no key for this job: %s is not a DRM job, or does not exist", jobID)
+		return nil, jobspec.Errorf(jobspec.ENOTFOUND, "no key for this job: %s is not a DRM job, or was deleted", jobID)
 	}
 	return k, err
 }

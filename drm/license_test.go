@@ -1,6 +1,7 @@
 package drm
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
@@ -10,11 +11,14 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ezlivestreaming/ezlive/internal/redistest"
 	"github.com/ezlivestreaming/ezlive/jobspec"
+	"github.com/ezlivestreaming/ezlive/origin"
+	"github.com/ezlivestreaming/ezlive/playback"
 )
 
 // TestKeyService checks that a job's key is made once, survives re-reads,
@@ -35,11 +39,11 @@ func TestKeyService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k1.Key != k2.Key || k1.KID != k2.KID || k2.Scheme != SchemeCENC || k1.Token == "" {
+	if k1.Key != k2.Key || k1.KID != k2.KID || k2.Scheme != SchemeCENC {
 		t.Errorf("second Ensure made a different key: %+v vs %+v", k1.KID, k2.KID)
 	}
 	other, _ := a.Ensure(ctx, "j2", Protection{Scheme: SchemeCENC})
-	if other.Key == k1.Key || other.KID == k1.KID || other.Token == k1.Token {
+	if other.Key == k1.Key || other.KID == k1.KID {
 		t.Error("two jobs share key material")
 	}
 	if s := k1.String(); strings.Contains(s, base64.RawURLEncoding.EncodeToString(k1.Key[:])) || !strings.Contains(s, k1.KID.String()) {
@@ -131,10 +135,12 @@ func (c licenseCall) wantFailure(t *testing.T, k *JobKey, want string, fields ..
 // kid comes back as a JWK (base64url, no padding), an unknown kid gets no
 // key; a bad request fails EINVALID naming each bad field, a job without
 // keys ENOTFOUND, a job that hands out no ClearKey keys with a refusal.
+// Every request carries a viewer token of its job (TestLicenseViewerToken
+// has the refusals).
 func TestClearKeyLicense(t *testing.T) {
 	t.Parallel()
 	ks := NewKeyService(redistest.Start(t).Client(t), nil)
-	l := &License{Keys: ks}
+	l := &License{Keys: ks, Viewers: testSigner(t)}
 	ctx := context.Background()
 	k, err := ks.Ensure(ctx, "job1", Protection{Scheme: SchemeCENC})
 	if err != nil {
@@ -176,7 +182,7 @@ func TestClearKeyLicense(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c := serveLicense(t, l.ServeClearKey, "POST", "/drm/clearkey/"+tt.job, tt.job, tt.body)
+			c := serveLicense(t, l.ServeClearKey, "POST", "/drm/clearkey/"+tt.job+"?token="+viewerToken(l, tt.job), tt.job, tt.body)
 			if tt.fail != "" {
 				c.wantFailure(t, k, tt.fail, tt.fields...)
 				return
@@ -196,38 +202,37 @@ func TestClearKeyLicense(t *testing.T) {
 // can be is refused as such, not read whole.
 func TestClearKeyLicenseLimit(t *testing.T) {
 	t.Parallel()
-	l := &License{Keys: NewKeyService(redistest.Start(t).Client(t), nil)}
-	c := serveLicense(t, l.ServeClearKey, "POST", "/drm/clearkey/job1", "job1", `{"kids":["`+strings.Repeat("A", maxLicenseRequest)+`"]}`)
+	l := &License{Keys: NewKeyService(redistest.Start(t).Client(t), nil), Viewers: testSigner(t)}
+	c := serveLicense(t, l.ServeClearKey, "POST", "/drm/clearkey/job1?token="+viewerToken(l, "job1"), "job1", `{"kids":["`+strings.Repeat("A", maxLicenseRequest)+`"]}`)
 	var mbe *http.MaxBytesError
 	if !errors.As(c.err, &mbe) || mbe.Limit != maxLicenseRequest {
 		t.Errorf("a %d-byte body failed with %v, want an *http.MaxBytesError", maxLicenseRequest+13, c.err)
 	}
 }
 
-// TestHLSKey checks the key URI: 16 raw bytes with the job's token only.
+// TestHLSKey checks the key URI: 16 raw bytes to a viewer token of the
+// job only.
 func TestHLSKey(t *testing.T) {
 	t.Parallel()
 	ks := NewKeyService(redistest.Start(t).Client(t), nil)
-	l := &License{Keys: ks}
+	l := &License{Keys: ks, Viewers: testSigner(t)}
 	ctx := context.Background()
 	k, err := ks.Ensure(ctx, "job1", Protection{Scheme: SchemeAES128})
 	if err != nil {
 		t.Fatal(err)
 	}
-	off, err := ks.Ensure(ctx, "noclear", Protection{Scheme: SchemeAES128, NoClearKey: true})
-	if err != nil {
+	if _, err := ks.Ensure(ctx, "noclear", Protection{Scheme: SchemeAES128, NoClearKey: true}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct {
 		name, job, target string
 		fail              string
 	}{
-		{"token", "job1", "/drm/key/job1?token=" + k.Token, ""},
+		{"token", "job1", "/drm/key/job1?token=" + viewerToken(l, "job1"), ""},
 		{"no token", "job1", "/drm/key/job1", jobspec.EFORBIDDEN},
-		{"wrong token", "job1", "/drm/key/job1?token=x" + k.Token, jobspec.EFORBIDDEN},
-		{"token of another job", "job1", "/drm/key/job1?token=" + off.Token, jobspec.EFORBIDDEN},
-		{"clear key disabled", "noclear", "/drm/key/noclear?token=" + off.Token, jobspec.EFORBIDDEN},
-		{"unknown job", "job2", "/drm/key/job2?token=" + k.Token, jobspec.ENOTFOUND},
+		{"token of another job", "job1", "/drm/key/job1?token=" + viewerToken(l, "noclear"), jobspec.EFORBIDDEN},
+		{"clear key disabled", "noclear", "/drm/key/noclear?token=" + viewerToken(l, "noclear"), jobspec.EFORBIDDEN},
+		{"job without key", "job2", "/drm/key/job2?token=" + viewerToken(l, "job2"), jobspec.ENOTFOUND},
 	} {
 		c := serveLicense(t, l.ServeHLSKey, "GET", tt.target, tt.job, "")
 		if tt.fail != "" {
@@ -238,4 +243,55 @@ func TestHLSKey(t *testing.T) {
 			t.Errorf("%s: %v, answer %x (%s), want the key", tt.name, c.err, c.rec.Body, c.rec.Header().Get("Content-Type"))
 		}
 	}
+}
+
+// TestLicenseViewerToken checks that a key is only had with a viewer token
+// of its job, and that without one a DRM job, a job without DRM and an
+// unknown id get the very same refusal: the endpoints tell nothing of
+// whether an id exists or has DRM. Today's leak was the ClearKey license
+// of anyone who knew the job id (the key id is in the public MPD).
+func TestLicenseViewerToken(t *testing.T) {
+	t.Parallel()
+	ks := NewKeyService(redistest.Start(t).Client(t), nil)
+	l := &License{Keys: ks, Viewers: testSigner(t)}
+	k, err := ks.Ensure(context.Background(), "drm1", Protection{Scheme: SchemeCENC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `{"kids":["` + k.KID.Base64URL() + `"]}`
+	var first error
+	for _, job := range []string{"drm1", "clear1", "unknown"} {
+		for _, token := range []string{"", "?token=", "?token=x", "?token=" + viewerToken(l, "other"), "?token=" + origin.ViewerTokenMarker} {
+			for _, c := range []licenseCall{
+				serveLicense(t, l.ServeClearKey, "POST", "/drm/clearkey/"+job+token, job, body),
+				serveLicense(t, l.ServeHLSKey, "GET", "/drm/key/"+job+token, job, ""),
+			} {
+				c.wantFailure(t, k, jobspec.EFORBIDDEN)
+				if first == nil {
+					first = c.err
+				}
+				if c.err.Error() != first.Error() {
+					t.Errorf("%s%s: %v, want the same refusal as %v", job, token, c.err, first)
+				}
+			}
+		}
+	}
+	without := &License{Keys: ks}
+	serveLicense(t, without.ServeClearKey, "POST", "/drm/clearkey/drm1?token="+viewerToken(l, "drm1"), "drm1", body).wantFailure(t, k, jobspec.EFORBIDDEN)
+}
+
+func testSigner(t *testing.T) *playback.Signer {
+	s, err := playback.NewSigner(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func viewerToken(l *License, job string) string {
+	tok, _, err := l.Viewers.(*playback.Signer).Issue(context.Background(), job, time.Minute)
+	if err != nil {
+		panic(err) // a fixed key issues
+	}
+	return tok
 }

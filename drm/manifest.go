@@ -9,6 +9,8 @@ import (
 	"html"
 	"net/url"
 	"strings"
+
+	"github.com/ezlivestreaming/ezlive/origin"
 )
 
 // Namespaces the MPD's ContentProtection elements use.
@@ -17,14 +19,19 @@ const (
 	nsDASHIF = "https://dashif.org/CPS"
 )
 
-// ClearKeyURL is where a job's ClearKey license is served.
+// ClearKeyURL is where a job's ClearKey license is served. Its token is
+// origin.ViewerTokenMarker: the origin puts the viewer's own token there.
 func (p *Packager) ClearKeyURL(jobID string) string {
-	return strings.TrimRight(p.LicenseBaseURL, "/") + "/drm/clearkey/" + url.PathEscape(jobID)
+	return p.licenseURL("clearkey", jobID)
 }
 
-// KeyURL is a job's HLS key URI, token included.
-func (p *Packager) KeyURL(jobID string, k *JobKey) string {
-	return strings.TrimRight(p.LicenseBaseURL, "/") + "/drm/key/" + url.PathEscape(jobID) + "?token=" + url.QueryEscape(k.Token)
+// KeyURL is a job's HLS key URI, with the viewer token as in ClearKeyURL.
+func (p *Packager) KeyURL(jobID string) string {
+	return p.licenseURL("key", jobID)
+}
+
+func (p *Packager) licenseURL(endpoint, jobID string) string {
+	return strings.TrimRight(p.LicenseBaseURL, "/") + "/drm/" + endpoint + "/" + url.PathEscape(jobID) + "?token=" + origin.ViewerTokenMarker
 }
 
 // rewriteMPD adds the cenc namespaces to the MPD element and, first in
@@ -126,7 +133,7 @@ func startsSegment(line string) bool {
 
 func (p *Packager) hlsKeyLines(jobID string, k *JobKey) string {
 	var b strings.Builder
-	uri := p.KeyURL(jobID, k)
+	uri := p.KeyURL(jobID)
 	switch {
 	case k.NoClearKey:
 	case k.Scheme == SchemeAES128:

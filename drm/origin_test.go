@@ -2,20 +2,26 @@ package drm
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/hex"
+	"html"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ezlivestreaming/ezlive/origin"
+	"github.com/ezlivestreaming/ezlive/playback"
 )
 
 var _ origin.Encrypter = (*Packager)(nil)
@@ -23,15 +29,20 @@ var _ origin.Encrypter = (*Packager)(nil)
 // TestOriginEncryptsFFmpegUploads runs ffmpeg's dash muxer against a real
 // origin with the Packager plugged in, as in production: what a player
 // GETs is encrypted (decodes with the key, not without) and the MPD
-// carries the ClearKey signalling.
+// carries the ClearKey signalling. The license URL of the MPD served to
+// anyone (/live/) yields no key: the job id and the key id in the public
+// MPD were enough before. The MPD served under /play/<viewer token>/
+// carries the viewer's token in its license URL, and that URL licenses.
 func TestOriginEncryptsFFmpegUploads(t *testing.T) {
 	t.Parallel()
 	mediaDir(t) // skips without ffmpeg
 	p := newPackager(t, jobsMap{"live1": drmSpec("dash", "fmp4")})
+	signer := testSigner(t)
 	org, err := origin.New(origin.Config{
 		Root:       t.TempDir(),
 		Authorizer: origin.AuthorizerFunc(func(context.Context, string, string) error { return nil }),
 		Encrypter:  p,
+		Viewers:    playback.NewGuard(signer, p.Jobs),
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -84,14 +95,27 @@ func TestOriginEncryptsFFmpegUploads(t *testing.T) {
 	mu.Unlock()
 	inflight.Wait()
 	mpd := httpGet(t, base+"master.mpd")
-	if !strings.Contains(string(mpd), `value="cenc" cenc:default_KID=`) || !strings.Contains(string(mpd), "<dashif:Laurl>http://api.test:1080/drm/clearkey/live1</dashif:Laurl>") {
+	if !strings.Contains(string(mpd), `value="cenc" cenc:default_KID=`) || !strings.Contains(string(mpd), "<dashif:Laurl>http://api.test:1080/drm/clearkey/live1?token="+origin.ViewerTokenMarker+"</dashif:Laurl>") {
 		t.Fatalf("MPD from the origin lacks the protection signalling:\n%s", mpd)
 	}
 	k, err := p.Keys.Key(context.Background(), "live1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	seg := append(httpGet(t, base+"init-g1p0-0.mp4"), httpGet(t, base+"chunk-g1p0-0-00001.m4s")...)
+	license := &License{Keys: p.Keys, Viewers: signer}
+	if c := requestLicense(t, license, mpd); c.err == nil {
+		t.Errorf("the license URL of the public MPD licensed the key: %s", c.rec.Body)
+	}
+	tok, _, err := signer.Issue(context.Background(), "live1", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewerBase := srv.URL + "/play/" + tok + "/live1/"
+	c := requestLicense(t, license, httpGet(t, viewerBase+"master.mpd"))
+	if c.err != nil || !strings.Contains(c.rec.Body.String(), base64.RawURLEncoding.EncodeToString(k.Key[:])) {
+		t.Errorf("the license URL of the viewer's MPD: %v %s, want the key", c.err, c.rec.Body)
+	}
+	seg := append(httpGet(t, viewerBase+"init-g1p0-0.mp4"), httpGet(t, viewerBase+"chunk-g1p0-0-00001.m4s")...)
 	path := filepath.Join(t.TempDir(), "seg.mp4")
 	if err := os.WriteFile(path, seg, 0o644); err != nil {
 		t.Fatal(err)
@@ -103,6 +127,24 @@ func TestOriginEncryptsFFmpegUploads(t *testing.T) {
 	if frameMD5(t, path) == withKey {
 		t.Error("the segment decodes the same without the key: not encrypted")
 	}
+}
+
+// requestLicense asks license for the MPD's default key id at the MPD's
+// license URL, as a player does.
+func requestLicense(t *testing.T, license *License, mpd []byte) licenseCall {
+	t.Helper()
+	laurl := regexp.MustCompile(`<dashif:Laurl>([^<]*)</dashif:Laurl>`).FindSubmatch(mpd)
+	kid := regexp.MustCompile(`cenc:default_KID="([0-9a-f-]{36})"`).FindSubmatch(mpd)
+	if laurl == nil || kid == nil {
+		t.Fatalf("MPD lacks a license URL or key id:\n%s", mpd)
+	}
+	raw, _ := hex.DecodeString(strings.ReplaceAll(string(kid[1]), "-", ""))
+	u, err := url.Parse(html.UnescapeString(string(laurl[1])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `{"kids":["` + base64.RawURLEncoding.EncodeToString(raw) + `"]}`
+	return serveLicense(t, license.ServeClearKey, "POST", u.RequestURI(), strings.TrimPrefix(u.Path, "/drm/clearkey/"), body)
 }
 
 func mustRequest(t *testing.T, url string) *http.Request {

@@ -43,7 +43,8 @@ type Packager struct {
 	Jobs JobSource
 	// LicenseBaseURL is the API's public base URL, e.g.
 	// http://127.0.0.1:1080; manifests point players at
-	// <base>/drm/clearkey/<job id> and <base>/drm/key/<job id>?token=...
+	// <base>/drm/clearkey/<job id>?token= and <base>/drm/key/<job id>?token=
+	// with the viewer token's marker, which the origin replaces.
 	LicenseBaseURL string
 	Log            *slog.Logger
 

@@ -18,6 +18,8 @@ type Spec struct {
 	Output     Output          `json:"Output"`
 	Input_loss *InputLoss      `json:"Input_loss,omitempty"`
 	Api_test   Flag            `json:"Api_test,omitempty"`
+	// Playback_policy is PlaybackPublic (empty means it) or PlaybackSigned.
+	Playback_policy string `json:"Playback_policy,omitempty"`
 }
 
 // InputLoss is what the output shows while the publisher is away: the last

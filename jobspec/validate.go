@@ -72,7 +72,7 @@ var Presets = []string{"ultrafast", "superfast", "veryfast", "faster", "fast", "
 // Disable_clear_key only with a commercial system; h264 video unless mpegts.
 // Time_shift_buffer_depth 0–14400 s. Input_loss: Reconnect_window 0–1800 s; Repeat_last_frame 0–10 s and at
 // most Reconnect_window; Slate_url empty or an absolute http(s) URL of at
-// most 2048 characters.
+// most 2048 characters. Playback_policy: empty, "public" or "signed".
 func Validate(s Spec) error {
 	if fields := validate(s); len(fields) > 0 {
 		return invalidSpec(fields)
@@ -112,6 +112,7 @@ func validate(s Spec) []FieldError {
 		c.audio(fmt.Sprintf("Output.Audio_outputs[%d]", i), a)
 	}
 	c.shapes(o)
+	c.playbackPolicy(s.Playback_policy)
 	if s.Input_loss != nil {
 		c.inputLoss(*s.Input_loss)
 	}

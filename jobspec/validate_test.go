@@ -25,6 +25,14 @@ func TestValidateRules(t *testing.T) {
 	}{
 		{"sample is valid", func(s *Spec) {}, nil},
 
+		// Playback policy.
+		{"playback public", func(s *Spec) { s.Playback_policy = "public" }, nil},
+		{"playback signed", func(s *Spec) { s.Playback_policy = "signed" }, nil},
+		{"playback policy", func(s *Spec) { s.Playback_policy = "private" },
+			[]FieldError{{"Playback_policy", `must be "public" (anyone with the URL plays) or "signed" (only with a viewer token), got "private"`}}},
+		{"playback policy is case-sensitive", func(s *Spec) { s.Playback_policy = "Signed" },
+			[]FieldError{{"Playback_policy", `must be "public" (anyone with the URL plays) or "signed" (only with a viewer token), got "Signed"`}}},
+
 		// Packaging.
 		{"stream type", func(s *Spec) { s.Output.Stream_type = "rtmp" },
 			[]FieldError{{"Output.Stream_type", `must be "hls" or "dash", got "rtmp"`}}},

@@ -21,6 +21,17 @@
 //	GET|HEAD /live/<job>            404 (no listings); other methods 405
 //	OPTIONS  any /live/ path        204 CORS preflight (reads only)
 //
+// With Config.Viewers (viewers.go), reads follow the job's playback policy:
+//
+//	GET|HEAD /live/<job>/<path>     404 for a job that needs a viewer token
+//	                                (signed, or unknown); 503 policy lookup failed
+//	GET|HEAD /play/<token>/<job>/<path>
+//	                                as /live/ with a valid token of the job;
+//	                                403 otherwise (checked first, whatever the
+//	                                job); a manifest has ViewerTokenMarker
+//	                                replaced by the token
+//	other methods under /play/      405 (OPTIONS: 204 preflight)
+//
 // Job ids match ^[A-Za-z0-9_-]{1,64}$. A path is 1–8 slash-separated names;
 // ".", "..", hidden names, empty names, backslashes and control characters
 // are refused with 400. Writes carry "Authorization: Bearer <upload token>":

@@ -111,7 +111,13 @@ func (f *fixture) put(path string, content []byte) {
 
 func (f *fixture) get(path string, header ...string) (*http.Response, []byte) {
 	f.t.Helper()
-	resp := f.do(http.MethodGet, path, nil, header...)
+	return f.read(http.MethodGet, path, header...)
+}
+
+// read sends a request without a body and reads the answer.
+func (f *fixture) read(method, path string, header ...string) (*http.Response, []byte) {
+	f.t.Helper()
+	resp := f.do(method, path, nil, header...)
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		f.t.Fatalf("read %s: %v", path, err)

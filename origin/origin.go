@@ -42,6 +42,10 @@ type Config struct {
 	// Encrypter, when set, encrypts the uploads of DRM jobs before they
 	// are stored (encrypt.go). Nil stores every upload as sent.
 	Encrypter Encrypter
+	// Viewers, when set, guards reads (viewers.go): a job that needs a
+	// viewer token is served only under PlayPrefix. Nil: every read is
+	// public and PlayPrefix is not served.
+	Viewers Viewers
 
 	// An upload that sends no byte for UploadIdleTimeout (0: 10 s), or
 	// fewer than UploadMinRate bytes/s (0: 1024; negative: no minimum)
@@ -67,6 +71,7 @@ type Server struct {
 	changes   changes
 	maxBytes  int64
 	encrypter Encrypter
+	viewers   Viewers
 	pace      uploadPace
 
 	bytesIn, bytesOut, requests atomic.Int64
@@ -98,6 +103,7 @@ func New(cfg Config) (*Server, error) {
 		auth:      newAuthCache(cfg.Authorizer, cfg.AuthCacheTTL, failStatic(cfg.FailStatic)),
 		maxBytes:  cfg.MaxFileBytes,
 		encrypter: cfg.Encrypter,
+		viewers:   cfg.Viewers,
 		pace:      newUploadPace(cfg),
 	}
 	if s.log == nil {
@@ -141,7 +147,8 @@ func (s *Server) Stats() Stats {
 	}
 }
 
-// ServeHTTP routes /healthz, /time (time.go) and /live/<job id>[/<path>].
+// ServeHTTP routes /healthz, /time (time.go), /live/<job id>[/<path>] and,
+// with Viewers, /play/<token>/<job id>/<path> (viewers.go).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.requests.Add(1)
 	setCORS(w.Header())
@@ -151,6 +158,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.URL.Path == TimePath {
 		s.serveTime(w, r)
+		return
+	}
+	if rest, ok := strings.CutPrefix(r.URL.Path, PlayPrefix); ok && s.viewers != nil {
+		s.servePlay(w, r, rest)
 		return
 	}
 	rest, ok := strings.CutPrefix(r.URL.Path, "/live/")
@@ -179,7 +190,9 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, jobID, file s
 	name := jobID + "/" + file
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		s.get(w, r, name)
+		if s.publicRead(w, r, jobID) {
+			s.get(w, r, name)
+		}
 	case http.MethodOptions:
 		preflight(w, r)
 	case http.MethodPut, http.MethodPost: // ffmpeg's -method may be either

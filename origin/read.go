@@ -61,7 +61,15 @@ func (s *Server) serveStored(w http.ResponseWriter, r *http.Request, name string
 		// twice within a second would get a wrong 304. The ETag serves.
 		modTime = time.Time{}
 	}
-	http.ServeContent(&countingWriter{ResponseWriter: w, n: &s.bytesOut}, r, name, modTime, f)
+	var content io.ReadSeeker = f
+	if kind.manifest {
+		var err error
+		if content, err = withViewerToken(r, f); err != nil {
+			s.openFailed(w, name, err)
+			return
+		}
+	}
+	http.ServeContent(&countingWriter{ResponseWriter: w, n: &s.bytesOut}, r, name, modTime, content)
 }
 
 func (s *Server) openFailed(w http.ResponseWriter, name string, err error) {

@@ -17,7 +17,8 @@
 //	lock:job:<id>, lock:publish:<stream key>   a scheduler's hold on a job; the
 //	                                           one publisher of a stream key
 //
-// The command stream is queue's and the content keys are drm's. It knows
+// The command stream is queue's, the content keys are drm's and the viewer
+// tokens' signing key is playback's. It knows
 // nothing of HTTP, queues, Nomad or ffmpeg.
 package store
 

@@ -279,7 +279,9 @@ func cpuComparison(spec jobspec.Spec, input string, org *benchOrigin) {
 
 type nopReporter struct{}
 
-func (nopReporter) Report(context.Context, transcoder.Heartbeat) error { return nil }
+func (nopReporter) Report(context.Context, transcoder.Heartbeat) (transcoder.Reply, error) {
+	return transcoder.Reply{}, nil
+}
 
 func transcoderConfig(job string, spec jobspec.Spec, addr string, org *benchOrigin) transcoder.Config {
 	return transcoder.Config{

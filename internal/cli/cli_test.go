@@ -39,6 +39,9 @@ func TestBadCommandLinesNameTheFlag(t *testing.T) {
 		{"negative queue limit from the environment", map[string]string{"EZLIVE_MAX_QUEUED": "-1"}, runAPI, []string{"-redis", "127.0.0.1:1"},
 			[]string{"-max-queued", "-1"}},
 		{"negative client quota", nil, runDev, []string{"-client-quota", "-5", "-redis", "127.0.0.1:1"}, []string{"-client-quota", "-5"}},
+		{"short KEK for the origin", map[string]string{"EZLIVE_DRM_KEK": "c2hvcnQ="}, runOrigin, []string{"-redis", "127.0.0.1:1"},
+			[]string{"-drm-kek", "EZLIVE_DRM_KEK", "32 bytes"}},
+		{"KEK not base64 for the API", nil, runAPI, []string{"-drm-kek", "not base64!", "-redis", "127.0.0.1:1"}, []string{"-drm-kek", "base64"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

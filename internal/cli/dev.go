@@ -13,6 +13,7 @@ import (
 	"github.com/ezlivestreaming/ezlive/ingest"
 	"github.com/ezlivestreaming/ezlive/metrics"
 	"github.com/ezlivestreaming/ezlive/origin"
+	"github.com/ezlivestreaming/ezlive/playback"
 	"github.com/ezlivestreaming/ezlive/scheduler"
 )
 
@@ -54,6 +55,7 @@ func devFlags() (*flagSet, *devOptions) {
 		data:         fs.String("data", "EZLIVE_DATA", ".run/data", "directory for the origin's files"),
 		drm:          addDRM(fs),
 	}
+	o.api.kek = o.drm.kek // one -drm-kek for the embedded origin and API
 	o.sched = &schedulerOptions{
 		common: common, queue: q,
 		driver: fs.String("driver", "EZLIVE_DRIVER", "local",
@@ -109,7 +111,8 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	org, err := origin.New(origin.Config{Root: filepath.Join(*o.data, "origin"), Authorizer: uploadAuthorizer{st}, Encrypter: enc, Logger: log})
+	org, err := origin.New(origin.Config{Root: filepath.Join(*o.data, "origin"), Authorizer: uploadAuthorizer{st}, Encrypter: enc, Logger: log,
+		Viewers: playback.NewGuard(playback.RedisSigner(rdb), st)})
 	if err != nil {
 		return err
 	}

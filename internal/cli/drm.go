@@ -19,9 +19,11 @@ import (
 )
 
 // drmFlags configure content protection: the origin encrypts DRM jobs'
-// uploads (keys in Redis, or from a SPEKE v2 key server for commercial
-// systems); the API serves ClearKey licenses and HLS keys.
+// uploads (keys in Redis, wrapped with -drm-kek, or from a SPEKE v2 key
+// server for commercial systems); the API serves ClearKey licenses and HLS
+// keys to viewer tokens.
 type drmFlags struct {
+	kek         *string
 	licenseBase *string
 	spekeURL    *string
 	spekeHeader *string
@@ -36,6 +38,7 @@ var (
 
 func addDRM(fs *flagSet) drmFlags {
 	return drmFlags{
+		kek: addKEK(fs),
 		licenseBase: fs.String("drm-license-base-url", "EZLIVE_DRM_LICENSE_BASE_URL", "",
 			"public base URL of the API that manifests point players at for DRM licenses and keys (default: the API's own address)"),
 		spekeURL:    fs.String("speke-url", "EZLIVE_SPEKE_URL", "", "SPEKE v2 key server for Widevine/PlayReady/FairPlay jobs (empty: keys are made locally, ClearKey only)"),
@@ -45,11 +48,35 @@ func addDRM(fs *flagSet) drmFlags {
 	}
 }
 
+// addKEK adds -drm-kek, which the origin and the API both need.
+func addKEK(fs *flagSet) *string {
+	return fs.String("drm-kek", "EZLIVE_DRM_KEK", "",
+		"key-encryption key of the DRM content keys in Redis: 32 bytes in base64 (openssl rand -base64 32); "+
+			"prefer the environment variable, a flag shows in ps (empty: keys are stored unwrapped, with a warning)")
+}
+
+// wrapKeys wraps the content keys ks stores with the KEK when one is set.
+// Without one it only warns, when warn: the origin stores keys, the API
+// only reads them.
+func wrapKeys(ks *drm.KeyService, kek string, warn bool, log *slog.Logger) (*drm.KeyService, error) {
+	if kek == "" {
+		if warn {
+			log.Warn("DRM content keys are stored in Redis unwrapped: set EZLIVE_DRM_KEK (32 bytes in base64) to wrap them")
+		}
+		return ks, nil
+	}
+	b, err := drm.ParseKEK(kek)
+	if err != nil {
+		return nil, usagef("-drm-kek (EZLIVE_DRM_KEK): %v", err)
+	}
+	return ks.WithKEK(b)
+}
+
 // keyService returns the key service, asking the SPEKE server for keys when
 // one is configured.
-func (d drmFlags) keyService(rdb redis.UniversalClient) (*drm.KeyService, error) {
+func (d drmFlags) keyService(rdb redis.UniversalClient, log *slog.Logger) (*drm.KeyService, error) {
 	if *d.spekeURL == "" {
-		return drm.NewKeyService(rdb, nil), nil
+		return wrapKeys(drm.NewKeyService(rdb, nil), *d.kek, true, log)
 	}
 	c := &drm.SPEKEClient{URL: *d.spekeURL, Header: http.Header{}}
 	if h := *d.spekeHeader; h != "" {
@@ -66,14 +93,14 @@ func (d drmFlags) keyService(rdb redis.UniversalClient) (*drm.KeyService, error)
 		}
 		c.DeliveryCert, c.DeliveryKey = cert, key
 	}
-	return drm.NewKeyService(rdb, c), nil
+	return wrapKeys(drm.NewKeyService(rdb, c), *d.kek, true, log)
 }
 
 // encrypter returns the origin's Encrypter (origin.Config.Encrypter).
 // apiURL is the API's public base URL, used for license URLs when
 // -drm-license-base-url is not set.
 func (d drmFlags) encrypter(rdb redis.UniversalClient, st *store.Store, apiURL string, log *slog.Logger) (*drm.Packager, error) {
-	ks, err := d.keyService(rdb)
+	ks, err := d.keyService(rdb, log)
 	if err != nil {
 		return nil, err
 	}
@@ -87,9 +114,14 @@ func (d drmFlags) encrypter(rdb redis.UniversalClient, st *store.Store, apiURL s
 	return &drm.Packager{Keys: ks, Jobs: st, LicenseBaseURL: base, Log: log}, nil
 }
 
-// apiDRM returns the API's license endpoints (apiserver.Config.DRM).
-func apiDRM(b *backend) *drm.License {
-	return &drm.License{Keys: drm.NewKeyService(b.rdb, nil)}
+// apiDRM returns the API's license endpoints (apiserver.Config.DRM): keys
+// unwrapped with kek, to viewer tokens.
+func apiDRM(b *backend, kek string, viewers drm.ViewerTokens) (*drm.License, error) {
+	ks, err := wrapKeys(drm.NewKeyService(b.rdb, nil), kek, false, b.log)
+	if err != nil {
+		return nil, err
+	}
+	return &drm.License{Keys: ks, Viewers: viewers}, nil
 }
 
 func loadDeliveryKey(certPath, keyPath string) ([]byte, *rsa.PrivateKey, error) {

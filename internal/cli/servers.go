@@ -20,6 +20,7 @@ import (
 	"github.com/ezlivestreaming/ezlive/localdriver"
 	"github.com/ezlivestreaming/ezlive/metrics"
 	"github.com/ezlivestreaming/ezlive/origin"
+	"github.com/ezlivestreaming/ezlive/playback"
 	"github.com/ezlivestreaming/ezlive/queue"
 	"github.com/ezlivestreaming/ezlive/scheduler"
 	"github.com/ezlivestreaming/ezlive/store"
@@ -33,6 +34,7 @@ type apiOptions struct {
 	common                commonFlags
 	queue                 queueFlags
 	listen, playback, tok *string
+	kek                   *string
 	shakaDir              *string
 	feeds, insecure       *bool
 	ingestGateway         *string
@@ -77,6 +79,7 @@ func apiFlags() (*flagSet, *apiOptions) {
 		listen:   fs.String("listen", "EZLIVE_API_LISTEN", defaultAPIListen, "address the API listens on"),
 		playback: fs.String("playback-base-url", "EZLIVE_PLAYBACK_BASE_URL", defaultOriginURL, "public base URL of the origin, for playback URLs"),
 		tok:      fs.String("token", "EZLIVE_API_TOKEN", "", "bearer token the API requires (empty: none)"),
+		kek:      addKEK(fs),
 		insecure: addInsecure(fs),
 		shakaDir: fs.String("shaka-dir", "EZLIVE_SHAKA_DIR", web.DefaultShakaDir, "directory of the Shaka Player build for the demo page"),
 		feeds:    fs.Bool("feeds", "EZLIVE_FEEDS", false, "let the demo page push test patterns from this process (POST /jobs/:id/feed)"),
@@ -147,11 +150,16 @@ func (o *apiOptions) server(b *backend, reg *prometheus.Registry) (*apiserver.Se
 	if _, err := url.Parse(*o.playback); err != nil || !strings.HasPrefix(*o.playback, "http") {
 		return nil, nil, usagef("-playback-base-url: %q is not an http(s) URL", *o.playback)
 	}
+	signer := playback.RedisSigner(b.rdb)
+	license, err := apiDRM(b, *o.kek, signer)
+	if err != nil {
+		return nil, nil, err
+	}
 	cfg := apiserver.Config{
 		Store: b.store, Queue: b.queue, PlaybackBaseURL: strings.TrimSuffix(*o.playback, "/"), Token: *o.tok, Logger: log,
 		Web: web.Handler(web.Config{ShakaDir: *o.shakaDir}), Metrics: reg,
 		IngestGateway: *o.ingestGateway, IngestGatewaySRT: *o.ingestGatewaySRT,
-		DRM:       apiDRM(b),
+		DRM: license, Playback: signer,
 		MaxQueued: *o.limits.maxQueued, ClientQuota: *o.limits.clientQuota,
 	}
 	closeFeeds := func() {}
@@ -213,6 +221,7 @@ func runOrigin(ctx context.Context, args []string) error {
 	}
 	srv, err := origin.New(origin.Config{
 		Root: *o.root, Authorizer: uploadAuthorizer{st}, Encrypter: enc, Logger: log,
+		Viewers:           playback.NewGuard(playback.RedisSigner(b.rdb), st),
 		UploadIdleTimeout: *o.uploadIdle, UploadMinRate: int64(*o.uploadRate), FailStatic: *o.failStatic,
 	})
 	if err != nil {

@@ -57,4 +57,6 @@ export const api = {
   feedStatus: (id) => request('GET', `${job(id)}/feed`),
   startFeed: (id) => request('POST', `${job(id)}/feed`),
   stopFeed: (id) => request('DELETE', `${job(id)}/feed`),
+  // a viewer token and the playback URLs that carry it, good for ttl seconds
+  playbackToken: (id, ttl) => request('POST', `${job(id)}/playback_tokens`, { Ttl: ttl }),
 };

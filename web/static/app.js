@@ -30,7 +30,12 @@ const state = {
   selectedListed: false, // the selected job has been seen in a list
   feeding: new Set(), // ids whose live feed this page started
   playFailedAt: 0,
+  viewerURLs: new Map(), // job id → { url, expires } under a viewer token
 };
+
+// VIEWER_TTL is how long the page's viewer tokens last (the API's maximum):
+// a token that expires stops playback at the next manifest refresh.
+const VIEWER_TTL = 86400;
 
 const player = new Player($('video-container'), $('video'), $('player-note'));
 
@@ -358,12 +363,45 @@ function syncPlayer() {
     player.stop(`Job ${job.Id} is ${why}.`);
     return;
   }
-  if (player.url === job.Playback_url || Date.now() - state.playFailedAt < 3000) return;
+  const url = knownPlaybackURL(job);
+  if ((url && player.url === url) || Date.now() - state.playFailedAt < 3000 || state.fetchingToken) return;
   const lowLatency = Boolean(job.Spec?.Output?.Low_latency_mode);
-  player.play(job.Playback_url, `job ${job.Id}`, { lowLatency }).catch((err) => {
-    state.playFailedAt = Date.now();
-    player.say(`Could not load ${job.Playback_url} yet (${err.code ? `Shaka error ${err.code}` : err.message}); retrying…`, true);
-  });
+  playbackURL(job)
+    .then((u) => player.url !== u && state.selected === job.Id && player.play(u, `job ${job.Id}`, { lowLatency }))
+    .catch((err) => {
+      state.playFailedAt = Date.now();
+      player.say(`Could not load ${job.Playback_url} yet (${err.code ? `Shaka error ${err.code}` : err.message}); retrying…`, true);
+    });
+}
+
+// needsViewerToken: a signed job's outputs, and a DRM job's keys, are served
+// only to a viewer token (POST /jobs/:id/playback_tokens).
+const needsViewerToken = (job) => job.Spec?.Playback_policy === 'signed' || Boolean(job.Spec?.Output?.Drm);
+
+// knownPlaybackURL is the URL the page plays job at, when it needs no new
+// token: its Playback_url, or the URL of a viewer token that lasts another
+// minute at least; null otherwise.
+function knownPlaybackURL(job) {
+  if (!needsViewerToken(job)) return job.Playback_url;
+  const v = state.viewerURLs.get(job.Id);
+  return v && v.expires - Date.now() > 60_000 ? v.url : null;
+}
+
+// playbackURL resolves to knownPlaybackURL, asking for a viewer token when
+// there is none: its URL carries the token in the path (the origin's
+// /play/<token>/<job id>/), and the origin writes it into the manifests'
+// license and key URIs, so the player needs no setup.
+async function playbackURL(job) {
+  const known = knownPlaybackURL(job);
+  if (known) return known;
+  state.fetchingToken = true;
+  try {
+    const t = await api.playbackToken(job.Id, VIEWER_TTL);
+    state.viewerURLs.set(job.Id, { url: t.Playback_url, expires: Date.parse(t.Expires) });
+    return t.Playback_url;
+  } finally {
+    state.fetchingToken = false;
+  }
 }
 
 // askForToken shows the token field: the API wants a bearer token.

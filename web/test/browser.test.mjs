@@ -2,6 +2,8 @@
 // Debian's Chromium driven by playwright-core creates an HLS and a DASH job
 // through the page, starts the live feed, and checks that the player's
 // currentTime keeps advancing; then stops and deletes the job through the page.
+// A signed DRM job typed into the editor plays too: the page fetches a
+// viewer token for it (POST /jobs/:id/playback_tokens).
 //
 //   EZLIVE_URL=http://127.0.0.1:1080 node --test web/test/
 //
@@ -12,9 +14,10 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { BASE, launchChromium } from '../chromium.mjs';
 import { cleanUp } from '../testkit.mjs';
 
@@ -92,6 +95,11 @@ async function createThroughPage(page, packaging) {
   await page.selectOption('#tpl-packaging', packaging);
   await page.selectOption('#tpl-ladder', 'light');
   await page.getByRole('button', { name: 'Apply template' }).click();
+  return create(page);
+}
+
+// create clicks Create on the spec in the editor and returns the new job's id.
+async function create(page) {
   await page.getByRole('button', { name: 'Create' }).click();
   const status = page.locator('#status');
   await status.filter({ hasText: /Created job|rejected|failed/ }).waitFor();
@@ -158,30 +166,55 @@ const packagings = (process.env.EZLIVE_PACKAGINGS || 'hls-mpegts,dash-fmp4').spl
 for (const packaging of packagings) {
   const name = packaging.startsWith('hls') ? `HLS (${packaging})` : `DASH (${packaging})`;
   const shot = `ezlive-${packaging}`;
-  test(`${name} job: create, live feed, play 10 s, stop, delete`, { timeout: 420_000 }, async (t) => {
-    const page = await openPage(t);
-    let id;
-    try {
-      id = await createThroughPage(page, packaging);
-      t.diagnostic(`job ${id}`);
-      await expectSelected(page, id);
-      await waitForState(page, id, ['running', 'streaming'], UNTIL_RUNNING_MS);
-      await page.getByRole('button', { name: 'Start live feed' }).click();
-      await waitForState(page, id, 'streaming', UNTIL_STREAMING_MS);
-      await assertPlays(page);
-      await page.screenshot({ path: path.join(shotDir, `${shot}.png`), fullPage: true });
-      await stopAndDeleteThroughPage(page, id);
-      id = null;
-    } catch (err) {
-      await page.screenshot({ path: path.join(shotDir, `${shot}-failed.png`), fullPage: true }).catch(() => {});
-      t.diagnostic(`status: ${await page.locator('#status').textContent().catch(() => '?')}`);
-      throw err;
-    } finally {
-      if (id) await cleanUp(id);
-      await page.close();
-    }
-  });
+  test(`${name} job: create, live feed, play 10 s, stop, delete`, { timeout: 420_000 }, (t) =>
+    createPlayDelete(t, shot, (page) => createThroughPage(page, packaging)),
+  );
 }
+
+// createPlayDelete creates a job in a new page with create, starts its live
+// feed, checks that it plays, and stops and deletes it through the page;
+// the page is left with a screenshot named after shot. It returns the page's
+// requests.
+async function createPlayDelete(t, shot, create) {
+  const page = await openPage(t);
+  const requests = [];
+  page.on('request', (req) => requests.push(req.url()));
+  let id;
+  try {
+    id = await create(page);
+    t.diagnostic(`job ${id}`);
+    await expectSelected(page, id);
+    await waitForState(page, id, ['running', 'streaming'], UNTIL_RUNNING_MS);
+    await page.getByRole('button', { name: 'Start live feed' }).click();
+    await waitForState(page, id, 'streaming', UNTIL_STREAMING_MS);
+    await assertPlays(page);
+    await page.screenshot({ path: path.join(shotDir, `${shot}.png`), fullPage: true });
+    await stopAndDeleteThroughPage(page, id);
+    id = null;
+    return requests;
+  } catch (err) {
+    await page.screenshot({ path: path.join(shotDir, `${shot}-failed.png`), fullPage: true }).catch(() => {});
+    t.diagnostic(`status: ${await page.locator('#status').textContent().catch(() => '?')}`);
+    throw err;
+  } finally {
+    if (id) await cleanUp(id);
+    await page.close();
+  }
+}
+
+test('a signed DRM job plays in the page with a viewer token', { timeout: 420_000 }, async (t) => {
+  const sample = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../jobspec/testdata/sample_live_job.json');
+  const spec = JSON.parse(await readFile(sample, 'utf8'));
+  Object.assign(spec.Output, { Stream_type: 'dash', Segment_format: 'fmp4', Segment_duration: 2, Drm: { Protection_system: 'ClearKey' } });
+  spec.Output.Video_outputs = spec.Output.Video_outputs.slice(0, 1);
+  spec.Playback_policy = 'signed';
+  const requests = await createPlayDelete(t, 'ezlive-signed-drm', async (page) => {
+    await page.fill('#spec', JSON.stringify(spec, null, 4));
+    return create(page);
+  });
+  assert.ok(requests.some((u) => u.endsWith('/playback_tokens')), 'the page asked for no viewer token');
+  assert.ok(requests.some((u) => u.includes('/play/')), 'the page played no viewer token URL');
+});
 
 async function expectSelected(page, id) {
   await page.locator('#selected-id').filter({ hasText: id }).waitFor();

@@ -1,9 +1,14 @@
 // Browser test of DRM against a running system (`ezlive dev` with the DRM
 // wiring): for each packaging an encrypted job is created over the API and
 // fed the test pattern; Debian's Chromium (playwright-core) then plays it
-// with Shaka Player through our license endpoint (ClearKey for DASH, the
-// HLS key URI for HLS), and fails to play the same stream when license and
-// key requests are refused, which proves the media is encrypted.
+// with Shaka Player at the playback URL of a viewer token (POST
+// /jobs/:id/playback_tokens) through our license endpoint (ClearKey for
+// DASH, the HLS key URI for HLS), whose URL in the manifest carries that
+// token. It fails to play the same stream when license and key requests are
+// refused, which proves the media is encrypted, and at the job's own
+// Playback_url, which carries no token: a DASH job is signed (the origin
+// serves it only under a token), an HLS job public (its manifests are
+// served, but no key without a token).
 //
 //   EZLIVE_URL=http://127.0.0.1:1080 node --test web/test/drm.test.mjs
 //
@@ -47,22 +52,24 @@ after(async () => {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// drmSpec is the sample job cut to one small rendition, 2 s segments, and a
-// Drm block (scheme chosen by the packaging).
-async function drmSpec(stream, format) {
+// drmSpec is the sample job cut to one small rendition, 2 s segments, a
+// Drm block (scheme chosen by the packaging) and the playback policy.
+async function drmSpec(stream, format, policy) {
   const spec = JSON.parse(await readFile(path.join(HERE, '../../jobspec/testdata/sample_live_job.json'), 'utf8'));
   Object.assign(spec.Output, { Stream_type: stream, Segment_format: format, Segment_duration: 2 });
   spec.Output.Video_outputs = spec.Output.Video_outputs.slice(0, 1);
   spec.Output.Drm = { Protection_system: 'ClearKey' };
+  spec.Playback_policy = policy;
   return spec;
 }
 
 // drmWired reports whether the API serves the license endpoint: it answers
-// an unknown job with its own problem (code not_found), not the router's.
+// an unknown job without a viewer token with its own problem (code
+// forbidden), not the router's.
 async function drmWired() {
   const res = await fetch(`${BASE}/drm/clearkey/${randomUUID()}`, { method: 'POST', body: '{"kids":[]}', signal: AbortSignal.timeout(10_000) });
   const body = await res.json().catch(() => ({}));
-  return res.status === 404 && body.code === 'not_found' && /no key for this job/.test(body.detail ?? '');
+  return res.status === 403 && body.code === 'forbidden' && /viewer token/.test(body.detail ?? '');
 }
 
 async function waitFor(what, ms, probe) {
@@ -125,11 +132,16 @@ for (const packaging of PACKAGINGS) {
   const [stream, format] = packaging.split('-');
   test(`encrypted ${packaging} job plays with our license and not without`, { timeout: 360_000 }, async (t) => {
     assert.ok(await drmWired(), 'the API serves no DRM routes (apiserver Config.DRM unset)');
-    const created = await api('POST', '/jobs', await drmSpec(stream, format));
+    const policy = stream === 'dash' ? 'signed' : 'public';
+    const created = await api('POST', '/jobs', await drmSpec(stream, format, policy));
     assert.equal(created.status, 201, `POST /jobs: ${JSON.stringify(created.json)}`);
     const id = created.json.Id;
-    const url = created.json.Playback_url;
+    const publicUrl = created.json.Playback_url;
     try {
+      const viewer = await api('POST', `/jobs/${id}/playback_tokens`, { Ttl: 600 });
+      assert.equal(viewer.status, 201, `POST /jobs/${id}/playback_tokens: ${viewer.text}`);
+      const url = viewer.json.Playback_url;
+      assert.ok(url.includes(`/play/${viewer.json.Token}/${id}/`), `the viewer's URL ${url} carries the token`);
       await waitFor('running', UNTIL_STREAMING_MS, async () => ['running', 'streaming'].includes((await api('GET', `/jobs/${id}`)).json.State));
       assert.equal((await api('POST', `/jobs/${id}/feed`)).status < 300, true, 'start feed');
       await waitFor('streaming', UNTIL_STREAMING_MS, async () => (await api('GET', `/jobs/${id}`)).json.State === 'streaming');
@@ -157,6 +169,16 @@ for (const packaging of PACKAGINGS) {
       // currentTime never moves from where it was put
       const moved = Math.max(...refused.times) - Math.min(...refused.times);
       assert.ok(moved < 0.5, `played without a license: ${refused.times.join(' ')}`);
+
+      // The job's own URL carries no token: a signed job's manifest is not
+      // served there, and a public job's gets no key.
+      const manifest = await fetch(publicUrl);
+      assert.equal(manifest.status, policy === 'signed' ? 404 : 200, `GET ${publicUrl}`);
+      const anyone = await play(t, publicUrl, false);
+      t.diagnostic(`without a viewer token (${policy}): errors ${JSON.stringify(anyone.errors)}; currentTime ${anyone.times.map((x) => x.toFixed(1)).join(' ')}; asked ${anyone.asked.join(' ')}`);
+      assert.ok(anyone.errors.length > 0, 'playing without a viewer token produced no player error');
+      const movedAnyway = Math.max(...anyone.times) - Math.min(...anyone.times);
+      assert.ok(movedAnyway < 0.5, `played without a viewer token: ${anyone.times.join(' ')}`);
     } finally {
       await cleanUp(id);
     }

@@ -1,0 +1,6 @@
+package playback
+
+import "time"
+
+// SetClock makes s read the time from now.
+func SetClock(s *Signer, now func() time.Time) { s.now = now }

@@ -1,0 +1,77 @@
+package playback
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/ezlivestreaming/ezlive/jobspec"
+)
+
+// policyCacheTTL bounds how long a job's policy is reused without asking
+// Redis. A policy never changes for a job; this bounds memory, and how
+// long a deleted job's outputs stay public. While the store cannot answer,
+// a known policy is kept past it, so a Redis outage cuts no viewer.
+const policyCacheTTL = time.Minute
+
+// maxPolicies bounds the remembered policies; past it the map is reset.
+const maxPolicies = 4096
+
+// JobSource reads job records (store.Store does).
+type JobSource interface {
+	Job(ctx context.Context, id string) (*jobspec.LiveJob, error)
+}
+
+// Guard answers the origin's questions (origin.Viewers): whether a job's
+// outputs need a viewer token, and whether a token is valid.
+type Guard struct {
+	*Signer
+	Jobs JobSource
+
+	mu       sync.Mutex
+	policies map[string]policy
+}
+
+type policy struct {
+	signed  bool
+	expires time.Time
+}
+
+// NewGuard returns a Guard over jobs with signer.
+func NewGuard(signer *Signer, jobs JobSource) *Guard {
+	return &Guard{Signer: signer, Jobs: jobs, policies: map[string]policy{}}
+}
+
+// TokenRequired reports whether jobID's outputs are served only with a
+// viewer token: a signed job's, and an unknown job's (a deleted job's
+// outputs until they are swept). A store failure is returned unless the
+// job's policy was known before.
+func (g *Guard) TokenRequired(ctx context.Context, jobID string) (bool, error) {
+	now := g.now()
+	g.mu.Lock()
+	p, ok := g.policies[jobID]
+	g.mu.Unlock()
+	if ok && now.Before(p.expires) {
+		return p.signed, nil
+	}
+	job, err := g.Jobs.Job(ctx, jobID)
+	switch {
+	case jobspec.ErrorCode(err) == jobspec.ENOTFOUND:
+		p = policy{signed: true}
+	case err != nil && !ok:
+		return false, err
+	case err != nil:
+		// The known policy, kept another while: a request a minute pays
+		// for asking the store that is down.
+	default:
+		p = policy{signed: jobspec.PlaybackSignedOf(job.Spec)}
+	}
+	p.expires = now.Add(policyCacheTTL)
+	g.mu.Lock()
+	if len(g.policies) >= maxPolicies {
+		clear(g.policies)
+	}
+	g.policies[jobID] = p
+	g.mu.Unlock()
+	return p.signed, nil
+}
