@@ -56,7 +56,10 @@ func TestBitrateOfALaterRun(t *testing.T) {
 	s.stats.Bytes_in = 5_000_000
 	r := &run{s: s, bytesInBefore: 4_000_000}
 	s.onProgress(r, progress{frames: 200, outTimeUS: 8_000_000})
-	if got := s.heartbeat().Stats.Bitrate_kbps; got != 1000 {
+	s.mu.Lock()
+	got := s.stats.Bitrate_kbps
+	s.mu.Unlock()
+	if got != 1000 {
 		t.Errorf("Bitrate_kbps = %v, want 1000 (1 MB in 8 s)", got)
 	}
 	if !r.hadOutput.Load() {
