@@ -14,7 +14,7 @@ import (
 // a known policy is kept past it, so a Redis outage cuts no viewer.
 const policyCacheTTL = time.Minute
 
-// maxPolicies bounds the remembered policies; past it the map is reset.
+// maxPolicies bounds the remembered policies (see remember).
 const maxPolicies = 4096
 
 // JobSource reads job records (store.Store does).
@@ -57,7 +57,9 @@ func (g *Guard) TokenRequired(ctx context.Context, jobID string) (bool, error) {
 	job, err := g.Jobs.Job(ctx, jobID)
 	switch {
 	case jobspec.ErrorCode(err) == jobspec.ENOTFOUND:
-		p = policy{signed: true}
+		// Not remembered: made-up ids must not push the known jobs'
+		// policies out, which carry them through a store outage.
+		return true, nil
 	case err != nil && !ok:
 		return false, err
 	case err != nil:
@@ -67,11 +69,27 @@ func (g *Guard) TokenRequired(ctx context.Context, jobID string) (bool, error) {
 		p = policy{signed: jobspec.PlaybackSignedOf(job.Spec)}
 	}
 	p.expires = now.Add(policyCacheTTL)
+	g.remember(jobID, p, now)
+	return p.signed, nil
+}
+
+// remember keeps a job's policy, making room by dropping expired policies
+// first, then any one.
+func (g *Guard) remember(jobID string, p policy, now time.Time) {
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	if len(g.policies) >= maxPolicies {
-		clear(g.policies)
+		for id, q := range g.policies {
+			if !now.Before(q.expires) {
+				delete(g.policies, id)
+			}
+		}
+	}
+	for id := range g.policies {
+		if len(g.policies) < maxPolicies {
+			break
+		}
+		delete(g.policies, id)
 	}
 	g.policies[jobID] = p
-	g.mu.Unlock()
-	return p.signed, nil
 }

@@ -1,7 +1,8 @@
 // Package playback owns viewer tokens: short-lived, HMAC-signed grants to
 // watch one live job, which the API issues and the origin (a signed job's
 // outputs) and the DRM key endpoints check. It owns the signing key they
-// share, kept in Redis under playback_signing_key; it touches nothing else.
+// share, kept in Redis under playback_signing_key, and reads job records
+// (through the JobSource it is given) only for their playback policy.
 package playback
 
 import (
@@ -24,7 +25,9 @@ import (
 
 // KeySigningKey is the Redis string holding the signing key: made by the
 // first process that needs it, read by every other. Deleting it (and
-// restarting API and origins) revokes every token issued.
+// restarting API and origins, which otherwise keep the old key until a
+// token fails to verify and keyRecheck has passed) revokes every token
+// issued.
 const KeySigningKey = "playback_signing_key"
 
 // The lifetimes a token may be issued for.
@@ -49,9 +52,19 @@ type Signer struct {
 	rdb redis.UniversalClient // where the key is kept; nil for a fixed key
 	now func() time.Time
 
-	mu  sync.Mutex
-	key []byte
+	mu     sync.Mutex
+	key    []byte
+	readAt time.Time // when key was read from Redis
 }
+
+// keyRecheck is how often at most a token that does not verify makes the
+// Signer read the key again: a key made anew in Redis (after a flush, or
+// deleted to revoke every token) reaches processes that kept the old one.
+const keyRecheck = 10 * time.Second
+
+// sigLen is the length of a token's signature: unpadded base64url of an
+// HMAC-SHA256.
+var sigLen = base64.RawURLEncoding.EncodedLen(sha256.Size)
 
 // NewSigner returns a Signer with a fixed key of at least 32 bytes.
 func NewSigner(key []byte) (*Signer, error) {
@@ -70,13 +83,28 @@ func RedisSigner(rdb redis.UniversalClient) *Signer {
 }
 
 // signingKey returns the key, reading (or making) it in Redis when it is
-// not known yet.
-func (s *Signer) signingKey(ctx context.Context) ([]byte, error) {
+// not known yet, or when reload asks and it was read over keyRecheck ago.
+// Redis is asked outside the mutex, so a slow Redis holds up no check
+// that has the key.
+func (s *Signer) signingKey(ctx context.Context, reload bool) ([]byte, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.key != nil {
-		return s.key, nil
+	key, recent := s.key, s.now().Sub(s.readAt) < keyRecheck
+	s.mu.Unlock()
+	if key != nil && (!reload || recent || s.rdb == nil) {
+		return key, nil
 	}
+	key, err := s.loadKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.key, s.readAt = key, s.now()
+	s.mu.Unlock()
+	return key, nil
+}
+
+// loadKey reads the key from Redis, making it first when there is none.
+func (s *Signer) loadKey(ctx context.Context) ([]byte, error) {
 	fresh := make([]byte, signingKeyBytes)
 	rand.Read(fresh)
 	if err := s.rdb.SetNX(ctx, KeySigningKey, fresh, 0).Err(); err != nil {
@@ -89,7 +117,6 @@ func (s *Signer) signingKey(ctx context.Context) ([]byte, error) {
 	if len(key) < signingKeyBytes {
 		return nil, fmt.Errorf("playback: %s in Redis is %d bytes, want at least %d", KeySigningKey, len(key), signingKeyBytes)
 	}
-	s.key = key
 	return key, nil
 }
 
@@ -102,7 +129,7 @@ func unavailable(err error) error {
 // Issue returns a token that lets its holder watch jobID until it expires,
 // ttl from now (whole seconds, rounded up).
 func (s *Signer) Issue(ctx context.Context, jobID string, ttl time.Duration) (string, time.Time, error) {
-	key, err := s.signingKey(ctx)
+	key, err := s.signingKey(ctx, false)
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -123,12 +150,20 @@ func (s *Signer) ValidToken(ctx context.Context, token, jobID string) bool {
 	if err != nil || !s.now().Before(time.Unix(unix, 0)) {
 		return false
 	}
-	got, err := base64.RawURLEncoding.DecodeString(sig)
-	if err != nil {
+	// One spelling per signature: the decoder skips CR and LF, and Strict
+	// refuses unused bits set, so no altered token (a line break injected
+	// into a manifest, a new CDN cache key) verifies.
+	got, err := base64.RawURLEncoding.Strict().DecodeString(sig)
+	if len(sig) != sigLen || err != nil {
 		return false
 	}
-	key, err := s.signingKey(ctx)
-	return err == nil && hmac.Equal(got, mac(key, jobID, exp))
+	for _, reload := range []bool{false, true} {
+		key, err := s.signingKey(ctx, reload)
+		if err == nil && hmac.Equal(got, mac(key, jobID, exp)) {
+			return true
+		}
+	}
+	return false
 }
 
 func mac(key []byte, jobID, exp string) []byte {

@@ -57,6 +57,8 @@ func TestToken(t *testing.T) {
 		{"no dot", exp + mac, "job1", now, s, false},
 		{"empty", "", "job1", now, s, false},
 		{"marker", "EZLIVE_VIEWER_TOKEN", "job1", now, s, false},
+		{"line break in the mac", exp + "." + mac[:20] + "\r\n" + mac[20:], "job1", now, s, false},
+		{"mac's unused bits set", exp + "." + mac[:len(mac)-1] + lastBitsSet(mac[len(mac)-1:]), "job1", now, s, false},
 	} {
 		at := tt.at
 		tt.s.now = func() time.Time { return at }
@@ -85,6 +87,21 @@ func TestLoadSigner(t *testing.T) {
 	}
 	if _, err := NewSigner(make([]byte, 16)); err == nil {
 		t.Error("NewSigner took a 16-byte key")
+	}
+
+	// The key is made anew (deleted to revoke every token): a process
+	// that kept the old one takes the new one's tokens once keyRecheck
+	// has passed since it read it.
+	rdb.Del(ctx, KeySigningKey)
+	restarted := RedisSigner(rdb)
+	fresh, _ := issue(t, restarted, "job1")
+	if origin.ValidToken(ctx, fresh, "job1") {
+		t.Error("the old key was read again within keyRecheck")
+	}
+	later := time.Now().Add(keyRecheck + time.Second)
+	origin.now = func() time.Time { return later }
+	if !origin.ValidToken(ctx, fresh, "job1") || origin.ValidToken(ctx, tok, "job1") {
+		t.Error("after keyRecheck, a process does not follow the signing key made anew")
 	}
 }
 
@@ -147,4 +164,12 @@ func TestSignerRedisDown(t *testing.T) {
 	if !s.ValidToken(ctx, tok, "job1") {
 		t.Error("the token is refused once Redis answers")
 	}
+}
+
+// lastBitsSet is the base64url character c with the two low bits, unused
+// in the last character of an HMAC-SHA256's encoding, set: it decodes to
+// the same bytes unless the decoder is strict.
+func lastBitsSet(c string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	return string(alphabet[strings.Index(alphabet, c)|3])
 }
