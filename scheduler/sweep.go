@@ -84,7 +84,9 @@ func (s *Scheduler) takeSnapshot(ctx context.Context) ([]Running, map[string]sto
 // recheckPerSweep is how many waiting jobs' records one sweep reads. The
 // others are left to checkQueue, so that a sweep's cost does not grow with
 // the queue; each gets its turn, so a lost stop or delete command of a
-// waiting job is still found, within ⌈waiting/1000⌉ sweeps.
+// waiting job is still found, in about ⌈waiting/1000⌉ sweeps (jobs that
+// leave the head of the queue meanwhile shift the turns: eventually, not
+// within a bound).
 const recheckPerSweep = 1000
 
 // recheckTurn is this sweep's turn of queued: the next recheckPerSweep ids
@@ -171,7 +173,7 @@ func (s *Scheduler) check(ctx context.Context, j *jobspec.LiveJob, snap snapshot
 func (s *Scheduler) needsWork(j *jobspec.LiveJob, snap snapshot) string {
 	r, isPlaced := snap.placed[j.Id]
 	switch {
-	case j.State == jobspec.StateCreated, j.State.Active() && j.Assigned_worker_id == "":
+	case waits(j):
 		if !snap.queued[j.Id] {
 			return "waiting for placement" // its command was lost
 		}

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"time"
 
@@ -76,7 +77,10 @@ func (s *Scheduler) checkQueue(ctx context.Context) {
 		return
 	}
 	s.queue.seen, s.queue.tried = n, s.now()
-	s.retryQueued(ctx)
+	if err := s.retryQueued(ctx); err != nil {
+		s.queue.seen = -1 // the signal is not used up: try again at the next check
+		s.log.Warn("retry queued jobs", "err", err)
+	}
 }
 
 // capacityAppeared tells every scheduler that a waiting job may fit now; if
@@ -90,26 +94,23 @@ func (s *Scheduler) capacityAppeared(ctx context.Context) {
 
 // retryQueued places the waiting jobs that fit now (Fits), and reconciles
 // the entries of queued_jobs whose job no longer waits, which drops them.
-func (s *Scheduler) retryQueued(ctx context.Context) {
+// An error says the queue could not be read or judged whole.
+func (s *Scheduler) retryQueued(ctx context.Context) error {
 	ids, err := s.cfg.Store.QueuedJobs(ctx)
 	if err != nil {
-		s.log.Warn("read queued jobs", "err", err)
-		return
+		return fmt.Errorf("read queued jobs: %w", err)
 	}
 	waiting, stale, err := s.waitingJobs(ctx, ids)
 	if err != nil {
-		s.log.Warn("read queued jobs", "err", err)
-		return
+		return fmt.Errorf("read queued jobs: %w", err)
 	}
-	try, err := s.fitting(ctx, waiting)
-	if err != nil {
-		s.log.Warn("retry queued jobs", "err", err)
-	}
+	try, fitErr := s.fitting(ctx, waiting)
 	for _, id := range append(stale, try...) {
 		if err := s.ReconcileJob(ctx, id); err != nil {
 			s.log.Warn("retry queued job", "job_id", id, "err", err)
 		}
 	}
+	return fitErr
 }
 
 // waitingJobs splits the queued ids into the jobs that wait, with their
