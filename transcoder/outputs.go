@@ -24,7 +24,11 @@ import (
 //     placement is being fenced (a re-placement or a stop rotated or
 //     cleared the token), and its heartbeats are about to be refused too.
 //     That is not a failure of the job's outputs; it is counted and logged
-//     only.
+//     only;
+//   - no PUT for quietEnds ends it: nothing is being written (the run
+//     ended, or a transcoder restarted in place that inherited a failure
+//     has no publisher yet), so nothing fails, and a job waiting for its
+//     publisher is not failed for writes that are over.
 type outputs struct {
 	changed chan struct{} // a failure started or ended: heartbeat now
 
@@ -32,7 +36,14 @@ type outputs struct {
 	since    time.Time
 	lastErr  string
 	failures int64
+	lastPut  time.Time // when the newest PUT (or the failure taken over) ended
 }
+
+// quietEnds is how long without a PUT ends a failure: longer than the
+// longest segment (jobspec.MaxSegmentDuration), as a live run with video
+// writes its thumbnail every 2 s and every run a manifest each segment,
+// and shorter than the scheduler's default bound on a failure (1 min).
+const quietEnds = 35 * time.Second
 
 // uploadResult is how one write to the origin ended.
 type uploadResult struct {
@@ -70,6 +81,9 @@ func newOutputs() *outputs { return &outputs{changed: make(chan struct{}, 1)} }
 func (o *outputs) record(u uploadResult) {
 	o.mu.Lock()
 	was := o.since
+	if u.method == http.MethodPut {
+		o.lastPut = time.Now()
+	}
 	switch {
 	case u.took():
 		if u.method == http.MethodPut {
@@ -99,6 +113,9 @@ func (o *outputs) record(u uploadResult) {
 func (o *outputs) state() (since time.Time, lastErr string, failures int64) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if !o.since.IsZero() && time.Since(o.lastPut) > quietEnds {
+		o.since, o.lastErr = time.Time{}, ""
+	}
 	return o.since, o.lastErr, o.failures
 }
 
@@ -106,5 +123,5 @@ func (o *outputs) state() (since time.Time, lastErr string, failures int64) {
 func (o *outputs) takeOver(since time.Time, lastErr string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.since, o.lastErr = since, lastErr
+	o.since, o.lastErr, o.lastPut = since, lastErr, time.Now()
 }

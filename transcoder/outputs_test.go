@@ -203,3 +203,25 @@ func TestHeartbeatsReportOutputFailures(t *testing.T) {
 		t.Errorf("restored heartbeat: error %q, %d failures (was %d)", hb.OutputError, hb.Stats.Upload_failures, failing.Stats.Upload_failures)
 	}
 }
+
+// TestQuietEndsAFailure: with no PUT for quietEnds, a failure is over —
+// the run ended, or an inherited failure never met a write — so a job
+// waiting for its publisher is not failed for writes that are over.
+func TestQuietEndsAFailure(t *testing.T) {
+	t.Parallel()
+	o := newOutputs()
+	o.record(uploadResult{method: http.MethodPut, name: "last.ts", status: 500, started: time.Now()})
+	if since, _, _ := o.state(); since.IsZero() {
+		t.Fatal("a PUT the origin refused started no failure")
+	}
+	o.mu.Lock()
+	o.lastPut = time.Now().Add(-quietEnds - time.Second)
+	o.mu.Unlock()
+	if since, msg, n := o.state(); !since.IsZero() || msg != "" || n != 1 {
+		t.Errorf("after %s without a PUT: failing since %v (%q), %d failures; want none failing, 1 counted", quietEnds, since, msg, n)
+	}
+	o.takeOver(time.Now().Add(-time.Hour), "PUT x.ts: origin answered 500 Internal Server Error")
+	if since, _, _ := o.state(); since.IsZero() {
+		t.Error("a failure taken over ended at once")
+	}
+}
