@@ -56,8 +56,8 @@ func (s *Server) serveStored(w http.ResponseWriter, r *http.Request, name string
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("ETag", etag(fi))
 	modTime := fi.ModTime()
-	if kind.manifest {
-		// Last-Modified has one-second resolution: a manifest rewritten
+	if kind.rewritten {
+		// Last-Modified has one-second resolution: a file rewritten
 		// twice within a second would get a wrong 304. The ETag serves.
 		modTime = time.Time{}
 	}
@@ -97,7 +97,8 @@ func etag(fi fs.FileInfo) string {
 type fileKind struct {
 	contentType  string
 	cacheControl string
-	manifest     bool
+	manifest     bool // a manifest: a viewer's token is written into it
+	rewritten    bool // rewritten in place: no Last-Modified
 }
 
 // classify picks Content-Type and Cache-Control from the file name.
@@ -111,17 +112,16 @@ func classify(name string) fileKind {
 	ext := strings.ToLower(path.Ext(name))
 	switch ext {
 	case ".m3u8":
-		return fileKind{"application/vnd.apple.mpegurl", cacheManifest, true}
+		return fileKind{"application/vnd.apple.mpegurl", cacheManifest, true, true}
 	case ".mpd":
-		return fileKind{"application/dash+xml", cacheManifest, true}
+		return fileKind{"application/dash+xml", cacheManifest, true, true}
 	case ".key":
-		return fileKind{"application/octet-stream", cacheKey, false}
+		return fileKind{"application/octet-stream", cacheKey, false, false}
 	case ".jpg":
-		// A thumbnail: rewritten in place every few seconds, like a
-		// manifest.
-		return fileKind{"image/jpeg", cacheManifest, true}
+		// A thumbnail: rewritten in place every few seconds.
+		return fileKind{"image/jpeg", cacheManifest, false, true}
 	}
-	return fileKind{segmentType(name, ext), cacheSegment, false}
+	return fileKind{segmentType(name, ext), cacheSegment, false, false}
 }
 
 func segmentType(name, ext string) string {

@@ -37,6 +37,12 @@ func newSupervisor(cfg Config, rl *relay, ss *slates) *supervisor {
 		slates: ss, policy: policyOf(cfg.Spec), inputLostSince: cfg.InputLostSince, streamKey: cfg.StreamKey}
 }
 
+func (s *supervisor) currentKey() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.streamKey
+}
+
 // rekey follows a rotation of the job's stream key ("": none). The front
 // is written under mu because this runs on the heartbeat loop.
 func (s *supervisor) rekey(key string) {
@@ -204,7 +210,7 @@ func (s *supervisor) startRun(period int) (*run, error) {
 	t := ffmpeg.Target{OutputURL: s.relay.URL(), Period: period, Generation: s.cfg.Generation, TimeURL: timeURL(s.cfg.OriginURL)}
 	r := &run{s: s, bytesInBefore: s.front.bytesIn.Load()}
 	p, stdin, err := startFFmpeg(s.cfg.FFmpegPath, ffmpeg.Args(s.cfg.Spec, t),
-		func(pr progress) { s.onProgress(r, pr) }, func(string) {}, s.cfg.StreamKey, s.log)
+		func(pr progress) { s.onProgress(r, pr) }, func(string) {}, s.currentKey(), s.log)
 	if err != nil {
 		return nil, err
 	}
