@@ -85,7 +85,7 @@ func parseTokenRequest(body []byte) (time.Duration, error) {
 
 // playbackURLs are the job's manifest URLs under <origin>/<folder>/.
 func (s *Server) playbackURLs(spec jobspec.Spec, folder string) []string {
-	base := strings.TrimSuffix(s.cfg.PlaybackBaseURL, "/") + "/" + folder + "/"
+	base := s.originFolder(folder)
 	var urls []string
 	for _, name := range jobspec.ManifestNames(spec) {
 		urls = append(urls, base+name)
@@ -99,7 +99,12 @@ func (s *Server) thumbnailURL(spec jobspec.Spec, folder string) string {
 	if !jobspec.HasThumbnail(spec.Output) {
 		return ""
 	}
-	return strings.TrimSuffix(s.cfg.PlaybackBaseURL, "/") + "/" + folder + "/" + jobspec.Thumbnail
+	return s.originFolder(folder) + jobspec.Thumbnail
+}
+
+// originFolder is the URL of folder at the origin, ending in '/'.
+func (s *Server) originFolder(folder string) string {
+	return strings.TrimSuffix(s.cfg.PlaybackBaseURL, "/") + "/" + folder + "/"
 }
 
 func first(urls []string) string {

@@ -134,7 +134,11 @@ func videoArgs(o jobspec.Output, t Target) []string {
 	// one more branch makes the thumbnails.
 	thumb := jobspec.HasThumbnail(o)
 	var g strings.Builder
-	fmt.Fprintf(&g, "[0:v:0]split=%d", n+boolInt(thumb))
+	branches := n
+	if thumb {
+		branches++
+	}
+	fmt.Fprintf(&g, "[0:v:0]split=%d", branches)
 	for i := range n {
 		fmt.Fprintf(&g, "[s%d]", i)
 	}
@@ -399,10 +403,3 @@ func dictEscape(s string) string {
 }
 
 func ffNum(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
