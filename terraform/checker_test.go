@@ -94,6 +94,7 @@ func checkModule(dir string) []problem {
 	m.checkCloudFrontOrigins()
 	m.checkNomadAgentTLS()
 	m.checkACLBootstrap()
+	m.checkNoReadAllPolicies()
 	return m.problems
 }
 

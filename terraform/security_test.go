@@ -27,7 +27,9 @@ import (
 //     renders has mutual TLS and ACLs on, and user data writes the files
 //     its tls block names;
 //   - checkACLBootstrap: the servers' user data bootstraps ACLs with the
-//     token kept in Secrets Manager and applies nomad/scheduler-policy.hcl.
+//     token kept in Secrets Manager and applies nomad/scheduler-policy.hcl;
+//   - checkNoReadAllPolicies: no role has a managed policy that reads every
+//     SSM parameter.
 
 // --- instances: private subnets, reached through load balancers -------------------------
 
@@ -465,6 +467,41 @@ func (m *module) checkACLBootstrap() {
 	if servers == 0 {
 		m.fail(defect, "no user data template renders a Nomad server configuration: nothing bootstraps ACLs")
 	}
+}
+
+// --- secrets: no role reads them all --------------------------------------------------------
+
+// readsEveryParameter are AWS managed policies that allow ssm:GetParameter
+// on "*": a role with one reads every secret parameter.
+var readsEveryParameter = []string{"AmazonSSMManagedInstanceCore", "AmazonSSMReadOnlyAccess", "AmazonEC2RoleforSSM"}
+
+// checkNoReadAllPolicies: no aws_iam_role_policy_attachment attaches a
+// policy of readsEveryParameter.
+func (m *module) checkNoReadAllPolicies() {
+	for _, key := range slices.Sorted(maps.Keys(m.resources)) {
+		b := m.resources[key]
+		arn := b.Body.Attributes["policy_arn"]
+		if b.Labels[0] != "aws_iam_role_policy_attachment" || arn == nil {
+			continue
+		}
+		for _, p := range readsEveryParameter {
+			if strings.Contains(literalText(arn.Expr), p) {
+				m.fail(defect, "%s: %s attaches %s, which allows ssm:GetParameter on every parameter, secrets included: grant what the role needs in a policy of its own", at(arn.SrcRange), key, p)
+			}
+		}
+	}
+}
+
+// literalText is the literal string parts of an expression, joined.
+func literalText(e hclsyntax.Expression) string {
+	var b strings.Builder
+	hclsyntax.VisitAll(e, func(n hclsyntax.Node) hcl.Diagnostics {
+		if l, ok := n.(*hclsyntax.LiteralValueExpr); ok && l.Val.Type() == cty.String {
+			b.WriteString(l.Val.AsString())
+		}
+		return nil
+	})
+	return b.String()
 }
 
 // --- helpers ------------------------------------------------------------------------------------------

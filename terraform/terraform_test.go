@@ -187,6 +187,11 @@ func TestCheckerCatchesBrokenCopies(t *testing.T) {
 		{"bootstrap token not a managed secret", "compute.tf",
 			"management_token_secret = aws_secretsmanager_secret.nomad_management_token.arn", `management_token_secret = "ezlive/prod/token"`,
 			"is given no aws_secretsmanager_secret"},
+		// security: no role reads every secret
+		{"Session Manager through the managed policy", "iam.tf",
+			"resource \"aws_iam_role_policy\" \"session_manager\" {\n  for_each = local.ssm_roles\n\n  name   = \"session-manager\"\n  role   = each.value\n  policy = data.aws_iam_policy_document.session_manager.json",
+			"resource \"aws_iam_role_policy_attachment\" \"session_manager\" {\n  for_each = local.ssm_roles\n\n  role       = each.value\n  policy_arn = \"arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore\"",
+			"attaches AmazonSSMManagedInstanceCore, which allows ssm:GetParameter on every parameter"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

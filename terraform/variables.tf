@@ -282,7 +282,7 @@ variable "ezlive_release_sha256" {
 
 variable "enable_ssm_session_manager" {
   type        = bool
-  description = "Attach AmazonSSMManagedInstanceCore so operators reach instances (and port-forward to Nomad) without SSH or a bastion."
+  description = "Let the SSM agent open Session Manager channels (a policy of its own, not AmazonSSMManagedInstanceCore, which reads every parameter) so operators reach instances (and port-forward to Nomad) without SSH or a bastion."
   default     = true
 }
 

@@ -17,9 +17,6 @@ mock_provider "aws" {
   mock_data "aws_iam_policy_document" {
     defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
   }
-  mock_data "aws_partition" {
-    defaults = { partition = "aws" }
-  }
 
   # The provider checks ARN and id formats; random mock strings fail them.
   mock_resource "aws_launch_template" {
