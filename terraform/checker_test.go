@@ -95,6 +95,7 @@ func checkModule(dir string) []problem {
 	m.checkNomadAgentTLS()
 	m.checkACLBootstrap()
 	m.checkNoReadAllPolicies()
+	m.checkSecretReaders()
 	return m.problems
 }
 

@@ -101,6 +101,24 @@ resource "aws_iam_role_policy" "client_base" {
   policy = data.aws_iam_policy_document.client_base.json
 }
 
+# The DRM key-encryption key: only the groups whose processes wrap and
+# unwrap content keys (local.drm_kek_groups: api, origin) read it.
+data "aws_iam_policy_document" "drm_kek" {
+  statement {
+    sid       = "DRMKeyEncryptionKey"
+    actions   = ["ssm:GetParameter"]
+    resources = [aws_ssm_parameter.drm_kek.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "drm_kek" {
+  for_each = local.drm_kek_groups
+
+  name   = "drm-kek"
+  role   = aws_iam_role.client[each.key].id
+  policy = data.aws_iam_policy_document.drm_kek.json
+}
+
 # The API only enqueues commands.
 data "aws_iam_policy_document" "api_queue" {
   statement {

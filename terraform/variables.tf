@@ -473,6 +473,17 @@ variable "nomad_gossip_key" {
   }
 }
 
+variable "drm_kek" {
+  type        = string
+  description = "Key-encryption key of the DRM content keys in Redis (EZLIVE_DRM_KEK of the api and origin), base64 of 32 random bytes (`openssl rand -base64 32`). Generate it once and keep it: losing or changing it makes every stored content key unreadable. Stored in SSM Parameter Store for the api and origin nodes only, never in user data."
+  sensitive   = true
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9+/]{43}=$", var.drm_kek))
+    error_message = "drm_kek must be the base64 encoding of exactly 32 bytes (44 characters ending in '='); make one with `openssl rand -base64 32`."
+  }
+}
+
 # Nomad mutual TLS: a CA and one certificate per agent role, made once by
 # the operator with `nomad tls ca create` and `nomad tls cert create -server`
 # / `-client` (README.md). The CA's private key never reaches Terraform.
