@@ -94,6 +94,8 @@ func checkModule(dir string) []problem {
 	m.checkCloudFrontOrigins()
 	m.checkNomadAgentTLS()
 	m.checkACLBootstrap()
+	m.checkNoReadAllPolicies()
+	m.checkSecretReaders()
 	return m.problems
 }
 

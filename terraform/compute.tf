@@ -74,6 +74,11 @@ locals {
     }
   }
 
+  # The node groups whose processes read EZLIVE_DRM_KEK (`ezlive api` and
+  # `ezlive origin`, which wrap and unwrap DRM content keys): only their
+  # roles may read the KEK (iam.tf), only their user data fetches it.
+  drm_kek_groups = toset(["api", "origin"])
+
   # What every ezlive process on a client learns from /etc/ezlive/ezlive.env
   # (the Nomad jobs leave these to the node unless given a variable).
   ezlive_environment = {
@@ -225,6 +230,8 @@ resource "aws_launch_template" "client" {
     node_class      = each.value.node_class
     install_ffmpeg  = each.value.install_ffmpeg
     efs_dns_name    = each.value.efs_dns_name
+    # "" on the groups that do not read it: their user data fetches nothing.
+    drm_kek_parameter = contains(local.drm_kek_groups, each.key) ? aws_ssm_parameter.drm_kek.name : ""
   })))
 
   iam_instance_profile {

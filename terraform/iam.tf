@@ -4,8 +4,6 @@
 # the API may only send to the command queue, the scheduler may only receive,
 # extend and delete, and nothing else touches SQS.
 
-data "aws_partition" "current" {}
-
 data "aws_iam_policy_document" "ec2_assume" {
   statement {
     sid     = "EC2AssumeRole"
@@ -103,6 +101,24 @@ resource "aws_iam_role_policy" "client_base" {
   policy = data.aws_iam_policy_document.client_base.json
 }
 
+# The DRM key-encryption key: only the groups whose processes wrap and
+# unwrap content keys (local.drm_kek_groups: api, origin) read it.
+data "aws_iam_policy_document" "drm_kek" {
+  statement {
+    sid       = "DRMKeyEncryptionKey"
+    actions   = ["ssm:GetParameter"]
+    resources = [aws_ssm_parameter.drm_kek.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "drm_kek" {
+  for_each = local.drm_kek_groups
+
+  name   = "drm-kek"
+  role   = aws_iam_role.client[each.key].id
+  policy = data.aws_iam_policy_document.drm_kek.json
+}
+
 # The API only enqueues commands.
 data "aws_iam_policy_document" "api_queue" {
   statement {
@@ -158,9 +174,28 @@ locals {
   ) : {}
 }
 
-resource "aws_iam_role_policy_attachment" "ssm_core" {
+# Session Manager's channels only. Not AmazonSSMManagedInstanceCore: it
+# also allows ssm:GetParameter on "*", which would let every role read every
+# secret parameter (the DRM key-encryption key included).
+data "aws_iam_policy_document" "session_manager" {
+  statement {
+    sid = "SessionManager"
+    # These actions have no resource-level permissions: "*" is the only form.
+    actions = [
+      "ssm:UpdateInstanceInformation",
+      "ssmmessages:CreateControlChannel",
+      "ssmmessages:CreateDataChannel",
+      "ssmmessages:OpenControlChannel",
+      "ssmmessages:OpenDataChannel",
+    ]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "session_manager" {
   for_each = local.ssm_roles
 
-  role       = each.value
-  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
+  name   = "session-manager"
+  role   = each.value
+  policy = data.aws_iam_policy_document.session_manager.json
 }

@@ -19,6 +19,15 @@ resource "aws_ssm_parameter" "nomad_gossip_key" {
   value       = var.nomad_gossip_key
 }
 
+# The key-encryption key of the DRM content keys in Redis: only the api and
+# origin nodes read it (iam.tf, local.drm_kek_groups in compute.tf).
+resource "aws_ssm_parameter" "drm_kek" {
+  name        = "/${var.project}/${var.environment}/drm/kek"
+  description = "Key-encryption key of the DRM content keys (EZLIVE_DRM_KEK) of ${local.name}"
+  type        = "SecureString"
+  value       = var.drm_kek
+}
+
 # Nomad mutual TLS: the CA certificate for every agent, one certificate and
 # key per role. Each role's IAM policy (iam.tf) reads only its own.
 locals {

@@ -27,7 +27,11 @@ import (
 //     renders has mutual TLS and ACLs on, and user data writes the files
 //     its tls block names;
 //   - checkACLBootstrap: the servers' user data bootstraps ACLs with the
-//     token kept in Secrets Manager and applies nomad/scheduler-policy.hcl.
+//     token kept in Secrets Manager and applies nomad/scheduler-policy.hcl;
+//   - checkNoReadAllPolicies: no role has a managed policy that reads every
+//     SSM parameter;
+//   - checkSecretReaders: a secret parameter is readable only by the roles
+//     of the node groups whose processes use it (secretReaders).
 
 // --- instances: private subnets, reached through load balancers -------------------------
 
@@ -465,6 +469,191 @@ func (m *module) checkACLBootstrap() {
 	if servers == 0 {
 		m.fail(defect, "no user data template renders a Nomad server configuration: nothing bootstraps ACLs")
 	}
+}
+
+// --- secrets: read only where they are used -------------------------------------------------
+
+// readsEveryParameter are AWS managed policies that allow ssm:GetParameter
+// on "*": a role with one reads every secret parameter.
+var readsEveryParameter = []string{"AmazonSSMManagedInstanceCore", "AmazonSSMReadOnlyAccess", "AmazonEC2RoleforSSM"}
+
+// checkNoReadAllPolicies: no aws_iam_role_policy_attachment attaches a
+// policy of readsEveryParameter.
+func (m *module) checkNoReadAllPolicies() {
+	for _, key := range slices.Sorted(maps.Keys(m.resources)) {
+		b := m.resources[key]
+		arn := b.Body.Attributes["policy_arn"]
+		if b.Labels[0] != "aws_iam_role_policy_attachment" || arn == nil {
+			continue
+		}
+		for _, p := range readsEveryParameter {
+			if strings.Contains(literalText(arn.Expr), p) {
+				m.fail(defect, "%s: %s attaches %s, which allows ssm:GetParameter on every parameter, secrets included: grant what the role needs in a policy of its own", at(arn.SrcRange), key, p)
+			}
+		}
+	}
+}
+
+// secretReaders are, by the variable an aws_ssm_parameter holds, the roles
+// that alone may read it: a node group's name for its aws_iam_role.client,
+// a role's resource name otherwise. The DRM key-encryption key is read by
+// `ezlive api` and `ezlive origin` only (EZLIVE_DRM_KEK, internal/cli).
+var secretReaders = map[string][]string{
+	"drm_kek": {"api", "origin"},
+}
+
+// checkSecretReaders: each parameter holding a variable of secretReaders
+// is granted (through aws_iam_policy_document and aws_iam_role_policy) to
+// exactly the listed roles.
+func (m *module) checkSecretReaders() {
+	for _, variable := range slices.Sorted(maps.Keys(secretReaders)) {
+		m.checkParameterReaders(variable, secretReaders[variable])
+	}
+}
+
+func (m *module) checkParameterReaders(variable string, want []string) {
+	found := false
+	for key, p := range m.resources {
+		v := p.Body.Attributes["value"]
+		if p.Labels[0] != "aws_ssm_parameter" || v == nil || !refersTo(v.Expr, "var", variable) {
+			continue
+		}
+		found = true
+		readers := m.parameterReaders(p.Labels[1])
+		for _, r := range slices.Sorted(maps.Keys(readers)) {
+			if !slices.Contains(want, r) {
+				m.fail(defect, "%s: role %s may read %s (var.%s); only %v may", readers[r], r, key, variable, want)
+			}
+		}
+		for _, r := range want {
+			if readers[r] == "" {
+				m.fail(defect, "%s: role %s cannot read %s (var.%s), which its processes need", at(p.DefRange()), r, key, variable)
+			}
+		}
+	}
+	if !found {
+		m.fail(defect, "no aws_ssm_parameter holds var.%s", variable)
+	}
+}
+
+// parameterReaders maps each role a policy grants aws_ssm_parameter.<name>
+// to where. A policy the checker cannot follow to its roles is a problem.
+func (m *module) parameterReaders(name string) map[string]string {
+	readers := map[string]string{}
+	for _, doc := range m.data {
+		if doc.Labels[0] != "aws_iam_policy_document" || !bodyRefersTo(doc.Body, "aws_ssm_parameter", name) {
+			continue
+		}
+		for key, b := range m.resources {
+			if !bodyRefersTo(b.Body, "aws_iam_policy_document", doc.Labels[1]) {
+				continue
+			}
+			roles, ok := m.rolesOf(b)
+			if !ok {
+				m.fail(defect, "%s: %s uses data.aws_iam_policy_document.%s, which grants aws_ssm_parameter.%s, and the checker cannot tell which roles it reaches (attach it with aws_iam_role_policy, role = aws_iam_role.<name>[<key>].id)", at(b.DefRange()), key, doc.Labels[1], name)
+			}
+			for _, r := range roles {
+				readers[r] = at(b.DefRange())
+			}
+		}
+		for key, d := range m.data {
+			if bodyRefersTo(d.Body, "aws_iam_policy_document", doc.Labels[1]) {
+				m.fail(defect, "%s: data.%s includes data.aws_iam_policy_document.%s, which grants aws_ssm_parameter.%s; the checker follows a grant only from its own document to aws_iam_role_policy", at(d.DefRange()), key, doc.Labels[1], name)
+			}
+		}
+	}
+	for key, b := range m.resources {
+		if strings.HasPrefix(b.Labels[0], "aws_iam_") && bodyRefersTo(b.Body, "aws_ssm_parameter", name) {
+			m.fail(defect, "%s: %s grants aws_ssm_parameter.%s in a policy of its own; the checker follows aws_iam_policy_document only", at(b.DefRange()), key, name)
+		}
+	}
+	return readers
+}
+
+// rolesOf names the roles an aws_iam_role_policy attaches to: role =
+// aws_iam_role.<name>.id (the name), aws_iam_role.<name>["<key>"].id (the
+// key) or aws_iam_role.<name>[each.key].id (every key of its for_each).
+func (m *module) rolesOf(b *hclsyntax.Block) ([]string, bool) {
+	role, forEach := b.Body.Attributes["role"], b.Body.Attributes["for_each"]
+	if b.Labels[0] != "aws_iam_role_policy" || role == nil {
+		return nil, false
+	}
+	switch e := role.Expr.(type) {
+	case *hclsyntax.ScopeTraversalExpr:
+		t := e.Traversal
+		if t.RootName() != "aws_iam_role" || len(t) < 3 {
+			return nil, false
+		}
+		if ix, ok := t[2].(hcl.TraverseIndex); ok && ix.Key.Type() == cty.String {
+			return []string{ix.Key.AsString()}, true
+		}
+		return []string{attrAt(t, 1)}, true
+	case *hclsyntax.RelativeTraversalExpr:
+		ix, ok := e.Source.(*hclsyntax.IndexExpr)
+		if !ok || forEach == nil || !refersTo(ix.Key, "each", "key") {
+			return nil, false
+		}
+		if coll, ok := ix.Collection.(*hclsyntax.ScopeTraversalExpr); ok && coll.Traversal.RootName() == "aws_iam_role" {
+			return m.forEachKeys(forEach.Expr, 0)
+		}
+	}
+	return nil, false
+}
+
+// forEachKeys are the keys a for_each takes: an object's (objectItems), or
+// a literal list or toset() of strings, directly or through a local.
+func (m *module) forEachKeys(e hclsyntax.Expression, depth int) ([]string, bool) {
+	if items, ok := m.objectItems(e); ok {
+		return slices.Sorted(maps.Keys(items)), true
+	}
+	switch e := e.(type) {
+	case *hclsyntax.FunctionCallExpr:
+		if e.Name == "toset" && len(e.Args) == 1 {
+			return m.forEachKeys(e.Args[0], depth)
+		}
+	case *hclsyntax.TupleConsExpr:
+		var keys []string
+		for _, x := range e.Exprs {
+			v, diags := x.Value(nil)
+			if diags.HasErrors() || v.Type() != cty.String {
+				return nil, false
+			}
+			keys = append(keys, v.AsString())
+		}
+		return keys, true
+	case *hclsyntax.ScopeTraversalExpr:
+		if a := m.locals[attrAt(e.Traversal, 1)]; e.Traversal.RootName() == "local" && a != nil && depth < 3 {
+			return m.forEachKeys(a.Expr, depth+1)
+		}
+	}
+	return nil, false
+}
+
+// bodyRefersTo: something in body references the resource typ.name, or
+// the data source data.typ.name.
+func bodyRefersTo(body *hclsyntax.Body, typ, name string) bool {
+	found := false
+	hclsyntax.VisitAll(body, func(n hclsyntax.Node) hcl.Diagnostics {
+		if e, ok := n.(*hclsyntax.ScopeTraversalExpr); ok {
+			t := e.Traversal
+			found = found || (t.RootName() == typ && attrAt(t, 1) == name) ||
+				(t.RootName() == "data" && attrAt(t, 1) == typ && attrAt(t, 2) == name)
+		}
+		return nil
+	})
+	return found
+}
+
+// literalText is the literal string parts of an expression, joined.
+func literalText(e hclsyntax.Expression) string {
+	var b strings.Builder
+	hclsyntax.VisitAll(e, func(n hclsyntax.Node) hcl.Diagnostics {
+		if l, ok := n.(*hclsyntax.LiteralValueExpr); ok && l.Val.Type() == cty.String {
+			b.WriteString(l.Val.AsString())
+		}
+		return nil
+	})
+	return b.String()
 }
 
 // --- helpers ------------------------------------------------------------------------------------------

@@ -282,7 +282,7 @@ variable "ezlive_release_sha256" {
 
 variable "enable_ssm_session_manager" {
   type        = bool
-  description = "Attach AmazonSSMManagedInstanceCore so operators reach instances (and port-forward to Nomad) without SSH or a bastion."
+  description = "Let the SSM agent open Session Manager channels (a policy of its own, not AmazonSSMManagedInstanceCore, which reads every parameter) so operators reach instances (and port-forward to Nomad) without SSH or a bastion."
   default     = true
 }
 
@@ -470,6 +470,17 @@ variable "nomad_gossip_key" {
   validation {
     condition     = can(regex("^([A-Za-z0-9+/]{22}==|[A-Za-z0-9+/]{32}|[A-Za-z0-9+/]{43}=)$", var.nomad_gossip_key))
     error_message = "nomad_gossip_key must be the base64 encoding of 16, 24 or 32 bytes (openssl rand -base64 32)."
+  }
+}
+
+variable "drm_kek" {
+  type        = string
+  description = "Key-encryption key of the DRM content keys in Redis (EZLIVE_DRM_KEK of the api and origin), base64 of 32 random bytes (`openssl rand -base64 32`). Generate it once and keep it: losing or changing it makes every stored content key unreadable. Stored in SSM Parameter Store for the api and origin nodes only, never in user data."
+  sensitive   = true
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9+/]{43}=$", var.drm_kek))
+    error_message = "drm_kek must be the base64 encoding of exactly 32 bytes (44 characters ending in '='); make one with `openssl rand -base64 32`."
   }
 }
 

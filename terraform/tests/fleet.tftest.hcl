@@ -17,9 +17,6 @@ mock_provider "aws" {
   mock_data "aws_iam_policy_document" {
     defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
   }
-  mock_data "aws_partition" {
-    defaults = { partition = "aws" }
-  }
 
   # The provider checks ARN and id formats; random mock strings fail them.
   mock_resource "aws_launch_template" {
@@ -77,6 +74,7 @@ variables {
   ezlive_release_sha256  = "0000000000000000000000000000000000000000000000000000000000000000"
   redis_auth_token       = "mockredistoken0123456789abcdef"
   nomad_gossip_key       = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+  drm_kek                = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
   origin_domain_name     = "origin.live.example.com"
   origin_dns_zone_id     = "Z0123456789ABCDEFGHIJ"
   nomad_tls_ca_cert      = "-----BEGIN CERTIFICATE-----\nMOCKCA\n-----END CERTIFICATE-----\n"
@@ -126,7 +124,7 @@ run "fleet" {
   }
   assert {
     condition = alltrue([for lt in concat(values(aws_launch_template.client), [aws_launch_template.nomad_server]) :
-      alltrue([for secret in [var.redis_auth_token, var.nomad_gossip_key, var.nomad_tls_server_key, var.nomad_tls_client_key, var.nomad_management_token, "MOCKSERVERKEY", "MOCKCLIENTKEY"] :
+      alltrue([for secret in [var.redis_auth_token, var.nomad_gossip_key, var.drm_kek, var.nomad_tls_server_key, var.nomad_tls_client_key, var.nomad_management_token, "MOCKSERVERKEY", "MOCKCLIENTKEY"] :
     !strcontains(base64decode(lt.user_data), secret)])])
     error_message = "secrets never appear in user data"
   }
@@ -160,6 +158,14 @@ run "fleet" {
       strcontains(base64decode(lt.user_data), "verify_server_hostname = true")
     && strcontains(base64decode(lt.user_data), "/etc/nomad.d/tls/agent-key.pem")])
     error_message = "every agent gets its TLS files and a tls block"
+  }
+  assert {
+    condition = (alltrue([for g in ["api", "origin"] :
+      strcontains(base64decode(aws_launch_template.client[g].user_data), "--name \"${aws_ssm_parameter.drm_kek.name}\"")
+      && strcontains(base64decode(aws_launch_template.client[g].user_data), "EZLIVE_DRM_KEK=$DRM_KEK")])
+      && alltrue([for g in ["worker", "scheduler"] : !strcontains(base64decode(aws_launch_template.client[g].user_data), "DRM_KEK")])
+    && toset(keys(aws_iam_role_policy.drm_kek)) == toset(["api", "origin"]))
+    error_message = "the api and origin nodes, and only they, read the DRM KEK from SSM at boot into EZLIVE_DRM_KEK"
   }
   assert {
     condition     = strcontains(base64decode(aws_launch_template.client["scheduler"].user_data), "NOMAD_CACERT=/etc/nomad.d/tls/ca.pem")
@@ -278,6 +284,14 @@ run "bad_gossip_key" {
     nomad_gossip_key = "not-a-key"
   }
   expect_failures = [var.nomad_gossip_key]
+}
+
+run "drm_kek_not_32_bytes" {
+  command = plan
+  variables {
+    drm_kek = "c2hvcnQ="
+  }
+  expect_failures = [var.drm_kek]
 }
 
 run "extra_tags_cannot_override_required" {
