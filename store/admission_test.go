@@ -42,7 +42,7 @@ func TestCreateJobWithinLimits(t *testing.T) {
 			}
 		}
 	}
-	for range 2 { // deleting twice gives one job back
+	for range 2 { // a second delete, of a job already gone, gives nothing back
 		if err := s.DeleteJob(ctx, "a1"); err != nil {
 			t.Fatal(err)
 		}
