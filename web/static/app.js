@@ -30,12 +30,18 @@ const state = {
   selectedListed: false, // the selected job has been seen in a list
   feeding: new Set(), // ids whose live feed this page started
   playFailedAt: 0,
-  viewerURLs: new Map(), // job id → { url, expires } under a viewer token
+  viewerURLs: new Map(), // job id → { url, thumbnail, expires } under a viewer token
+  tokenFetches: new Map(), // job id → its viewer token request in flight
+  tokenFailedAt: new Map(), // job id → when its last viewer token request failed
 };
 
 // VIEWER_TTL is how long the page's viewer tokens last (the API's maximum):
 // a token that expires stops playback at the next manifest refresh.
 const VIEWER_TTL = 86400;
+
+// THUMBNAIL_EVERY is how often the list reloads the thumbnails (ms); the
+// transcoder rewrites each every 2 s.
+const THUMBNAIL_EVERY = 3000;
 
 const player = new Player($('video-container'), $('video'), $('player-note'));
 
@@ -196,6 +202,7 @@ function newRow(id) {
   tr.innerHTML = `
     <td><input type="radio" name="job"></td>
     <td class="id"><code></code></td>
+    <td class="thumb"><img alt="" hidden></td>
     <td><span class="state"></span><small class="reason"></small></td>
     <td class="node"></td>
     <td class="url ingest"><code></code> <button type="button" class="copy small">Copy</button></td>
@@ -239,6 +246,56 @@ function updateRow(tr, job) {
   set('.fps', fmt.fps(job.Stats));
   set('.kbps', fmt.kbps(job.Stats));
   set('.speed', fmt.speed(job.Stats));
+  const img = tr.querySelector('.thumb img');
+  img.alt = `Latest frame of job ${job.Id}`;
+  if (!showsThumbnail(job)) {
+    img.hidden = true;
+    img.removeAttribute('src');
+  }
+}
+
+// ---- thumbnails ------------------------------------------------------------
+
+// showsThumbnail: a job has a picture while it runs, if it has video and no
+// DRM (the API then gives it a Thumbnail_url).
+const showsThumbnail = (job) => Boolean(job.Thumbnail_url) && ['running', 'streaming'].includes(job.State);
+
+// refreshThumbnails reloads each listed job's latest frame from the origin
+// (an <img> cannot send the API token, so not through the API's redirect).
+// The new frame is loaded aside and swapped in once decoded, so the row never
+// blinks; an image that fails to load (none yet, or gone) hides the picture.
+function refreshThumbnails() {
+  for (const tr of els.body.rows) {
+    const job = state.jobs.get(tr.dataset.jobId);
+    if (!job || !showsThumbnail(job)) continue;
+    const url = thumbnailURL(job);
+    if (!url) continue;
+    const img = tr.querySelector('.thumb img');
+    const next = new Image();
+    next.onload = () => {
+      if (!showsThumbnail(state.jobs.get(job.Id) || {})) return;
+      img.src = next.src;
+      img.hidden = false;
+      img.dataset.loadedAt = String(Date.now());
+    };
+    next.onerror = () => {
+      img.hidden = true;
+    };
+    // The origin serves thumbnails "no-cache"; the query makes each load a
+    // new image for the browser, and the origin ignores it.
+    next.src = `${url}${url.includes('?') ? '&' : '?'}t=${Date.now()}`;
+  }
+}
+
+// thumbnailURL is where the page loads job's thumbnail: its Thumbnail_url,
+// or for a signed job the one under its viewer token; null while that token
+// is being asked for.
+function thumbnailURL(job) {
+  if (job.Spec?.Playback_policy !== 'signed') return job.Thumbnail_url;
+  const v = knownViewerURLs(job);
+  if (v) return v.thumbnail || null;
+  viewerURLs(job).catch(() => {});
+  return null;
 }
 
 async function copyIngest(id) {
@@ -364,7 +421,7 @@ function syncPlayer() {
     return;
   }
   const url = knownPlaybackURL(job);
-  if ((url && player.url === url) || Date.now() - state.playFailedAt < 3000 || state.fetchingToken) return;
+  if ((url && player.url === url) || Date.now() - state.playFailedAt < 3000 || state.tokenFetches.has(job.Id)) return;
   const lowLatency = Boolean(job.Spec?.Output?.Low_latency_mode);
   playbackURL(job)
     .then((u) => player.url !== u && state.selected === job.Id && player.play(u, `job ${job.Id}`, { lowLatency }))
@@ -383,8 +440,14 @@ const needsViewerToken = (job) => job.Spec?.Playback_policy === 'signed' || Bool
 // minute at least; null otherwise.
 function knownPlaybackURL(job) {
   if (!needsViewerToken(job)) return job.Playback_url;
+  return knownViewerURLs(job)?.url || null;
+}
+
+// knownViewerURLs are job's URLs under a viewer token that lasts another
+// minute at least; null when there is none.
+function knownViewerURLs(job) {
   const v = state.viewerURLs.get(job.Id);
-  return v && v.expires - Date.now() > 60_000 ? v.url : null;
+  return v && v.expires - Date.now() > 60_000 ? v : null;
 }
 
 // playbackURL resolves to knownPlaybackURL, asking for a viewer token when
@@ -392,16 +455,31 @@ function knownPlaybackURL(job) {
 // /play/<token>/<job id>/), and the origin writes it into the manifests'
 // license and key URIs, so the player needs no setup.
 async function playbackURL(job) {
-  const known = knownPlaybackURL(job);
-  if (known) return known;
-  state.fetchingToken = true;
-  try {
-    const t = await api.playbackToken(job.Id, VIEWER_TTL);
-    state.viewerURLs.set(job.Id, { url: t.Playback_url, expires: Date.parse(t.Expires) });
-    return t.Playback_url;
-  } finally {
-    state.fetchingToken = false;
-  }
+  return knownPlaybackURL(job) || (await viewerURLs(job)).url;
+}
+
+// viewerURLs resolves to knownViewerURLs, asking for a viewer token when
+// there is none; one request per job at a time, and none for 5 s after one
+// failed (the list asks again at every refresh).
+function viewerURLs(job) {
+  const known = knownViewerURLs(job);
+  if (known) return Promise.resolve(known);
+  if (state.tokenFetches.has(job.Id)) return state.tokenFetches.get(job.Id);
+  if (Date.now() - (state.tokenFailedAt.get(job.Id) || 0) < 5000) return Promise.reject(new Error('no viewer token yet'));
+  const fetching = api
+    .playbackToken(job.Id, VIEWER_TTL)
+    .then((t) => {
+      const v = { url: t.Playback_url, thumbnail: t.Thumbnail_url, expires: Date.parse(t.Expires) };
+      state.viewerURLs.set(job.Id, v);
+      return v;
+    })
+    .catch((err) => {
+      state.tokenFailedAt.set(job.Id, Date.now());
+      throw err;
+    })
+    .finally(() => state.tokenFetches.delete(job.Id));
+  state.tokenFetches.set(job.Id, fetching);
+  return fetching;
 }
 
 // askForToken shows the token field: the API wants a bearer token.
@@ -443,3 +521,4 @@ wireActions();
 renderSelection();
 loadSample();
 const jobs = streamJobs({ onJobs, onError: onJobsError, token: token.get() });
+setInterval(refreshThumbnails, THUMBNAIL_EVERY);

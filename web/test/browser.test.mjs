@@ -150,6 +150,34 @@ async function assertPlays(page) {
   assert.ok(advance >= 8, `video advanced ${advance.toFixed(2)} s in 10 s: ${seen}`);
 }
 
+// assertThumbnail waits for the job's row to show a decoded picture, then
+// for the page to load a newer one.
+async function assertThumbnail(t, page, id) {
+  const img = row(page, id).locator('.thumb img');
+  const shown = () =>
+    img.evaluate((el) => ({ hidden: el.hidden, src: el.getAttribute('src'), w: el.naturalWidth, h: el.naturalHeight, at: Number(el.dataset.loadedAt || 0) }));
+  const decoded = async (after) => {
+    try {
+      await page.waitForFunction(
+        ({ id, after }) => {
+          const el = document.querySelector(`#jobs-body tr[data-job-id="${CSS.escape(id)}"] .thumb img`);
+          return el && !el.hidden && el.complete && el.naturalWidth > 0 && Number(el.dataset.loadedAt || 0) > after;
+        },
+        { id, after },
+        { timeout: 30_000, polling: 250 },
+      );
+    } catch {
+      throw new Error(`job ${id} shows no new thumbnail within 30 s: ${JSON.stringify(await shown())}`);
+    }
+    return shown();
+  };
+  const first = await decoded(0);
+  const next = await decoded(first.at);
+  t.diagnostic(`thumbnail ${first.w}×${first.h}, reloaded after ${next.at - first.at} ms: ${first.src} → ${next.src}`);
+  assert.ok(first.w > 0 && first.h > 0, `thumbnail not decoded: ${JSON.stringify(first)}`);
+  assert.notEqual(next.src, first.src, 'the thumbnail was not reloaded');
+}
+
 async function stopAndDeleteThroughPage(page, id) {
   await row(page, id).locator('input[type=radio]').check();
   await page.getByRole('button', { name: 'Stop live feed' }).click();
@@ -167,15 +195,16 @@ for (const packaging of packagings) {
   const name = packaging.startsWith('hls') ? `HLS (${packaging})` : `DASH (${packaging})`;
   const shot = `ezlive-${packaging}`;
   test(`${name} job: create, live feed, play 10 s, stop, delete`, { timeout: 420_000 }, (t) =>
-    createPlayDelete(t, shot, (page) => createThroughPage(page, packaging)),
+    createPlayDelete(t, shot, (page) => createThroughPage(page, packaging), { thumbnail: true }),
   );
 }
 
 // createPlayDelete creates a job in a new page with create, starts its live
 // feed, checks that it plays, and stops and deletes it through the page;
-// the page is left with a screenshot named after shot. It returns the page's
-// requests.
-async function createPlayDelete(t, shot, create) {
+// the page is left with a screenshot named after shot. With thumbnail, the
+// job's row must show its latest frame, refreshed; without, no picture. It
+// returns the page's requests.
+async function createPlayDelete(t, shot, create, { thumbnail = false } = {}) {
   const page = await openPage(t);
   const requests = [];
   page.on('request', (req) => requests.push(req.url()));
@@ -188,6 +217,8 @@ async function createPlayDelete(t, shot, create) {
     await page.getByRole('button', { name: 'Start live feed' }).click();
     await waitForState(page, id, 'streaming', UNTIL_STREAMING_MS);
     await assertPlays(page);
+    if (thumbnail) await assertThumbnail(t, page, id);
+    else assert.equal(await row(page, id).locator('.thumb img').isHidden(), true, 'a job without thumbnail shows a picture');
     await page.screenshot({ path: path.join(shotDir, `${shot}.png`), fullPage: true });
     await stopAndDeleteThroughPage(page, id);
     id = null;

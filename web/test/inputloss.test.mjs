@@ -8,6 +8,9 @@
 // the live picture must come back. The stall time is printed against the
 // 1 s target, never asserted (a loaded machine would fail it for the wrong
 // reason; `go test -bench InputLoss ./transcoder/` measures the switch).
+// HLS and DASH jobs also have a DVR window (Output.Time_shift_buffer_depth)
+// a little shorter than they stream: once it has filled, Shaka's seek range
+// must span most of it, and a seek back into it must play.
 //
 //   EZLIVE_URL=http://127.0.0.1:1080 node --test web/test/inputloss.test.mjs
 
@@ -25,11 +28,14 @@ const GAP_MS = 20_000;
 const UNTIL_STREAMING_MS = 120_000;
 const UNTIL_PLAYING_MS = 60_000;
 const STALL_TARGET_MS = 1_000;
+// DVR_S is the DVR window of the normal-latency jobs: they stream about 36 s
+// before it is checked. Without it, the origin lists six segments (12 s).
+const DVR_S = 30;
 
 const cases = [
-  { name: 'HLS', stream: 'hls', segment: 2, lowLatency: false, players: ['shaka', 'hls.js'] },
+  { name: 'HLS', stream: 'hls', segment: 2, lowLatency: false, players: ['shaka', 'hls.js'], dvr: DVR_S },
   { name: 'LL-HLS', stream: 'hls', segment: 1, lowLatency: true, players: ['shaka', 'hls.js'] },
-  { name: 'DASH', stream: 'dash', segment: 2, lowLatency: false, players: ['shaka'] },
+  { name: 'DASH', stream: 'dash', segment: 2, lowLatency: false, players: ['shaka'], dvr: DVR_S },
   { name: 'LL-DASH', stream: 'dash', segment: 1, lowLatency: true, players: ['shaka'] },
 ];
 
@@ -41,6 +47,7 @@ function spec(c) {
       Segment_format: 'fmp4',
       Segment_duration: c.segment,
       Low_latency_mode: c.lowLatency,
+      Time_shift_buffer_depth: c.dvr,
       Video_outputs: [
         { Label: 'video400k', Codec: 'h264', Framerate: 25, Width: 480, Height: 270, Bitrate: '400k', Max_bitrate: '500k', Preset: 'veryfast', Threads: 1, Gop_size: 1 },
       ],
@@ -100,6 +107,7 @@ async function open(t, player, url, lowLatency) {
         p.configure({ streaming: { lowLatencyMode: lowLatency, retryParameters }, manifest: { retryParameters } });
         p.addEventListener('error', (e) => globalThis.errors.push(`shaka ${e.detail.code}`));
         await p.load(url);
+        globalThis.shakaPlayer = p;
       } else {
         const hls = new globalThis.Hls({ lowLatencyMode: lowLatency });
         hls.on(globalThis.Hls.Events.ERROR, (_, d) => d.fatal && globalThis.errors.push(`hls.js ${d.type}: ${d.details}`));
@@ -189,11 +197,60 @@ async function runCase(t, c) {
       const line = `input loss ${name}: stalled ${Math.round(stalled)} ms in ${stalls.length} stalls (target < ${STALL_TARGET_MS} ms: ${stalled < STALL_TARGET_MS ? 'met' : 'missed'})`;
       t.diagnostic(line);
       report.push(line);
+      if (c.dvr && player === 'shaka') await assertDVR(t, c, page);
       await page.close();
     }
   } finally {
     await cleanUp(job.Id);
   }
+}
+
+// assertDVR waits until Shaka's seek range spans the job's DVR window but for
+// a few segments (the player's own delay behind the live edge is one to three
+// of them; without the window the range would be 12 s at most), then seeks
+// back into it and requires playback to go on from there, well behind where
+// it played before.
+async function assertDVR(t, c, page) {
+  const want = c.dvr - 5 * c.segment;
+  const range = () =>
+    page.evaluate(() => {
+      const r = globalThis.shakaPlayer.seekRange();
+      return { start: r.start, end: r.end, span: r.end - r.start, time: document.getElementById('v').currentTime };
+    });
+  try {
+    await page.waitForFunction((want) => {
+      const r = globalThis.shakaPlayer.seekRange();
+      return r.end - r.start >= want;
+    }, want, { timeout: 30_000, polling: 500 });
+  } catch {
+    const r = await range();
+    throw new Error(`${c.name}: Shaka's seek range spans ${r.span.toFixed(1)} s, want ${want} s of a ${c.dvr} s DVR window (${JSON.stringify(r)})`);
+  }
+  const before = await range();
+  // Well inside the window: Shaka moves a seek closer than its safe seek
+  // offset (5 s) to the start of the range.
+  const target = before.start + 3 * c.segment;
+  await page.evaluate((target) => (document.getElementById('v').currentTime = target), target);
+  try {
+    await page.waitForFunction(
+      (target) => {
+        const v = document.getElementById('v');
+        return !v.seeking && !v.paused && v.currentTime > target + 2;
+      },
+      target,
+      { timeout: 30_000, polling: 250 },
+    );
+  } catch {
+    const r = await range();
+    throw new Error(`${c.name}: no playback after seeking back to ${target.toFixed(1)} (${JSON.stringify(r)})`);
+  }
+  const after = await range();
+  const errors = await page.evaluate(() => globalThis.errors);
+  const line = `DVR ${c.name} in shaka: seek range ${before.span.toFixed(1)} s of a ${c.dvr} s window; seeked back ${(before.time - target).toFixed(1)} s to ${target.toFixed(1)}, playing at ${after.time.toFixed(1)} (${(after.end - after.time).toFixed(1)} s behind the range's end)`;
+  t.diagnostic(line);
+  report.push(line);
+  assert.deepEqual(errors, [], `${c.name}: player errors after the DVR seek`);
+  assert.ok(after.time < before.time - 5, `${c.name}: after the seek back the player is near the live edge again: ${line}`);
 }
 
 // Two jobs at a time, a normal and a low-latency pair: four jobs and six
