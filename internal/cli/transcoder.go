@@ -107,7 +107,7 @@ func workerSettingsMissing(fs *flagSet) []string {
 	}
 	var bad []string
 	for flag, where := range map[string]string{"redis": "-worker-redis", "origin": "-worker-origin"} {
-		if !fs.isSet(flag) {
+		if !fs.isSet(flag) && !(flag == "redis" && fs.isSet("redis-sentinels")) {
 			bad = append(bad, fmt.Sprintf("-%s is not set: under Nomad, give the worker node %s in its environment (or the scheduler %s)",
 				flag, fs.env[flag], where))
 		}
