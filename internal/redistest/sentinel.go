@@ -26,10 +26,10 @@ type Failover struct {
 }
 
 // StartFailover runs the five servers on 127.0.0.1 and waits until the
-// replica is in sync and every sentinel knows it and the two other
-// sentinels, so that killing
-// the primary (Primary.Stop) makes them promote the replica. The timeouts
-// are short: a sentinel deems the primary down after a second.
+// replica is in sync and every sentinel knows it and the two others, so
+// that killing the primary (Primary.Stop) makes them promote the replica.
+// The timeouts are short: a sentinel deems the primary down after a second
+// (down-after-milliseconds), a failover gives up after five.
 func StartFailover(t testing.TB, master string) *Failover {
 	t.Helper()
 	noDisk := []string{"--save", "", "--appendonly", "no"}
