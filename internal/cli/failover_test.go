@@ -107,3 +107,20 @@ func TestSentinelFailoverKeepsAcknowledgedJobs(t *testing.T) {
 		}
 	}
 }
+
+// A transcoder Nomad starts on a node whose settings name sentinels needs
+// no -redis; one with neither is still refused.
+func TestTranscoderUnderNomadTakesSentinels(t *testing.T) {
+	t.Setenv("NOMAD_ALLOC_ID", "a1")
+	t.Setenv("EZLIVE_ORIGIN_URL", "http://origin:1081")
+	for sentinels, want := range map[string]int{"": 1, "10.0.1.5:26379,10.0.2.5:26379": 0} {
+		t.Setenv("EZLIVE_REDIS_SENTINELS", sentinels)
+		fs, _ := transcoderFlags()
+		if err := fs.parse(nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := workerSettingsMissing(fs); len(got) != want {
+			t.Errorf("EZLIVE_REDIS_SENTINELS=%q: missing %q, want %d", sentinels, got, want)
+		}
+	}
+}
