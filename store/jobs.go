@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -71,7 +72,7 @@ func (s *Store) CreateJobWithin(ctx context.Context, job *jobspec.LiveJob, a Adm
 	}
 	keys := []string{KeyJobs, KeyJobIDs, KeyStreamKeys, KeyJobEvents, KeyQueuedJobs, KeyClientJobs, KeyJobClients}
 	args := append([]any{job.Id, raw, job.StreamKey, a.MaxQueued, a.Client, a.ClientQuota}, newEvents(job, nil)...)
-	created, err := createJob.Run(ctx, s.rdb, keys, args...).Int()
+	created, err := s.runCreate(ctx, keys, args)
 	if err != nil {
 		return wrap(err, "create job "+job.Id)
 	}
@@ -84,6 +85,26 @@ func (s *Store) CreateJobWithin(ctx context.Context, job *jobspec.LiveJob, a Adm
 		return quotaReached(a.ClientQuota)
 	}
 	return nil
+}
+
+// runCreate runs createJob and, under WaitReplicas, WAIT on the same
+// connection (WAIT counts that connection's writes only).
+func (s *Store) runCreate(ctx context.Context, keys []string, args []any) (int, error) {
+	if s.replicas == 0 {
+		return createJob.Run(ctx, s.rdb, keys, args...).Int()
+	}
+	pipe := s.rdb.Pipeline()
+	created := createJob.Eval(ctx, pipe, keys, args...)
+	acked := pipe.Do(ctx, "wait", s.replicas, s.replWait.Milliseconds())
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, err
+	}
+	n, _ := created.Int()
+	if got, _ := acked.Int(); n == 1 && got < s.replicas {
+		slog.Warn("new job not confirmed by Redis replicas: a failover now would lose it",
+			"job_id", args[0], "replicas", got, "want", s.replicas, "waited", s.replWait)
+	}
+	return n, nil
 }
 
 // Job returns one job; ENOTFOUND when there is none.

@@ -27,6 +27,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ezlivestreaming/ezlive/jobspec"
 	"github.com/redis/go-redis/v9"
@@ -49,11 +50,32 @@ const (
 
 // Store is the Redis-backed job store. It is safe for concurrent use.
 type Store struct {
-	rdb redis.UniversalClient
+	rdb      redis.UniversalClient
+	replicas int           // replicas that must have a new job before CreateJob returns
+	replWait time.Duration // how long CreateJob waits for them
+}
+
+// Option changes a new store.
+type Option func(*Store)
+
+// WaitReplicas makes CreateJob return only once n replicas have the new
+// job (Redis WAIT), or timeout has passed: a failover that promotes one of
+// them keeps every job whose creation was acknowledged. When fewer confirm
+// in time (none is left after a failover, or they lag) the job is still
+// created, on the primary alone, and a warning says so: refusing would
+// stop creation whenever the last replica is gone.
+func WaitReplicas(n int, timeout time.Duration) Option {
+	return func(s *Store) { s.replicas, s.replWait = n, timeout }
 }
 
 // New returns a store on rdb.
-func New(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb} }
+func New(rdb redis.UniversalClient, opts ...Option) *Store {
+	s := &Store{rdb: rdb}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
 
 // Ping checks that Redis answers.
 func (s *Store) Ping(ctx context.Context) error {

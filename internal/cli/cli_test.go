@@ -34,6 +34,8 @@ func TestBadCommandLinesNameTheFlag(t *testing.T) {
 		{"transcoder under Nomad without the worker's settings", map[string]string{"NOMAD_ALLOC_ID": "a1", "EZLIVE_ORIGIN_URL": "http://origin:1081"},
 			runTranscoder, []string{"-job", "j", "-generation", "1", "-listen", "127.0.0.1:1"},
 			[]string{"-redis is not set", "EZLIVE_REDIS_ADDR", "-worker-redis"}},
+		{"bad sentinel address", map[string]string{"EZLIVE_REDIS_SENTINELS": "sentinel-a"}, runAPI, nil,
+			[]string{"-redis-sentinels", "sentinel-a", "host:port"}},
 		{"short SRT passphrase", nil, runIngest, []string{"-srt-passphrase", "short"}, []string{"-srt-passphrase", "10 to 79"}},
 		{"bad playback base", nil, runAPI, []string{"-playback-base-url", "ftp://x", "-redis", "127.0.0.1:1"}, []string{"-playback-base-url"}},
 		{"negative queue limit from the environment", map[string]string{"EZLIVE_MAX_QUEUED": "-1"}, runAPI, []string{"-redis", "127.0.0.1:1"},

@@ -5,8 +5,11 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -28,6 +31,8 @@ const (
 // commonFlags are the flags every server shares: logging and Redis.
 type commonFlags struct {
 	redis, redisPassword, logFormat, logLevel *string
+	redisSentinels, redisMaster               *string
+	sentinelPassword                          *string
 	redisTLS                                  *bool
 }
 
@@ -36,8 +41,12 @@ func addCommon(fs *flagSet) commonFlags {
 		redis:         fs.String("redis", "EZLIVE_REDIS_ADDR", defaultRedisAddr, "Redis address host:port"),
 		redisPassword: fs.String("redis-password", "EZLIVE_REDIS_PASSWORD", "", "Redis AUTH password (ElastiCache auth token)"),
 		redisTLS:      fs.Bool("redis-tls", "EZLIVE_REDIS_TLS", false, "connect to Redis over TLS"),
-		logFormat:     fs.String("log-format", "EZLIVE_LOG_FORMAT", "text", "log format: text or json"),
-		logLevel:      fs.String("log-level", "EZLIVE_LOG_LEVEL", "info", "log level: debug, info, warn or error"),
+		redisSentinels: fs.String("redis-sentinels", "EZLIVE_REDIS_SENTINELS", "",
+			"comma-separated Sentinel addresses host:port; when set, Redis is the primary they name and -redis is not used"),
+		sentinelPassword: fs.String("redis-sentinel-password", "EZLIVE_REDIS_SENTINEL_PASSWORD", "", "the sentinels' AUTH password (with -redis-sentinels)"),
+		redisMaster:      fs.String("redis-master", "EZLIVE_REDIS_MASTER", "mymaster", "master name the sentinels monitor (with -redis-sentinels)"),
+		logFormat:        fs.String("log-format", "EZLIVE_LOG_FORMAT", "text", "log format: text or json"),
+		logLevel:         fs.String("log-level", "EZLIVE_LOG_LEVEL", "info", "log level: debug, info, warn or error"),
 	}
 }
 
@@ -62,15 +71,52 @@ func (c commonFlags) logger() (*slog.Logger, error) {
 	return log, nil
 }
 
-func (c commonFlags) store() (*store.Store, *redis.Client) {
+// replicaWait bounds the wait for a replica to confirm a new job, under
+// Sentinel: under go-redis' 3 s read timeout.
+const replicaWait = time.Second
+
+// store connects to Redis: one server (-redis), or the primary the
+// sentinels name, followed across failovers (-redis-sentinels), when a new
+// job is answered only once a replica has it.
+func (c commonFlags) store() (*store.Store, *redis.Client, error) {
 	// Few retries: when Redis is down the API should answer 503 at once,
 	// not after seconds of redials.
 	opts := &redis.Options{Addr: *c.redis, Password: *c.redisPassword, MaxRetries: 1, DialerRetries: 1, PoolSize: 100}
 	if *c.redisTLS {
 		opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
-	rdb := redis.NewClient(opts)
-	return store.New(rdb), rdb
+	if *c.redisSentinels == "" {
+		rdb := redis.NewClient(opts)
+		return store.New(rdb), rdb, nil
+	}
+	sentinels, err := c.sentinelAddrs()
+	if err != nil {
+		return nil, nil, err
+	}
+	rdb := redis.NewFailoverClient(&redis.FailoverOptions{
+		MasterName: *c.redisMaster, SentinelAddrs: sentinels,
+		Password: opts.Password, SentinelPassword: *c.sentinelPassword, TLSConfig: opts.TLSConfig,
+		MaxRetries: opts.MaxRetries, DialerRetries: opts.DialerRetries, PoolSize: opts.PoolSize,
+	})
+	return store.New(rdb, store.WaitReplicas(1, replicaWait)), rdb, nil
+}
+
+// sentinelAddrs checks -redis-sentinels and -redis-master.
+func (c commonFlags) sentinelAddrs() ([]string, error) {
+	if *c.redisMaster == "" {
+		return nil, usagef("-redis-master: empty; the sentinels need the name of the master they monitor")
+	}
+	addrs := splitList(*c.redisSentinels)
+	var bad []string
+	for _, a := range addrs {
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+			bad = append(bad, strconv.Quote(a))
+		}
+	}
+	if len(bad) > 0 || len(addrs) == 0 {
+		return nil, usagef("-redis-sentinels: %q: want comma-separated host:port (bad: %s)", *c.redisSentinels, strings.Join(bad, ", "))
+	}
+	return addrs, nil
 }
 
 // queueFlags choose the command queue.
@@ -124,7 +170,10 @@ func openBackend(ctx context.Context, c commonFlags, qf *queueFlags) (*backend, 
 	if err != nil {
 		return nil, err
 	}
-	st, rdb := c.store()
+	st, rdb, err := c.store()
+	if err != nil {
+		return nil, err
+	}
 	b := &backend{log: log, store: st, rdb: rdb}
 	if qf != nil {
 		if b.queue, err = qf.open(ctx, rdb); err != nil {

@@ -106,8 +106,9 @@ func workerSettingsMissing(fs *flagSet) []string {
 		return nil
 	}
 	var bad []string
+	sentinels := fs.Lookup("redis-sentinels").Value.String() != "" // Redis without -redis
 	for flag, where := range map[string]string{"redis": "-worker-redis", "origin": "-worker-origin"} {
-		if !fs.isSet(flag) {
+		if !fs.isSet(flag) && !(flag == "redis" && sentinels) {
 			bad = append(bad, fmt.Sprintf("-%s is not set: under Nomad, give the worker node %s in its environment (or the scheduler %s)",
 				flag, fs.env[flag], where))
 		}

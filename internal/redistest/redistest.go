@@ -36,11 +36,18 @@ func StartPersistent(t testing.TB) *Server {
 	return start(t, "--save", "", "--appendonly", "yes", "--appendfsync", "always")
 }
 
-func start(t testing.TB, persistence ...string) *Server {
+func start(t testing.TB, options ...string) *Server {
+	t.Helper()
+	return startWith(t, nil, options...)
+}
+
+// startWith runs redis-server with first (a config file, say) before the
+// loopback port and private folder, and options after them.
+func startWith(t testing.TB, first []string, options ...string) *Server {
 	t.Helper()
 	port := testenv.FreePort(t)
-	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port),
-		args: append([]string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--dir", t.TempDir()}, persistence...)}
+	args := append(first, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--dir", t.TempDir())
+	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), args: append(args, options...)}
 	t.Cleanup(s.Stop)
 	s.Restart(t)
 	return s
