@@ -14,7 +14,7 @@ import (
 type JobSource interface {
 	ListJobs(ctx context.Context, opt store.ListOptions) ([]*jobspec.LiveJob, string, error)
 	Loads(ctx context.Context) (map[string]store.Load, error)
-	QueuedJobs(ctx context.Context) ([]string, error)
+	QueueLength(ctx context.Context) (int64, error)
 }
 
 // CommandQueue is what the jobs collector reads of the command queue
@@ -177,10 +177,10 @@ func (c *Jobs) collectLoads(ctx context.Context, ch chan<- prometheus.Metric) {
 }
 
 func (c *Jobs) collectQueues(ctx context.Context, ch chan<- prometheus.Metric) {
-	if ids, err := c.src.QueuedJobs(ctx); err != nil {
+	if n, err := c.src.QueueLength(ctx); err != nil {
 		ch <- prometheus.NewInvalidMetric(c.queued, err)
 	} else {
-		ch <- prometheus.MustNewConstMetric(c.queued, prometheus.GaugeValue, float64(len(ids)))
+		ch <- prometheus.MustNewConstMetric(c.queued, prometheus.GaugeValue, float64(n))
 	}
 	if c.queue == nil {
 		return

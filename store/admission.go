@@ -60,9 +60,9 @@ func (s *Store) QueueRoom(ctx context.Context, max int) error {
 	if max <= 0 {
 		return nil
 	}
-	n, err := s.rdb.LLen(ctx, KeyQueuedJobs).Result()
+	n, err := s.QueueLength(ctx)
 	if err != nil {
-		return wrap(err, "read queue length")
+		return err
 	}
 	if n >= int64(max) {
 		return queueFull(max)

@@ -147,6 +147,12 @@ func (s *Store) Dequeue(ctx context.Context, jobID string) error {
 	return wrap(s.rdb.LRem(ctx, KeyQueuedJobs, 0, jobID).Err(), "dequeue "+jobID)
 }
 
+// QueueLength is how many jobs wait in queued_jobs; it does not read them.
+func (s *Store) QueueLength(ctx context.Context) (int64, error) {
+	n, err := s.rdb.LLen(ctx, KeyQueuedJobs).Result()
+	return n, wrap(err, "read queue length")
+}
+
 // QueuedJobs returns the waiting job ids, oldest first.
 func (s *Store) QueuedJobs(ctx context.Context) ([]string, error) {
 	ids, err := s.rdb.LRange(ctx, KeyQueuedJobs, 0, -1).Result()
