@@ -76,12 +76,14 @@ func Args(spec jobspec.Spec, t Target) []string {
 		in = "pipe:0"
 	}
 	args = append(args, "-f", "flv", "-i", in)
-	args = append(args, videoArgs(o, t)...)
+	args = append(args, videoArgs(o)...)
 	args = append(args, audioArgs(o, audioCopies(o), "0:a:0")...)
 	if jobspec.DASHPackaged(o) {
-		return append(args, dashArgs(o, t)...)
+		args = append(args, dashArgs(o, t)...)
+	} else {
+		args = append(args, hlsArgs(o, t)...)
 	}
-	return append(args, hlsArgs(o, t)...)
+	return append(args, thumbnailArgs(o, t)...)
 }
 
 // ThumbnailInterval is how often the job's thumbnail is refreshed, in
@@ -91,7 +93,8 @@ const ThumbnailInterval = 2
 // thumbnailArgs add a second output: every ThumbnailInterval a frame of
 // the one decode, at the first rendition's size, as a JPEG written over
 // jobspec.Thumbnail (the image2 muxer sends each as an HTTP POST). It is
-// the first output, so that the packaging output stays the last argument.
+// the last output: ffmpeg's -progress reports frame and fps of the first
+// video stream of its outputs, which must be a rendition's.
 func thumbnailArgs(o jobspec.Output, t Target) []string {
 	if !jobspec.HasThumbnail(o) {
 		return nil
@@ -125,7 +128,7 @@ func audioCopies(o jobspec.Output) int {
 	return 1
 }
 
-func videoArgs(o jobspec.Output, t Target) []string {
+func videoArgs(o jobspec.Output) []string {
 	n := len(o.Video_outputs)
 	if n == 0 {
 		return nil
@@ -154,7 +157,7 @@ func videoArgs(o jobspec.Output, t Target) []string {
 		v := o.Video_outputs[0]
 		fmt.Fprintf(&g, ";[st]fps=1/%d,scale=%d:%d,setsar=1[thumb]", ThumbnailInterval, v.Width, v.Height)
 	}
-	args := append([]string{"-filter_complex", g.String()}, thumbnailArgs(o, t)...)
+	args := []string{"-filter_complex", g.String()}
 	for i, v := range o.Video_outputs {
 		args = append(args, "-map", fmt.Sprintf("[v%d]", i))
 		args = append(args, renditionArgs(i, v, o)...)

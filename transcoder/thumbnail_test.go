@@ -25,6 +25,17 @@ func TestThumbnail(t *testing.T) {
 	if written < 2 {
 		t.Errorf("thumbnail written %d times in 7 s of media, want one every %d s", written, 2)
 	}
+	// ffmpeg's progress reports the frames of its first output's video:
+	// a rendition's (25 fps here), not the thumbnails' one every 2 s.
+	var fps float64
+	j.rep.mu.Lock()
+	for _, hb := range j.rep.beats {
+		fps = max(fps, hb.Stats.Fps)
+	}
+	j.rep.mu.Unlock()
+	if fps < 5 {
+		t.Errorf("heartbeats report at most %.1f fps: the thumbnail output's, not a rendition's", fps)
+	}
 	p := probe(t, j.origin.Path(j.id, jobspec.Thumbnail), "v:0")
 	first := spec.Output.Video_outputs[0]
 	if p.codec != "mjpeg" || p.width != first.Width || p.height != first.Height {
