@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ezlivestreaming/ezlive/scheduler"
@@ -19,6 +20,9 @@ var _ scheduler.Driver = (*fleet)(nil)
 type fleet struct {
 	st   *store.Store
 	base context.Context // transcoders run until it ends or they are stopped
+
+	heartbeats atomic.Int64 // heartbeats recorded, fenced ones too
+	placed     atomic.Int64 // transcoders started
 
 	mu       sync.Mutex
 	nodes    []scheduler.Node
@@ -81,6 +85,7 @@ func (f *fleet) Place(_ context.Context, p scheduler.Placement) error {
 	ctx, stop := context.WithCancel(f.base)
 	pl := &placement{run: scheduler.Running{JobID: p.JobID, NodeID: p.NodeID, Generation: p.Generation, Healthy: true}, stop: stop}
 	f.running[p.JobID] = pl
+	f.placed.Add(1)
 	go f.transcode(ctx, pl)
 	return nil
 }

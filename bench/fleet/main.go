@@ -125,9 +125,9 @@ func phases(ctx context.Context, o options, f *fleet, base string, rdb *redis.Cl
 	if err := waitStreaming(ctx, f, ids, o.timeout); err != nil {
 		return err
 	}
-	fmt.Printf("start: %d jobs created through POST /jobs in %v; all streaming %v after the first POST\n\n",
-		o.jobs, created.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
-	if err := steady(ctx, o, rdb, hc, base, ids); err != nil {
+	fmt.Printf("start: %d jobs created through POST /jobs in %v; all streaming %v after the first POST (%d transcoders started)\n\n",
+		o.jobs, created.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), f.placed.Load())
+	if err := steady(ctx, o, f, rdb, hc, base, ids); err != nil {
 		return err
 	}
 	return failover(ctx, o, f)
@@ -254,11 +254,16 @@ func waitStreaming(ctx context.Context, f *fleet, ids []string, timeout time.Dur
 // waitAll waits until each job (id → generation) streams with a later
 // generation, and returns when each did.
 func waitAll(ctx context.Context, f *fleet, jobs map[string]int64, timeout time.Duration) ([]time.Time, error) {
-	deadline := time.Now().Add(timeout)
+	start := time.Now()
+	deadline, progress := start.Add(timeout), start.Add(10*time.Second)
 	for {
 		at := f.streamingSince(jobs)
 		if len(at) == len(jobs) {
 			return at, nil
+		}
+		if time.Now().After(progress) {
+			fmt.Fprintf(os.Stderr, "  %d of %d jobs streaming after %v\n", len(at), len(jobs), time.Since(start).Round(time.Second))
+			progress = progress.Add(10 * time.Second)
 		}
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("%d of %d jobs streaming after %v", len(at), len(jobs), timeout)
@@ -275,7 +280,7 @@ func failover(ctx context.Context, o options, f *fleet) error {
 	if o.kill == 0 {
 		return nil
 	}
-	t0 := time.Now()
+	t0, placed := time.Now(), f.placed.Load()
 	lost := f.killNodes(o.kill)
 	at, err := waitAll(ctx, f, lost, o.timeout)
 	if err != nil {
@@ -287,7 +292,7 @@ func failover(ctx context.Context, o options, f *fleet) error {
 		took[i] = t.Sub(t0)
 	}
 	slices.Sort(took)
-	fmt.Printf("failover: %d nodes killed at once, %d jobs on them: streaming again elsewhere after median %v, max %v; all seen streaming after %v\n",
-		o.kill, len(lost), pct(took, 50), pct(took, 100), all.Round(time.Millisecond))
+	fmt.Printf("failover: %d nodes killed at once, %d jobs on them: streaming again elsewhere after median %v, max %v; all seen streaming after %v (%d transcoders started)\n",
+		o.kill, len(lost), pct(took, 50), pct(took, 100), all.Round(time.Millisecond), f.placed.Load()-placed)
 	return nil
 }

@@ -20,16 +20,17 @@ import (
 
 // sample is what the window's figures are differences of.
 type sample struct {
-	at    time.Time
-	self  float64 // this process's CPU seconds
-	redis string  // INFO stats, cpu, memory, persistence
+	at         time.Time
+	self       float64 // this process's CPU seconds
+	redis      string  // INFO stats, cpu, memory, persistence
+	heartbeats int64   // the fleet's so far
 }
 
-func take(ctx context.Context, rdb *redis.Client) (sample, error) {
+func take(ctx context.Context, rdb *redis.Client, f *fleet) (sample, error) {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	info, err := rdb.Info(ctx, "stats", "cpu", "memory", "persistence").Result()
-	return sample{at: time.Now(), self: tv(ru.Utime) + tv(ru.Stime), redis: info}, err
+	return sample{at: time.Now(), self: tv(ru.Utime) + tv(ru.Stime), redis: info, heartbeats: f.heartbeats.Load()}, err
 }
 
 func tv(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
@@ -42,10 +43,10 @@ func rate(a, b sample, name string) float64 {
 // steady measures two windows while every job heartbeats: with no API
 // load, then with o.clients clients reading jobs; for each, Redis's and
 // this process's cost, and for the second the API's latency.
-func steady(ctx context.Context, o options, rdb *redis.Client, hc *http.Client, base string, ids []string) error {
+func steady(ctx context.Context, o options, f *fleet, rdb *redis.Client, hc *http.Client, base string, ids []string) error {
 	fmt.Printf("steady state, %d jobs heartbeating every second, %v windows:\n", len(ids), o.window)
 	for _, clients := range []int{0, o.clients} {
-		a, err := take(ctx, rdb)
+		a, err := take(ctx, rdb, f)
 		if err != nil {
 			return err
 		}
@@ -53,7 +54,7 @@ func steady(ctx context.Context, o options, rdb *redis.Client, hc *http.Client, 
 		if err != nil {
 			return err
 		}
-		b, err := take(ctx, rdb)
+		b, err := take(ctx, rdb, f)
 		if err != nil {
 			return err
 		}
@@ -71,11 +72,14 @@ func steady(ctx context.Context, o options, rdb *redis.Client, hc *http.Client, 
 // printCosts prints Redis's and this process's cost between two samples.
 func printCosts(a, b sample, jobs int) {
 	secs := b.at.Sub(a.at).Seconds()
+	hb := float64(b.heartbeats-a.heartbeats) / secs
+	fmt.Printf("  heartbeats: %.0f/s of the %d/s due\n", hb, jobs)
 	cpu := func(s sample) float64 { return field(s.redis, "used_cpu_user") + field(s.redis, "used_cpu_sys") }
 	fmt.Printf("  redis: %.0f commands/s (instantaneous_ops_per_sec %.0f), CPU %.1f%% of a core\n",
 		rate(a, b, "total_commands_processed"), field(b.redis, "instantaneous_ops_per_sec"), 100*(cpu(b)-cpu(a))/secs)
-	fmt.Printf("  redis writes: AOF grows %.0f KiB/s%s; network in %.0f KiB/s, out %.0f KiB/s\n",
-		rate(a, b, "aof_current_size")/1024, rewrites(a, b), rate(a, b, "total_net_input_bytes")/1024, rate(a, b, "total_net_output_bytes")/1024)
+	aof := rate(a, b, "aof_current_size")
+	fmt.Printf("  redis writes: AOF grows %.0f KiB/s (%.2f KiB per heartbeat)%s; network in %.0f KiB/s, out %.0f KiB/s\n",
+		aof/1024, aof/1024/hb, rewrites(a, b), rate(a, b, "total_net_input_bytes")/1024, rate(a, b, "total_net_output_bytes")/1024)
 	fmt.Printf("  redis memory: used_memory %.1f MiB, %.1f KiB per job\n",
 		field(b.redis, "used_memory")/(1<<20), field(b.redis, "used_memory")/1024/float64(jobs))
 	fmt.Printf("  this process (API, schedulers, simulated transcoders, clients): CPU %.1f%% of a core\n", 100*(b.self-a.self)/secs)

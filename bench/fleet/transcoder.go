@@ -53,6 +53,7 @@ func (f *fleet) transcode(ctx context.Context, pl *placement) {
 // heartbeat reports once; false when the transcoder must stop.
 func (f *fleet) heartbeat(ctx context.Context, id string, gen int64, addr string, start time.Time) bool {
 	now := time.Now()
+	f.heartbeats.Add(1)
 	job, err := f.st.RecordHeartbeat(ctx, store.HeartbeatReport{
 		JobID: id, Generation: gen, Streaming: true, IngestAddr: addr, Stats: simStats(now.Sub(start)), Time: now,
 	})
