@@ -3,19 +3,23 @@
 // It runs, in this process, the API (apiserver over the real store) and
 // -schedulers real schedulers (package scheduler), all on a private
 // redis-server with persistence as in production (appendonly yes,
-// appendfsync everysec; automatic AOF rewrites off, see persist). The cluster is simulated: a scheduler.Driver
-// over -nodes nodes that places at once and starts, for each placement, a
-// simulated transcoder (a goroutine, no ffmpeg, no media) that heartbeats
-// every second through the same store call as a real one.
+// appendfsync everysec; automatic AOF rewrites off, see persist). The
+// cluster is simulated: a scheduler.Driver over -nodes nodes that places
+// at once and starts, for each placement, a simulated transcoder (a
+// goroutine, no ffmpeg, no media) that heartbeats every second through the
+// same store call as a real one.
 //
 // It creates -jobs jobs through POST /jobs (the sample spec) and prints
-// how long until all stream; then, over -window, Redis's commands/s, CPU,
-// bytes written and memory per job, this process's CPU (API, schedulers,
-// simulated transcoders and the load clients together: they share it),
-// and GET /jobs/:id and GET /jobs?limit=100 latency from -clients
-// clients; then it kills -kill nodes at once (their transcoders stop, the
-// driver reports node_down) and prints how long until each of their jobs
-// streams again elsewhere. It prints figures and asserts nothing.
+// how long until all stream. Then come two -window windows, the first with
+// no API load and the second with -clients clients reading jobs. For each
+// it prints the heartbeats achieved, Redis's commands/s, CPU, AOF growth,
+// network bytes and memory per job, and this process's CPU (API,
+// schedulers, simulated transcoders and the clients together, since they
+// share it). For the second it also prints GET /jobs/:id and
+// GET /jobs?limit=100 latency. Last, it kills -kill nodes at once (their
+// transcoders stop, the driver reports node_down) and prints how long
+// until each of their jobs streams again elsewhere. It prints figures and
+// asserts nothing.
 //
 //	go run ./bench/fleet [-nodes 1000] [-jobs 10000] [-schedulers 1] [-window 20s] [-kill 50]
 //	go run ./bench/fleet -nodes 100 -jobs 1000    # about a minute on 2 cores
