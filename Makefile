@@ -41,6 +41,7 @@ bench: deps-test build
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./e2e/        # POST → running (local, Nomad); failover (node or agent death → streaming) and stop after it
 	$(GO) test -run '^$$' -bench . -benchtime 1000x ./scheduler/  # placement with 1,000 nodes and 10,000 jobs
 	$(GO) run ./bench/queue                  # idle cost of 2,000 vs 10,000 jobs waiting for capacity: scheduler and Redis CPU
+	$(GO) run ./bench/fleet                  # simulated 1,000 nodes, 10,000 jobs (no media): time to streaming, Redis and API cost, 50 nodes killed → streaming again
 	$(GO) test -run '^$$' -bench . ./origin/ ./queue/ ./drm/ ./llhls/   # drm: encryption CPU per Mbit/s; llhls: a playlist render, live edge vs a 4 h DVR window
 	$(GO) test -run '^$$' -bench InputLoss -benchtime 3x ./transcoder/  # input lost → slate, publisher back → picture, at the origin; slate CPU / live CPU
 	$(GO) run ./bench/ingest                 # gateway CPU per Mbit/s, added latency, concurrent publishers
