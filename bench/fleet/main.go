@@ -165,7 +165,7 @@ func persist(ctx context.Context, addr string) error {
 		if err != nil {
 			return err
 		}
-		if field(info, "aof_rewrite_in_progress") == 0 && field(info, "aof_enabled") == 1 {
+		if benchredis.InfoNumber(info, "aof_rewrite_in_progress") == 0 && benchredis.InfoNumber(info, "aof_enabled") == 1 {
 			return nil
 		}
 		if !sleep(ctx, 50*time.Millisecond) {

@@ -8,14 +8,14 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ezlivestreaming/ezlive/bench/internal/benchredis"
 )
 
 // sample is what the window's figures are differences of.
@@ -37,7 +37,7 @@ func tv(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6
 
 // rate is an INFO counter's growth per second between two samples.
 func rate(a, b sample, name string) float64 {
-	return (field(b.redis, name) - field(a.redis, name)) / b.at.Sub(a.at).Seconds()
+	return (benchredis.InfoNumber(b.redis, name) - benchredis.InfoNumber(a.redis, name)) / b.at.Sub(a.at).Seconds()
 }
 
 // steady measures two windows while every job heartbeats: with no API
@@ -74,21 +74,23 @@ func printCosts(a, b sample, jobs int) {
 	secs := b.at.Sub(a.at).Seconds()
 	hb := float64(b.heartbeats-a.heartbeats) / secs
 	fmt.Printf("  heartbeats: %.0f/s of the %d/s due\n", hb, jobs)
-	cpu := func(s sample) float64 { return field(s.redis, "used_cpu_user") + field(s.redis, "used_cpu_sys") }
+	cpu := func(s sample) float64 {
+		return benchredis.InfoNumber(s.redis, "used_cpu_user") + benchredis.InfoNumber(s.redis, "used_cpu_sys")
+	}
 	fmt.Printf("  redis: %.0f commands/s (instantaneous_ops_per_sec %.0f), CPU %.1f%% of a core\n",
-		rate(a, b, "total_commands_processed"), field(b.redis, "instantaneous_ops_per_sec"), 100*(cpu(b)-cpu(a))/secs)
+		rate(a, b, "total_commands_processed"), benchredis.InfoNumber(b.redis, "instantaneous_ops_per_sec"), 100*(cpu(b)-cpu(a))/secs)
 	aof := rate(a, b, "aof_current_size")
 	fmt.Printf("  redis writes: AOF grows %.0f KiB/s (%.2f KiB per heartbeat)%s; network in %.0f KiB/s, out %.0f KiB/s\n",
 		aof/1024, aof/1024/hb, rewrites(a, b), rate(a, b, "total_net_input_bytes")/1024, rate(a, b, "total_net_output_bytes")/1024)
 	fmt.Printf("  redis memory: used_memory %.1f MiB, %.1f KiB per job\n",
-		field(b.redis, "used_memory")/(1<<20), field(b.redis, "used_memory")/1024/float64(jobs))
+		benchredis.InfoNumber(b.redis, "used_memory")/(1<<20), benchredis.InfoNumber(b.redis, "used_memory")/1024/float64(jobs))
 	fmt.Printf("  this process (API, schedulers, simulated transcoders, clients): CPU %.1f%% of a core\n", 100*(b.self-a.self)/secs)
 }
 
 // rewrites notes an AOF rewrite during the window, which makes its
 // growth meaningless.
 func rewrites(a, b sample) string {
-	if n := field(b.redis, "aof_rewrites") - field(a.redis, "aof_rewrites"); n > 0 || field(b.redis, "aof_rewrite_in_progress") > 0 {
+	if n := benchredis.InfoNumber(b.redis, "aof_rewrites") - benchredis.InfoNumber(a.redis, "aof_rewrites"); n > 0 || benchredis.InfoNumber(b.redis, "aof_rewrite_in_progress") > 0 {
 		return " (an AOF rewrite ran in the window: growth not comparable)"
 	}
 	return ""
@@ -155,17 +157,6 @@ func call(hc *http.Client, req *http.Request, want int) (http.Header, error) {
 		return nil, fmt.Errorf("%s %s: status %d: %s", req.Method, req.URL.Path, resp.StatusCode, bytes.TrimSpace(body))
 	}
 	return resp.Header, nil
-}
-
-// field is a number from INFO's "name:value" lines (0 when absent).
-func field(info, name string) float64 {
-	for line := range strings.Lines(info) {
-		if v, ok := strings.CutPrefix(line, name+":"); ok {
-			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return f
-		}
-	}
-	return 0
 }
 
 // pct is the p-th percentile of sorted durations.

@@ -168,21 +168,10 @@ func sample(ctx context.Context, rdb *redis.Client) (self, redisCPU, commands fl
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	return self, field(info, "used_cpu_user") + field(info, "used_cpu_sys"), field(info, "total_commands_processed"), nil
+	return self, benchredis.InfoNumber(info, "used_cpu_user") + benchredis.InfoNumber(info, "used_cpu_sys"), benchredis.InfoNumber(info, "total_commands_processed"), nil
 }
 
 func tv(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
-
-// field is a number from INFO's "name:value" lines (0 when absent).
-func field(info, name string) float64 {
-	for line := range strings.Lines(info) {
-		if v, ok := strings.CutPrefix(line, name+":"); ok {
-			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return f
-		}
-	}
-	return 0
-}
 
 func median(all []figures) figures {
 	pick := func(get func(figures) float64) float64 {

@@ -1,5 +1,6 @@
 // Package benchredis starts the private redis-server a bench command runs
-// against; it owns that process and its files, nothing else.
+// against, and reads its INFO; it owns that process and its files, nothing
+// else.
 package benchredis
 
 import (
@@ -9,6 +10,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -62,4 +65,15 @@ func (rs *Server) Stop() {
 	rs.cmd.Process.Kill()
 	rs.cmd.Wait()
 	os.RemoveAll(rs.dir)
+}
+
+// InfoNumber is a number from INFO's "name:value" lines (0 when absent).
+func InfoNumber(info, name string) float64 {
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(line, name+":"); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f
+		}
+	}
+	return 0
 }
