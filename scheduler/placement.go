@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -92,12 +93,57 @@ func mostFree(nodes []Node, fits []int, loads map[string]float64) Node {
 }
 
 func noRoomReason(nodes []Node, loads map[string]float64, cpu float64) string {
-	if len(nodes) == 0 {
+	return noRoom(len(nodes), mostFreeCores(nodes, loads), cpu)
+}
+
+func noRoom(nodes int, most, cpu float64) string {
+	if nodes == 0 {
 		return "no worker node is ready"
 	}
-	most := 0.0
+	return fmt.Sprintf("no node has %.2f free cores for this ladder (most free: %.2f on %d ready nodes)", cpu, max(most, 0), nodes)
+}
+
+// mostFreeCores is the most free cores on any node (-1 with no nodes).
+func mostFreeCores(nodes []Node, used map[string]float64) float64 {
+	most := -1.0
 	for _, n := range nodes {
-		most = max(most, n.CPU-loads[n.ID])
+		most = max(most, n.CPU-used[n.ID])
 	}
-	return fmt.Sprintf("no node has %.2f free cores for this ladder (most free: %.2f on %d ready nodes)", cpu, most, len(nodes))
+	return most
+}
+
+// Decision is where one request of a batch goes: a node, or ok=false and
+// the reason nothing fits.
+type Decision struct {
+	Node   Node
+	OK     bool
+	Reason string
+}
+
+// ChooseAll decides a batch of requests on one snapshot, in order: a pure
+// function of the nodes, their loads and the requests, which adds each
+// placed request's cores to the loads before it decides the next, so that
+// a batch never counts the same free cores twice (loads is not modified).
+// Each decision is Choose's; a request larger than the most free cores on
+// any node is not looked at further.
+func ChooseAll(nodes []Node, loads map[string]float64, reqs []Request, st Strategy) []Decision {
+	used := maps.Clone(loads)
+	if used == nil {
+		used = map[string]float64{}
+	}
+	most := mostFreeCores(nodes, used)
+	out := make([]Decision, len(reqs))
+	for i, r := range reqs {
+		if r.CPU > most { // the common case with no capacity: no node is looked at
+			out[i] = Decision{Reason: noRoom(len(nodes), most, r.CPU)}
+			continue
+		}
+		node, ok, reason := Choose(nodes, used, r, st)
+		out[i] = Decision{Node: node, OK: ok, Reason: reason}
+		if ok {
+			used[node.ID] += r.CPU
+			most = mostFreeCores(nodes, used)
+		}
+	}
+	return out
 }

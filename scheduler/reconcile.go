@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/ezlivestreaming/ezlive/jobspec"
@@ -20,22 +23,62 @@ var errJobChanged = errors.New("job changed while it was being handled")
 // ReconcileJob drives one job toward what its record asks for. It is the
 // handler of every command and of every sweep finding, and is idempotent.
 func (s *Scheduler) ReconcileJob(ctx context.Context, id string) error {
-	return s.withJob(ctx, id, func(ctx context.Context, job *jobspec.LiveJob) error {
-		if job == nil {
-			return s.cfg.Store.Dequeue(ctx, id)
-		}
-		return s.drive(ctx, job)
+	return s.ReconcileJobs(ctx, []string{id})[id]
+}
+
+// ReconcileJobs is ReconcileJob for many jobs at once: their locks are
+// taken and their records read in one round trip, and the jobs that need a
+// node are placed together (placeAll). It returns each job's error, nil
+// for a job handled.
+func (s *Scheduler) ReconcileJobs(ctx context.Context, ids []string) map[string]error {
+	seen := make(map[string]bool, len(ids))
+	ids = slices.DeleteFunc(slices.Clone(ids), func(id string) bool {
+		dup := seen[id]
+		seen[id] = true
+		return dup
 	})
+	return s.withJobs(ctx, ids, s.driveAll)
+}
+
+// driveAll drives locked jobs: the ones that need a node as one batch, the
+// others one by one.
+func (s *Scheduler) driveAll(ctx context.Context, jobs []store.LockedJob) map[string]error {
+	errs := make(map[string]error, len(jobs))
+	var batch []placing
+	for _, l := range jobs {
+		switch in, ok := placingIntent(l.Job); {
+		case l.Job == nil:
+			errs[l.ID] = s.cfg.Store.Dequeue(ctx, l.ID)
+		case ok:
+			batch = append(batch, placing{job: l.Job, in: in, cost: jobspec.EstimateCost(l.Job.Spec)})
+		default:
+			errs[l.ID] = s.drive(ctx, l.Job)
+		}
+	}
+	maps.Copy(errs, s.placeAll(ctx, batch))
+	return errs
+}
+
+// placingIntent says whether a job's record asks for a node, and why: a
+// created job, or one being re-placed that waits for capacity.
+func placingIntent(job *jobspec.LiveJob) (intent, bool) {
+	switch {
+	case job == nil:
+		return intent{}, false
+	case job.State == jobspec.StateCreated:
+		return intent{why: "placed"}, true
+	case job.State.Active() && job.Assigned_worker_id == "":
+		return intent{why: "re-placed"}, true
+	}
+	return intent{}, false
 }
 
 func (s *Scheduler) drive(ctx context.Context, job *jobspec.LiveJob) error {
+	if in, ok := placingIntent(job); ok {
+		return s.place(ctx, job, in)
+	}
 	switch job.State {
-	case jobspec.StateCreated:
-		return s.place(ctx, job, intent{why: "placed"})
 	case jobspec.StateScheduled, jobspec.StateRunning, jobspec.StateStreaming:
-		if job.Assigned_worker_id == "" { // a re-placement waiting for capacity
-			return s.place(ctx, job, intent{why: "re-placed"})
-		}
 		if reason := s.deadReason(job); reason != "" {
 			return s.replace(ctx, job, reason)
 		}
@@ -60,38 +103,215 @@ type intent struct {
 	replace bool   // a re-placement: counted in Placement_attempts
 }
 
-// place fences whatever ran for the job before (a new upload token, and a
-// new placement generation when a node was assigned), chooses a node and
-// starts the new generation there. A job that fits nowhere waits in
-// queued_jobs with the reason in its record: created if it never ran,
-// scheduled with no node if it is being re-placed.
+// placing is one job of a batch to place, as read under its lock.
+type placing struct {
+	job  *jobspec.LiveJob
+	in   intent
+	cost jobspec.Cost
+}
+
+// place places one job: a batch of one.
 func (s *Scheduler) place(ctx context.Context, job *jobspec.LiveJob, in intent) error {
-	cost := jobspec.EstimateCost(job.Spec)
-	used, err := s.cfg.Store.StartPlacement(ctx, job.Id, randomHex(16))
-	if err != nil {
-		return err
+	return s.placeAll(ctx, []placing{{job: job, in: in, cost: jobspec.EstimateCost(job.Spec)}})[job.Id]
+}
+
+// placeAll places a batch of locked jobs. It fences whatever ran for each
+// before (a new upload token, and a new placement generation when a node
+// was assigned), decides and reserves the whole batch (decideAll), records
+// every decision (one round trip), and then starts each placed job's new
+// generation on its node, at most driverCalls at once; a job that fits
+// nowhere waits in queued_jobs with the reason in its record: created if it
+// never ran, scheduled with no node if it is being re-placed. Cores are
+// reserved before the record says where the job runs: a scheduler that dies
+// between the two leaves a share the sweep gives back (repair).
+func (s *Scheduler) placeAll(ctx context.Context, batch []placing) map[string]error {
+	errs := make(map[string]error, len(batch))
+	if len(batch) == 0 {
+		return errs
 	}
-	node, ok, reason, err := s.choose(ctx, job.Id, cost.CPU, used, in.avoid)
+	ds, err := s.decideAll(ctx, batch)
 	if err != nil {
-		return err
+		for _, p := range batch {
+			errs[p.job.Id] = err
+		}
+		return errs
 	}
-	prev := job.Assigned_worker_id
-	job, err = s.cfg.Store.UpdateJobFrom(ctx, job, s.recordPlacement(job.Placement_generation, node.ID, ok, reason, in))
+	jobs, recErrs := s.recordAll(ctx, batch, ds)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	calls := make(chan struct{}, driverCalls)
+	for i, p := range batch {
+		switch {
+		case ds[i].err != nil:
+			errs[p.job.Id] = ds[i].err
+			continue
+		case !ds[i].OK: // in order: the waiting jobs queue oldest first
+			errs[p.job.Id] = s.finish(ctx, p, ds[i].Decision, jobs[i], recErrs[i])
+			continue
+		}
+		calls <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-calls }()
+			err := s.finish(ctx, p, ds[i].Decision, jobs[i], recErrs[i])
+			mu.Lock()
+			errs[p.job.Id] = err
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return errs
+}
+
+// driverCalls bounds the driver calls one batch makes at once.
+const driverCalls = 16
+
+// decideRounds bounds how many times a batch's jobs are decided again when
+// their nodes filled under them (other schedulers' batches); a job still
+// not reserved after that is left for its command's redelivery.
+const decideRounds = 5
+
+// errContended is a job decided decideRounds times whose node filled under
+// it each time.
+var errContended = errors.New("nodes kept filling under the placement decision; it will be tried again")
+
+// decided is one job's outcome of decideAll: a decision whose cores, if
+// ok, are reserved, or the error that left it undecided.
+type decided struct {
+	Decision
+	err error
+}
+
+// decideAll rotates the batch's upload tokens and reads worker_cpu (one
+// round trip), decides the batch on that one snapshot and the driver's
+// nodes (ChooseAll), and reserves the cores of the jobs that found a node
+// in one atomic step that re-checks each node's room (ReservePlacements).
+// A job whose node filled meanwhile is decided again, on fresh loads, never
+// over-committed. A driver that has no usable node at all says why, and
+// that is the reason the jobs wait.
+func (s *Scheduler) decideAll(ctx context.Context, batch []placing) ([]decided, error) {
+	tokens := make(map[string]string, len(batch))
+	for _, p := range batch {
+		tokens[p.job.Id] = randomHex(16)
+	}
+	loads, err := s.cfg.Store.StartPlacements(ctx, tokens)
 	if err != nil {
-		return fmt.Errorf("record placement of %s: %w", job.Id, err)
+		return nil, err
 	}
-	if prev != "" && prev != node.ID {
+	out := make([]decided, len(batch))
+	nodes, err := s.cfg.Driver.Nodes(ctx)
+	var none *NoNodesError
+	if errors.As(err, &none) {
+		for i := range out {
+			out[i].Reason = none.Reason
+		}
+		return out, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	todo := make([]int, len(batch))
+	for i := range todo {
+		todo[i] = i
+	}
+	for round := 1; len(todo) > 0; round++ {
+		if round > 1 {
+			if loads, err = s.cfg.Store.CPULoads(ctx); err != nil {
+				return nil, err
+			}
+		}
+		if todo, err = s.reserveRound(ctx, nodes, loads, batch, todo, out); err != nil {
+			return nil, err
+		}
+		if round == decideRounds {
+			for _, i := range todo {
+				out[i].err = errContended
+			}
+			break
+		}
+	}
+	return out, nil
+}
+
+// reserveRound decides the jobs todo of batch on loads, reserves the cores
+// of those that found a node, and returns the ones whose node no longer
+// had room for them.
+func (s *Scheduler) reserveRound(ctx context.Context, nodes []Node, loads map[string]float64, batch []placing, todo []int, out []decided) ([]int, error) {
+	turn := s.turn.Add(uint64(len(todo))) - uint64(len(todo))
+	reqs := make([]Request, len(todo))
+	for k, i := range todo {
+		p := batch[i]
+		reqs[k] = Request{JobID: p.job.Id, CPU: p.cost.CPU, Turn: turn + uint64(k)}
+		if p.in.avoid != "" {
+			reqs[k].Avoid = map[string]bool{p.in.avoid: true}
+		}
+	}
+	var rs []store.Reservation
+	var at []int
+	for k, d := range ChooseAll(nodes, loads, reqs, s.cfg.Strategy) {
+		out[todo[k]] = decided{Decision: d}
+		if d.OK {
+			rs = append(rs, store.Reservation{Node: d.Node.ID, JobID: reqs[k].JobID, CPU: reqs[k].CPU, Capacity: d.Node.CPU})
+			at = append(at, todo[k])
+		}
+	}
+	took, err := s.cfg.Store.ReservePlacements(ctx, rs)
+	if err != nil {
+		return nil, err
+	}
+	var again []int
+	for k, i := range at {
+		if !took[k] {
+			again = append(again, i)
+		}
+	}
+	return again, nil
+}
+
+// recordAll records each decided job's placement (one round trip), in
+// batch's order.
+func (s *Scheduler) recordAll(ctx context.Context, batch []placing, ds []decided) ([]*jobspec.LiveJob, []error) {
+	var us []store.JobUpdate
+	var at []int
+	for i, p := range batch {
+		if ds[i].err == nil {
+			us = append(us, store.JobUpdate{Known: p.job, Fn: s.recordPlacement(p.job.Placement_generation, ds[i].Node.ID, ds[i].OK, ds[i].Reason, p.in)})
+			at = append(at, i)
+		}
+	}
+	written, errs := s.cfg.Store.UpdateJobsFrom(ctx, us)
+	jobs, out := make([]*jobspec.LiveJob, len(batch)), make([]error, len(batch))
+	for k, i := range at {
+		jobs[i], out[i] = written[k], errs[k]
+	}
+	return jobs, out
+}
+
+// finish carries out one job's recorded decision (job as written): what
+// ran before on another node is forgotten, and the job starts on its new
+// node or waits for capacity. A decision that could not be recorded gives
+// its new share back.
+func (s *Scheduler) finish(ctx context.Context, p placing, d Decision, job *jobspec.LiveJob, recErr error) error {
+	prev := p.job.Assigned_worker_id
+	if recErr != nil {
+		if d.OK && d.Node.ID != prev {
+			if err := s.cfg.Store.Release(ctx, d.Node.ID, p.job.Id); err != nil {
+				return errors.Join(recErr, err)
+			}
+		}
+		if errors.Is(recErr, errJobChanged) {
+			return recErr
+		}
+		return fmt.Errorf("record placement of %s: %w", p.job.Id, recErr)
+	}
+	if prev != "" && prev != d.Node.ID {
 		if err := s.forgetPlacement(ctx, job.Id, prev); err != nil {
 			return err
 		}
 	}
-	if !ok {
+	if !d.OK {
 		return s.waitForCapacity(ctx, job, prev)
 	}
-	if err := s.cfg.Store.ReservePlacement(ctx, node.ID, job.Id, cost.CPU); err != nil {
-		return err
-	}
-	return s.start(ctx, job, node, cost)
+	return s.start(ctx, job, d.Node, p.cost)
 }
 
 // recordPlacement is the record's side of a placement decision. The
@@ -145,27 +365,6 @@ func (s *Scheduler) waitForCapacity(ctx context.Context, job *jobspec.LiveJob, p
 		}
 	}
 	return s.cfg.Store.Enqueue(ctx, job.Id)
-}
-
-// choose decides where a job of cpu cores goes, given the cores used on
-// each node, avoiding node avoid. A driver that has no usable node at all
-// says why, and that is the reason the job waits.
-func (s *Scheduler) choose(ctx context.Context, jobID string, cpu float64, used map[string]float64, avoid string) (Node, bool, string, error) {
-	nodes, err := s.cfg.Driver.Nodes(ctx)
-	var none *NoNodesError
-	if errors.As(err, &none) {
-		return Node{}, false, none.Reason, nil
-	}
-	if err != nil {
-		return Node{}, false, "", fmt.Errorf("list nodes: %w", err)
-	}
-	req := Request{JobID: jobID, CPU: cpu, Turn: s.turn}
-	if avoid != "" {
-		req.Avoid = map[string]bool{avoid: true}
-	}
-	s.turn++
-	node, ok, reason := Choose(nodes, used, req, s.cfg.Strategy)
-	return node, ok, reason, nil
 }
 
 // start asks the driver to run the placement recorded in job; the driver
@@ -357,60 +556,102 @@ func (s *Scheduler) delete(ctx context.Context, job *jobspec.LiveJob) error {
 	return s.cfg.Store.DeleteJob(ctx, job.Id)
 }
 
-// withJob runs fn while holding the job's lock, renewing it, so that two
-// schedulers never handle one job at once. fn gets the job as read under
-// the lock, nil when there is no such job.
+// withJob runs fn while holding the job's lock (withJobs); fn gets the
+// job as read under the lock, nil when there is no such job.
 func (s *Scheduler) withJob(ctx context.Context, id string, fn func(context.Context, *jobspec.LiveJob) error) error {
-	name := store.JobLock(id)
-	job, err := s.lockJob(ctx, id)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	renewed := make(chan struct{})
-	go func() {
-		defer close(renewed)
-		s.renew(ctx, name, cancel)
-	}()
-	err = fn(ctx, job)
-	cancel()
-	<-renewed
-	s.unlock(ctx, name)
-	if errors.Is(err, errJobChanged) {
-		return nil
-	}
-	return err
+	return s.withJobs(ctx, []string{id}, func(ctx context.Context, jobs []store.LockedJob) map[string]error {
+		return map[string]error{id: fn(ctx, jobs[0].Job)}
+	})[id]
 }
 
-// unlock releases a lock this scheduler holds, even when ctx is done.
-func (s *Scheduler) unlock(ctx context.Context, name string) {
-	if err := s.cfg.Store.Unlock(context.WithoutCancel(ctx), name, s.cfg.Instance); err != nil {
-		s.log.Warn("unlock", "lock", name, "err", err)
-	}
-}
-
-// lockJob takes the job's lock, waiting a little for another holder, and
-// returns the job as read with it (nil when there is no such job).
-func (s *Scheduler) lockJob(ctx context.Context, id string) (*jobspec.LiveJob, error) {
+// withJobs runs fn on the jobs ids while holding their locks, renewing
+// them, so that two schedulers never handle one job at once. fn gets each
+// job as read under its lock, nil when there is no such job, and returns
+// each one's error. A job another scheduler holds is waited for a little
+// (its lock is tried again, while fn runs on the others), then given up
+// with errJobBusy.
+func (s *Scheduler) withJobs(ctx context.Context, ids []string, fn func(context.Context, []store.LockedJob) map[string]error) map[string]error {
+	errs := make(map[string]error, len(ids))
 	deadline := s.now().Add(3 * time.Second)
-	for {
-		ok, job, err := s.cfg.Store.TryLockJob(ctx, id, s.cfg.Instance, jobLockTTL)
+	for len(ids) > 0 {
+		busy, err := s.lockedRound(ctx, ids, fn, errs)
 		switch {
-		case ok && jobspec.ErrorCode(err) == jobspec.ENOTFOUND:
-			return nil, nil
-		case ok && err != nil:
-			s.unlock(ctx, store.JobLock(id))
-			return nil, err
-		case ok || err != nil:
-			return job, err
-		case s.now().After(deadline):
-			return nil, errJobBusy
+		case err != nil:
+			for _, id := range busy {
+				errs[id] = err
+			}
+			return errs
+		case len(busy) > 0 && (s.now().After(deadline) || ctx.Err() != nil):
+			for _, id := range busy {
+				errs[id] = errJobBusy
+			}
+			return errs
+		case len(busy) > 0:
+			sleep(ctx, 50*time.Millisecond)
 		}
-		sleep(ctx, 50*time.Millisecond)
+		ids = busy
+	}
+	return errs
+}
+
+// lockedRound locks what it can of ids, runs fn on those under their
+// locks and unlocks them, putting each one's error in errs; it returns the
+// ids another scheduler holds (all of them with the error when the locks
+// could not be tried).
+func (s *Scheduler) lockedRound(ctx context.Context, ids []string, fn func(context.Context, []store.LockedJob) map[string]error, errs map[string]error) ([]string, error) {
+	taken, err := s.cfg.Store.TryLockJobs(ctx, ids, s.cfg.Instance, jobLockTTL)
+	if err != nil {
+		return ids, err
+	}
+	var busy, names []string
+	var held []store.LockedJob
+	for _, l := range taken {
+		switch {
+		case !l.Locked:
+			busy = append(busy, l.ID)
+			continue
+		case jobspec.ErrorCode(l.Err) == jobspec.ENOTFOUND:
+			held = append(held, store.LockedJob{ID: l.ID, Locked: true})
+		case l.Err != nil:
+			errs[l.ID] = l.Err
+		default:
+			held = append(held, l)
+		}
+		names = append(names, store.JobLock(l.ID))
+	}
+	if len(held) > 0 {
+		ctx, cancel := context.WithCancel(ctx)
+		renewed := make(chan struct{})
+		go func() {
+			defer close(renewed)
+			s.renew(ctx, names, cancel)
+		}()
+		for id, err := range fn(ctx, held) {
+			if errors.Is(err, errJobChanged) {
+				err = nil
+			}
+			errs[id] = err
+		}
+		cancel()
+		<-renewed
+	}
+	s.unlock(ctx, names)
+	return busy, nil
+}
+
+// unlock releases locks this scheduler holds, even when ctx is done.
+func (s *Scheduler) unlock(ctx context.Context, names []string) {
+	if len(names) == 0 {
+		return
+	}
+	if err := s.cfg.Store.UnlockAll(context.WithoutCancel(ctx), names, s.cfg.Instance); err != nil {
+		s.log.Warn("unlock", "locks", len(names), "err", err)
 	}
 }
 
-func (s *Scheduler) renew(ctx context.Context, name string, lost context.CancelFunc) {
+// renew keeps the locks names while ctx lasts; when one is lost, the work
+// done under them is cancelled (lost).
+func (s *Scheduler) renew(ctx context.Context, names []string, lost context.CancelFunc) {
 	t := time.NewTicker(jobLockTTL / 3)
 	defer t.Stop()
 	for {
@@ -418,8 +659,8 @@ func (s *Scheduler) renew(ctx context.Context, name string, lost context.CancelF
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if ok, err := s.cfg.Store.ExtendLock(ctx, name, s.cfg.Instance, jobLockTTL); err == nil && !ok {
-				s.log.Error("job lock lost while handling it", "lock", name)
+			if gone, err := s.cfg.Store.ExtendLocks(ctx, names, s.cfg.Instance, jobLockTTL); err == nil && len(gone) > 0 {
+				s.log.Error("job lock lost while handling it", "lock", gone[0], "lost", len(gone))
 				lost()
 				return
 			}

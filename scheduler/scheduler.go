@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/ezlivestreaming/ezlive/queue"
@@ -63,7 +64,7 @@ const (
 type Scheduler struct {
 	cfg   Config
 	log   *slog.Logger
-	turn  uint64 // round-robin position; in memory on purpose: it only spreads load
+	turn  atomic.Uint64 // round-robin position; in memory on purpose: it only spreads load
 	now   func() time.Time
 	stuck stuckRepairs
 	sight *sight // since when heartbeats could be seen
@@ -144,7 +145,9 @@ func (s *Scheduler) watchDriver(ctx context.Context, events chan<- Event) {
 
 // consume handles queue commands. Every command is a nudge to reconcile one
 // job: what to do is read from the job's record, so handling is idempotent
-// and a lost or repeated command changes nothing the sweep would not.
+// and a lost or repeated command changes nothing the sweep would not. The
+// commands of one receive are handled together (ReconcileJobs), so that
+// the jobs they create are placed as one batch.
 func (s *Scheduler) consume(ctx context.Context) {
 	if s.cfg.Queue == nil {
 		return
@@ -158,23 +161,33 @@ func (s *Scheduler) consume(ctx context.Context) {
 			}
 			continue
 		}
-		for _, m := range msgs {
-			s.handleMessage(ctx, m)
-		}
+		s.handleMessages(ctx, msgs)
 	}
 }
 
-func (s *Scheduler) handleMessage(ctx context.Context, m queue.Message) {
-	log := s.log.With("job_id", m.JobID, "verb", m.Verb)
-	if err := s.cfg.Queue.Extend(ctx, m, visibilityExtension); err != nil {
-		log.Warn("extend command visibility", "err", err)
-	}
-	if err := s.ReconcileJob(ctx, m.JobID); err != nil {
-		log.Warn("command not handled; it will be delivered again", "err", err)
+// handleMessages handles received commands; each is acknowledged only once
+// its job's reconcile succeeded, so its effect is in Redis.
+func (s *Scheduler) handleMessages(ctx context.Context, msgs []queue.Message) {
+	if len(msgs) == 0 {
 		return
 	}
-	if err := s.cfg.Queue.Ack(ctx, m); err != nil {
-		log.Warn("ack command", "err", err)
+	ids := make([]string, len(msgs))
+	for i, m := range msgs {
+		ids[i] = m.JobID
+		if err := s.cfg.Queue.Extend(ctx, m, visibilityExtension); err != nil {
+			s.log.Warn("extend command visibility", "job_id", m.JobID, "verb", m.Verb, "err", err)
+		}
+	}
+	errs := s.ReconcileJobs(ctx, ids)
+	for _, m := range msgs {
+		log := s.log.With("job_id", m.JobID, "verb", m.Verb)
+		if err := errs[m.JobID]; err != nil {
+			log.Warn("command not handled; it will be delivered again", "err", err)
+			continue
+		}
+		if err := s.cfg.Queue.Ack(ctx, m); err != nil {
+			log.Warn("ack command", "err", err)
+		}
 	}
 }
 

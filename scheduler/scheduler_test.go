@@ -44,11 +44,15 @@ func newFixtureOn(t *testing.T, srv *redistest.Server, d *schedulertest.Driver) 
 }
 
 func (f *fixture) newScheduler(t *testing.T, name string) *scheduler.Scheduler {
-	s, err := scheduler.New(scheduler.Config{
-		Store: f.store, Driver: f.driver, Keys: f.keys, Instance: name,
-		Logger:           slog.New(slog.DiscardHandler),
-		HeartbeatTimeout: time.Second, StartTimeout: time.Second, MaxAttempts: 2,
-	})
+	return f.newSchedulerWith(t, scheduler.Config{Instance: name, Driver: f.driver, StartTimeout: time.Second})
+}
+
+// newSchedulerWith is a scheduler of the fixture's store configured as cfg
+// says, with the fixture's other settings.
+func (f *fixture) newSchedulerWith(t *testing.T, cfg scheduler.Config) *scheduler.Scheduler {
+	cfg.Store, cfg.Keys, cfg.Logger = f.store, f.keys, slog.New(slog.DiscardHandler)
+	cfg.HeartbeatTimeout, cfg.MaxAttempts = time.Second, 2
+	s, err := scheduler.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -162,7 +162,7 @@ func (s *Scheduler) sweepJobs(ctx context.Context, snap snapshot) (map[string]bo
 func (s *Scheduler) check(ctx context.Context, j *jobspec.LiveJob, snap snapshot) {
 	if why := s.needsWork(j, snap); why != "" {
 		s.act(ctx, j.Id, why, func(ctx context.Context, job *jobspec.LiveJob) error {
-			return s.repair(ctx, job, snap.placed)
+			return s.repair(ctx, job, snap)
 		})
 	}
 }
@@ -200,12 +200,15 @@ func (s *Scheduler) needsWork(j *jobspec.LiveJob, snap snapshot) string {
 
 // repair handles one sweep finding under the job's lock; job is nil when it
 // was deleted meanwhile (the next sweep handles what it left).
-func (s *Scheduler) repair(ctx context.Context, job *jobspec.LiveJob, placed map[string]Running) error {
+func (s *Scheduler) repair(ctx context.Context, job *jobspec.LiveJob, snap snapshot) error {
 	if job == nil {
 		return nil
 	}
 	id := job.Id
-	r, isPlaced := placed[id]
+	if err := s.releaseStale(ctx, job, snap.held[id]); err != nil {
+		return err
+	}
+	r, isPlaced := snap.placed[id]
 	switch {
 	case job.State.Active() && job.State != jobspec.StateCreated && job.Assigned_worker_id != "" &&
 		(!isPlaced || r.Generation != job.Placement_generation) && s.deadReason(job) == "":
@@ -219,6 +222,23 @@ func (s *Scheduler) repair(ctx context.Context, job *jobspec.LiveJob, placed map
 		}
 	}
 	return s.drive(ctx, job)
+}
+
+// releaseStale gives back the shares the job holds on nodes (as the sweep
+// read them) other than its recorded one: what a scheduler that died
+// between reserving a placement and recording it left. Only a holder of the
+// job's lock reserves, and it records before it unlocks, so under the lock
+// such a share is stale.
+func (s *Scheduler) releaseStale(ctx context.Context, job *jobspec.LiveJob, held []string) error {
+	for _, node := range held {
+		if job.State.Active() && node == job.Assigned_worker_id {
+			continue
+		}
+		if err := s.cfg.Store.Release(ctx, node, job.Id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // act runs fn under the job's lock. A repair that keeps failing is backed

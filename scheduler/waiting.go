@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
+	"slices"
 	"time"
 
 	"github.com/ezlivestreaming/ezlive/jobspec"
@@ -20,39 +20,22 @@ type Waiting struct {
 	CPU   float64 // estimated cores
 }
 
-// Fits is which of the waiting jobs, taken in order, would find room: a pure
-// function of the nodes, their loads (cores in use by node id) and the jobs,
-// which reserves each fitting job's cores before it looks at the next. It
-// only picks the jobs worth locking: each is then placed by ReconcileJob,
+// Fits is which of the waiting jobs, taken in order, would find room: the
+// least-loaded ChooseAll of them on the nodes and their loads. It only
+// picks the jobs worth locking: they are then placed by ReconcileJobs,
 // which decides again on fresh loads with the configured strategy.
 func Fits(nodes []Node, loads map[string]float64, waiting []Waiting) []string {
-	used := maps.Clone(loads)
-	if used == nil {
-		used = map[string]float64{}
+	reqs := make([]Request, len(waiting))
+	for i, w := range waiting {
+		reqs[i] = Request{JobID: w.JobID, CPU: w.CPU}
 	}
-	most := mostFreeCores(nodes, used)
 	var out []string
-	for _, w := range waiting {
-		if w.CPU > most {
-			continue // the common case with no capacity: no node is looked at
+	for i, d := range ChooseAll(nodes, loads, reqs, LeastLoaded) {
+		if d.OK {
+			out = append(out, waiting[i].JobID)
 		}
-		node, ok, _ := Choose(nodes, used, Request{JobID: w.JobID, CPU: w.CPU}, LeastLoaded)
-		if !ok {
-			continue
-		}
-		used[node.ID] += w.CPU
-		most = mostFreeCores(nodes, used)
-		out = append(out, w.JobID)
 	}
 	return out
-}
-
-func mostFreeCores(nodes []Node, used map[string]float64) float64 {
-	most := -1.0
-	for _, n := range nodes {
-		most = max(most, n.CPU-used[n.ID])
-	}
-	return most
 }
 
 // queueWatch is what the scheduler knows of the waiting jobs between two
@@ -92,7 +75,10 @@ func (s *Scheduler) capacityAppeared(ctx context.Context) {
 	}
 }
 
-// retryQueued places the waiting jobs that fit now (Fits), and reconciles
+// maxBatch bounds how many waiting jobs are placed as one batch.
+const maxBatch = 100
+
+// retryQueued places the waiting jobs that fit now (Fits), in batches, and reconciles
 // the entries of queued_jobs whose job no longer waits, which drops them.
 // An error says the queue could not be read or judged whole.
 func (s *Scheduler) retryQueued(ctx context.Context) error {
@@ -105,9 +91,11 @@ func (s *Scheduler) retryQueued(ctx context.Context) error {
 		return fmt.Errorf("read queued jobs: %w", err)
 	}
 	try, fitErr := s.fitting(ctx, waiting)
-	for _, id := range append(stale, try...) {
-		if err := s.ReconcileJob(ctx, id); err != nil {
-			s.log.Warn("retry queued job", "job_id", id, "err", err)
+	for batch := range slices.Chunk(append(stale, try...), maxBatch) {
+		for id, err := range s.ReconcileJobs(ctx, batch) {
+			if err != nil {
+				s.log.Warn("retry queued job", "job_id", id, "err", err)
+			}
 		}
 	}
 	return fitErr

@@ -3,6 +3,8 @@ package store_test
 import (
 	"context"
 	"testing"
+
+	"github.com/ezlivestreaming/ezlive/store"
 )
 
 // capacity_changes moves exactly when a node's reserved cores drop, or when
@@ -19,7 +21,10 @@ func TestCapacityChangesCountDrops(t *testing.T) {
 	}{
 		{"reserve", func() error { return s.Reserve(ctx, "n1", "a", 0.5) }, 0},
 		{"reserve again", func() error { return s.Reserve(ctx, "n1", "a", 0.5) }, 0},
-		{"place another", func() error { return s.ReservePlacement(ctx, "n1", "b", 0.25) }, 0},
+		{"place another", func() error {
+			_, err := s.ReservePlacements(ctx, []store.Reservation{{Node: "n1", JobID: "b", CPU: 0.25, Capacity: 1}})
+			return err
+		}, 0},
 		{"reserve less", func() error { return s.Reserve(ctx, "n1", "a", 0.25) }, 1},
 		{"release", func() error { return s.Release(ctx, "n1", "a") }, 2},
 		{"release again", func() error { return s.Release(ctx, "n1", "a") }, 2},

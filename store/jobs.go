@@ -156,27 +156,17 @@ func (s *Store) updateJob(ctx context.Context, id, known, heartbeat string, fn f
 				return nil, wrap(err, "update job "+id)
 			}
 		}
-		job, err := decodeJob(old)
+		job, args, err := applyUpdate(id, old, heartbeat, fn)
 		if err != nil {
 			return nil, err
 		}
-		oldKey, lastEvent := job.StreamKey, lastOf(job.Events)
-		if err := fn(job); err != nil {
-			return nil, err
-		}
-		raw, err := json.Marshal(job)
-		if err != nil {
-			return nil, fmt.Errorf("encode job %s: %w", id, err)
-		}
-		if string(raw) == old && heartbeat == "" {
+		if args == nil {
 			if assumed {
 				continue // nothing to write, but the caller's copy may be stale
 			}
 			return job, nil
 		}
-		keys := []string{KeyJobs, KeyStreamKeys, KeyJobEvents, KeyHeartbeats}
-		args := append([]any{id, old, raw, oldKey, job.StreamKey, heartbeat}, newEvents(job, lastEvent)...)
-		ok, err := compareAndSwapJob.Run(ctx, s.rdb, keys, args...).Int()
+		ok, err := compareAndSwapJob.Run(ctx, s.rdb, casKeys, args...).Int()
 		if err != nil {
 			return nil, wrap(err, "update job "+id)
 		}
@@ -185,6 +175,31 @@ func (s *Store) updateJob(ctx context.Context, id, known, heartbeat string, fn f
 		}
 	}
 	return nil, jobspec.Errorf(jobspec.EUNAVAILABLE, "update job %s: too many concurrent writers", id)
+}
+
+// casKeys are compareAndSwapJob's keys.
+var casKeys = []string{KeyJobs, KeyStreamKeys, KeyJobEvents, KeyHeartbeats}
+
+// applyUpdate applies fn to the job stored as old and returns the result
+// with compareAndSwapJob's arguments, or nil arguments when there is
+// nothing to write (fn changed nothing and there is no heartbeat).
+func applyUpdate(id, old, heartbeat string, fn func(*jobspec.LiveJob) error) (*jobspec.LiveJob, []any, error) {
+	job, err := decodeJob(old)
+	if err != nil {
+		return nil, nil, err
+	}
+	oldKey, lastEvent := job.StreamKey, lastOf(job.Events)
+	if err := fn(job); err != nil {
+		return nil, nil, err
+	}
+	raw, err := json.Marshal(job)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode job %s: %w", id, err)
+	}
+	if string(raw) == old && heartbeat == "" {
+		return job, nil, nil
+	}
+	return job, append([]any{id, old, raw, oldKey, job.StreamKey, heartbeat}, newEvents(job, lastEvent)...), nil
 }
 
 // DeleteJob removes a job and everything kept for it. Deleting a job that

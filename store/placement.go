@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"time"
 
@@ -21,33 +20,42 @@ type Load struct {
 	Jobs map[string]float64 `json:"Jobs"`
 }
 
-// reserveLoad sets (ARGV[3] ≥ 0) or removes (ARGV[3] < 0) one job's share of
-// a node's load and recomputes the total, so that repeating it changes
-// nothing. The total is also kept alone in worker_cpu, which placement reads.
-// When the total drops, capacity_changes (KEYS[3]) counts it in the same
-// step: the signal waiting jobs are retried on. With a fourth key, the job
-// also leaves that list (queued_jobs).
-var reserveLoad = redis.NewScript(`
-if KEYS[4] then redis.call('LREM', KEYS[4], 0, ARGV[2]) end
-local raw = redis.call('HGET', KEYS[1], ARGV[1])
-local load = {Node = ARGV[1], Cpu = 0, Jobs = {}}
-if raw then load = cjson.decode(raw) end
-if type(load.Jobs) ~= 'table' then load.Jobs = {} end
-local before = 0
-for _, c in pairs(load.Jobs) do before = before + c end
-local cpu = tonumber(ARGV[3])
-if cpu < 0 then load.Jobs[ARGV[2]] = nil else load.Jobs[ARGV[2]] = cpu end
-local total, n = 0, 0
-for _, c in pairs(load.Jobs) do total = total + c; n = n + 1 end
-if total < before then redis.call('INCR', KEYS[3]) end
-if n == 0 then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  redis.call('HDEL', KEYS[2], ARGV[1])
-  return 1
+// shareLua is the one Lua function that changes a node's load: it sets
+// (cpu ≥ 0) or removes (cpu < 0) one job's share and recomputes the total,
+// so that repeating it changes nothing. The total is also kept alone in
+// worker_cpu (KEYS[2]), which placement reads. When the total drops,
+// capacity_changes (KEYS[3]) counts it in the same step: the signal waiting
+// jobs are retried on. With a capacity (cap), the share is set only if the
+// node's other shares and cpu fit in it; it returns whether it was set.
+const shareLua = `
+local function share(node, job, cpu, cap)
+  local raw = redis.call('HGET', KEYS[1], node)
+  local load = {Node = node, Cpu = 0, Jobs = {}}
+  if raw then load = cjson.decode(raw) end
+  if type(load.Jobs) ~= 'table' then load.Jobs = {} end
+  local before = 0
+  for _, c in pairs(load.Jobs) do before = before + c end
+  if cap and before - (load.Jobs[job] or 0) + cpu > cap + 1e-9 then return false end
+  if cpu < 0 then load.Jobs[job] = nil else load.Jobs[job] = cpu end
+  local total, n = 0, 0
+  for _, c in pairs(load.Jobs) do total = total + c; n = n + 1 end
+  if total < before then redis.call('INCR', KEYS[3]) end
+  if n == 0 then
+    redis.call('HDEL', KEYS[1], node)
+    redis.call('HDEL', KEYS[2], node)
+    return true
+  end
+  load.Cpu = total
+  redis.call('HSET', KEYS[1], node, cjson.encode(load))
+  redis.call('HSET', KEYS[2], node, total)
+  return true
 end
-load.Cpu = total
-redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(load))
-redis.call('HSET', KEYS[2], ARGV[1], total)
+`
+
+// reserveLoad sets (ARGV[3] ≥ 0) or removes (ARGV[3] < 0) one job's share
+// of a node's load (shareLua).
+var reserveLoad = redis.NewScript(shareLua + `
+share(ARGV[1], ARGV[2], tonumber(ARGV[3]))
 return 1`)
 
 // loadKeys are reserveLoad's keys.
@@ -56,14 +64,6 @@ var loadKeys = []string{KeyWorkerLoads, KeyWorkerCPU, KeyCapacityChanges}
 // Reserve records that job runs on node with the given estimated cores.
 func (s *Store) Reserve(ctx context.Context, node, jobID string, cpu float64) error {
 	err := reserveLoad.Run(ctx, s.rdb, loadKeys, node, jobID, cpu).Err()
-	return wrap(err, fmt.Sprintf("reserve %s on %s", jobID, node))
-}
-
-// ReservePlacement is Reserve and Dequeue in one step: what recording a
-// placement needs, in one round trip.
-func (s *Store) ReservePlacement(ctx context.Context, node, jobID string, cpu float64) error {
-	keys := append(slices.Clip(loadKeys), KeyQueuedJobs)
-	err := reserveLoad.Run(ctx, s.rdb, keys, node, jobID, cpu).Err()
 	return wrap(err, fmt.Sprintf("reserve %s on %s", jobID, node))
 }
 
@@ -162,24 +162,6 @@ func (s *Store) QueuedJobs(ctx context.Context) ([]string, error) {
 // SetUploadToken makes token the only one the origin accepts for a job.
 func (s *Store) SetUploadToken(ctx context.Context, jobID, token string) error {
 	return wrap(s.rdb.HSet(ctx, KeyUploadTokens, jobID, token).Err(), "set upload token of "+jobID)
-}
-
-// StartPlacement begins placing a job, in one round trip: it makes token the
-// job's only upload token, fencing out every earlier placement's
-// transcoder, and returns the cores reserved on each node (CPULoads), which
-// the placement decision reads. Rotating the token even when no node fits
-// is harmless: nothing may write for a job that is being placed.
-func (s *Store) StartPlacement(ctx context.Context, jobID, token string) (map[string]float64, error) {
-	var cpu *redis.MapStringStringCmd
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, KeyUploadTokens, jobID, token)
-		cpu = p.HGetAll(ctx, KeyWorkerCPU)
-		return nil
-	})
-	if err != nil {
-		return nil, wrap(err, "start placement of "+jobID)
-	}
-	return decodeCPULoads(cpu.Val())
 }
 
 // UploadToken returns a job's current upload token ("" when none).
@@ -328,35 +310,6 @@ func JobLock(id string) string { return "job:" + id }
 // PublishLock is the name of the lock an ingest gateway holds while a
 // publisher sends on stream key key.
 func PublishLock(key string) string { return "publish:" + key }
-
-// TryLockJob takes job id's lock (JobLock) for owner for ttl and reads the
-// job, in one round trip: what handling a job starts with. locked is false
-// when someone else holds the lock; the job is then not returned. A job
-// that does not exist is ENOTFOUND, with the lock taken.
-func (s *Store) TryLockJob(ctx context.Context, id, owner string, ttl time.Duration) (locked bool, job *jobspec.LiveJob, err error) {
-	var lock *redis.BoolCmd
-	var read *redis.StringCmd
-	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		lock = p.SetNX(ctx, keyLockPrefix+JobLock(id), owner, ttl)
-		read = p.HGet(ctx, KeyJobs, id)
-		return nil
-	}) // each command's own error is checked below
-	if err := lock.Err(); err != nil {
-		return false, nil, wrap(err, "lock job "+id)
-	}
-	if !lock.Val() {
-		return false, nil, nil
-	}
-	raw, err := read.Result()
-	switch {
-	case errors.Is(err, redis.Nil):
-		return true, nil, notFound(id)
-	case err != nil:
-		return true, nil, wrap(err, "get job "+id)
-	}
-	job, err = decodeJob(raw)
-	return true, job, err
-}
 
 // TryLock takes the named lock for owner for ttl; false when someone else
 // holds it. Locks expire, so a dead holder never blocks others for long.

@@ -129,35 +129,43 @@ func TestUpdateJobFromAStaleCopy(t *testing.T) {
 	}
 }
 
-// TryLockJob takes the job's lock and reads the job in one step; a second
-// owner gets neither.
-func TestTryLockJob(t *testing.T) {
+// TryLockJobs takes the jobs' locks and reads the jobs in one step; a
+// second owner gets neither.
+func TestTryLockJobs(t *testing.T) {
 	t.Parallel()
 	s, _ := newStore(t)
 	ctx := context.Background()
 	if err := s.CreateJob(ctx, newJob("j")); err != nil {
 		t.Fatal(err)
 	}
-	ok, job, err := s.TryLockJob(ctx, "j", "s1", time.Minute)
-	if !ok || err != nil || job == nil || job.StreamKey != "key-j" {
-		t.Fatalf("first owner: %v %+v %v", ok, job, err)
+	lock := func(owner string, ids ...string) []store.LockedJob {
+		t.Helper()
+		got, err := s.TryLockJobs(ctx, ids, owner, time.Minute)
+		if err != nil || len(got) != len(ids) {
+			t.Fatalf("%s: %+v %v", owner, got, err)
+		}
+		return got
 	}
-	if ok, job, err := s.TryLockJob(ctx, "j", "s2", time.Minute); ok || job != nil || err != nil {
-		t.Fatalf("second owner: %v %+v %v", ok, job, err)
+	if got := lock("s1", "j", "missing"); !got[0].Locked || got[0].Err != nil || got[0].Job.StreamKey != "key-j" ||
+		!got[1].Locked || got[1].Job != nil || jobspec.ErrorCode(got[1].Err) != jobspec.ENOTFOUND {
+		t.Fatalf("first owner: %+v", got)
 	}
-	if err := s.Unlock(ctx, store.JobLock("j"), "s1"); err != nil {
+	if got := lock("s2", "j"); got[0].Locked || got[0].Job != nil || got[0].Err != nil {
+		t.Fatalf("second owner: %+v", got)
+	}
+	if lost, err := s.ExtendLocks(ctx, []string{store.JobLock("j"), store.JobLock("other")}, "s1", time.Minute); err != nil || fmt.Sprint(lost) != "[job:other]" {
+		t.Fatalf("extend: lost %v, %v", lost, err)
+	}
+	if err := s.UnlockAll(ctx, []string{store.JobLock("j"), store.JobLock("missing")}, "s1"); err != nil {
 		t.Fatal(err)
 	}
-	if ok, _, err := s.TryLockJob(ctx, "j", "s2", time.Minute); !ok || err != nil {
-		t.Fatalf("after unlock: %v %v", ok, err)
-	}
-	if ok, job, err := s.TryLockJob(ctx, "missing", "s1", time.Minute); !ok || job != nil || jobspec.ErrorCode(err) != jobspec.ENOTFOUND {
-		t.Fatalf("missing job: %v %+v %v", ok, job, err)
+	if got := lock("s2", "j"); !got[0].Locked {
+		t.Fatalf("after unlock: %+v", got)
 	}
 }
 
-// StartPlacement rotates the upload token and reads the reserved cores.
-func TestStartPlacement(t *testing.T) {
+// StartPlacements rotates the upload tokens and reads the reserved cores.
+func TestStartPlacements(t *testing.T) {
 	t.Parallel()
 	s, _ := newStore(t)
 	ctx := context.Background()
@@ -167,7 +175,7 @@ func TestStartPlacement(t *testing.T) {
 	if err := s.Reserve(ctx, "n1", "other", 1.5); err != nil {
 		t.Fatal(err)
 	}
-	cpu, err := s.StartPlacement(ctx, "j", "new")
+	cpu, err := s.StartPlacements(ctx, map[string]string{"j": "new"})
 	if err != nil || len(cpu) != 1 || cpu["n1"] != 1.5 {
 		t.Fatalf("cpu %v, err %v", cpu, err)
 	}
@@ -292,7 +300,7 @@ func TestQueuedJobsOnce(t *testing.T) {
 	if ids, _ := s.QueuedJobs(ctx); fmt.Sprint(ids) != "[b]" {
 		t.Fatalf("after dequeue %v", ids)
 	}
-	if err := s.ReservePlacement(ctx, "n1", "b", 0.5); err != nil {
+	if _, err := s.ReservePlacements(ctx, []store.Reservation{{Node: "n1", JobID: "b", CPU: 0.5, Capacity: 1}}); err != nil {
 		t.Fatal(err)
 	}
 	if ids, _ := s.QueuedJobs(ctx); len(ids) != 0 {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/ezlivestreaming/ezlive/scheduler"
@@ -52,6 +53,20 @@ func (d *Driver) Placed(job string, gen int64) int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.places[fmt.Sprintf("%s/%d", job, gen)]
+}
+
+// Starts returns how many placements of job were started, over every
+// generation.
+func (d *Driver) Starts(job string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for key, c := range d.places {
+		if id, _, _ := strings.Cut(key, "/"); id == job {
+			n += c
+		}
+	}
+	return n
 }
 
 // Placement returns what runs for a job.
