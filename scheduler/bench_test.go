@@ -54,9 +54,9 @@ func BenchmarkPlaceJob(b *testing.B) {
 }
 
 func benchPlace(b *testing.B, size int) {
-	f := newFixture(&testing.T{}, schedulertest.NewDriver(manyNodes()...))
+	f := newFixture(b, schedulertest.NewDriver(manyNodes()...))
 	ctx := context.Background()
-	spec := sampleSpec(&testing.T{})
+	spec := sampleSpec(b)
 	create := func(id string) {
 		job := &jobspec.LiveJob{Id: id, StreamKey: "k" + id, Spec: spec, Time_created: time.Now()}
 		job.SetState(jobspec.StateCreated, "bench", time.Now())

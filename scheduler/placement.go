@@ -2,7 +2,6 @@ package scheduler
 
 import (
 	"fmt"
-	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -41,59 +40,85 @@ type Request struct {
 // or ok=false and the reason nothing fits. Nodes in req.Avoid are chosen only
 // when no other node fits.
 func Choose(nodes []Node, loads map[string]float64, req Request, st Strategy) (node Node, ok bool, reason string) {
-	fits := fitting(nodes, loads, req)
+	free := freeCores(nodes, loads)
+	i, ok := choose(nodes, free, req, st)
+	if !ok {
+		return Node{}, false, noRoom(len(nodes), slices.Max(append(free, -1)), req.CPU)
+	}
+	return nodes[i], true, ""
+}
+
+// freeCores is each node's free cores, by index.
+func freeCores(nodes []Node, loads map[string]float64) []float64 {
+	free := make([]float64, len(nodes))
+	for i, n := range nodes {
+		free[i] = n.CPU - loads[n.ID]
+	}
+	return free
+}
+
+// choose is Choose over the nodes' free cores: the index of the chosen node.
+func choose(nodes []Node, free []float64, req Request, st Strategy) (int, bool) {
+	if st != RoundRobin && st != Random {
+		return mostFree(nodes, free, req)
+	}
+	fits := fitting(free, req, func(i int) bool { return req.Avoid[nodes[i].ID] })
 	if len(fits) == 0 {
-		return Node{}, false, noRoomReason(nodes, loads, req.CPU)
+		return 0, false
 	}
-	switch st {
-	case RoundRobin:
+	if st == RoundRobin {
 		slices.SortFunc(fits, func(a, b int) int { return strings.Compare(nodes[a].ID, nodes[b].ID) })
-		return nodes[fits[req.Turn%uint64(len(fits))]], true, ""
-	case Random:
-		if req.RandSrc != nil {
-			return nodes[fits[req.RandSrc.IntN(len(fits))]], true, ""
-		}
-		return nodes[fits[rand.IntN(len(fits))]], true, ""
-	default:
-		return mostFree(nodes, fits, loads), true, ""
+		return fits[req.Turn%uint64(len(fits))], true
 	}
+	if req.RandSrc != nil {
+		return fits[req.RandSrc.IntN(len(fits))], true
+	}
+	return fits[rand.IntN(len(fits))], true
 }
 
 // fitting returns the indexes of the nodes with room for the request,
 // leaving out avoided nodes unless only avoided nodes have room.
-func fitting(nodes []Node, loads map[string]float64, req Request) []int {
-	var fits, avoided []int
-	for i := range nodes {
-		if nodes[i].CPU-loads[nodes[i].ID] < req.CPU {
+func fitting(free []float64, req Request, avoided func(int) bool) []int {
+	var fits, other []int
+	for i, f := range free {
+		if f < req.CPU {
 			continue
 		}
-		if req.Avoid[nodes[i].ID] {
-			avoided = append(avoided, i)
+		if avoided(i) {
+			other = append(other, i)
 		} else {
 			fits = append(fits, i)
 		}
 	}
 	if len(fits) == 0 {
-		return avoided
+		return other
 	}
 	return fits
 }
 
-// mostFree picks the node with the most free CPU, ties broken by id so the
-// decision is deterministic.
-func mostFree(nodes []Node, fits []int, loads map[string]float64) Node {
-	best := fits[0]
-	for _, i := range fits[1:] {
-		free, bestFree := nodes[i].CPU-loads[nodes[i].ID], nodes[best].CPU-loads[nodes[best].ID]
-		if free > bestFree || (free == bestFree && nodes[i].ID < nodes[best].ID) {
+// mostFree picks, in one pass, the node with room for the request that has
+// the most free CPU, ties broken by id so the decision is deterministic; an
+// avoided node only when no other has room.
+func mostFree(nodes []Node, free []float64, req Request) (int, bool) {
+	best, bestAvoided := -1, -1
+	better := func(i, than int) bool {
+		return than < 0 || free[i] > free[than] || (free[i] == free[than] && nodes[i].ID < nodes[than].ID)
+	}
+	for i, f := range free {
+		switch {
+		case f < req.CPU:
+		case req.Avoid[nodes[i].ID]:
+			if better(i, bestAvoided) {
+				bestAvoided = i
+			}
+		case better(i, best):
 			best = i
 		}
 	}
-	return nodes[best]
-}
-
-func noRoomReason(nodes []Node, loads map[string]float64, cpu float64) string {
-	return noRoom(len(nodes), mostFreeCores(nodes, loads), cpu)
+	if best < 0 {
+		best = bestAvoided
+	}
+	return best, best >= 0
 }
 
 func noRoom(nodes int, most, cpu float64) string {
@@ -101,15 +126,6 @@ func noRoom(nodes int, most, cpu float64) string {
 		return "no worker node is ready"
 	}
 	return fmt.Sprintf("no node has %.2f free cores for this ladder (most free: %.2f on %d ready nodes)", cpu, max(most, 0), nodes)
-}
-
-// mostFreeCores is the most free cores on any node (-1 with no nodes).
-func mostFreeCores(nodes []Node, used map[string]float64) float64 {
-	most := -1.0
-	for _, n := range nodes {
-		most = max(most, n.CPU-used[n.ID])
-	}
-	return most
 }
 
 // Decision is where one request of a batch goes: a node, or ok=false and
@@ -127,23 +143,22 @@ type Decision struct {
 // Each decision is Choose's; a request larger than the most free cores on
 // any node is not looked at further.
 func ChooseAll(nodes []Node, loads map[string]float64, reqs []Request, st Strategy) []Decision {
-	used := maps.Clone(loads)
-	if used == nil {
-		used = map[string]float64{}
-	}
-	most := mostFreeCores(nodes, used)
+	free := freeCores(nodes, loads)
+	most := slices.Max(append(free, -1))
 	out := make([]Decision, len(reqs))
-	for i, r := range reqs {
+	for k, r := range reqs {
 		if r.CPU > most { // the common case with no capacity: no node is looked at
-			out[i] = Decision{Reason: noRoom(len(nodes), most, r.CPU)}
+			out[k] = Decision{Reason: noRoom(len(nodes), most, r.CPU)}
 			continue
 		}
-		node, ok, reason := Choose(nodes, used, r, st)
-		out[i] = Decision{Node: node, OK: ok, Reason: reason}
-		if ok {
-			used[node.ID] += r.CPU
-			most = mostFreeCores(nodes, used)
+		i, ok := choose(nodes, free, r, st)
+		if !ok {
+			out[k] = Decision{Reason: noRoom(len(nodes), most, r.CPU)}
+			continue
 		}
+		out[k] = Decision{Node: nodes[i], OK: true}
+		free[i] -= r.CPU
+		most = slices.Max(free)
 	}
 	return out
 }

@@ -30,12 +30,12 @@ type fixture struct {
 	sched  *scheduler.Scheduler
 }
 
-func newFixture(t *testing.T, d *schedulertest.Driver) *fixture {
+func newFixture(t testing.TB, d *schedulertest.Driver) *fixture {
 	t.Helper()
 	return newFixtureOn(t, redistest.Start(t), d)
 }
 
-func newFixtureOn(t *testing.T, srv *redistest.Server, d *schedulertest.Driver) *fixture {
+func newFixtureOn(t testing.TB, srv *redistest.Server, d *schedulertest.Driver) *fixture {
 	t.Helper()
 	rdb := srv.Client(t)
 	f := &fixture{rdb: rdb, store: store.New(rdb), driver: d, keys: drm.NewKeyService(rdb, nil)}
@@ -43,13 +43,13 @@ func newFixtureOn(t *testing.T, srv *redistest.Server, d *schedulertest.Driver) 
 	return f
 }
 
-func (f *fixture) newScheduler(t *testing.T, name string) *scheduler.Scheduler {
+func (f *fixture) newScheduler(t testing.TB, name string) *scheduler.Scheduler {
 	return f.newSchedulerWith(t, scheduler.Config{Instance: name, Driver: f.driver, StartTimeout: time.Second})
 }
 
 // newSchedulerWith is a scheduler of the fixture's store configured as cfg
 // says, with the fixture's other settings.
-func (f *fixture) newSchedulerWith(t *testing.T, cfg scheduler.Config) *scheduler.Scheduler {
+func (f *fixture) newSchedulerWith(t testing.TB, cfg scheduler.Config) *scheduler.Scheduler {
 	cfg.Store, cfg.Keys, cfg.Logger = f.store, f.keys, slog.New(slog.DiscardHandler)
 	cfg.HeartbeatTimeout, cfg.MaxAttempts = time.Second, 2
 	s, err := scheduler.New(cfg)
@@ -59,7 +59,7 @@ func (f *fixture) newSchedulerWith(t *testing.T, cfg scheduler.Config) *schedule
 	return s
 }
 
-func sampleSpec(t *testing.T) jobspec.Spec {
+func sampleSpec(t testing.TB) jobspec.Spec {
 	t.Helper()
 	body, err := os.ReadFile("../jobspec/testdata/sample_live_job.json")
 	if err != nil {
