@@ -92,8 +92,12 @@ func TestSchedulersShareABurst(t *testing.T) {
 	}
 	f := newFixture(t, schedulertest.NewDriver(nodes...))
 	ids := f.createJobs(t, "burst", 300)
+	var scheds []*scheduler.Scheduler
+	for _, name := range []string{"s1", "s2", "s3"} { // default start timeout: no heartbeat is due
+		scheds = append(scheds, f.newSchedulerWith(t, scheduler.Config{Instance: name, Driver: f.driver}))
+	}
 	var wg sync.WaitGroup
-	for i, s := range []*scheduler.Scheduler{f.sched, f.newScheduler(t, "s2"), f.newScheduler(t, "s3")} {
+	for i, s := range scheds {
 		order := append(slices.Clone(ids[i*100:]), ids[:i*100]...)
 		wg.Go(func() {
 			for batch := range slices.Chunk(order, 10) {
@@ -102,7 +106,7 @@ func TestSchedulersShareABurst(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	reconcileAll(t, f.sched, ids, 10) // the redelivery of anything left busy
+	reconcileAll(t, scheds[0], ids, 10) // the redelivery of anything left busy
 	f.wantPlacedOnce(t, ids, nodes, 248)
 }
 
@@ -115,6 +119,7 @@ func TestBatchWaitsWhenCapacityRunsOut(t *testing.T) {
 	cost := jobspec.EstimateCost(sampleSpec(t)).CPU
 	small := scheduler.Node{ID: "a", CPU: 3.5 * cost}
 	f := newFixture(t, schedulertest.NewDriver(small))
+	f.sched = f.newSchedulerWith(t, scheduler.Config{Instance: "s1", Driver: f.driver}) // default start timeout
 	ids := f.createJobs(t, "j", 6)
 	reconcileAll(t, f.sched, ids, 6)
 	for i, id := range ids {
