@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -172,12 +173,16 @@ func (s *Scheduler) handleMessages(ctx context.Context, msgs []queue.Message) {
 		return
 	}
 	ids := make([]string, len(msgs))
+	var wg sync.WaitGroup
 	for i, m := range msgs {
 		ids[i] = m.JobID
-		if err := s.cfg.Queue.Extend(ctx, m, visibilityExtension); err != nil {
-			s.log.Warn("extend command visibility", "job_id", m.JobID, "verb", m.Verb, "err", err)
-		}
+		wg.Go(func() { // one round trip each: together, not one after another
+			if err := s.cfg.Queue.Extend(ctx, m, visibilityExtension); err != nil {
+				s.log.Warn("extend command visibility", "job_id", m.JobID, "verb", m.Verb, "err", err)
+			}
+		})
 	}
+	wg.Wait()
 	errs := s.ReconcileJobs(ctx, ids)
 	for _, m := range msgs {
 		log := s.log.With("job_id", m.JobID, "verb", m.Verb)
