@@ -1,0 +1,153 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"slices"
+
+	"github.com/ezlivestreaming/ezlive/jobspec"
+	"github.com/redis/go-redis/v9"
+)
+
+// The read path of the API serves the stored JSON of jobs as it is: a
+// record is json.Marshal of a jobspec.LiveJob, which is what decoding and
+// encoding it again would give. records fetches, served builds what a
+// client is shown of one record: every answer goes through the two.
+
+// JobJSON returns the JSON of one job as the API serves it; ENOTFOUND when
+// there is none.
+func (s *Store) JobJSON(ctx context.Context, id string) ([]byte, error) {
+	recs, err := s.records(ctx, []string{id})
+	if err != nil {
+		return nil, wrap(err, "get job "+id)
+	}
+	if recs[0] == nil {
+		return nil, notFound(id)
+	}
+	return served(recs[0]), nil
+}
+
+// ListJobsJSON is ListJobs as a JSON array of the jobs as the API serves
+// them ("[]" when there is none). The state filter reads each record's
+// State without decoding the record (stateOf).
+func (s *Store) ListJobsJSON(ctx context.Context, opt ListOptions) ([]byte, string, error) {
+	limit := opt.Limit
+	if limit <= 0 {
+		limit = DefaultListLimit
+	}
+	out := append(make([]byte, 0, 64<<10), '[')
+	n, after := 0, opt.Cursor
+	for {
+		// One id more than needed: if all are wanted, it shows whether
+		// there is a next page without another round trip.
+		batch := limit - n + 1
+		ids, recs, err := s.page(ctx, after, batch)
+		if err != nil {
+			return nil, "", err
+		}
+		for i, rec := range recs {
+			if rec == nil || !wanted(rec, opt.States) {
+				continue // deleted since the index read, or filtered out
+			}
+			if n > 0 {
+				out = append(out, ',')
+			}
+			out = append(out, served(rec)...)
+			if n++; n == limit {
+				next, err := s.nextCursor(ctx, ids, i)
+				return append(out, ']'), next, err
+			}
+		}
+		if len(ids) < batch {
+			return append(out, ']'), "", nil
+		}
+		after = ids[len(ids)-1]
+	}
+}
+
+// served is what the API shows of one stored record: the record as it is.
+// Any field added to or masked in answers is added or masked here, once.
+func served(record []byte) []byte { return record }
+
+// records reads the records of ids in one round trip, nil for an id that
+// has none.
+func (s *Store) records(ctx context.Context, ids []string) ([][]byte, error) {
+	vals, err := s.rdb.HMGet(ctx, KeyJobs, ids...).Result()
+	if err != nil {
+		return nil, err
+	}
+	return asRecords(vals), nil
+}
+
+// pageRecords reads, in one step, up to ARGV[2] ids of job_ids after
+// ARGV[1] (a ZRANGEBYLEX min) and their records.
+var pageRecords = redis.NewScript(`
+local ids = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], '+', 'LIMIT', 0, tonumber(ARGV[2]))
+if #ids == 0 then return {ids, {}} end
+return {ids, redis.call('HMGET', KEYS[2], unpack(ids))}`)
+
+// page reads up to n ids after the cursor and their records in one round
+// trip.
+func (s *Store) page(ctx context.Context, after string, n int) ([]string, [][]byte, error) {
+	min := "-"
+	if after != "" {
+		min = "(" + after
+	}
+	res, err := pageRecords.Run(ctx, s.rdb, []string{KeyJobIDs, KeyJobs}, min, n).Slice()
+	if err != nil {
+		return nil, nil, wrap(err, "list jobs")
+	}
+	rawIDs, _ := res[0].([]any)
+	vals, _ := res[1].([]any)
+	ids := make([]string, len(rawIDs))
+	for i, v := range rawIDs {
+		ids[i], _ = v.(string)
+	}
+	return ids, asRecords(vals), nil
+}
+
+func asRecords(vals []any) [][]byte {
+	recs := make([][]byte, len(vals))
+	for i, v := range vals {
+		if str, ok := v.(string); ok {
+			recs[i] = []byte(str)
+		}
+	}
+	return recs
+}
+
+// nextCursor is the cursor after ids[i], the last job of a full page: "" if
+// no id follows it.
+func (s *Store) nextCursor(ctx context.Context, ids []string, i int) (string, error) {
+	if i+1 < len(ids) {
+		return ids[i], nil
+	}
+	more, err := s.idsAfter(ctx, ids[i], 1)
+	if err != nil || len(more) == 0 {
+		return "", err
+	}
+	return ids[i], nil
+}
+
+func wanted(record []byte, states []jobspec.State) bool {
+	return len(states) == 0 || slices.Contains(states, stateOf(record))
+}
+
+// stateOf reads a record's State. A record written by json.Marshal of a
+// LiveJob starts {"Id":"<id>","State":"<state>"; that is read as bytes, and
+// anything else is decoded (only its State).
+func stateOf(record []byte) jobspec.State {
+	if rest, ok := bytes.CutPrefix(record, []byte(`{"Id":"`)); ok {
+		if end := bytes.IndexAny(rest, `"\`); end >= 0 && rest[end] == '"' {
+			if rest, ok := bytes.CutPrefix(rest[end+1:], []byte(`,"State":"`)); ok {
+				if end := bytes.IndexAny(rest, `"\`); end >= 0 && rest[end] == '"' {
+					return jobspec.State(rest[:end])
+				}
+			}
+		}
+	}
+	var j struct{ State jobspec.State }
+	json.Unmarshal(record, &j)
+	return j.State
+}
