@@ -7,7 +7,6 @@ import (
 	"slices"
 
 	"github.com/ezlivestreaming/ezlive/jobspec"
-	"github.com/redis/go-redis/v9"
 )
 
 // The read path of the API serves the stored JSON of jobs as it is: a
@@ -36,7 +35,7 @@ func (s *Store) ListJobsJSON(ctx context.Context, opt ListOptions) ([]byte, stri
 	if limit <= 0 {
 		limit = DefaultListLimit
 	}
-	out := append(make([]byte, 0, 64<<10), '[')
+	var out []byte
 	n, after := 0, opt.Cursor
 	for {
 		// One id more than needed: if all are wanted, it shows whether
@@ -45,6 +44,9 @@ func (s *Store) ListJobsJSON(ctx context.Context, opt ListOptions) ([]byte, stri
 		ids, recs, err := s.page(ctx, after, batch)
 		if err != nil {
 			return nil, "", err
+		}
+		if out == nil {
+			out = append(make([]byte, 0, arraySize(recs)), '[')
 		}
 		for i, rec := range recs {
 			if rec == nil || !wanted(rec, opt.States) {
@@ -80,31 +82,26 @@ func (s *Store) records(ctx context.Context, ids []string) ([][]byte, error) {
 	return asRecords(vals), nil
 }
 
-// pageRecords reads, in one step, up to ARGV[2] ids of job_ids after
-// ARGV[1] (a ZRANGEBYLEX min) and their records.
-var pageRecords = redis.NewScript(`
-local ids = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], '+', 'LIMIT', 0, tonumber(ARGV[2]))
-if #ids == 0 then return {ids, {}} end
-return {ids, redis.call('HMGET', KEYS[2], unpack(ids))}`)
-
-// page reads up to n ids after the cursor and their records in one round
-// trip.
+// page reads up to n ids after the cursor and their records: two round
+// trips. (One script doing both costs Redis, the bottleneck under load,
+// twice the CPU: it copies every record into Lua and out again.)
 func (s *Store) page(ctx context.Context, after string, n int) ([]string, [][]byte, error) {
-	min := "-"
-	if after != "" {
-		min = "(" + after
+	ids, err := s.idsAfter(ctx, after, int64(n))
+	if err != nil || len(ids) == 0 {
+		return ids, nil, err
 	}
-	res, err := pageRecords.Run(ctx, s.rdb, []string{KeyJobIDs, KeyJobs}, min, n).Slice()
-	if err != nil {
-		return nil, nil, wrap(err, "list jobs")
+	recs, err := s.records(ctx, ids)
+	return ids, recs, wrap(err, "list jobs")
+}
+
+// arraySize is the size of a JSON array of recs, all served: the first
+// batch's records size the answer's buffer once.
+func arraySize(recs [][]byte) int {
+	n := len(recs) + 2
+	for _, r := range recs {
+		n += len(r)
 	}
-	rawIDs, _ := res[0].([]any)
-	vals, _ := res[1].([]any)
-	ids := make([]string, len(rawIDs))
-	for i, v := range rawIDs {
-		ids[i], _ = v.(string)
-	}
-	return ids, asRecords(vals), nil
+	return n
 }
 
 func asRecords(vals []any) [][]byte {
