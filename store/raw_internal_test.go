@@ -11,7 +11,7 @@ func TestStateOf(t *testing.T) {
 	for _, st := range []jobspec.State{jobspec.StateCreated, jobspec.StateStreaming, jobspec.StateDeleting, ""} {
 		rec, _ := json.Marshal(&jobspec.LiveJob{Id: "0190a0b0-0000-7000-8000-000000000000", State: st,
 			Spec: jobspec.Spec{Input: json.RawMessage(`{"State":"failed"}`)}})
-		if got := stateOf(rec); got != st {
+		if got := stateOf(string(rec)); got != st {
 			t.Errorf("%s: stateOf = %q, want %q", rec, got, st)
 		}
 	}
@@ -25,7 +25,7 @@ func TestStateOf(t *testing.T) {
 		`not json`: "",
 	}
 	for rec, want := range cases {
-		if got := stateOf([]byte(rec)); got != want {
+		if got := stateOf(rec); got != want {
 			t.Errorf("%s: stateOf = %q, want %q", rec, got, want)
 		}
 	}
