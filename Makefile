@@ -37,7 +37,7 @@ test: deps-test
 # ratios with the command that produced them.
 bench: deps-test build
 	$(GO) run ./bench/media                  # CPU per media-second vs hand-written ffmpeg; listener and first-segment latency
-	$(GO) run ./bench/api                    # GET/POST throughput at 64 connections; paging 10,000 jobs
+	$(GO) run ./bench/api                    # GET one and a list of 100 beside a bare handler (and the original api_server with -original), POST, paging 10,000 jobs
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./e2e/        # POST → running (local, Nomad); failover (node or agent death → streaming) and stop after it
 	$(GO) test -run '^$$' -bench . -benchtime 1000x ./scheduler/  # placement with 1,000 nodes and 10,000 jobs
 	$(GO) run ./bench/queue                  # idle cost of 2,000 vs 10,000 jobs waiting for capacity: scheduler and Redis CPU

@@ -104,11 +104,14 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request, ps httprouter.Pa
 		noteJobID(r, "")
 		return s.listActive(w, r, ps)
 	}
-	job, err := s.lookupJob(r.Context(), id)
+	if err := checkID(id); err != nil {
+		return err
+	}
+	job, err := s.cfg.Store.JobJSON(r.Context(), id)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, job)
+	return writeRaw(w, http.StatusOK, job)
 }
 
 // thumbnail redirects to the job's latest frame at the origin, where a CDN
@@ -163,7 +166,7 @@ func (s *Server) listActive(w http.ResponseWriter, r *http.Request, _ httprouter
 
 // list answers one page of jobs, and a Link to the next when there is one.
 func (s *Server) list(w http.ResponseWriter, r *http.Request, path string, q listQuery) error {
-	jobs, next, err := s.cfg.Store.ListJobs(r.Context(), store.ListOptions{States: q.states, Limit: q.limit, Cursor: q.cursor})
+	jobs, next, err := s.cfg.Store.ListJobsJSON(r.Context(), store.ListOptions{States: q.states, Limit: q.limit, Cursor: q.cursor})
 	if err != nil {
 		return err
 	}
@@ -174,7 +177,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, path string, q lis
 		}
 		w.Header().Set("Link", "<"+path+"?"+v.Encode()+`>; rel="next"`)
 	}
-	return writeJSON(w, http.StatusOK, jobs)
+	return writeRaw(w, http.StatusOK, jobs)
 }
 
 type listQuery struct {
@@ -289,11 +292,22 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	if err != nil {
 		return fmt.Errorf("encode response: %w", err)
 	}
-	w.Header().Set("Content-Type", "application/json")
+	return writeRaw(w, status, b)
+}
+
+// writeRaw answers b, JSON already encoded, and a newline with the given
+// status. The length is declared: a body over 2 KiB would be chunked.
+func writeRaw(w http.ResponseWriter, status int, b []byte) error {
+	h := w.Header()
+	h["Content-Type"] = []string{"application/json"}
+	h["Content-Length"] = []string{strconv.Itoa(len(b) + 1)}
 	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
+	w.Write(b)
+	w.Write(newline)
 	return nil
 }
+
+var newline = []byte{'\n'}
 
 // rekey gives j a new stream key and a new SRT passphrase, each 128 random
 // bits in base32: URL-safe, unguessable, and 26 characters (SRT takes 10

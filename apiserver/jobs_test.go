@@ -267,6 +267,9 @@ func TestListFilters(t *testing.T) {
 			t.Errorf("%s: %q, want %q", c.path, got, c.want)
 		}
 	}
+	if a := e.do("GET", "/jobs?state=stopping", nil).want(t, http.StatusOK); strings.TrimSpace(string(a.body)) != "[]" {
+		t.Errorf("list with no match is %s, want []", a.body)
+	}
 	if a := e.do("GET", "/jobs/active?limit=2", nil); !strings.HasPrefix(a.header.Get("Link"), "</jobs/active?cursor=") {
 		t.Errorf("active next link %q", a.header.Get("Link"))
 	}

@@ -32,6 +32,9 @@ type JobStore interface {
 	UpdateJob(ctx context.Context, id string, fn func(*jobspec.LiveJob) error) (*jobspec.LiveJob, error)
 	DeleteJob(ctx context.Context, id string) error
 	ListJobs(ctx context.Context, opt store.ListOptions) ([]*jobspec.LiveJob, string, error)
+	// JobJSON and ListJobsJSON are Job and ListJobs as the JSON served.
+	JobJSON(ctx context.Context, id string) ([]byte, error)
+	ListJobsJSON(ctx context.Context, opt store.ListOptions) ([]byte, string, error)
 	Ping(ctx context.Context) error
 }
 

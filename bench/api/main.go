@@ -1,8 +1,16 @@
-// Command api benchmarks the HTTP API (issue 3 §8): a private redis-server
-// and the API in this process on 127.0.0.1, then concurrent keep-alive
-// clients. It prints figures and asserts nothing. It owns no package state.
+// Command api benchmarks the HTTP API (issue 3 §8, issue 15 §4): a private
+// redis-server and the API in this process on 127.0.0.1, then concurrent
+// keep-alive clients. It prints figures and asserts nothing. It owns no
+// package state.
 //
-//	go run ./bench/api [-conns 64] [-duration 5s] [-jobs 10000] [-page 100]
+// The read runs (get, list) measure side by side, in alternating rounds,
+// the API, a bare net/http + go-redis handler on the same Redis (the
+// ceiling: the stored JSON written as it is) and, with -original, the
+// original project's api_server on a Redis of its own, built by hand:
+//
+//	git --git-dir=<fetched ezLiveStreaming> archive HEAD | tar -x -C /tmp/orig
+//	(cd /tmp/orig && go build -o /tmp/orig/bin/api_server ./api_server)
+//	go run ./bench/api [-original /tmp/orig/bin/api_server] [-rounds 3] [-conns 64] [-duration 5s] [-jobs 10000] [-page 100]
 package main
 
 import (
@@ -11,13 +19,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -26,17 +31,16 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/ezlivestreaming/ezlive/apiserver"
 	"github.com/ezlivestreaming/ezlive/bench/internal/benchredis"
-	"github.com/ezlivestreaming/ezlive/queue"
 	"github.com/ezlivestreaming/ezlive/store"
 )
 
-// sampleJob is the original project's sample (jobspec/testdata).
-const sampleJob = `{"Output":{"Stream_type":"dash","Segment_format":"fmp4","Segment_duration":4,"Low_latency_mode":false,
-"Video_outputs":[{"Label":"video365k","Codec":"h264","Framerate":25,"Width":640,"Height":360,"Bitrate":"365k","Max_bitrate":"500k","Buf_size":"500k","Preset":"faster","Threads":2,"Gop_size":2},
-{"Label":"video550k","Codec":"h264","Framerate":25,"Width":768,"Height":432,"Bitrate":"550k","Max_bitrate":"750k","Buf_size":"750k","Preset":"faster","Threads":2,"Gop_size":2}],
-"Audio_outputs":[{"Label":"audio128k","Codec":"aac","Bitrate":"128k"}]}}`
+// sampleJob is the original project's sample without DRM
+// (specs/sample_live_job_without_drm.json there), which both APIs take.
+const sampleJob = `{"Output":{"Stream_type":"hls","Segment_format":"fmp4","Fragment_duration":1,"Segment_duration":4,"Low_latency_mode":0,"Time_shift_buffer_depth":120,"S3_output":{"Bucket":"bzhang-test-bucket-public"},
+"Video_outputs":[{"Label":"video365k","Codec":"h264","Framerate":25,"Width":640,"Height":360,"Bitrate":"365k","Max_bitrate":"500k","Buf_size":"500k","Preset":"faster","Crf":27,"Threads":2},
+{"Label":"video550k","Codec":"h264","Framerate":25,"Width":768,"Height":432,"Bitrate":"550k","Max_bitrate":"750k","Buf_size":"750k","Preset":"faster","Crf":27,"Threads":2}],
+"Audio_outputs":[{"Codec":"aac","Bitrate":"128k"}]}}`
 
 type options struct {
 	conns    int
@@ -47,6 +51,9 @@ type options struct {
 	walks    int
 	profile  string
 	runs     string
+	rounds   int
+	listJobs int
+	original string
 }
 
 func main() {
@@ -57,12 +64,22 @@ func main() {
 	flag.IntVar(&o.jobs, "jobs", 10000, "jobs stored for the pagination run")
 	flag.IntVar(&o.page, "page", 100, "page size (limit) of the pagination run")
 	flag.IntVar(&o.walks, "walks", 3, "times the pagination run walks every page")
-	flag.StringVar(&o.runs, "runs", "get,post,pages", "which runs to do, comma-separated")
-	flag.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the whole run (API, client and all) to this file")
+	flag.StringVar(&o.runs, "runs", "get,list,pages,post", "which runs to do, comma-separated")
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds of the side-by-side read runs (get, list); medians are printed")
+	flag.IntVar(&o.listJobs, "list-jobs", 100, "jobs stored for the list run, which reads them all (the original has no limit)")
+	flag.StringVar(&o.original, "original", "", "the original project's api_server binary, to measure beside ours in the read runs")
+	flag.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the API's process, the whole run, to this file")
+	serve := flag.String("serve", "", "internal: be the server process of this role (api, bare)")
+	serveRedis := flag.String("serve-redis", "", "internal: the Redis of -serve")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, o); err != nil {
+	run := run
+	if *serve != "" {
+		run = func(context.Context, options) error { return serveRole(*serve, *serveRedis, o) }
+	}
+	err := run(ctx, o)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench/api:", err)
 		os.Exit(1)
 	}
@@ -83,30 +100,48 @@ func run(ctx context.Context, o options) error {
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr, PoolSize: o.conns + 16})
 	defer rdb.Close()
 
-	base, closeAPI, err := startAPI(rdb)
+	api, err := startChild("api", rs.Addr, o)
 	if err != nil {
 		return err
 	}
-	defer closeAPI()
-	if o.profile != "" {
-		f, err := os.Create(o.profile)
-		if err != nil {
+	defer api.stop()
+	bare, err := startChild("bare", rs.Addr, o)
+	if err != nil {
+		return err
+	}
+	defer bare.stop()
+	var orig *original
+	if o.original != "" {
+		if orig, err = startOriginal(o.original); err != nil {
 			return err
 		}
-		defer f.Close()
-		pprof.StartCPUProfile(f)
-		defer pprof.StopCPUProfile()
+		defer orig.stop()
+		fmt.Printf("original: %s, its own redis-server %s\n", orig.base, orig.rs.Addr)
 	}
-	fmt.Printf("api: %s  redis: %s\n\n", base, rs.Addr)
+	fmt.Printf("api: %s  bare handler: %s  their redis-server: %s\n", api.base, bare.base, rs.Addr)
+	fmt.Println("each server, each redis-server and this load generator is a process of its own")
+	fmt.Println()
 
 	hc := &http.Client{Transport: &http.Transport{
-		MaxIdleConns: o.conns, MaxIdleConnsPerHost: o.conns, MaxConnsPerHost: o.conns,
+		MaxIdleConns: 4 * o.conns, MaxIdleConnsPerHost: o.conns, MaxConnsPerHost: o.conns,
 		IdleConnTimeout: time.Minute, DisableCompression: true,
 	}}
-	l := &loader{hc: hc, base: base, o: o}
+	l := &loader{hc: hc, base: api.base, o: o}
 
-	// Pagination first, so that it sees exactly o.jobs jobs.
+	// The list run reads every stored job, pagination exactly o.jobs: they
+	// go in this order.
 	runs := strings.Split(o.runs, ",")
+	if slices.Contains(runs, "get") {
+		if err := l.readRun(ctx, rdb, rs, orig, api, bare, 1, "GET /jobs/:id", "/jobs/"); err != nil {
+			return err
+		}
+	}
+	if slices.Contains(runs, "list") {
+		path := fmt.Sprintf("/jobs?limit=%d", o.listJobs)
+		if err := l.readRun(ctx, rdb, rs, orig, api, bare, o.listJobs, path+fmt.Sprintf(", %d jobs stored", o.listJobs), path); err != nil {
+			return err
+		}
+	}
 	if slices.Contains(runs, "pages") {
 		if err := l.fill(ctx, rdb, o.jobs); err != nil {
 			return err
@@ -115,15 +150,43 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 	}
-	if slices.Contains(runs, "get") {
-		if err := l.getRun(ctx); err != nil {
-			return err
-		}
-	}
 	if slices.Contains(runs, "post") {
 		return l.postRun(ctx)
 	}
 	return nil
+}
+
+// readRun stores n jobs in each Redis and compares the targets reading
+// path: a list, or, when path ends in "/", one of the jobs.
+func (l *loader) readRun(ctx context.Context, rdb *redis.Client, rs *benchredis.Server, orig *original, api, bare *child, n int, name, path string) error {
+	if err := l.fill(ctx, rdb, n); err != nil {
+		return err
+	}
+	ids, err := rdb.ZRangeByLex(ctx, store.KeyJobIDs, &redis.ZRangeBy{Min: "-", Max: "+", Count: 1}).Result()
+	if err != nil {
+		return err
+	}
+	one := strings.HasSuffix(path, "/")
+	at := func(id string) string {
+		if one {
+			return path + id
+		}
+		return path
+	}
+	targets := []target{
+		{"ours", api.base, at(ids[0]), []int{api.cmd.Process.Pid, rs.Pid()}},
+		{"bare", bare.base, at(ids[0]), []int{bare.cmd.Process.Pid, rs.Pid()}},
+	}
+	if orig != nil {
+		id, err := orig.fill(ctx, l.hc, l.o.conns, n)
+		if err != nil {
+			return err
+		}
+		// The original has no limit: GET /jobs is every job.
+		targets = append(targets, target{"original", orig.base, strings.TrimSuffix(at(id), fmt.Sprintf("?limit=%d", n)),
+			[]int{orig.cmd.Process.Pid, orig.rs.Pid()}})
+	}
+	return l.compare(ctx, name, targets)
 }
 
 // loader drives the API with concurrent keep-alive connections.
@@ -156,32 +219,48 @@ func (l *loader) createOne(ctx context.Context) (string, error) {
 	return strings.TrimPrefix(h.Get("Location"), "/jobs/"), nil
 }
 
-// getRun reads one job over and over.
-func (l *loader) getRun(ctx context.Context) error {
-	id, err := l.createOne(ctx)
-	if err != nil {
-		return err
-	}
-	return l.throughput(ctx, "GET /jobs/:id", func() (*http.Request, int) {
-		req, _ := http.NewRequest(http.MethodGet, l.base+"/jobs/"+id, nil)
-		return req, http.StatusOK
-	})
-}
-
 // postRun creates sample jobs.
 func (l *loader) postRun(ctx context.Context) error {
-	return l.throughput(ctx, "POST /jobs", func() (*http.Request, int) {
+	r, err := l.throughput(ctx, func() (*http.Request, int) {
 		req, _ := http.NewRequest(http.MethodPost, l.base+"/jobs", strings.NewReader(sampleJob))
 		req.Header.Set("Content-Type", "application/json")
 		return req, http.StatusCreated
 	})
+	if err != nil {
+		return fmt.Errorf("POST /jobs: %w", err)
+	}
+	fmt.Printf("%-16s %d conns, %s\n", "POST /jobs", l.o.conns, r)
+	return nil
+}
+
+// result is one throughput run's requests per second and latencies.
+type result struct {
+	elapsed  time.Duration
+	rps      float64
+	p50, p99 time.Duration
+	n        int
+	cpu      []time.Duration // CPU time each watched process used in the measured part
+}
+
+// cpuPerRequest is process i's CPU time per request.
+func (r result) cpuPerRequest(i int) time.Duration {
+	if r.n == 0 {
+		return 0
+	}
+	return r.cpu[i] / time.Duration(r.n)
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("%v: %8.0f req/s  p50 %-9v p99 %-9v (%d requests)",
+		r.elapsed.Round(time.Millisecond), r.rps, r.p50, r.p99, r.n)
 }
 
 // throughput runs o.conns workers for the warm-up and then o.duration, and
-// prints requests per second and latency percentiles of the requests that
+// measures requests per second and latency percentiles of the requests that
 // completed in the measured part. Workers finish their request in flight
 // before stopping, so nothing is cut off mid-way.
-func (l *loader) throughput(ctx context.Context, name string, next func() (*http.Request, int)) error {
+// The CPU time of the processes pids is read around the measured part.
+func (l *loader) throughput(ctx context.Context, next func() (*http.Request, int), pids ...int) (result, error) {
 	var measuring, finished atomic.Bool
 	var failed atomic.Pointer[error]
 	lat := make([][]time.Duration, l.o.conns)
@@ -207,25 +286,30 @@ func (l *loader) throughput(ctx context.Context, name string, next func() (*http
 		})
 	}
 	sleep(ctx, l.o.warmup)
+	cpu := make([]time.Duration, len(pids))
+	for i, pid := range pids {
+		cpu[i] = -cpuTime(pid)
+	}
 	measuring.Store(true)
 	start := time.Now()
 	sleep(ctx, l.o.duration)
 	measuring.Store(false)
 	elapsed := time.Since(start)
+	for i, pid := range pids {
+		cpu[i] += cpuTime(pid)
+	}
 	finished.Store(true)
 	wg.Wait()
 	if err := failed.Load(); err != nil {
-		return fmt.Errorf("%s: %w", name, *err)
+		return result{}, *err
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return result{}, err
 	}
 	all := slices.Concat(lat...)
 	slices.Sort(all)
-	fmt.Printf("%-16s %d conns, %v: %8.0f req/s  p50 %-9v p99 %-9v (%d requests)\n", name, l.o.conns,
-		elapsed.Round(time.Millisecond), float64(len(all))/elapsed.Seconds(),
-		pct(all, 50), pct(all, 99), len(all))
-	return nil
+	return result{elapsed: elapsed, rps: float64(len(all)) / elapsed.Seconds(),
+		p50: pct(all, 50), p99: pct(all, 99), n: len(all), cpu: cpu}, nil
 }
 
 // fill creates jobs through the API until the store holds n.
@@ -296,28 +380,4 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-time.After(d):
 	}
-}
-
-// startAPI serves the API on a free loopback port.
-func startAPI(rdb *redis.Client) (string, func(), error) {
-	q, err := queue.NewRedisStream(rdb, queue.StreamConfig{})
-	if err != nil {
-		return "", nil, err
-	}
-	s, err := apiserver.New(apiserver.Config{
-		Store:           store.New(rdb),
-		Queue:           q,
-		PlaybackBaseURL: "http://127.0.0.1:1081",
-		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		return "", nil, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	srv := apiserver.NewHTTPServer(ln.Addr().String(), s.Handler())
-	go srv.Serve(ln)
-	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
 }

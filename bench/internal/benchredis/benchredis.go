@@ -77,3 +77,6 @@ func InfoNumber(info, name string) float64 {
 	}
 	return 0
 }
+
+// Pid is the redis-server's process id, to read its CPU time.
+func (rs *Server) Pid() int { return rs.cmd.Process.Pid }

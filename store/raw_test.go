@@ -1,0 +1,85 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/ezlivestreaming/ezlive/jobspec"
+	"github.com/ezlivestreaming/ezlive/store"
+)
+
+var allStates = []jobspec.State{
+	jobspec.StateCreated, jobspec.StateScheduled, jobspec.StateRunning, jobspec.StateStreaming,
+	jobspec.StateStopping, jobspec.StateStopped, jobspec.StateFailed, jobspec.StateDeleting,
+}
+
+// The raw read path gives the same pages, cursors and bytes as decoding
+// the records and encoding them again (ListJobs, Job), filtered or not.
+func TestRawReadsMatchDecoded(t *testing.T) {
+	t.Parallel()
+	s, srv := newStore(t)
+	ctx := context.Background()
+	if got, next, err := s.ListJobsJSON(ctx, store.ListOptions{}); string(got) != "[]" || next != "" || err != nil {
+		t.Fatalf("empty store: %s, next %q, %v", got, next, err)
+	}
+	for i := range 30 {
+		j := newJob(fmt.Sprintf("job%02d", i))
+		j.State = allStates[i%len(allStates)]
+		// A member named State inside the spec must not be taken for the job's.
+		j.Spec.Input = json.RawMessage(`{"State":"streaming","Url":"rtmp://x/"}`)
+		j.Job_validation_warnings = []string{`a "quoted" warning`}
+		if err := s.CreateJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A record gone between the index read and the records' read is skipped.
+	if err := srv.Client(t).HDel(ctx, store.KeyJobs, "job07").Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	filters := [][]jobspec.State{nil, {jobspec.StateStreaming}, {jobspec.StateStopped, jobspec.StateFailed}, {"none"}}
+	for _, states := range filters {
+		for _, limit := range []int{0, 1, 3, 4, 29, 100} {
+			name := fmt.Sprintf("states %v limit %d", states, limit)
+			opt := store.ListOptions{States: states, Limit: limit}
+			for pages := 0; ; pages++ {
+				want, wantNext, err := s.ListJobs(ctx, opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, next, err := s.ListJobsJSON(ctx, opt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantJSON, _ := json.Marshal(want)
+				if len(want) == 0 {
+					wantJSON = []byte("[]")
+				}
+				if !bytes.Equal(got, wantJSON) || next != wantNext {
+					t.Fatalf("%s, page %d from %q:\n got %s next %q\nwant %s next %q", name, pages, opt.Cursor, got, next, wantJSON, wantNext)
+				}
+				if next == "" {
+					break
+				}
+				opt.Cursor = next
+			}
+		}
+	}
+
+	one, err := s.JobJSON(ctx, "job12")
+	if err != nil {
+		t.Fatal(err)
+	}
+	job, _ := s.Job(ctx, "job12")
+	if want, _ := json.Marshal(job); !bytes.Equal(one, want) {
+		t.Errorf("JobJSON:\n got %s\nwant %s", one, want)
+	}
+	for _, id := range []string{"job07", "nope"} {
+		if _, err := s.JobJSON(ctx, id); jobspec.ErrorCode(err) != jobspec.ENOTFOUND {
+			t.Errorf("JobJSON(%s): %v, want not found", id, err)
+		}
+	}
+}
