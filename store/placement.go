@@ -280,10 +280,11 @@ func PublishLock(key string) string { return "publish:" + key }
 // that does not exist is ENOTFOUND, with the lock taken.
 func (s *Store) TryLockJob(ctx context.Context, id, owner string, ttl time.Duration) (locked bool, job *jobspec.LiveJob, err error) {
 	var lock *redis.BoolCmd
-	var read *redis.StringCmd
+	var read, live *redis.StringCmd
 	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		lock = p.SetNX(ctx, keyLockPrefix+JobLock(id), owner, ttl)
 		read = p.HGet(ctx, KeyJobs, id)
+		live = p.HGet(ctx, KeyJobLive, id)
 		return nil
 	}) // each command's own error is checked below
 	if err := lock.Err(); err != nil {
@@ -292,14 +293,11 @@ func (s *Store) TryLockJob(ctx context.Context, id, owner string, ttl time.Durat
 	if !lock.Val() {
 		return false, nil, nil
 	}
-	raw, err := read.Result()
-	switch {
-	case errors.Is(err, redis.Nil):
-		return true, nil, notFound(id)
-	case err != nil:
-		return true, nil, wrap(err, "get job "+id)
+	raw, liveJSON, err := storedJob(id, read, live)
+	if err != nil {
+		return true, nil, err
 	}
-	job, err = decodeJob(raw)
+	job, err = decodeStored(raw, liveJSON)
 	return true, job, err
 }
 
