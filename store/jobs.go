@@ -38,7 +38,7 @@ return 1`)
 
 // compareAndSwapJob writes a record only if it is still what the caller read,
 // so concurrent writers (API, schedulers, transcoders) never lose an update.
-// The state changes the update made (ARGV[7..]) are appended to job_events
+// The state changes the update made (ARGV[10..]) are appended to job_events
 // in the same step, so an event is published if and only if it is stored;
 // a heartbeat's time (ARGV[6], unix ms, or empty) goes to heartbeats with it.
 // The job's fence (ARGV[7]) is rewritten with every record, so a heartbeat
