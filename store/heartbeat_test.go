@@ -195,3 +195,23 @@ func rawRecord(t *testing.T, srv *redistest.Server, id string) string {
 	}
 	return raw
 }
+
+// TestHeartbeatCarriesRotatedStreamKey: a stats-only heartbeat answers with
+// the job's current stream key, so a rotation reaches the transcoder.
+func TestHeartbeatCarriesRotatedStreamKey(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := context.Background()
+	createPlaced(t, s, "rk", 1)
+	hb := store.HeartbeatReport{JobID: "rk", Generation: 1, Streaming: true, IngestAddr: "127.0.0.1:1935", Time: time.Now()}
+	if ack, err := s.RecordHeartbeat(ctx, hb); err != nil || ack.StreamKey != "key-rk" {
+		t.Fatalf("first heartbeat: %+v %v", ack, err)
+	}
+	if _, err := s.UpdateJob(ctx, "rk", func(j *jobspec.LiveJob) error { j.SetStreamKey("rotated", ""); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	hb.Time = hb.Time.Add(time.Second)
+	if ack, err := s.RecordHeartbeat(ctx, hb); err != nil || ack != (store.HeartbeatAck{StreamKey: "rotated", State: jobspec.StateStreaming}) {
+		t.Fatalf("after the rotation: %+v %v, want the new key", ack, err)
+	}
+}
