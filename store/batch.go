@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -31,10 +29,12 @@ type LockedJob struct {
 func (s *Store) TryLockJobs(ctx context.Context, ids []string, owner string, ttl time.Duration) ([]LockedJob, error) {
 	locks := make([]*redis.BoolCmd, len(ids))
 	reads := make([]*redis.StringCmd, len(ids))
+	lives := make([]*redis.StringCmd, len(ids))
 	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
 			locks[i] = p.SetNX(ctx, keyLockPrefix+JobLock(id), owner, ttl)
 			reads[i] = p.HGet(ctx, KeyJobs, id)
+			lives[i] = p.HGet(ctx, KeyJobLive, id)
 		}
 		return nil
 	}) // each command's own error is checked below
@@ -47,15 +47,12 @@ func (s *Store) TryLockJobs(ctx context.Context, ids []string, owner string, ttl
 		if !out[i].Locked {
 			continue
 		}
-		raw, err := reads[i].Result()
-		switch {
-		case errors.Is(err, redis.Nil):
-			out[i].Err = notFound(id)
-		case err != nil:
-			out[i].Err = wrap(err, "get job "+id)
-		default:
-			out[i].Job, out[i].Err = decodeJob(raw)
+		raw, liveJSON, err := storedJob(id, reads[i], lives[i])
+		if err != nil {
+			out[i].Err = err
+			continue
 		}
+		out[i].Job, out[i].Err = decodeStored(raw, liveJSON)
 	}
 	return out, nil
 }
@@ -177,11 +174,11 @@ func (s *Store) UpdateJobsFrom(ctx context.Context, us []JobUpdate) ([]*jobspec.
 	cmds := make([]*redis.Cmd, len(us))
 	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, u := range us {
-			old, err := json.Marshal(u.Known)
+			old, err := storedAs(u.Known)
 			if err != nil {
 				continue // done again below
 			}
-			job, args, err := applyUpdate(u.Known.Id, string(old), "", u.Fn)
+			job, args, err := applyUpdate(u.Known.Id, old, "", u.Fn)
 			switch {
 			case err != nil:
 				errs[i] = err

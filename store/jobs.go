@@ -16,7 +16,8 @@ import (
 // createJob adds the record and its indexes at once, unless the id exists
 // (0) or an admission limit refuses it: queued_jobs holds ARGV[4] ids or
 // more (-1), the client ARGV[5] has ARGV[6] jobs or more (-2). Zero limits
-// are none. A job with a client is counted for it (admission.go).
+// are none. A job with a client is counted for it (admission.go). Its
+// fence (ARGV[7]) and live fields (ARGV[8], '{}' for none) are kept with it.
 var createJob = redis.NewScript(`
 local maxq, client, quota = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
 if maxq > 0 and redis.call('LLEN', KEYS[5]) >= maxq then return -1 end
@@ -28,25 +29,35 @@ if client ~= '' then
   redis.call('HINCRBY', KEYS[6], client, 1)
   redis.call('HSET', KEYS[7], ARGV[1], client)
 end
-for i = 7, #ARGV do
+redis.call('HSET', KEYS[8], ARGV[1], ARGV[7])
+if ARGV[8] ~= '{}' then redis.call('HSET', KEYS[9], ARGV[1], ARGV[8]) end
+for i = 9, #ARGV do
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', '` + maxJobEvents + `', '*', 'job_id', ARGV[1], 'event', ARGV[i])
 end
 return 1`)
 
 // compareAndSwapJob writes a record only if it is still what the caller read,
 // so concurrent writers (API, schedulers, transcoders) never lose an update.
-// The state changes the update made (ARGV[7..]) are appended to job_events
+// The state changes the update made (ARGV[10..]) are appended to job_events
 // in the same step, so an event is published if and only if it is stored;
 // a heartbeat's time (ARGV[6], unix ms, or empty) goes to heartbeats with it.
+// The job's fence (ARGV[7]) is rewritten with every record, so a heartbeat
+// checks the record as written; its live fields (ARGV[8]) only when the
+// update changed them (empty: left as they are; {}: deleted), and then
+// only if they are still what the caller read (ARGV[9], empty for none).
 var compareAndSwapJob = redis.NewScript(`
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+if ARGV[8] ~= '' and (redis.call('HGET', KEYS[6], ARGV[1]) or '') ~= ARGV[9] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 if ARGV[4] ~= ARGV[5] then
   if ARGV[4] ~= '' then redis.call('HDEL', KEYS[2], ARGV[4]) end
   if ARGV[5] ~= '' then redis.call('HSET', KEYS[2], ARGV[5], ARGV[1]) end
 end
 if ARGV[6] ~= '' then redis.call('ZADD', KEYS[4], ARGV[6], ARGV[1]) end
-for i = 7, #ARGV do
+redis.call('HSET', KEYS[5], ARGV[1], ARGV[7])
+if ARGV[8] == '{}' then redis.call('HDEL', KEYS[6], ARGV[1])
+elseif ARGV[8] ~= '' then redis.call('HSET', KEYS[6], ARGV[1], ARGV[8]) end
+for i = 10, #ARGV do
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', '` + maxJobEvents + `', '*', 'job_id', ARGV[1], 'event', ARGV[i])
 end
 return 1`)
@@ -66,12 +77,12 @@ func (s *Store) CreateJob(ctx context.Context, job *jobspec.LiveJob) error {
 // step with their check: a *LimitError names the limit that refuses it, and
 // nothing is stored then. ECONFLICT if the id exists.
 func (s *Store) CreateJobWithin(ctx context.Context, job *jobspec.LiveJob, a Admission) error {
-	raw, err := json.Marshal(job)
+	raw, liveJSON, err := splitJob(job)
 	if err != nil {
-		return fmt.Errorf("encode job %s: %w", job.Id, err)
+		return err
 	}
-	keys := []string{KeyJobs, KeyJobIDs, KeyStreamKeys, KeyJobEvents, KeyQueuedJobs, KeyClientJobs, KeyJobClients}
-	args := append([]any{job.Id, raw, job.StreamKey, a.MaxQueued, a.Client, a.ClientQuota}, newEvents(job, nil)...)
+	keys := []string{KeyJobs, KeyJobIDs, KeyStreamKeys, KeyJobEvents, KeyQueuedJobs, KeyClientJobs, KeyJobClients, KeyJobFence, KeyJobLive}
+	args := append([]any{job.Id, raw, job.StreamKey, a.MaxQueued, a.Client, a.ClientQuota, fence(job), liveJSON}, newEvents(job, nil)...)
 	created, err := s.runCreate(ctx, keys, args)
 	if err != nil {
 		return wrap(err, "create job "+job.Id)
@@ -109,21 +120,47 @@ func (s *Store) runCreate(ctx context.Context, keys []string, args []any) (int, 
 
 // Job returns one job; ENOTFOUND when there is none.
 func (s *Store) Job(ctx context.Context, id string) (*jobspec.LiveJob, error) {
-	raw, err := s.rdb.HGet(ctx, KeyJobs, id).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, notFound(id)
-	}
+	raw, liveJSON, err := s.readJob(ctx, id)
 	if err != nil {
-		return nil, wrap(err, "get job "+id)
+		return nil, err
 	}
-	return decodeJob(raw)
+	return decodeStored(raw, liveJSON)
+}
+
+// readJob reads a job's record and its live fields ("" when none) in one
+// round trip; ENOTFOUND when there is no record.
+func (s *Store) readJob(ctx context.Context, id string) (record, liveJSON string, err error) {
+	var rec, lv *redis.StringCmd
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		rec = p.HGet(ctx, KeyJobs, id)
+		lv = p.HGet(ctx, KeyJobLive, id)
+		return nil
+	}) // each command's own error is checked by storedJob
+	return storedJob(id, rec, lv)
+}
+
+// storedJob is what a pipelined read of a record (rec) and its live
+// fields (lv) returned: the record, ENOTFOUND or EUNAVAILABLE.
+func storedJob(id string, rec, lv *redis.StringCmd) (record, liveJSON string, err error) {
+	record, err = rec.Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return "", "", notFound(id)
+	case err != nil:
+		return "", "", wrap(err, "get job "+id)
+	}
+	liveJSON, err = lv.Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return "", "", wrap(err, "get job "+id)
+	}
+	return record, liveJSON, nil
 }
 
 // UpdateJob reads a job, applies fn and writes the result atomically,
 // retrying when another writer got there first. An error from fn aborts the
 // update and is returned as is.
 func (s *Store) UpdateJob(ctx context.Context, id string, fn func(*jobspec.LiveJob) error) (*jobspec.LiveJob, error) {
-	return s.updateJob(ctx, id, "", "", fn)
+	return s.updateJob(ctx, id, nil, "", fn)
 }
 
 // UpdateJobFrom is UpdateJob for a caller holding the job as it just read
@@ -132,29 +169,43 @@ func (s *Store) UpdateJob(ctx context.Context, id string, fn func(*jobspec.LiveJ
 // not encode to the same bytes), and UpdateJob's read-and-retry follows.
 // known is not modified.
 func (s *Store) UpdateJobFrom(ctx context.Context, known *jobspec.LiveJob, fn func(*jobspec.LiveJob) error) (*jobspec.LiveJob, error) {
-	raw, err := json.Marshal(known)
+	stored, err := storedAs(known)
 	if err != nil {
 		return s.UpdateJob(ctx, known.Id, fn)
 	}
-	return s.updateJob(ctx, known.Id, string(raw), "", fn)
+	return s.updateJob(ctx, known.Id, stored, "", fn)
+}
+
+// storedRecord is a job as kept: its record and its live fields ("" when
+// none).
+type storedRecord struct{ record, live string }
+
+// storedAs is how job is kept, if it is what was read.
+func storedAs(job *jobspec.LiveJob) (*storedRecord, error) {
+	raw, liveJSON, err := splitJob(job)
+	if err != nil {
+		return nil, err
+	}
+	if liveJSON == noLive {
+		liveJSON = "" // as read from job_live
+	}
+	return &storedRecord{raw, liveJSON}, nil
 }
 
 // updateJob is UpdateJob's loop; known, when set, stands in for the first
 // read; heartbeat, when set (unix ms), is recorded in heartbeats with the
-// write.
-func (s *Store) updateJob(ctx context.Context, id, known, heartbeat string, fn func(*jobspec.LiveJob) error) (*jobspec.LiveJob, error) {
+// write. The live fields are written only when fn changed them, so that an
+// update does not put back the stats of an earlier heartbeat.
+func (s *Store) updateJob(ctx context.Context, id string, known *storedRecord, heartbeat string, fn func(*jobspec.LiveJob) error) (*jobspec.LiveJob, error) {
 	for range maxUpdateAttempts {
-		old, assumed := known, known != ""
-		known = ""
+		old, assumed := known, known != nil
+		known = nil
 		if !assumed {
-			var err error
-			old, err = s.rdb.HGet(ctx, KeyJobs, id).Result()
-			if errors.Is(err, redis.Nil) {
-				return nil, notFound(id)
-			}
+			rec, lv, err := s.readJob(ctx, id)
 			if err != nil {
-				return nil, wrap(err, "update job "+id)
+				return nil, err
 			}
+			old = &storedRecord{rec, lv}
 		}
 		job, args, err := applyUpdate(id, old, heartbeat, fn)
 		if err != nil {
@@ -178,13 +229,15 @@ func (s *Store) updateJob(ctx context.Context, id, known, heartbeat string, fn f
 }
 
 // casKeys are compareAndSwapJob's keys.
-var casKeys = []string{KeyJobs, KeyStreamKeys, KeyJobEvents, KeyHeartbeats}
+var casKeys = []string{KeyJobs, KeyStreamKeys, KeyJobEvents, KeyHeartbeats, KeyJobFence, KeyJobLive}
 
 // applyUpdate applies fn to the job stored as old and returns the result
 // with compareAndSwapJob's arguments, or nil arguments when there is
-// nothing to write (fn changed nothing and there is no heartbeat).
-func applyUpdate(id, old, heartbeat string, fn func(*jobspec.LiveJob) error) (*jobspec.LiveJob, []any, error) {
-	job, err := decodeJob(old)
+// nothing to write (fn changed nothing and there is no heartbeat). The live
+// fields are written only when fn changed them, so that an update does not
+// put back the stats of an earlier heartbeat.
+func applyUpdate(id string, old *storedRecord, heartbeat string, fn func(*jobspec.LiveJob) error) (*jobspec.LiveJob, []any, error) {
+	job, err := decodeStored(old.record, old.live)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -192,14 +245,24 @@ func applyUpdate(id, old, heartbeat string, fn func(*jobspec.LiveJob) error) (*j
 	if err := fn(job); err != nil {
 		return nil, nil, err
 	}
-	raw, err := json.Marshal(job)
+	raw, liveJSON, err := splitJob(job)
 	if err != nil {
-		return nil, nil, fmt.Errorf("encode job %s: %w", id, err)
+		return nil, nil, err
 	}
-	if string(raw) == old && heartbeat == "" {
+	if raw == old.record && sameLive(liveJSON, old.live) && heartbeat == "" {
 		return job, nil, nil
 	}
-	return job, append([]any{id, old, raw, oldKey, job.StreamKey, heartbeat}, newEvents(job, lastEvent)...), nil
+	if sameLive(liveJSON, old.live) {
+		liveJSON = "" // leave job_live as it is
+	}
+	args := append([]any{id, old.record, raw, oldKey, job.StreamKey, heartbeat, fence(job), liveJSON, old.live}, newEvents(job, lastEvent)...)
+	return job, args, nil
+}
+
+// sameLive reports whether encoded live fields are those read from
+// job_live ("" there: none).
+func sameLive(encoded, stored string) bool {
+	return encoded == stored || encoded == noLive && stored == ""
 }
 
 // DeleteJob removes a job and everything kept for it. Deleting a job that
@@ -220,6 +283,8 @@ func (s *Store) DeleteJob(ctx context.Context, id string) error {
 		}
 		p.HDel(ctx, KeyUploadTokens, id)
 		p.ZRem(ctx, KeyHeartbeats, id)
+		p.HDel(ctx, KeyJobLive, id)
+		p.HDel(ctx, KeyJobFence, id)
 		p.LRem(ctx, KeyQueuedJobs, 0, id)
 		forgetClient.Eval(ctx, p, []string{KeyJobClients, KeyClientJobs}, id)
 		now := time.Now()
@@ -340,17 +405,23 @@ func (s *Store) idsAfter(ctx context.Context, after string, n int64) ([]string, 
 }
 
 func (s *Store) jobsByID(ctx context.Context, ids []string) ([]*jobspec.LiveJob, error) {
-	raws, err := s.rdb.HMGet(ctx, KeyJobs, ids...).Result()
+	var recs, lives *redis.SliceCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		recs = p.HMGet(ctx, KeyJobs, ids...)
+		lives = p.HMGet(ctx, KeyJobLive, ids...)
+		return nil
+	})
 	if err != nil {
 		return nil, wrap(err, "list jobs")
 	}
-	jobs := make([]*jobspec.LiveJob, 0, len(raws))
-	for _, raw := range raws {
+	jobs := make([]*jobspec.LiveJob, 0, len(ids))
+	for i, raw := range recs.Val() {
 		str, ok := raw.(string)
 		if !ok {
 			continue // deleted between the index read and this one
 		}
-		j, err := decodeJob(str)
+		liveJSON, _ := lives.Val()[i].(string)
+		j, err := decodeStored(str, liveJSON)
 		if err != nil {
 			return nil, err
 		}

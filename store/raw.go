@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/ezlivestreaming/ezlive/jobspec"
+	"github.com/redis/go-redis/v9"
 )
 
 // The read path of the API serves the stored JSON of jobs as it is: a
@@ -19,14 +20,14 @@ import (
 // JobJSON returns the JSON of one job as the API serves it; ENOTFOUND when
 // there is none.
 func (s *Store) JobJSON(ctx context.Context, id string) ([]byte, error) {
-	recs, err := s.records(ctx, []string{id})
+	recs, lives, err := s.records(ctx, []string{id})
 	if err != nil {
 		return nil, wrap(err, "get job "+id)
 	}
 	if recs[0] == "" {
 		return nil, notFound(id)
 	}
-	return appendServed(make([]byte, 0, len(recs[0])+1), recs[0]), nil
+	return appendServed(make([]byte, 0, len(recs[0])+len(lives[0])+1), recs[0], lives[0]), nil
 }
 
 // ListJobsJSON is ListJobs as a JSON array of the jobs as the API serves
@@ -43,12 +44,12 @@ func (s *Store) ListJobsJSON(ctx context.Context, opt ListOptions) ([]byte, stri
 		// One id more than needed: if all are wanted, it shows whether
 		// there is a next page without another round trip.
 		batch := limit - n + 1
-		ids, recs, err := s.page(ctx, after, batch)
+		ids, recs, lives, err := s.page(ctx, after, batch)
 		if err != nil {
 			return nil, "", err
 		}
 		if out == nil {
-			out = append(make([]byte, 0, arraySize(recs)), '[')
+			out = append(make([]byte, 0, arraySize(recs, lives)), '[')
 		}
 		for i, rec := range recs {
 			if rec == "" || !wanted(rec, opt.States) {
@@ -57,7 +58,7 @@ func (s *Store) ListJobsJSON(ctx context.Context, opt ListOptions) ([]byte, stri
 			if n > 0 {
 				out = append(out, ',')
 			}
-			out = appendServed(out, rec)
+			out = appendServed(out, rec, lives[i])
 			if n++; n == limit {
 				next, err := s.nextCursor(ctx, ids, i)
 				return append(out, ']'), next, err
@@ -71,42 +72,54 @@ func (s *Store) ListJobsJSON(ctx context.Context, opt ListOptions) ([]byte, stri
 }
 
 // appendServed appends to dst what the API shows of one stored record: the
-// record as it is. Any field added to or masked in answers is added or
-// masked here, once.
-func appendServed(dst []byte, record string) []byte { return append(dst, record...) }
+// record with its live fields (job_live) spliced in. Any field added to or
+// masked in answers is added or masked here, once.
+func appendServed(dst []byte, record, live string) []byte {
+	return appendSpliced(dst, record, live)
+}
 
-// records reads the records of ids in one round trip, "" for an id that
-// has none.
-func (s *Store) records(ctx context.Context, ids []string) ([]string, error) {
-	vals, err := s.rdb.HMGet(ctx, KeyJobs, ids...).Result()
+// records reads the records of ids and their live fields in one round
+// trip, "" for an id that has none.
+func (s *Store) records(ctx context.Context, ids []string) (recs, lives []string, err error) {
+	var rc, lc *redis.SliceCmd
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		rc = p.HMGet(ctx, KeyJobs, ids...)
+		lc = p.HMGet(ctx, KeyJobLive, ids...)
+		return nil
+	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	recs := make([]string, len(vals))
+	return hmgetStrings(rc.Val()), hmgetStrings(lc.Val()), nil
+}
+
+// hmgetStrings is HMGET's answer as strings, "" for a field that has none.
+func hmgetStrings(vals []any) []string {
+	out := make([]string, len(vals))
 	for i, v := range vals {
-		recs[i], _ = v.(string)
+		out[i], _ = v.(string)
 	}
-	return recs, nil
+	return out
 }
 
 // page reads up to n ids after the cursor and their records: two round
 // trips. (One script doing both costs Redis, the bottleneck under load,
 // twice the CPU: it copies every record into Lua and out again.)
-func (s *Store) page(ctx context.Context, after string, n int) ([]string, []string, error) {
-	ids, err := s.idsAfter(ctx, after, int64(n))
+func (s *Store) page(ctx context.Context, after string, n int) (ids, recs, lives []string, err error) {
+	ids, err = s.idsAfter(ctx, after, int64(n))
 	if err != nil || len(ids) == 0 {
-		return ids, nil, err
+		return ids, nil, nil, err
 	}
-	recs, err := s.records(ctx, ids)
-	return ids, recs, wrap(err, "list jobs")
+	recs, lives, err = s.records(ctx, ids)
+	return ids, recs, lives, wrap(err, "list jobs")
 }
 
-// arraySize is the size of a JSON array of recs as stored: the first
-// batch's records size the answer's buffer once.
-func arraySize(recs []string) int {
+// arraySize is the size of a JSON array of recs and their live fields as
+// stored: the first batch's records size the answer's buffer once.
+func arraySize(recs, lives []string) int {
 	n := len(recs) + 2
-	for _, r := range recs {
-		n += len(r)
+	for i, r := range recs {
+		n += len(r) + len(lives[i])
 	}
 	return n
 }

@@ -7,6 +7,16 @@
 //	                                           have appeared (waiting jobs are
 //	                                           retried on it)
 //	heartbeats                                 the transcoders' last heartbeats
+//	job_live                                   each job's live fields (Stats,
+//	                                           Time_last_heartbeat): what a
+//	                                           heartbeat writes; read with
+//	                                           the record
+//	job_fence                                  each job's placement
+//	                                           generation, whether it is
+//	                                           active, a digest of what a
+//	                                           heartbeat may change, and its
+//	                                           stream key: written with the
+//	                                           record, checked by heartbeats
 //	job_events                                 every state change, input and
 //	                                           output event (read it with
 //	                                           JobEvents or an EventGroup)
@@ -35,7 +45,7 @@ import (
 
 // The Redis keys. The first three keep the original project's names.
 const (
-	KeyJobs         = "jobs"          // hash: job id → job JSON
+	KeyJobs         = "jobs"          // hash: job id → job JSON without its live fields (job_live)
 	KeyQueuedJobs   = "queued_jobs"   // list: ids of jobs waiting for a node
 	KeyWorkerLoads  = "worker_loads"  // hash: node id → load JSON
 	KeyWorkerCPU    = "worker_cpu"    // hash: node id → cores reserved (worker_loads' totals, for placement)
@@ -43,6 +53,8 @@ const (
 	KeyStreamKeys   = "stream_keys"   // hash: stream key → job id
 	KeyUploadTokens = "upload_tokens" // hash: job id → current upload token (the origin's fence)
 	KeyHeartbeats   = "heartbeats"    // sorted set: job id → unix ms of its last heartbeat
+	KeyJobLive      = "job_live"      // hash: job id → its live fields JSON (Stats, Time_last_heartbeat), kept out of jobs
+	KeyJobFence     = "job_fence"     // hash: job id → what a heartbeat is checked against (generation, active, digest, stream key)
 	KeyJobEvents    = "job_events"    // stream: every state change, input and output event of every job (SSE, webhooks), capped
 	KeyDeletedJobs  = "deleted_jobs"  // sorted set: job id → unix ms of its deletion, kept a week (the origin's proof)
 	keyLockPrefix   = "lock:"         // string per lock: owner, with a TTL
@@ -99,9 +111,9 @@ func notFound(id string) error {
 	return jobspec.Errorf(jobspec.ENOTFOUND, "job %s not found", id)
 }
 
-func decodeJob(raw string) (*jobspec.LiveJob, error) {
+func decodeJob(raw []byte) (*jobspec.LiveJob, error) {
 	var j jobspec.LiveJob
-	if err := json.Unmarshal([]byte(raw), &j); err != nil {
+	if err := json.Unmarshal(raw, &j); err != nil {
 		return nil, fmt.Errorf("decode job record: %w", err)
 	}
 	return &j, nil

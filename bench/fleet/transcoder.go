@@ -54,13 +54,13 @@ func (f *fleet) transcode(ctx context.Context, pl *placement) {
 func (f *fleet) heartbeat(ctx context.Context, id string, gen int64, addr string, start time.Time) bool {
 	now := time.Now()
 	f.heartbeats.Add(1)
-	job, err := f.st.RecordHeartbeat(ctx, store.HeartbeatReport{
+	ack, err := f.st.RecordHeartbeat(ctx, store.HeartbeatReport{
 		JobID: id, Generation: gen, Streaming: true, IngestAddr: addr, Stats: simStats(now.Sub(start)), Time: now,
 	})
 	switch {
 	case errors.Is(err, store.ErrFenced) || ctx.Err() != nil:
 		return false
-	case err == nil && job.State == jobspec.StateStreaming:
+	case err == nil && ack.State == jobspec.StateStreaming:
 		f.reportStreaming(id, gen, time.Now())
 	}
 	return true // other errors: the next heartbeat tries again, as a real one does

@@ -144,7 +144,7 @@ func (o *transcoderOptions) config(ctx context.Context, st *store.Store, log *sl
 type heartbeats struct{ st *store.Store }
 
 func (h heartbeats) Report(ctx context.Context, hb transcoder.Heartbeat) (transcoder.Reply, error) {
-	job, err := h.st.RecordHeartbeat(ctx, store.HeartbeatReport{
+	ack, err := h.st.RecordHeartbeat(ctx, store.HeartbeatReport{
 		JobID: hb.JobID, Generation: hb.Generation, Streaming: hb.State == transcoder.StateStreaming,
 		IngestAddr: hb.IngestAddr, Stats: hb.Stats, Time: hb.Time, InputLostSince: hb.InputLostSince,
 		OutputFailingSince: hb.OutputFailingSince, OutputError: hb.OutputError,
@@ -155,7 +155,7 @@ func (h heartbeats) Report(ctx context.Context, hb transcoder.Heartbeat) (transc
 	case err != nil:
 		return transcoder.Reply{}, err
 	}
-	return transcoder.Reply{StreamKey: job.StreamKey}, nil
+	return transcoder.Reply{StreamKey: ack.StreamKey}, nil
 }
 
 // firstPeriod is where a transcoder's runs start numbering: after the last
