@@ -204,7 +204,7 @@ func TestBlockingReloadReleased(t *testing.T) {
 			f.do(http.MethodDelete, "/live/job1/v/index.m3u8", nil, "Authorization", "Bearer T1")
 		}, http.StatusNotFound},
 		{"job removed", func(t *testing.T, f *fixture, _ context.CancelFunc) {
-			if err := f.srv.RemoveJob("job1"); err != nil {
+			if err := f.srv.RemoveJob(t.Context(), "job1"); err != nil {
 				t.Error(err)
 			}
 		}, http.StatusNotFound},

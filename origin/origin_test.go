@@ -418,7 +418,7 @@ func TestRemoveJob(t *testing.T) {
 		t.Fatalf("PUT job2: %d", resp.StatusCode)
 	}
 	for range 2 { // idempotent
-		if err := f.srv.RemoveJob("job1"); err != nil {
+		if err := f.srv.RemoveJob(t.Context(), "job1"); err != nil {
 			t.Fatalf("RemoveJob: %v", err)
 		}
 	}
@@ -428,11 +428,11 @@ func TestRemoveJob(t *testing.T) {
 	if b, ok := f.onDisk("job2/master.mpd"); !ok || string(b) != "2" {
 		t.Error("job2 was touched")
 	}
-	if err := f.srv.RemoveJob("never-had-outputs"); err != nil {
+	if err := f.srv.RemoveJob(t.Context(), "never-had-outputs"); err != nil {
 		t.Errorf("RemoveJob of a job without outputs: %v", err)
 	}
 	for _, bad := range []string{"", "..", "../job2", "job2/master.mpd"} {
-		if err := f.srv.RemoveJob(bad); err == nil {
+		if err := f.srv.RemoveJob(t.Context(), bad); err == nil {
 			t.Errorf("RemoveJob(%q) succeeded", bad)
 		}
 	}
