@@ -178,7 +178,7 @@ func eachBackend(t *testing.T, test func(t *testing.T, backend string, newF func
 }
 
 // testBucket is the bucket newTestS3 makes; objects go under testPrefix.
-const testBucket, testPrefix = "outputs", "live"
+const testBucket, testPrefix = "outputs", "outputs"
 
 // newTestS3 starts fauxqs with testBucket and returns its Storage.
 func newTestS3(t testing.TB) Storage {
