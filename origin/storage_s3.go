@@ -37,6 +37,9 @@ func NewS3Client(ctx context.Context, cfg S3ClientConfig) (*s3.Client, error) {
 		return nil, err
 	}
 	return s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		// A GET that has no checksum to validate (a ranged one, or a server
+		// that sends none) is normal here, not worth a log line each.
+		o.DisableLogOutputChecksumValidationSkipped = true
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 			o.UsePathStyle = true
