@@ -2,8 +2,12 @@ package origin
 
 import (
 	"context"
+	"net/http"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // bucketOf is a test JobStorage: job1 is kept in bucket, under the key
@@ -57,5 +61,29 @@ func TestJobInItsOwnStorage(t *testing.T) {
 	}
 	if n, err := choice.bucket.Size(t.Context(), "job1/"); n != 0 || err != nil {
 		t.Errorf("bucket still holds %d bytes of job1 (%v)", n, err)
+	}
+}
+
+// TestSweepOnS3: with S3 as the default Storage, a sweep finds the jobs in
+// the bucket and removes the deleted one's objects and spool folder.
+func TestSweepOnS3(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Config{Storage: newTestS3(t)})
+	f.put("/live/job1/v/seg_1.m4s", []byte("deleted job"))
+	if resp := f.do(http.MethodPut, "/live/job2/v/seg_1.m4s", strings.NewReader("kept"), "Authorization", "Bearer T2"); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("PUT job2: %d", resp.StatusCode)
+	}
+	w, err := f.srv.NewSweeper(SweeperConfig{Retention: newRetention("job2", "keep"), MinAge: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if removed, err := w.Sweep(t.Context()); removed != 1 || err != nil {
+		t.Errorf("Sweep: removed %d, %v; want 1", removed, err)
+	}
+	if folders := f.folders(); !slices.Equal(folders, []string{"job2"}) {
+		t.Errorf("bucket holds %v after the sweep, want [job2]", folders)
+	}
+	if f.hasFolder("job1") {
+		t.Error("job1's spool folder is left")
 	}
 }
