@@ -104,8 +104,8 @@ func unactedWarnings(s Spec) []string {
 	if o.Fragment_duration != 0 {
 		w = append(w, "Output.Fragment_duration is accepted but not acted on yet: each segment is written as one fragment")
 	}
-	if rawHasValue(o.S3_output) {
-		w = append(w, "Output.S3_output is accepted but not acted on yet: segments and manifests go to the origin at Playback_url")
+	if rawHasValue(o.S3_output) && S3Bucket(o) == "" {
+		w = append(w, "Output.S3_output has no Bucket: the outputs are kept in the origin's own storage")
 	}
 	if ll := LowLatencyHLSWarning(o); ll != "" {
 		w = append(w, ll)

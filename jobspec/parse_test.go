@@ -125,13 +125,13 @@ func TestParseLenient(t *testing.T) {
 			o := outputOf(m)
 			o["Fragment_duration"] = 1
 			o["Time_shift_buffer_depth"] = 120
-			o["S3_output"] = map[string]any{"Bucket": "b"}
+			o["S3_output"] = map[string]any{"Bucket": "ezlive-outputs"}
 			o["Drm"] = map[string]any{"Disable_clear_key": 0, "Protection_system": "Widevine", "Protection_scheme": "cenc"}
 			videoOf(m, 0)["Crf"] = 23
 		}, func(s Spec) bool {
 			o := s.Output
 			return bool(s.Api_test) && string(s.Input) == `{"Anything":[1,2],"Url":"rtmp://x/live"}` &&
-				o.Fragment_duration == 1 && o.Time_shift_buffer_depth == 120 && string(o.S3_output) == `{"Bucket":"b"}` &&
+				o.Fragment_duration == 1 && o.Time_shift_buffer_depth == 120 && string(o.S3_output) == `{"Bucket":"ezlive-outputs"}` && S3Bucket(o) == "ezlive-outputs" &&
 				o.Drm != nil && o.Drm.Protection_system == "Widevine" && !bool(o.Drm.Disable_clear_key) &&
 				o.Video_outputs[0].Crf != nil && *o.Video_outputs[0].Crf == 23
 		}},
@@ -186,14 +186,18 @@ func TestParseWarnings(t *testing.T) {
 			m["Input"] = "rtmp://example/live"
 			o := outputOf(m)
 			o["Fragment_duration"] = 1
-			o["Low_latency_mode"], o["Segment_duration"] = 1, 2 // low latency takes at most 2 s
-			o["S3_output"] = map[string]any{"Bucket": "b"}
+			o["Low_latency_mode"], o["Segment_duration"] = 1, 2         // low latency takes at most 2 s
+			o["S3_output"] = map[string]any{"Bucket": "ezlive-outputs"} // acted on: no warning
 			videoOf(m, 1)["Crf"] = 23
 		}), []string{
 			"Input is accepted but not acted on yet: publish to the RtmpIngestUrl returned with the job",
 			"Output.Fragment_duration is accepted but not acted on yet: each segment is written as one fragment",
-			"Output.S3_output is accepted but not acted on yet: segments and manifests go to the origin at Playback_url",
 			"Output.Video_outputs[1].Crf is accepted but not acted on yet: the rendition is encoded at its Bitrate, capped by Max_bitrate and Buf_size",
+		}},
+		{"S3_output without a bucket", sampleWith(t, func(m map[string]any) {
+			outputOf(m)["S3_output"] = map[string]any{}
+		}), []string{
+			"Output.S3_output has no Bucket: the outputs are kept in the origin's own storage",
 		}},
 		{"low-latency HLS that cannot have parts", sampleWith(t, func(m map[string]any) {
 			o := outputOf(m)
@@ -237,7 +241,7 @@ func TestParseWarningsCapped(t *testing.T) {
 		for _, k := range strings.Fields("a b c d e f g h i j k l m n o p q r s t u v w x y z") {
 			m[k] = 1
 		}
-		outputOf(m)["S3_output"] = map[string]any{"Bucket": "b"}
+		outputOf(m)["S3_output"] = map[string]any{}
 	})
 	_, warnings, err := Parse(body)
 	if err != nil {
@@ -246,7 +250,7 @@ func TestParseWarningsCapped(t *testing.T) {
 	if len(warnings) != maxWarnings || warnings[maxWarnings-1] != "8 more warnings not listed" {
 		t.Errorf("got %d warnings ending %q, want %d ending with the count of the rest", len(warnings), warnings[len(warnings)-1], maxWarnings)
 	}
-	if !strings.HasPrefix(warnings[0], "Output.S3_output is accepted") {
+	if !strings.HasPrefix(warnings[0], "Output.S3_output has no Bucket") {
 		t.Errorf("first warning %q, want the S3_output one before the unknown keys", warnings[0])
 	}
 }

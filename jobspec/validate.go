@@ -113,6 +113,7 @@ func validate(s Spec) []FieldError {
 	}
 	c.shapes(o)
 	c.playbackPolicy(s.Playback_policy)
+	c.s3Output(o)
 	if s.Input_loss != nil {
 		c.inputLoss(*s.Input_loss)
 	}

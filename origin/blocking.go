@@ -102,18 +102,13 @@ func (s *Server) holdPlaylist(w http.ResponseWriter, r *http.Request, name strin
 // and answers errors. Otherwise it writes nothing and returns the
 // playlist's edge, to wait for the next version.
 func (s *Server) answerPlaylist(w http.ResponseWriter, r *http.Request, name string, want reloadRequest) (playlistEdge, bool) {
-	f, err := s.root.Open(name) // the complete version; never an upload in progress
+	o, err := s.open(r.Context(), name) // the complete version; never an upload in progress
 	if err != nil {
 		s.openFailed(w, name, err)
 		return playlistEdge{}, true
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
-		notFound(w)
-		return playlistEdge{}, true
-	}
-	edge, ok := scanFile(f, fi.Size())
+	defer o.Close()
+	edge, ok := scanFile(o.Content, o.Size)
 	kind := classify(name)
 	switch {
 	case !ok:
@@ -127,7 +122,7 @@ func (s *Server) answerPlaylist(w http.ResponseWriter, r *http.Request, name str
 	default:
 		return edge, false
 	}
-	s.serveStored(w, r, name, f, fi, kind)
+	s.serveStored(w, r, name, o, kind)
 	return edge, true
 }
 

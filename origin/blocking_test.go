@@ -135,44 +135,45 @@ func TestBlockingReloadAnswersAtOnce(t *testing.T) {
 // TestBlockingReloadWaits: a request for a part or a segment that does not
 // exist yet is answered with the first version that has it, and only then.
 func TestBlockingReloadWaits(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t, Config{})
-	const path, name = "/live/job1/v/index.m3u8", "job1/v/index.m3u8"
-	const within = 10 * time.Second // the hold is 3 × 4 s
-	f.put(path, mediaPlaylist(4, 100, 2, 1))
-	nextPart := f.getAsync(t.Context(), path+"?_HLS_msn=102&_HLS_part=1")
-	nextSegment := f.getAsync(t.Context(), path+"?_HLS_msn=102")
-	f.waitBlocked(name, 2, within)
+	eachBackend(t, func(t *testing.T, backend string, newF func(Config) *fixture) {
+		f := newF(Config{})
+		const path, name = "/live/job1/v/index.m3u8", "job1/v/index.m3u8"
+		const within = 10 * time.Second // the hold is 3 × 4 s
+		f.put(path, mediaPlaylist(4, 100, 2, 1))
+		nextPart := f.getAsync(t.Context(), path+"?_HLS_msn=102&_HLS_part=1")
+		nextSegment := f.getAsync(t.Context(), path+"?_HLS_msn=102")
+		f.waitBlocked(name, 2, within)
 
-	f.put(path, append(mediaPlaylist(4, 100, 2, 1), "# rewritten, nothing new\n"...))
-	f.waitBlocked(name, 2, within) // both read it and wait again
-	for _, got := range []<-chan answer{nextPart, nextSegment} {
+		f.put(path, append(mediaPlaylist(4, 100, 2, 1), "# rewritten, nothing new\n"...))
+		f.waitBlocked(name, 2, within) // both read it and wait again
+		for _, got := range []<-chan answer{nextPart, nextSegment} {
+			select {
+			case a := <-got:
+				t.Fatalf("answered by a version without the part: %+v", a)
+			default:
+			}
+		}
+
+		withPart := mediaPlaylist(4, 100, 2, 2)
+		f.put(path, withPart)
+		resp, body := f.await(nextPart)
+		if resp.StatusCode != http.StatusOK || !bytes.Equal(body, withPart) || resp.Header.Get("Cache-Control") != "public, max-age=4" {
+			t.Errorf("part 102.1: status %d, Cache-Control %q, body %q", resp.StatusCode, resp.Header.Get("Cache-Control"), body)
+		}
+		f.waitBlocked(name, 1, within) // only the segment's reader
 		select {
-		case a := <-got:
-			t.Fatalf("answered by a version without the part: %+v", a)
+		case a := <-nextSegment:
+			t.Fatalf("segment 102 answered by a version where it is in progress: %+v", a)
 		default:
 		}
-	}
 
-	withPart := mediaPlaylist(4, 100, 2, 2)
-	f.put(path, withPart)
-	resp, body := f.await(nextPart)
-	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, withPart) || resp.Header.Get("Cache-Control") != "public, max-age=4" {
-		t.Errorf("part 102.1: status %d, Cache-Control %q, body %q", resp.StatusCode, resp.Header.Get("Cache-Control"), body)
-	}
-	f.waitBlocked(name, 1, within) // only the segment's reader
-	select {
-	case a := <-nextSegment:
-		t.Fatalf("segment 102 answered by a version where it is in progress: %+v", a)
-	default:
-	}
-
-	withSegment := mediaPlaylist(4, 100, 3, 0)
-	f.put(path, withSegment)
-	if resp, body := f.await(nextSegment); resp.StatusCode != http.StatusOK || !bytes.Equal(body, withSegment) {
-		t.Errorf("segment 102: status %d, body %q", resp.StatusCode, body)
-	}
-	f.noWaiters()
+		withSegment := mediaPlaylist(4, 100, 3, 0)
+		f.put(path, withSegment)
+		if resp, body := f.await(nextSegment); resp.StatusCode != http.StatusOK || !bytes.Equal(body, withSegment) {
+			t.Errorf("segment 102: status %d, body %q", resp.StatusCode, body)
+		}
+		f.noWaiters()
+	})
 }
 
 // TestBlockingReloadTimeout: a playlist that is not updated in three
@@ -204,7 +205,7 @@ func TestBlockingReloadReleased(t *testing.T) {
 			f.do(http.MethodDelete, "/live/job1/v/index.m3u8", nil, "Authorization", "Bearer T1")
 		}, http.StatusNotFound},
 		{"job removed", func(t *testing.T, f *fixture, _ context.CancelFunc) {
-			if err := f.srv.RemoveJob("job1"); err != nil {
+			if err := f.srv.RemoveJob(t.Context(), "job1"); err != nil {
 				t.Error(err)
 			}
 		}, http.StatusNotFound},

@@ -1,8 +1,11 @@
 // Package origin owns the HTTP origin: ffmpeg PUTs and DELETEs a live job's
 // manifests and segments under /live/<job id>/..., players GET them.
-// It stores files under one root directory and touches nothing outside it;
-// who may write is decided by the Authorizer the caller plugs in, and which
-// jobs are deleted by the Retention its Sweeper asks.
+// It keeps complete files in a Storage (storage.go): the filesystem under
+// its root directory, or an S3 bucket, per job when a JobStorage says so;
+// uploads in progress are spooled under the root whatever the Storage, and
+// nothing outside it is touched locally. Who may write is decided by the
+// Authorizer the caller plugs in, and which jobs are deleted by the
+// Retention its Sweeper asks.
 //
 // HTTP contract
 //
@@ -48,8 +51,9 @@
 // are "public, max-age=86400" (not immutable: a restarted transcoder could
 // reuse a name); .key files "private, no-cache".
 //
-// Each write streams to a hidden temporary file beside its target and is
-// renamed over it, so a reader sees a whole old or a whole new file. A GET of
+// Each write streams to a hidden temporary file beside its target in the
+// root and is then handed to the job's Storage (renamed over the target, or
+// put to S3 and removed), so a reader sees a whole old or a whole new file. A GET of
 // a name that has no complete version but an upload in progress (a
 // low-latency segment ffmpeg is still sending) follows the upload: chunks
 // as they arrive, no Content-Length, and an aborted response if the upload
@@ -76,7 +80,8 @@
 //
 // A deleted job's outputs are removed by the origin itself (sweep.go), not
 // over HTTP: a Sweeper follows the deletions its Retention reports, and at
-// start and every minute sweeps every job folder. It removes a folder only
+// start and every minute sweeps every job folder (of the default Storage,
+// and of the root for jobs kept elsewhere). It removes a folder only
 // when Retention answers that the job is deleted; a Retention that cannot
 // answer (its store is down) removes nothing.
 package origin

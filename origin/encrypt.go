@@ -88,7 +88,7 @@ func (s *Server) putProtected(w http.ResponseWriter, r *http.Request, jobID, nam
 			if err := validFilePath(f); err != nil {
 				return nil, fmt.Errorf("read %s: %w", f, err)
 			}
-			return s.root.ReadFile(jobID + "/" + f)
+			return s.readStored(r.Context(), jobID+"/"+f)
 		},
 	})
 	if err != nil {
@@ -96,12 +96,12 @@ func (s *Server) putProtected(w http.ResponseWriter, r *http.Request, jobID, nam
 		httpError(w, "encrypt failed", http.StatusInternalServerError)
 		return
 	}
-	s.storeEncrypted(w, jobID, name, files)
+	s.storeEncrypted(r.Context(), w, jobID, name, files)
 }
 
 // storeEncrypted stores what the Encrypter returned, in its order, and
 // answers for the upload's own file (204 when it was held back).
-func (s *Server) storeEncrypted(w http.ResponseWriter, jobID, name string, files []File) {
+func (s *Server) storeEncrypted(ctx context.Context, w http.ResponseWriter, jobID, name string, files []File) {
 	own := &bodyReader{}
 	var ownErr error
 	for _, f := range files {
@@ -109,7 +109,7 @@ func (s *Server) storeEncrypted(w http.ResponseWriter, jobID, name string, files
 			s.log.Error("origin: encrypter returned a bad name", "job_id", jobID, "path", f.Name, "err", err)
 			continue
 		}
-		_, err := s.store(jobID+"/"+f.Name, bytes.NewReader(f.Data))
+		_, err := s.store(ctx, jobID+"/"+f.Name, bytes.NewReader(f.Data))
 		if jobID+"/"+f.Name == name {
 			ownErr = err
 			continue

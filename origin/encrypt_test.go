@@ -48,11 +48,11 @@ func TestEncryptOnUpload(t *testing.T) {
 		t.Errorf("protected segment served as %q, want CLEARI-", body)
 	}
 	f.put("/live/job1/held", []byte("x"))
-	if _, ok := f.onDisk("job1/held"); ok {
+	if _, ok := f.stored("job1/held"); ok {
 		t.Error("a held-back upload was stored")
 	}
 	f.put("/live/job1/release", []byte("r"))
-	if b, _ := f.onDisk("job1/held"); string(b) != "HELD" {
+	if b, _ := f.stored("job1/held"); string(b) != "HELD" {
 		t.Errorf("released file stored as %q, want HELD", b)
 	}
 	resp := f.do(http.MethodPut, "/live/job2/seg.m4s", strings.NewReader("clear"), "Authorization", "Bearer T2")
@@ -76,7 +76,7 @@ func TestEncryptOnUpload(t *testing.T) {
 		if resp.StatusCode != tt.code {
 			t.Errorf("%s: status %d, want %d", tt.name, resp.StatusCode, tt.code)
 		}
-		if _, ok := f.onDisk("job1/seg.m4s"); ok {
+		if _, ok := f.stored("job1/seg.m4s"); ok {
 			t.Errorf("%s: the clear upload was stored", tt.name)
 		}
 	}

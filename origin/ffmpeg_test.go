@@ -159,7 +159,7 @@ func TestFFmpegHLSUpload(t *testing.T) {
 		"-method", "PUT", "-http_persistent", "1",
 		"-headers", "Authorization: Bearer T\r\n", base+"index.m3u8")
 
-	playlist, ok := o.onDisk("job1/video/index.m3u8")
+	playlist, ok := o.stored("job1/video/index.m3u8")
 	if !ok || !bytes.Contains(playlist, []byte("#EXT-X-ENDLIST")) {
 		t.Fatalf("index.m3u8 missing or not final (ok=%v, %d requests):\n%s", ok, o.requests.Load(), playlist)
 	}
@@ -206,11 +206,11 @@ func TestFFmpegDASHUpload(t *testing.T) {
 		"-http_opts", `headers=Authorization\: Bearer T`,
 		o.http.URL+"/live/job1/master.mpd")
 
-	mpd, ok := o.onDisk("job1/master.mpd")
+	mpd, ok := o.stored("job1/master.mpd")
 	if !ok || !bytes.Contains(mpd, []byte(`type="static"`)) {
 		t.Fatalf("master.mpd missing or not final:\n%s", mpd)
 	}
-	if _, ok := o.onDisk("job1/chunk-stream0-00001.m4s"); ok {
+	if _, ok := o.stored("job1/chunk-stream0-00001.m4s"); ok {
 		t.Error("segment 1 left the window but was not deleted")
 	}
 	resp, body := o.get("/live/job1/init-stream0.m4s")
@@ -287,7 +287,7 @@ func TestFFmpegLowLatencyFollow(t *testing.T) {
 	if r.err != nil || r.status != http.StatusOK || r.length != -1 {
 		t.Fatalf("GET during upload: status %d, length %d, err %v; want 200 streamed", r.status, r.length, r.err)
 	}
-	stored, ok := o.onDisk(name)
+	stored, ok := o.stored(name)
 	if !ok || len(stored) == 0 || !bytes.Equal(r.body, stored) {
 		t.Errorf("followed %d bytes, stored %d: differ", len(r.body), len(stored))
 	}

@@ -5,14 +5,20 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/ezlivestreaming/ezlive/internal/fauxqstest"
 )
 
 // tokens is a test Authorizer: job id → the one token it accepts.
@@ -125,17 +131,69 @@ func (f *fixture) read(method, path string, header ...string) (*http.Response, [
 	return resp, body
 }
 
-// onDisk reads a stored file; ok is false when it does not exist.
-func (f *fixture) onDisk(rel string) ([]byte, bool) {
+// stored reads a stored file from the Storage; ok is false when it does
+// not exist.
+func (f *fixture) stored(rel string) ([]byte, bool) {
 	f.t.Helper()
-	b, err := os.ReadFile(filepath.Join(f.root, filepath.FromSlash(rel)))
-	if errors.Is(err, os.ErrNotExist) {
+	b, err := f.srv.readStored(f.t.Context(), rel)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false
 	}
 	if err != nil {
 		f.t.Fatalf("read %s: %v", rel, err)
 	}
 	return b, true
+}
+
+// folders lists the job folders of the Storage, sorted.
+func (f *fixture) folders() []string {
+	f.t.Helper()
+	fs, err := f.srv.storage.Folders(f.t.Context())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var names []string
+	for _, d := range fs {
+		names = append(names, d.Name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// eachBackend runs test on a fixture maker for each Storage: the
+// filesystem, and S3 on fauxqs (one fauxqs process per test, stopped by it).
+func eachBackend(t *testing.T, test func(t *testing.T, backend string, newF func(Config) *fixture)) {
+	t.Parallel()
+	for _, backend := range []string{"fs", "s3"} {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			test(t, backend, func(cfg Config) *fixture {
+				if backend == "s3" {
+					cfg.Storage = newTestS3(t)
+				}
+				return newFixture(t, cfg)
+			})
+		})
+	}
+}
+
+// testBucket is the bucket newTestS3 makes; objects go under testPrefix.
+const testBucket, testPrefix = "outputs", "outputs"
+
+// newTestS3 starts fauxqs with testBucket and returns its Storage.
+func newTestS3(t testing.TB) Storage {
+	t.Helper()
+	return NewS3Storage(testS3Client(t, fauxqstest.StartS3(t, testBucket)), testBucket, testPrefix)
+}
+
+func testS3Client(t testing.TB, endpoint string) *s3.Client {
+	t.Helper()
+	c, err := NewS3Client(t.Context(), S3ClientConfig{Region: fauxqstest.Region, Endpoint: endpoint,
+		Credentials: credentials.NewStaticCredentialsProvider(fauxqstest.AccessKey, fauxqstest.SecretKey, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // hiddenFiles lists leftover temporary files anywhere under root.

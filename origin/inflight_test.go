@@ -85,39 +85,40 @@ func readN(t *testing.T, r io.Reader, n int) []byte {
 }
 
 func TestFollowUploadInProgress(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t, Config{})
-	parts := [][]byte{bytes.Repeat([]byte("1"), 1000), bytes.Repeat([]byte("2"), 100<<10), []byte("3")}
-	pw, status := f.slowPut("/live/job1/v/seg_7.m4s")
-	pw.Write(parts[0])
-	f.waitUploaded("job1/v/seg_7.m4s", int64(len(parts[0])))
+	eachBackend(t, func(t *testing.T, backend string, newF func(Config) *fixture) {
+		f := newF(Config{})
+		parts := [][]byte{bytes.Repeat([]byte("1"), 1000), bytes.Repeat([]byte("2"), 100<<10), []byte("3")}
+		pw, status := f.slowPut("/live/job1/v/seg_7.m4s")
+		pw.Write(parts[0])
+		f.waitUploaded("job1/v/seg_7.m4s", int64(len(parts[0])))
 
-	head := f.do(http.MethodHead, "/live/job1/v/seg_7.m4s", nil)
-	if head.StatusCode != http.StatusOK || head.Header.Get("Content-Type") != "video/mp4" {
-		t.Errorf("HEAD of an upload in progress: %d %v", head.StatusCode, head.Header)
-	}
-	resp := f.do(http.MethodGet, "/live/job1/v/seg_7.m4s", nil)
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "video/mp4" {
-		t.Fatalf("GET of an upload in progress: %d %v", resp.StatusCode, resp.Header)
-	}
-	for i, part := range parts {
-		if i > 0 {
-			pw.Write(part)
+		head := f.do(http.MethodHead, "/live/job1/v/seg_7.m4s", nil)
+		if head.StatusCode != http.StatusOK || head.Header.Get("Content-Type") != "video/mp4" {
+			t.Errorf("HEAD of an upload in progress: %d %v", head.StatusCode, head.Header)
 		}
-		if got := readN(t, resp.Body, len(part)); !bytes.Equal(got, part) {
-			t.Fatalf("part %d: got %d bytes that differ", i, len(got))
+		resp := f.do(http.MethodGet, "/live/job1/v/seg_7.m4s", nil)
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "video/mp4" {
+			t.Fatalf("GET of an upload in progress: %d %v", resp.StatusCode, resp.Header)
 		}
-	}
-	pw.Close()
-	if rest, err := io.ReadAll(resp.Body); err != nil || len(rest) != 0 {
-		t.Errorf("after the upload ended: %d more bytes, err %v", len(rest), err)
-	}
-	if code := <-status; code != http.StatusNoContent {
-		t.Errorf("PUT status %d", code)
-	}
-	if _, body := f.get("/live/job1/v/seg_7.m4s"); !bytes.Equal(body, bytes.Join(parts, nil)) {
-		t.Errorf("stored file differs (%d bytes)", len(body))
-	}
+		for i, part := range parts {
+			if i > 0 {
+				pw.Write(part)
+			}
+			if got := readN(t, resp.Body, len(part)); !bytes.Equal(got, part) {
+				t.Fatalf("part %d: got %d bytes that differ", i, len(got))
+			}
+		}
+		pw.Close()
+		if rest, err := io.ReadAll(resp.Body); err != nil || len(rest) != 0 {
+			t.Errorf("after the upload ended: %d more bytes, err %v", len(rest), err)
+		}
+		if code := <-status; code != http.StatusNoContent {
+			t.Errorf("PUT status %d", code)
+		}
+		if _, body := f.get("/live/job1/v/seg_7.m4s"); !bytes.Equal(body, bytes.Join(parts, nil)) {
+			t.Errorf("stored file differs (%d bytes)", len(body))
+		}
+	})
 }
 
 // TestFollowFailedUpload: a reader of an upload that fails gets an error,

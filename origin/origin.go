@@ -25,9 +25,14 @@ const defaultAuthCacheTTL = time.Second
 
 // Config configures a Server. Root and Authorizer are required.
 type Config struct {
-	Root       string     // files are stored under <Root>/<job id>/...
+	Root       string     // files are stored (or, with Storage, spooled) under <Root>/<job id>/...
 	Authorizer Authorizer // decides every write; required
 	Logger     *slog.Logger
+
+	// Storage keeps the complete files (storage.go); nil: the filesystem
+	// under Root. JobStorage, when set, picks another for some jobs.
+	Storage    Storage
+	JobStorage JobStorage
 
 	// MaxFileBytes caps the body of one PUT/POST; 0 means DefaultMaxFileBytes.
 	MaxFileBytes int64
@@ -64,7 +69,8 @@ type Stats struct {
 
 // Server is the origin's http.Handler. It is safe for concurrent use.
 type Server struct {
-	root      *os.Root
+	root      *os.Root // the spool: uploads in progress (and the files, without Config.Storage)
+	storage   Storage
 	log       *slog.Logger
 	auth      *authCache
 	uploads   uploads
@@ -73,6 +79,8 @@ type Server struct {
 	encrypter Encrypter
 	viewers   Viewers
 	pace      uploadPace
+
+	jobStorages jobStorages
 
 	bytesIn, bytesOut, requests atomic.Int64
 }
@@ -105,6 +113,11 @@ func New(cfg Config) (*Server, error) {
 		encrypter: cfg.Encrypter,
 		viewers:   cfg.Viewers,
 		pace:      newUploadPace(cfg),
+		storage:   cfg.Storage,
+	}
+	s.jobStorages.choose = cfg.JobStorage
+	if s.storage == nil {
+		s.storage = fsStorage{root}
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -201,7 +214,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, jobID, file s
 		}
 	case http.MethodDelete:
 		if s.authorizeUpload(w, r, jobID) {
-			s.delete(w, jobID, name)
+			s.delete(w, r, jobID, name)
 		}
 	default:
 		w.Header().Set("Allow", "GET, HEAD, OPTIONS, PUT, POST, DELETE")

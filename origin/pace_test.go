@@ -38,7 +38,7 @@ func TestStalledUploadTimesOut(t *testing.T) {
 	if got := <-status; got != http.StatusRequestTimeout {
 		t.Fatalf("stalled PUT answered %d, want 408", got)
 	}
-	if _, ok := f.onDisk("job1/seg1.m4s"); ok {
+	if _, ok := f.stored("job1/seg1.m4s"); ok {
 		t.Error("a timed-out upload was stored")
 	}
 }

@@ -123,7 +123,7 @@ func TestPathSafetyHTTP(t *testing.T) {
 		t.Errorf("files appeared beside the root: %v", entries)
 	}
 	for _, name := range []string{"escape.ts", "job2/a.ts"} {
-		if _, ok := f.onDisk(name); ok {
+		if _, ok := f.stored(name); ok {
 			t.Errorf("%s was written", name)
 		}
 	}

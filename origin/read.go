@@ -5,9 +5,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
-	"os"
 	"path"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -28,43 +26,38 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, name string) {
 	if s.getBlocking(w, r, name) {
 		return
 	}
-	f, err := s.root.Open(name)
+	o, err := s.open(r.Context(), name)
 	if errors.Is(err, fs.ErrNotExist) {
 		if up := s.uploads.lookup(name); up != nil && s.follow(w, r, name, up) {
 			return
 		}
-		f, err = s.root.Open(name) // the upload ended meanwhile
+		o, err = s.open(r.Context(), name) // the upload ended meanwhile
 	}
 	if err != nil {
 		s.openFailed(w, name, err)
 		return
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
-		notFound(w)
-		return
-	}
-	s.serveStored(w, r, name, f, fi, classify(name))
+	defer o.Close()
+	s.serveStored(w, r, name, o, classify(name))
 }
 
-// serveStored answers with the stored file f of name, as kind says.
-func (s *Server) serveStored(w http.ResponseWriter, r *http.Request, name string, f *os.File, fi fs.FileInfo, kind fileKind) {
+// serveStored answers with the stored file o of name, as kind says.
+func (s *Server) serveStored(w http.ResponseWriter, r *http.Request, name string, o *Object, kind fileKind) {
 	h := w.Header()
 	h.Set("Content-Type", kind.contentType)
 	h.Set("Cache-Control", kind.cacheControl)
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("ETag", etag(fi))
-	modTime := fi.ModTime()
+	h.Set("ETag", o.ETag)
+	modTime := o.ModTime
 	if kind.rewritten {
 		// Last-Modified has one-second resolution: a file rewritten
 		// twice within a second would get a wrong 304. The ETag serves.
 		modTime = time.Time{}
 	}
-	var content io.ReadSeeker = f
+	content := o.Content
 	if kind.manifest {
 		var err error
-		if content, err = withViewerToken(r, f); err != nil {
+		if content, err = withViewerToken(r, content); err != nil {
 			s.openFailed(w, name, err)
 			return
 		}
@@ -77,21 +70,13 @@ func (s *Server) openFailed(w http.ResponseWriter, name string, err error) {
 		notFound(w)
 		return
 	}
+	if errors.Is(err, errStorageUnknown) {
+		s.log.Warn("origin: storage of job unknown", "path", name, "err", err)
+		httpError(w, "storage unavailable", http.StatusServiceUnavailable)
+		return
+	}
 	s.log.Error("origin: open failed", "path", name, "err", err)
 	httpError(w, "read failed", http.StatusInternalServerError)
-}
-
-// etag changes whenever the file is replaced: every write renames a new
-// inode in. The inode is part of it because file times are only as fine as
-// the kernel's clock tick, and two versions of a manifest can share a size.
-func etag(fi fs.FileInfo) string {
-	var ino uint64
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		ino = st.Ino
-	}
-	return `"` + strconv.FormatUint(ino, 36) + "-" +
-		strconv.FormatInt(fi.ModTime().UnixNano(), 36) + "-" +
-		strconv.FormatInt(fi.Size(), 36) + `"`
 }
 
 type fileKind struct {

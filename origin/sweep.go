@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"sync"
 	"time"
@@ -104,37 +103,30 @@ func (w *Sweeper) Run(ctx context.Context) error {
 // answer Retention cannot give, and returns how many jobs' outputs it
 // removed.
 func (w *Sweeper) Sweep(ctx context.Context) (int, error) {
-	entries, err := fs.ReadDir(w.srv.root.FS(), ".")
+	folders, err := w.srv.jobFolders(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("sweep: list job folders: %w", err)
 	}
 	removed := 0
 	var failed []error
-	for _, e := range entries {
-		if !e.IsDir() || !validJobID(e.Name()) || w.young(e) {
+	for _, e := range folders {
+		if !validJobID(e.Name) || time.Since(e.ModTime) < w.minAge {
 			continue
 		}
-		keep, err := w.ret.KeepOutputs(ctx, e.Name())
+		keep, err := w.ret.KeepOutputs(ctx, e.Name)
 		if err != nil {
-			return removed, fmt.Errorf("sweep: is job %s deleted: %w", e.Name(), err)
+			return removed, fmt.Errorf("sweep: is job %s deleted: %w", e.Name, err)
 		}
 		if keep {
 			continue
 		}
-		if err := w.srv.RemoveJob(e.Name()); err != nil {
+		if err := w.srv.RemoveJob(ctx, e.Name); err != nil {
 			failed = append(failed, err)
 			continue
 		}
 		removed++
 	}
 	return removed, errors.Join(failed...)
-}
-
-// young reports whether a job folder was written within MinAge (or cannot
-// be read: it is left alone too).
-func (w *Sweeper) young(e fs.DirEntry) bool {
-	fi, err := e.Info()
-	return err != nil || time.Since(fi.ModTime()) < w.minAge
 }
 
 // sweepAndPace sweeps and returns the delay before the next sweep: Interval,
@@ -174,9 +166,6 @@ func (w *Sweeper) removeDeleted(ctx context.Context, id string) {
 	if !validJobID(id) {
 		return
 	}
-	if _, err := w.srv.root.Lstat(id); errors.Is(err, fs.ErrNotExist) {
-		return // no outputs
-	}
 	keep, err := w.ret.KeepOutputs(ctx, id)
 	if err != nil {
 		w.log.Warn("origin: deleted job's outputs left to the next sweep", "job_id", id, "err", err)
@@ -185,7 +174,7 @@ func (w *Sweeper) removeDeleted(ctx context.Context, id string) {
 	if keep {
 		return
 	}
-	if err := w.srv.RemoveJob(id); err != nil {
+	if err := w.srv.RemoveJob(ctx, id); err != nil {
 		w.log.Error("origin: remove deleted job's outputs; the sweep retries", "job_id", id, "err", err)
 	}
 }

@@ -69,7 +69,7 @@ func TestViewers(t *testing.T) {
 			t.Errorf("%s: %s %s: %d %q, want %d %q", tt.name, tt.method, tt.path, resp.StatusCode, body, tt.status, tt.body)
 		}
 	}
-	if _, ok := f.onDisk("job1/seg1.ts"); !ok {
+	if _, ok := f.stored("job1/seg1.ts"); !ok {
 		t.Error("a refused DELETE under /play/ removed the segment")
 	}
 }

@@ -1,6 +1,7 @@
 package origin
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -37,7 +38,7 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, jobID, name string)
 	}
 	paced := s.paced(w, http.MaxBytesReader(w, r.Body, s.maxBytes))
 	body := &bodyReader{r: paced}
-	n, err := s.store(name, body)
+	n, err := s.store(r.Context(), name, body)
 	paced.done()
 	s.bytesIn.Add(n)
 	s.answerStore(w, jobID, name, body, err)
@@ -61,19 +62,27 @@ func (s *Server) answerStore(w http.ResponseWriter, jobID, name string, body *bo
 		httpError(w, "upload interrupted", http.StatusBadRequest)
 	case errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EEXIST):
 		httpError(w, "path conflicts with a directory", http.StatusConflict)
+	case errors.Is(err, errStorageUnknown):
+		s.log.Warn("origin: storage of job unknown", "job_id", jobID, "err", err)
+		httpError(w, "storage unavailable", http.StatusServiceUnavailable)
 	default:
 		s.log.Error("origin: store failed", "job_id", jobID, "path", name, "err", err)
 		httpError(w, "store failed", http.StatusInternalServerError)
 	}
 }
 
-// store streams body into a hidden temporary file beside name and renames it
-// over name, so a reader sees the old file or the new one, never a part.
-// While it runs, readers of a name with no complete version follow the
-// upload (inflight.go). No fsync: a live segment that a crash loses is
-// replaced within seconds, and fsync per segment would cost more than the
-// stream is worth.
-func (s *Server) store(name string, body io.Reader) (int64, error) {
+// store streams body into a hidden temporary file in the spool, beside
+// name, and hands it to the job's Storage, which makes it name's content
+// atomically (a rename on the filesystem, an upload to S3), so a reader sees
+// the old file or the new one, never a part. While it runs, readers of a
+// name with no complete version follow the upload (inflight.go). No fsync:
+// a live segment that a crash loses is replaced within seconds, and fsync
+// per segment would cost more than the stream is worth.
+func (s *Server) store(ctx context.Context, name string, body io.Reader) (int64, error) {
+	st, err := s.storageOf(ctx, jobOf(name))
+	if err != nil {
+		return 0, err
+	}
 	dir, base := path.Split(name)
 	if err := s.root.MkdirAll(dir, 0o755); err != nil {
 		return 0, fmt.Errorf("create folder %s: %w", dir, err)
@@ -88,7 +97,7 @@ func (s *Server) store(name string, body io.Reader) (int64, error) {
 		err = fmt.Errorf("close %s: %w", tmp, cerr)
 	}
 	if err == nil {
-		err = s.root.Rename(tmp, name)
+		err = st.Put(ctx, s.root, tmp, name)
 	}
 	s.uploads.end(name, up, err == nil)
 	if err != nil {
@@ -188,21 +197,16 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 
 // delete removes one file. A missing file is 204 too: ffmpeg's cleanup and
 // retries are idempotent, and a 404 would only add noise to its log.
-func (s *Server) delete(w http.ResponseWriter, jobID, name string) {
-	fi, err := s.root.Lstat(name)
+func (s *Server) delete(w http.ResponseWriter, r *http.Request, jobID, name string) {
+	st, err := s.storageOf(r.Context(), jobID)
+	if err == nil {
+		err = st.Delete(r.Context(), name)
+	}
 	switch {
-	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
-		w.WriteHeader(http.StatusNoContent)
-		return
-	case err != nil:
-		s.log.Error("origin: delete failed", "job_id", jobID, "path", name, "err", err)
-		httpError(w, "delete failed", http.StatusInternalServerError)
-		return
-	case fi.IsDir():
+	case errors.Is(err, errIsFolder):
 		httpError(w, "is a folder", http.StatusConflict)
 		return
-	}
-	if err := s.root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	case err != nil:
 		s.log.Error("origin: delete failed", "job_id", jobID, "path", name, "err", err)
 		httpError(w, "delete failed", http.StatusInternalServerError)
 		return
@@ -215,17 +219,22 @@ func (s *Server) delete(w http.ResponseWriter, jobID, name string) {
 // outputs succeeds. Revoke the job's upload token first: a write that is
 // still in flight would otherwise recreate the folder (a Sweeper removes
 // such a leftover at a later sweep).
-func (s *Server) RemoveJob(jobID string) error {
+func (s *Server) RemoveJob(ctx context.Context, jobID string) error {
 	if !validJobID(jobID) {
 		return fmt.Errorf("remove outputs of job %q: invalid job id", jobID)
 	}
 	defer s.changes.notifyJob(jobID)
-	var err error
-	for range 3 { // a racing write can refill a folder between scan and rmdir
-		if err = s.root.RemoveAll(jobID); err == nil {
-			s.log.Info("origin: removed job outputs", "job_id", jobID)
-			return nil
-		}
+	st, err := s.markedStorage(ctx, jobID)
+	if err == nil {
+		err = st.DeletePrefix(ctx, jobID+"/")
 	}
-	return fmt.Errorf("remove outputs of job %s: %w", jobID, err)
+	if err == nil { // the spool folder (and its marker) last
+		err = s.root.RemoveAll(jobID)
+	}
+	if err != nil {
+		return fmt.Errorf("remove outputs of job %s: %w", jobID, err)
+	}
+	s.jobStorages.forget(jobID)
+	s.log.Info("origin: removed job outputs", "job_id", jobID)
+	return nil
 }

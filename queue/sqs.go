@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/ezlivestreaming/ezlive/internal/awsconfig"
 	"github.com/google/uuid"
 )
 
@@ -71,7 +71,7 @@ func NewSQS(ctx context.Context, cfg SQSConfig) (*SQS, error) {
 	if cfg.QueueURL == "" && cfg.QueueName == "" {
 		return nil, errors.New("sqs: neither queue URL nor queue name given")
 	}
-	awsCfg, err := loadAWSConfig(ctx, cfg)
+	awsCfg, err := awsconfig.Load(ctx, "sqs", cfg.Region, cfg.Credentials)
 	if err != nil {
 		return nil, err
 	}
@@ -88,24 +88,6 @@ func NewSQS(ctx context.Context, cfg SQSConfig) (*SQS, error) {
 	}
 	q.fifo = strings.HasSuffix(q.url, ".fifo")
 	return q, nil
-}
-
-func loadAWSConfig(ctx context.Context, cfg SQSConfig) (aws.Config, error) {
-	var opts []func(*config.LoadOptions) error
-	if cfg.Region != "" {
-		opts = append(opts, config.WithRegion(cfg.Region))
-	}
-	if cfg.Credentials != nil {
-		opts = append(opts, config.WithCredentialsProvider(cfg.Credentials))
-	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return aws.Config{}, fmt.Errorf("sqs: load AWS config: %w", err)
-	}
-	if awsCfg.Region == "" {
-		return aws.Config{}, errors.New("sqs: no region: set AWS_REGION or the queue's region")
-	}
-	return awsCfg, nil
 }
 
 // resolve finds the queue URL by name, creating the queue if allowed.

@@ -96,6 +96,7 @@ func checkModule(dir string) []problem {
 	m.checkACLBootstrap()
 	m.checkNoReadAllPolicies()
 	m.checkSecretReaders()
+	m.checkPrivateBuckets()
 	return m.problems
 }
 

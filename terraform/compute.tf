@@ -94,6 +94,8 @@ locals {
     worker_node_pool       = local.client_groups.worker.node_pool
     worker_node_class      = local.client_groups.worker.node_class
     origin_data_dir        = "/var/lib/ezlive/origin" # the origin job's default -root
+    origin_storage         = var.origin_storage
+    outputs_bucket         = aws_s3_bucket.outputs.bucket
     api_port               = var.api_port
     origin_port            = var.origin_port
     rtmp_port              = var.rtmp_port

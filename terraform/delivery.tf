@@ -51,6 +51,28 @@ resource "aws_cloudfront_distribution" "playback" {
     }
   }
 
+  # The outputs bucket (storage.tf), read with origin access control.
+  origin {
+    origin_id                = "ezlive-outputs"
+    domain_name              = aws_s3_bucket.outputs.bucket_regional_domain_name
+    origin_access_control_id = aws_cloudfront_origin_access_control.outputs.id
+  }
+
+  # Outputs the origin kept in the bucket (-storage s3): recordings, clips
+  # and finished streams under outputs/<job id>/, straight from S3. The
+  # live edge stays on the origin (/live/, /play/): parts still arriving,
+  # blocking playlist reloads and viewer tokens are its own.
+  ordered_cache_behavior {
+    path_pattern             = "/outputs/*"
+    target_origin_id         = "ezlive-outputs"
+    viewer_protocol_policy   = "redirect-to-https"
+    allowed_methods          = ["GET", "HEAD", "OPTIONS"]
+    cached_methods           = ["GET", "HEAD"]
+    cache_policy_id          = data.aws_cloudfront_cache_policy.caching_optimized.id
+    origin_request_policy_id = data.aws_cloudfront_origin_request_policy.cors_s3.id
+    compress                 = true
+  }
+
   default_cache_behavior {
     target_origin_id       = "ezlive-origin"
     viewer_protocol_policy = "redirect-to-https"

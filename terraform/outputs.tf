@@ -73,3 +73,8 @@ output "node_pools" {
   description = "Nomad node pool of each client node group (what the job files in nomad/ must target)."
   value       = { for k, g in local.client_groups : k => g.node_pool }
 }
+
+output "outputs_bucket" {
+  description = "Bucket of the origin's outputs with origin_storage = \"s3\" (objects outputs/<job id>/...), served by CloudFront under /outputs/."
+  value       = aws_s3_bucket.outputs.bucket
+}

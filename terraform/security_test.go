@@ -31,7 +31,10 @@ import (
 //   - checkNoReadAllPolicies: no role has a managed policy that reads every
 //     SSM parameter;
 //   - checkSecretReaders: a secret parameter is readable only by the roles
-//     of the node groups whose processes use it (secretReaders).
+//     of the node groups whose processes use it (secretReaders);
+//   - checkPrivateBuckets: every bucket blocks public access, is encrypted,
+//     expires what it holds, and has a policy that allows no one at large,
+//     lets CloudFront in only for one distribution and refuses plain HTTP.
 
 // --- instances: private subnets, reached through load balancers -------------------------
 
@@ -745,4 +748,97 @@ func literalStrings(a *hclsyntax.Attribute) []string {
 		out = append(out, e.AsString())
 	}
 	return out
+}
+
+// --- buckets: private, encrypted, expiring ------------------------------------------------
+
+func (m *module) checkPrivateBuckets() {
+	for key, b := range m.resources {
+		if b.Labels[0] != "aws_s3_bucket" {
+			continue
+		}
+		name := b.Labels[1]
+		if !m.bucketHas(name, "aws_s3_bucket_public_access_block", func(c *hclsyntax.Block) bool {
+			return isTrue(c.Body.Attributes["block_public_acls"]) && isTrue(c.Body.Attributes["block_public_policy"]) &&
+				isTrue(c.Body.Attributes["ignore_public_acls"]) && isTrue(c.Body.Attributes["restrict_public_buckets"])
+		}) {
+			m.fail(defect, "%s: %s has no aws_s3_bucket_public_access_block with all four settings true", at(b.DefRange()), key)
+		}
+		if !m.bucketHas(name, "aws_s3_bucket_server_side_encryption_configuration", func(c *hclsyntax.Block) bool {
+			for r := range blocksOf(c.Body, "rule") {
+				for d := range blocksOf(r.Body, "apply_server_side_encryption_by_default") {
+					if a := literalOr(d.Body.Attributes["sse_algorithm"], ""); a == "AES256" || a == "aws:kms" {
+						return true
+					}
+				}
+			}
+			return false
+		}) {
+			m.fail(defect, "%s: %s has no aws_s3_bucket_server_side_encryption_configuration", at(b.DefRange()), key)
+		}
+		if !m.bucketHas(name, "aws_s3_bucket_lifecycle_configuration", func(c *hclsyntax.Block) bool {
+			for r := range blocksOf(c.Body, "rule") {
+				if literalOr(r.Body.Attributes["status"], "") == "Enabled" && firstBlock(r.Body, "expiration") != nil {
+					return true
+				}
+			}
+			return false
+		}) {
+			m.fail(defect, "%s: %s has no enabled lifecycle rule with an expiration (retention)", at(b.DefRange()), key)
+		}
+		if !m.bucketHas(name, "aws_s3_bucket_policy", m.checkBucketPolicy) {
+			m.fail(defect, "%s: %s has no aws_s3_bucket_policy from an aws_iam_policy_document", at(b.DefRange()), key)
+		}
+	}
+}
+
+// bucketHas: a resource of typ on aws_s3_bucket.<bucket> satisfies ok.
+func (m *module) bucketHas(bucket, typ string, ok func(*hclsyntax.Block) bool) bool {
+	for _, c := range m.resources {
+		if c.Labels[0] == typ && slices.Contains(refs(c.Body.Attributes["bucket"], "aws_s3_bucket"), bucket) && ok(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkBucketPolicy: the policy's document allows nobody at large,
+// scopes CloudFront to a distribution (AWS:SourceArn) and denies requests
+// without TLS. It reports false when the document cannot be found.
+func (m *module) checkBucketPolicy(p *hclsyntax.Block) bool {
+	a := p.Body.Attributes["policy"]
+	if a == nil {
+		return false
+	}
+	var doc *hclsyntax.Block
+	for _, t := range hclsyntax.Variables(a.Expr) {
+		if t.RootName() == "data" && attrAt(t, 1) == "aws_iam_policy_document" {
+			doc = m.data["aws_iam_policy_document."+attrAt(t, 2)]
+		}
+	}
+	if doc == nil {
+		return false
+	}
+	denyHTTP := false
+	for st := range blocksOf(doc.Body, "statement") {
+		deny := literalOr(st.Body.Attributes["effect"], "Allow") == "Deny"
+		conditions := map[string]bool{}
+		for c := range blocksOf(st.Body, "condition") {
+			conditions[literalOr(c.Body.Attributes["variable"], "")] = true
+		}
+		denyHTTP = denyHTTP || deny && conditions["aws:SecureTransport"]
+		for pr := range blocksOf(st.Body, "principals") {
+			typ, ids := literalOr(pr.Body.Attributes["type"], ""), literalStrings(pr.Body.Attributes["identifiers"])
+			switch {
+			case !deny && (typ == "*" || slices.Contains(ids, "*")):
+				m.fail(defect, "%s: %s allows anyone (principal *) into the bucket", at(st.DefRange()), doc.Labels[1])
+			case !deny && typ == "Service" && slices.Contains(ids, "cloudfront.amazonaws.com") && !conditions["AWS:SourceArn"]:
+				m.fail(defect, "%s: %s lets every CloudFront distribution read the bucket: add a condition on AWS:SourceArn", at(st.DefRange()), doc.Labels[1])
+			}
+		}
+	}
+	if !denyHTTP {
+		m.fail(defect, "%s: %s does not deny requests without TLS (aws:SecureTransport false)", at(doc.DefRange()), doc.Labels[1])
+	}
+	return true
 }

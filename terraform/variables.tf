@@ -598,3 +598,25 @@ variable "cloudfront_price_class" {
     error_message = "cloudfront_price_class must be PriceClass_100, PriceClass_200 or PriceClass_All."
   }
 }
+
+variable "origin_storage" {
+  type        = string
+  description = "Where `ezlive origin` keeps outputs: \"fs\" (the shared EFS file system) or \"s3\" (the outputs bucket, storage.tf)."
+  default     = "fs"
+
+  validation {
+    condition     = contains(["fs", "s3"], var.origin_storage)
+    error_message = "origin_storage must be \"fs\" or \"s3\"."
+  }
+}
+
+variable "outputs_retention_days" {
+  type        = number
+  description = "Days after which the outputs bucket expires an object under outputs/ (what the origin did not remove when its job was deleted)."
+  default     = 30
+
+  validation {
+    condition     = var.outputs_retention_days >= 1 && floor(var.outputs_retention_days) == var.outputs_retention_days
+    error_message = "outputs_retention_days must be a whole number of days, at least 1."
+  }
+}

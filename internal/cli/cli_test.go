@@ -43,6 +43,8 @@ func TestBadCommandLinesNameTheFlag(t *testing.T) {
 		{"negative client quota", nil, runDev, []string{"-client-quota", "-5", "-redis", "127.0.0.1:1"}, []string{"-client-quota", "-5"}},
 		{"short KEK for the origin", map[string]string{"EZLIVE_DRM_KEK": "c2hvcnQ="}, runOrigin, []string{"-redis", "127.0.0.1:1"},
 			[]string{"-drm-kek", "EZLIVE_DRM_KEK", "32 bytes"}},
+		{"unknown storage", nil, runOrigin, []string{"-storage", "gcs", "-redis", "127.0.0.1:1"}, []string{"-storage", "gcs"}},
+		{"S3 storage without a bucket", nil, runOrigin, []string{"-storage", "s3", "-redis", "127.0.0.1:1"}, []string{"-storage s3", "-s3-bucket"}},
 		{"KEK not base64 for the API", nil, runAPI, []string{"-drm-kek", "not base64!", "-redis", "127.0.0.1:1"}, []string{"-drm-kek", "base64"}},
 	}
 	for _, tt := range tests {

@@ -26,6 +26,7 @@ type devOptions struct {
 	ingestRate   *int
 	data         *string
 	drm          drmFlags
+	storage      storageFlags
 }
 
 // devFlags are the api's and the scheduler's flags together (one -redis, one
@@ -54,6 +55,7 @@ func devFlags() (*flagSet, *devOptions) {
 		originListen: fs.String("origin-listen", "EZLIVE_ORIGIN_LISTEN", defaultOriginAddr, "address the origin listens on"),
 		data:         fs.String("data", "EZLIVE_DATA", ".run/data", "directory for the origin's files"),
 		drm:          addDRM(fs),
+		storage:      addStorage(fs),
 	}
 	o.api.kek = o.drm.kek // one -drm-kek for the embedded origin and API
 	o.sched = &schedulerOptions{
@@ -111,7 +113,12 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	org, err := origin.New(origin.Config{Root: filepath.Join(*o.data, "origin"), Authorizer: uploadAuthorizer{st}, Encrypter: enc, Logger: log,
+	storage, jobStorage, err := o.storage.storage(ctx, st)
+	if err != nil {
+		return err
+	}
+	org, err := origin.New(origin.Config{Root: filepath.Join(*o.data, "origin"), Storage: storage, JobStorage: jobStorage,
+		Authorizer: uploadAuthorizer{st}, Encrypter: enc, Logger: log,
 		Viewers: playback.NewGuard(playback.RedisSigner(rdb), st)})
 	if err != nil {
 		return err

@@ -180,6 +180,7 @@ func (o *apiOptions) server(b *backend, reg *prometheus.Registry) (*apiserver.Se
 type originOptions struct {
 	common       commonFlags
 	listen, root *string
+	storage      storageFlags
 	drm          drmFlags
 	drain        *time.Duration
 	uploadIdle   *time.Duration
@@ -190,11 +191,12 @@ type originOptions struct {
 func originFlags() (*flagSet, *originOptions) {
 	fs := newFlagSet("origin")
 	return fs, &originOptions{
-		common: addCommon(fs),
-		listen: fs.String("listen", "EZLIVE_ORIGIN_LISTEN", defaultOriginAddr, "address the origin listens on"),
-		root:   fs.String("root", "EZLIVE_ORIGIN_ROOT", "data/origin", "directory the outputs are stored in"),
-		drm:    addDRM(fs),
-		drain:  addDrain(fs, "EZLIVE_ORIGIN_DRAIN", defaultDrain),
+		common:  addCommon(fs),
+		listen:  fs.String("listen", "EZLIVE_ORIGIN_LISTEN", defaultOriginAddr, "address the origin listens on"),
+		root:    fs.String("root", "EZLIVE_ORIGIN_ROOT", "data/origin", "directory the outputs are stored in (with -storage s3: uploads in progress)"),
+		storage: addStorage(fs),
+		drm:     addDRM(fs),
+		drain:   addDrain(fs, "EZLIVE_ORIGIN_DRAIN", defaultDrain),
 		uploadIdle: fs.Duration("upload-idle-timeout", "EZLIVE_ORIGIN_UPLOAD_IDLE_TIMEOUT", origin.DefaultUploadIdleTimeout,
 			"fail an upload that sends no byte for this long (readers that follow it end too)"),
 		uploadRate: fs.Int("upload-min-rate", "EZLIVE_ORIGIN_UPLOAD_MIN_RATE", origin.DefaultUploadMinRate,
@@ -219,8 +221,12 @@ func runOrigin(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	storage, jobStorage, err := o.storage.storage(ctx, st)
+	if err != nil {
+		return err
+	}
 	srv, err := origin.New(origin.Config{
-		Root: *o.root, Authorizer: uploadAuthorizer{st}, Encrypter: enc, Logger: log,
+		Root: *o.root, Storage: storage, JobStorage: jobStorage, Authorizer: uploadAuthorizer{st}, Encrypter: enc, Logger: log,
 		Viewers:           playback.NewGuard(playback.RedisSigner(b.rdb), st),
 		UploadIdleTimeout: *o.uploadIdle, UploadMinRate: int64(*o.uploadRate), FailStatic: *o.failStatic,
 	})

@@ -1,6 +1,7 @@
-// Package fauxqstest starts fauxqs, an SQS-compatible server (npm, pinned in
-// test/fauxqs), on a free loopback port for one test and stops it afterwards.
-// It owns only that process; the queue code under test lives in queue/.
+// Package fauxqstest starts fauxqs, an SQS- and S3-compatible server (npm,
+// pinned in test/fauxqs), on a free loopback port for one test and stops it
+// afterwards. It owns only that process (and, for S3, the buckets it makes);
+// the code under test lives in queue/ and origin/.
 package fauxqstest
 
 import (
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"github.com/ezlivestreaming/ezlive/internal/testenv"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,6 +65,28 @@ func Start(t testing.TB) (endpoint string) {
 	endpoint, err = readEndpoint(stdout)
 	if err != nil {
 		t.Fatalf("fauxqs did not start: %v\n%s", err, stderr.String())
+	}
+	return endpoint
+}
+
+// StartS3 runs fauxqs as Start does and creates buckets in it; S3 clients
+// reach it path-style at the returned endpoint.
+func StartS3(t testing.TB, buckets ...string) (endpoint string) {
+	t.Helper()
+	endpoint = Start(t)
+	for _, b := range buckets {
+		req, err := http.NewRequest(http.MethodPut, endpoint+"/"+b, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("create bucket %s: %v", b, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("create bucket %s: status %d", b, resp.StatusCode)
+		}
 	}
 	return endpoint
 }

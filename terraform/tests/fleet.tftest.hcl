@@ -136,11 +136,18 @@ run "fleet" {
     error_message = "every instance, workers included, in private subnets without a public address"
   }
   assert {
-    condition = (one(aws_cloudfront_distribution.playback.origin).custom_origin_config[0].origin_protocol_policy == "https-only"
-      && one(aws_cloudfront_distribution.playback.origin).domain_name == "origin.live.example.com"
+    condition = (one([for o in aws_cloudfront_distribution.playback.origin : o if o.origin_id == "ezlive-origin"]).custom_origin_config[0].origin_protocol_policy == "https-only"
+      && one([for o in aws_cloudfront_distribution.playback.origin : o if o.origin_id == "ezlive-origin"]).domain_name == "origin.live.example.com"
       && aws_lb_listener.origin_read.protocol == "HTTPS" && aws_lb_listener.origin_read.port == 443
     && aws_lb_listener.origin_read.certificate_arn == aws_acm_certificate_validation.origin[0].certificate_arn)
     error_message = "CloudFront reaches the origin over HTTPS only, by a name its certificate matches"
+  }
+  assert {
+    condition = (aws_s3_bucket_public_access_block.outputs.block_public_acls && aws_s3_bucket_public_access_block.outputs.block_public_policy
+      && aws_s3_bucket_public_access_block.outputs.ignore_public_acls && aws_s3_bucket_public_access_block.outputs.restrict_public_buckets
+      && one([for o in aws_cloudfront_distribution.playback.origin : o if o.origin_id == "ezlive-outputs"]).origin_access_control_id == aws_cloudfront_origin_access_control.outputs.id
+    && one(aws_cloudfront_distribution.playback.ordered_cache_behavior).path_pattern == "/outputs/*")
+    error_message = "the outputs bucket is private and CloudFront reads its outputs/ path with origin access control"
   }
   assert {
     condition = (aws_route53_record.origin[0].name == "origin.live.example.com"
