@@ -113,3 +113,22 @@ func DecodeTimecode(luma []byte, w, h, stride int) (uint32, bool) {
 	}
 	return v, c == v%timecodeCheck
 }
+
+// TimecodeLayout is the layout a reader in another language needs, as JSON.
+type TimecodeLayout struct {
+	Width     int `json:"width"` // of the frame the other figures are in
+	X         int `json:"x"`
+	Y         int `json:"y"`
+	Block     int `json:"block"`
+	Row       int `json:"row"`
+	Blocks    int `json:"blocks"`
+	Bits      int `json:"bits"`
+	CheckBits int `json:"checkBits"`
+	Check     int `json:"check"`
+}
+
+// Layout is the time code's layout.
+func Layout() TimecodeLayout {
+	return TimecodeLayout{Width: width, X: TimecodeX, Y: TimecodeY, Block: TimecodeBlock, Row: TimecodeRow,
+		Blocks: TimecodeBlocks, Bits: timecodeBits, CheckBits: timecodeCheckBits, Check: timecodeCheck}
+}
