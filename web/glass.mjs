@@ -10,7 +10,8 @@
 //   node glass.mjs cases.json out.json
 //
 // cases.json: {"layout": {...testfeed.TimecodeLayout}, "settleSeconds": 5,
-// "seconds": 20, "cases": [{"name", "player", "url", "lowLatency"}]}.
+// "seconds": 20, "cases": [{"name", "player", "config", "url", "lowLatency"}]}
+// (config: more of the player's configuration, see players.mjs).
 // out.json gets one figure per case, in order; a case that did not play has
 // its error instead.
 
@@ -30,7 +31,9 @@ try {
     } catch (err) {
       results.push({ ...c, error: String(err.message ?? err) });
     }
-    console.error(`glass: ${c.name} in ${c.player}: ${JSON.stringify(results.at(-1).median ?? results.at(-1).error)} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+    const r = results.at(-1);
+    const got = r.error ?? `median ${r.median} s, ${r.frames} frames read, ${r.failures} not`;
+    console.error(`glass: ${c.name} in ${c.label ?? c.player}: ${got} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
   }
 } finally {
   await browser.close();
@@ -38,7 +41,7 @@ try {
 }
 
 async function measure(c) {
-  const page = await open(browser.context, c.player, c.url, { lowLatency: c.lowLatency });
+  const page = await open(browser.context, c.player, c.url, { lowLatency: c.lowLatency, config: c.config ?? {} });
   try {
     await page.evaluate(readTimecodes, layout);
     await page.waitForTimeout(settleSeconds * 1000);

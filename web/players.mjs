@@ -15,15 +15,16 @@ const SCRIPTS = {
 export const PLAYERS = Object.keys(SCRIPTS);
 
 // open plays url with player (one of PLAYERS) in a new page of context and
-// resolves once the video plays; lowLatency is the job's Low_latency_mode.
+// resolves once the video plays; lowLatency is the job's Low_latency_mode,
+// config more of the player's own configuration (a lever to try).
 // The page has globalThis.estimate(), the player's own latency estimate in
 // seconds. It throws the player's fatal error, if any.
-export async function open(context, player, url, { lowLatency = false, timeoutMs = 60_000, onError = () => {} } = {}) {
+export async function open(context, player, url, { lowLatency = false, config = {}, timeoutMs = 60_000, onError = () => {} } = {}) {
   const page = await context.newPage();
   page.on('pageerror', (err) => onError(`page error: ${err.message}`));
   await page.setContent('<video id="v" muted playsinline width="640"></video>');
   await page.addScriptTag({ path: SCRIPTS[player] });
-  await page.evaluate(START[player], { url, lowLatency });
+  await page.evaluate(START[player], { url, lowLatency, config });
   await page.waitForFunction(
     () => {
       const v = document.getElementById('v');
@@ -43,7 +44,7 @@ export async function open(context, player, url, { lowLatency = false, timeoutMs
 // START runs in the page: it starts the player and defines estimate().
 // Function expressions: Playwright sends a function's source to the page.
 const START = {
-  shaka: async function ({ url, lowLatency }) {
+  shaka: async function ({ url, lowLatency, config }) {
     const shaka = globalThis.shaka;
     shaka.polyfill.installAll();
     const video = document.getElementById('v');
@@ -53,6 +54,7 @@ const START = {
       streaming: { lowLatencyMode: lowLatency },
       manifest: { dash: { ignoreSuggestedPresentationDelay: !lowLatency } },
     });
+    player.configure(config);
     player.addEventListener('error', (e) => {
       globalThis.playerError = `Shaka error ${e.detail?.code}`;
     });
@@ -61,9 +63,9 @@ const START = {
     await player.load(url);
     video.play();
   },
-  'hls.js': function ({ url, lowLatency }) {
+  'hls.js': function ({ url, lowLatency, config }) {
     const video = document.getElementById('v');
-    const hls = new globalThis.Hls({ lowLatencyMode: lowLatency });
+    const hls = new globalThis.Hls({ lowLatencyMode: lowLatency, ...config });
     globalThis.hls = hls;
     hls.on(globalThis.Hls.Events.ERROR, (_, d) => {
       if (d.fatal) globalThis.playerError = `${d.type}: ${d.details}`;
@@ -75,10 +77,11 @@ const START = {
     hls.loadSource(url);
     hls.attachMedia(video);
   },
-  'dash.js': function ({ url, lowLatency }) {
+  'dash.js': function ({ url, lowLatency, config }) {
     const video = document.getElementById('v');
     const player = globalThis.dashjs.MediaPlayer().create();
     player.updateSettings({ streaming: { lowLatencyEnabled: lowLatency } });
+    player.updateSettings(config);
     player.on(globalThis.dashjs.MediaPlayer.events.ERROR, (e) => {
       globalThis.playerError = `dash.js error ${e.error?.code}: ${e.error?.message}`;
     });

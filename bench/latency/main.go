@@ -11,12 +11,14 @@
 // 4 s segments; and as the baseline, the same feed through a bare ffmpeg
 // writing HLS of 1 s segments (no platform code), served from a directory.
 // Players: Shaka Player, hls.js (HLS), dash.js (DASH), on bare pages
-// (web/players.mjs). Without -url it starts its own system (a private
+// (web/players.mjs), each as configured for the demo page and tests and,
+// for some, with a lever to compare in the same run (catching up by playing
+// faster). Without -url it starts its own system (a private
 // redis-server and `ezlive dev` on free loopback ports) and stops it
 // afterwards. It prints figures and asserts nothing; web/test/latency.test.mjs
 // checks that each player plays at the live edge.
 //
-//	go run ./bench/latency [-ezlive bin/ezlive] [-url http://127.0.0.1:1080] [-seconds 20]
+//	go run ./bench/latency [-ezlive bin/ezlive] [-url http://127.0.0.1:1080] [-seconds 20] [-renditions 1]
 package main
 
 import (
@@ -45,21 +47,39 @@ type format struct {
 	stream     string // Stream_type
 	segment    int    // seconds
 	lowLatency bool
-	players    []string
+	players    []player
 }
 
+// player is a player of web/players.mjs, with more of its configuration:
+// a lever measured side by side with the player as the page configures it.
+type player struct {
+	label, name string
+	config      map[string]any
+}
+
+var (
+	shaka  = player{"shaka", "shaka", nil}
+	hlsJS  = player{"hls.js", "hls.js", nil}
+	dashJS = player{"dash.js", "dash.js", nil}
+	// Catching up: playing at up to 1.5× (hls.js) or 1.25× (Shaka) while
+	// behind the player's target.
+	hlsJSCatchUp = player{"hls.js 1.5×", "hls.js", map[string]any{"maxLiveSyncPlaybackRate": 1.5}}
+	shakaSync    = player{"shaka sync", "shaka", map[string]any{"streaming": map[string]any{"liveSync": map[string]any{
+		"enabled": true, "targetLatency": 1, "maxPlaybackRate": 1.25}}}}
+)
+
 var formats = []format{
-	{"low-latency HLS", "hls", 1, true, []string{"shaka", "hls.js"}},
-	{"low-latency DASH", "dash", 1, true, []string{"shaka", "dash.js"}},
-	{"DASH", "dash", 4, false, []string{"shaka", "dash.js"}},
+	{"low-latency HLS", "hls", 1, true, []player{shaka, shakaSync, hlsJS, hlsJSCatchUp}},
+	{"low-latency DASH", "dash", 1, true, []player{shaka, shakaSync, dashJS}},
+	{"DASH", "dash", 4, false, []player{shaka, dashJS}},
 }
 
 // baseline is the bare ffmpeg HLS output.
-var baseline = format{"bare ffmpeg HLS", "hls", 1, false, []string{"hls.js", "shaka"}}
+var baseline = format{"bare ffmpeg HLS", "hls", 1, false, []player{hlsJS, shaka}}
 
 // result is one case's figures, as web/glass.mjs writes them (seconds).
 type result struct {
-	Name, Player     string
+	Name, Label      string
 	Error            string
 	Median, P10, P90 float64
 	Frames, Failures int
@@ -71,24 +91,27 @@ type result struct {
 }
 
 type glassCase struct {
-	Name       string `json:"name"`
-	Player     string `json:"player"`
-	URL        string `json:"url"`
-	LowLatency bool   `json:"lowLatency"`
+	Name       string         `json:"name"`
+	Label      string         `json:"label"`
+	Player     string         `json:"player"`
+	Config     map[string]any `json:"config,omitempty"`
+	URL        string         `json:"url"`
+	LowLatency bool           `json:"lowLatency"`
 }
 
 func main() {
 	bin := flag.String("ezlive", "bin/ezlive", "ezlive binary to start the system with (`make build`)")
 	url := flag.String("url", "", "API base URL of a running system with test feeds (default: start one)")
 	seconds := flag.Int("seconds", 20, "seconds measured per player, after 5 s of play")
+	renditions := flag.Int("renditions", 0, "video renditions of the sample ladder to keep, smallest first (default all); 1 where the machine cannot encode the whole ladder in real time")
 	flag.Parse()
-	if err := run(*bin, *url, *seconds); err != nil {
+	if err := run(*bin, *url, *seconds, *renditions); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/latency:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin, url string, seconds int) error {
+func run(bin, url string, seconds, renditions int) error {
 	dir, err := os.MkdirTemp("", "ezlive-bench-latency-")
 	if err != nil {
 		return err
@@ -102,7 +125,7 @@ func run(bin, url string, seconds int) error {
 		defer stop()
 		url = apiURL
 	}
-	g := glass{dir: dir, seconds: seconds}
+	g := glass{dir: dir, seconds: seconds, renditions: renditions}
 	fmt.Printf("glass-to-glass latency in Chromium: %d s of presented frames per player after 5 s of play; 2 shared cores, so figures are noisy: read medians\n", seconds)
 	var all []result
 	rs, err := g.bare(baseline)
@@ -123,19 +146,19 @@ func run(bin, url string, seconds int) error {
 }
 
 func printTable(all []result) {
-	fmt.Printf("%-18s %-8s %7s %6s %6s %7s %8s %6s %9s %7s %9s  %s\n",
+	fmt.Printf("%-18s %-12s %7s %6s %6s %7s %8s %6s %9s %7s %9s  %s\n",
 		"format", "player", "median", "p10", "p90", "frames", "no code", "stalls", "estimate", "ahead", "picture", "load average")
 	for _, r := range all {
 		if r.Error != "" {
-			fmt.Printf("%-18s %-8s did not play: %s  (%s)\n", r.Name, r.Player, r.Error, r.Load)
+			fmt.Printf("%-18s %-12s did not play: %s  (%s)\n", r.Name, r.Label, r.Error, r.Load)
 			continue
 		}
 		estimate := "-"
 		if r.Estimate != nil {
 			estimate = fmt.Sprintf("%.2fs", *r.Estimate)
 		}
-		fmt.Printf("%-18s %-8s %6.2fs %5.2fs %5.2fs %7d %8d %6d %9s %6.2fs %9s  %s\n",
-			r.Name, r.Player, r.Median, r.P10, r.P90, r.Frames, r.Failures, r.Stalls, estimate, r.Ahead,
+		fmt.Printf("%-18s %-12s %6.2fs %5.2fs %5.2fs %7d %8d %6d %9s %6.2fs %9s  %s\n",
+			r.Name, r.Label, r.Median, r.P10, r.P90, r.Frames, r.Failures, r.Stalls, estimate, r.Ahead,
 			fmt.Sprintf("%dx%d", r.Width, r.Height), r.Load)
 	}
 	fmt.Println("estimate: the player's own (Shaka liveLatency, hls.js wall clock - playingDate or else hls.latency, dash.js getCurrentLiveLatency); ahead: buffered beyond the playhead")
@@ -143,15 +166,16 @@ func printTable(all []result) {
 
 // glass runs web/glass.mjs.
 type glass struct {
-	dir     string
-	seconds int
+	dir        string
+	seconds    int
+	renditions int // of the sample ladder, 0 for all
 }
 
 // play measures url in each of f's players.
 func (g glass) play(f format, url string) ([]result, error) {
 	var cases []glassCase
 	for _, p := range f.players {
-		cases = append(cases, glassCase{Name: f.name, Player: p, URL: url, LowLatency: f.lowLatency})
+		cases = append(cases, glassCase{Name: f.name, Label: p.label, Player: p.name, Config: p.config, URL: url, LowLatency: f.lowLatency})
 	}
 	in, out := filepath.Join(g.dir, "cases.json"), filepath.Join(g.dir, "glass.json")
 	b, err := json.Marshal(map[string]any{"layout": testfeed.Layout(), "settleSeconds": 5, "seconds": g.seconds, "cases": cases})
@@ -184,7 +208,7 @@ func (g glass) play(f format, url string) ([]result, error) {
 func (g glass) job(api *client.Client, f format) ([]result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	spec, err := sampleSpec(f)
+	spec, err := sampleSpec(f, g.renditions)
 	if err != nil {
 		return nil, err
 	}
@@ -207,8 +231,9 @@ func (g glass) job(api *client.Client, f format) ([]result, error) {
 }
 
 // sampleSpec is the demo page's sample job with f's stream type, segments
-// and mode (and keyframes no further apart than a segment).
-func sampleSpec(f format) ([]byte, error) {
+// and mode (and keyframes no further apart than a segment), and its first
+// renditions video renditions if renditions > 0.
+func sampleSpec(f format, renditions int) ([]byte, error) {
 	b, err := os.ReadFile("web/static/sample_live_job.json")
 	if err != nil {
 		return nil, err
@@ -221,6 +246,10 @@ func sampleSpec(f format) ([]byte, error) {
 	spec["Output"]["Segment_duration"] = f.segment
 	spec["Output"]["Low_latency_mode"] = f.lowLatency
 	outputs, _ := spec["Output"]["Video_outputs"].([]any)
+	if renditions > 0 && renditions < len(outputs) {
+		outputs = outputs[:renditions]
+		spec["Output"]["Video_outputs"] = outputs
+	}
 	for _, o := range outputs {
 		if o, ok := o.(map[string]any); ok {
 			o["Gop_size"] = min(f.segment, 2) // a keyframe starts every segment
