@@ -142,11 +142,11 @@ func (p *Packager) reportsLocked(playlist string) []Report {
 // for a run's first chunks leave the encoder late, in the burst that follows
 // the input probe, and later ones may be held up by load; so the dates of
 // the first parts may move earlier once, by that burst. A run whose chunks
-// carry no prft is anchored by its first chunk: the time it arrived minus
-// its end.
+// carry no usable prft is anchored by its first chunk: the time it arrived
+// minus its end.
 func (p *Packager) partDate(run string, start, end float64, c Chunk, timescale float64) time.Time {
 	a, ok := p.anchors[run]
-	if !c.Produced.IsZero() {
+	if producedInChunk(c, timescale) {
 		if pa := c.Produced.Add(-seconds2duration(float64(c.ProducedAt) / timescale)); !ok || pa.Before(a) {
 			a, ok = pa, true
 			p.anchors[run] = a
@@ -157,6 +157,18 @@ func (p *Packager) partDate(run string, start, end float64, c Chunk, timescale f
 		p.anchors[run] = a
 	}
 	return a.Add(seconds2duration(start))
+}
+
+// producedInChunk: the chunk has a producer reference time for a media time
+// within a second of the chunk. Under load (with ffmpeg's "pts has no
+// value" warnings) players were seen dating the stream about 2^63 ns back:
+// a prft media time far outside its chunk, which must not anchor the run.
+func producedInChunk(c Chunk, timescale float64) bool {
+	if c.Produced.IsZero() {
+		return false
+	}
+	at, from := float64(c.ProducedAt), float64(c.DecodeTime)
+	return at >= from-timescale && at <= from+float64(c.Duration)+timescale
 }
 
 func seconds2duration(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

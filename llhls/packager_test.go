@@ -138,6 +138,20 @@ func TestPackagerDatesFollowProducerReferenceTime(t *testing.T) {
 	}
 }
 
+// A prft whose media time is not the chunk's (as under load) is not
+// believed: the chunk is dated by its arrival.
+func TestPartDateIgnoresAPrftOutsideItsChunk(t *testing.T) {
+	p := NewPackager(Config{Publish: func(string, []byte) {}, Now: func() time.Time { return t0 }})
+	bogus := Chunk{DecodeTime: 90000, Duration: 45000, Produced: t0.Add(-time.Hour), ProducedAt: 1 << 63}
+	if got, want := p.partDate("g1p0", 1, 1.5, bogus, 90000), t0.Add(-500*time.Millisecond); !got.Equal(want) {
+		t.Errorf("dated %v, want %v (arrival minus end, plus start)", got, want)
+	}
+	good := Chunk{DecodeTime: 135000, Duration: 45000, Produced: t0.Add(-time.Hour), ProducedAt: 135000}
+	if got, want := p.partDate("g1p0", 1.5, 2, good, 90000), t0.Add(-time.Hour); !got.Equal(want) {
+		t.Errorf("dated %v, want %v (the prft's wall clock)", got, want)
+	}
+}
+
 // Chunks that arrive before their initialisation segment is read cannot
 // be timed: the segment is left out rather than listed wrong.
 func TestPackagerNeedsTheInitSegment(t *testing.T) {
