@@ -20,6 +20,11 @@
 // PART-HOLD-BACK (three parts) behind the live edge; others read the same
 // playlist as standard HLS and stay HOLD-BACK (three segments) behind.
 //
+// Each segment's EXT-X-PROGRAM-DATE-TIME is the encoder's wall clock for its
+// media time, from the chunks' producer reference time (prft boxes, written
+// in low-latency mode), so that a player's own latency estimate counts from
+// the encoder, as it does for DASH.
+//
 // The package holds no I/O: Publish hands each playlist version to the
 // caller.
 package llhls

@@ -136,15 +136,39 @@ func (p *Packager) reportsLocked(playlist string) []Report {
 	return reports
 }
 
-// partDate is the wall-clock time of media time t (seconds) in run,
-// anchored by the run's first chunk: the time it arrived minus its end.
-func (p *Packager) partDate(run string, start, end float64) time.Time {
+// partDate is the wall-clock time of media time start (seconds) in run. It
+// is anchored on the producer reference time (prft) of the run's chunks:
+// the encoder's wall clock at a media time. The earliest mapping seen wins,
+// for a run's first chunks leave the encoder late, in the burst that follows
+// the input probe, and later ones may be held up by load; so the dates of
+// the first parts may move earlier once, by that burst. A run whose chunks
+// carry no usable prft is anchored by its first chunk: the time it arrived
+// minus its end.
+func (p *Packager) partDate(run string, start, end float64, c Chunk, timescale float64) time.Time {
 	a, ok := p.anchors[run]
+	if producedInChunk(c, timescale) {
+		if pa := c.Produced.Add(-seconds2duration(float64(c.ProducedAt) / timescale)); !ok || pa.Before(a) {
+			a, ok = pa, true
+			p.anchors[run] = a
+		}
+	}
 	if !ok {
 		a = p.cfg.Now().Add(-seconds2duration(end))
 		p.anchors[run] = a
 	}
 	return a.Add(seconds2duration(start))
+}
+
+// producedInChunk: the chunk has a producer reference time for a media time
+// within a second of the chunk. Under load (with ffmpeg's "pts has no
+// value" warnings) players were seen dating the stream about 2^63 ns back:
+// a prft media time far outside its chunk, which must not anchor the run.
+func producedInChunk(c Chunk, timescale float64) bool {
+	if c.Produced.IsZero() {
+		return false
+	}
+	at, from := float64(c.ProducedAt), float64(c.DecodeTime)
+	return at >= from-timescale && at <= from+float64(c.Duration)+timescale
 }
 
 func seconds2duration(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
@@ -218,7 +242,7 @@ func (u *segmentUpload) Write(b []byte) (int, error) {
 		start := float64(c.DecodeTime) / ts
 		dur := float64(c.Duration) / ts
 		part := Part{Offset: c.Offset, Length: c.Length, Duration: dur, Independent: c.Independent}
-		r.pl.AddPart(u.uri, part, u.p.partDate(u.run, start, start+dur))
+		r.pl.AddPart(u.uri, part, u.p.partDate(u.run, start, start+dur, c, ts))
 	}
 	u.p.publishLocked(u.playlist, r)
 	return len(b), nil

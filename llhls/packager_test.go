@@ -107,6 +107,51 @@ func TestPackagerPublishesEveryChunk(t *testing.T) {
 	}
 }
 
+// With producer reference time, dates are the encoder's wall clock, not
+// the time chunks arrive (the clock here is days away from both).
+func TestPackagerDatesFollowProducerReferenceTime(t *testing.T) {
+	before := time.Now().Add(-time.Second) // prft is rounded to ms; ffmpeg runs faster than real time
+	dir := chunkedCMAF(t, "-write_prft", "1", "-utc_timing_url", "http://127.0.0.1/time")
+	after := time.Now()
+	pub := &published{versions: map[string][]string{}}
+	p := NewPackager(Config{TargetDuration: 1, PartTarget: 0.54, Window: 6, FirstMSN: 500,
+		Publish: pub.publish, Now: func() time.Time { return t0 }})
+	const pl = "media_0.m3u8"
+	upload(t, p.Init(pl, "init-0.mp4"), filepath.Join(dir, "init-0.mp4"))
+	for n := 1; n <= 2; n++ {
+		name := fmt.Sprintf("chunk-0-%05d.m4s", n)
+		upload(t, p.Segment(pl, "g1p0", "init-0.mp4", name), filepath.Join(dir, name))
+	}
+	dates := regexp.MustCompile(`#EXT-X-PROGRAM-DATE-TIME:(\S+)`).FindAllStringSubmatch(pub.last(pl), -1)
+	if len(dates) != 2 {
+		t.Fatalf("%d dates, want 2:\n%s", len(dates), pub.last(pl))
+	}
+	for i, m := range dates {
+		d, err := time.Parse(time.RFC3339Nano, m[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Segment i starts i s into the media; ffmpeg wrote it all at once.
+		if start := d.Add(time.Duration(i) * time.Second); start.Before(before) || start.After(after.Add(time.Duration(i)*time.Second)) {
+			t.Errorf("segment %d dated %v, not by ffmpeg's clock (%v to %v)", i, d, before, after)
+		}
+	}
+}
+
+// A prft whose media time is not the chunk's (as under load) is not
+// believed: the chunk is dated by its arrival.
+func TestPartDateIgnoresAPrftOutsideItsChunk(t *testing.T) {
+	p := NewPackager(Config{Publish: func(string, []byte) {}, Now: func() time.Time { return t0 }})
+	bogus := Chunk{DecodeTime: 90000, Duration: 45000, Produced: t0.Add(-time.Hour), ProducedAt: 1 << 63}
+	if got, want := p.partDate("g1p0", 1, 1.5, bogus, 90000), t0.Add(-500*time.Millisecond); !got.Equal(want) {
+		t.Errorf("dated %v, want %v (arrival minus end, plus start)", got, want)
+	}
+	good := Chunk{DecodeTime: 135000, Duration: 45000, Produced: t0.Add(-time.Hour), ProducedAt: 135000}
+	if got, want := p.partDate("g1p0", 1.5, 2, good, 90000), t0.Add(-time.Hour); !got.Equal(want) {
+		t.Errorf("dated %v, want %v (the prft's wall clock)", got, want)
+	}
+}
+
 // Chunks that arrive before their initialisation segment is read cannot
 // be timed: the segment is left out rather than listed wrong.
 func TestPackagerNeedsTheInitSegment(t *testing.T) {

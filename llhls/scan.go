@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/Eyevinn/mp4ff/mp4"
 )
@@ -48,7 +49,15 @@ type Chunk struct {
 	// Independent: the chunk starts with a sync sample, so a player can
 	// start decoding there.
 	Independent bool
+	// Produced is the producer reference time of the chunk's prft box, if
+	// it has one: the encoder's wall clock at media time ProducedAt (in the
+	// track's timescale).
+	Produced   time.Time
+	ProducedAt uint64
 }
+
+// maxPrftSize bounds a prft box: 32 bytes in version 1.
+const maxPrftSize = 64
 
 // maxMoofSize bounds the moof box a Scanner holds to decode; a 0.5 s
 // chunk's moof is a few hundred bytes.
@@ -68,7 +77,8 @@ type Scanner struct {
 	// the box being read: its type, and what is left of its payload
 	boxType string
 	left    int64
-	moof    []byte // the whole moof box, while boxType is "moof"
+	moof    []byte // the whole moof box, while boxType is "moof" (or the prft box)
+	prft    *Chunk // Produced and ProducedAt of the prft box before the moof
 
 	pending *Chunk // from the last moof, completed by its mdat
 	chunks  []Chunk
@@ -128,6 +138,9 @@ func (s *Scanner) readHeader(p []byte) []byte {
 	}
 	s.boxType = string(s.hdr[4:8])
 	s.left = size - int64(need)
+	if s.boxType == "prft" && size <= maxPrftSize {
+		s.moof = append(s.moof[:0], s.hdr[:need]...)
+	}
 	if s.boxType == "moof" {
 		if size > maxMoofSize {
 			s.err = fmt.Errorf("moof at %d is %d bytes", s.off-int64(need), size)
@@ -145,7 +158,7 @@ func (s *Scanner) readPayload(p []byte) []byte {
 	if n > s.left {
 		n = s.left
 	}
-	if s.boxType == "moof" {
+	if s.boxType == "moof" || (s.boxType == "prft" && len(s.moof) > 0) {
 		s.moof = append(s.moof, p[:n]...)
 	}
 	s.left -= n
@@ -159,11 +172,18 @@ func (s *Scanner) readPayload(p []byte) []byte {
 
 func (s *Scanner) endBox() {
 	switch s.boxType {
+	case "prft":
+		s.prft = decodePrft(s.moof)
+		s.moof = s.moof[:0]
 	case "moof":
 		c, err := s.decodeMoof()
 		if err != nil {
 			s.err = err
 			return
+		}
+		if s.prft != nil {
+			c.Produced, c.ProducedAt = s.prft.Produced, s.prft.ProducedAt
+			s.prft = nil
 		}
 		s.pending = &c
 	case "mdat":
@@ -176,6 +196,39 @@ func (s *Scanner) endBox() {
 		}
 	}
 	s.boxType = ""
+}
+
+// decodePrft reads a prft box (ISO/IEC 14496-12 8.16.5): its NTP timestamp
+// and media time. A box it cannot read gives nil: the chunk just has no
+// producer time.
+func decodePrft(b []byte) *Chunk {
+	const header = 8 + 4 + 4 // box header, version and flags, reference_track_ID
+	if len(b) < header+8+4 {
+		return nil
+	}
+	ntp := binary.BigEndian.Uint64(b[header:])
+	var media uint64
+	switch b[8] {
+	case 0:
+		media = uint64(binary.BigEndian.Uint32(b[header+8:]))
+	case 1:
+		if len(b) < header+8+8 {
+			return nil
+		}
+		media = binary.BigEndian.Uint64(b[header+8:])
+	default:
+		return nil
+	}
+	return &Chunk{Produced: ntpTime(ntp), ProducedAt: media}
+}
+
+// ntpTime converts a 64-bit NTP timestamp (seconds since 1900 and a binary
+// fraction) to a time.
+func ntpTime(ntp uint64) time.Time {
+	const unixToNTP = 2208988800 // seconds from 1900 to 1970
+	sec := int64(ntp>>32) - unixToNTP
+	frac := int64((ntp & 0xffffffff) * uint64(time.Second) >> 32)
+	return time.Unix(sec, frac)
 }
 
 // decodeMoof reads the timing of the moof held in s.moof.

@@ -7,18 +7,19 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // chunkedCMAF has ffmpeg's dash muxer write 3 s of video and audio as
 // 1 s segments of 0.5 s chunks, as a low-latency job's transcoder does,
-// and returns the folder.
-func chunkedCMAF(t *testing.T) string {
+// and returns the folder. extra are more dash muxer options.
+func chunkedCMAF(t *testing.T, extra ...string) string {
 	t.Helper()
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		t.Fatal("ffmpeg not installed: apt-get install ffmpeg")
 	}
 	dir := t.TempDir()
-	cmd := exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
+	argv := []string{"-hide_banner", "-nostdin", "-loglevel", "error",
 		"-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-f", "lavfi", "-i", "sine=sample_rate=48000",
 		"-t", "3", "-map", "0:v", "-map", "1:a",
 		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "25", "-keyint_min", "25", "-sc_threshold", "0",
@@ -26,8 +27,8 @@ func chunkedCMAF(t *testing.T) string {
 		"-f", "dash", "-seg_duration", "1", "-use_template", "1", "-use_timeline", "0",
 		"-adaptation_sets", "id=0,streams=v id=1,streams=a", "-dash_segment_type", "mp4",
 		"-init_seg_name", "init-$RepresentationID$.mp4", "-media_seg_name", "chunk-$RepresentationID$-$Number%05d$.m4s",
-		"-ldash", "1", "-streaming", "1", "-frag_type", "duration", "-frag_duration", "0.5",
-		filepath.Join(dir, "master.mpd"))
+		"-ldash", "1", "-streaming", "1", "-frag_type", "duration", "-frag_duration", "0.5"}
+	cmd := exec.Command("ffmpeg", append(append(argv, extra...), filepath.Join(dir, "master.mpd"))...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("ffmpeg: %v\n%s", err, out)
 	}
@@ -120,5 +121,40 @@ func TestParseInitRefusesMedia(t *testing.T) {
 	}
 	if _, err := ParseInit(b); err == nil {
 		t.Error("a media segment was read as an init segment")
+	}
+}
+
+// With -write_prft (which needs a UTCTiming URL), as in low-latency mode,
+// every chunk carries the encoder's wall clock: read while ffmpeg ran.
+func TestScannerReadsProducerReferenceTime(t *testing.T) {
+	before := time.Now().Add(-time.Millisecond) // prft is rounded to ms
+	dir := chunkedCMAF(t, "-write_prft", "1", "-utc_timing_url", "http://127.0.0.1/time")
+	after := time.Now()
+	tr := readTrack(t, dir, 0)
+	b, err := os.ReadFile(filepath.Join(dir, "chunk-0-00002.m4s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewScanner(tr)
+	_, _ = s.Write(b)
+	chunks := s.Chunks()
+	if len(chunks) != 2 {
+		t.Fatalf("%d chunks, want 2: %v", len(chunks), s.Err())
+	}
+	for i, c := range chunks {
+		if c.Produced.Before(before) || c.Produced.After(after) {
+			t.Errorf("chunk %d: produced at %v, outside ffmpeg's run %v to %v", i, c.Produced, before, after)
+		}
+		if c.ProducedAt < c.DecodeTime || c.ProducedAt > c.DecodeTime+c.Duration {
+			t.Errorf("chunk %d: prft media time %d outside the chunk's %d+%d", i, c.ProducedAt, c.DecodeTime, c.Duration)
+		}
+	}
+}
+
+func TestNTPTime(t *testing.T) {
+	// 2026-11-24T10:00:00.5Z: seconds since 1900, and half a second.
+	ntp := uint64(t0.Unix()+2208988800)<<32 | 1<<31
+	if got, want := ntpTime(ntp), t0.Add(500*time.Millisecond); !got.Equal(want) {
+		t.Errorf("ntpTime = %v, want %v", got, want)
 	}
 }

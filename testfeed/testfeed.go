@@ -50,7 +50,7 @@ func args(ingestURL string, withClock bool) []string {
 		"-hide_banner", "-nostdin", "-nostats", "-loglevel", "error",
 		"-re", "-f", "lavfi", "-i", video,
 		"-re", "-f", "lavfi", "-i", "sine=frequency=1000:beep_factor=4:sample_rate=48000",
-		"-map", "0:v", "-map", "1:a",
+		"-map", "0:v", "-map", "1:a", "-vf", timecode(),
 		"-c:v", ffmpeg.Encoder("h264"), "-preset", "ultrafast", "-tune", "zerolatency",
 		"-pix_fmt", "yuv420p", "-g", fmt.Sprint(2 * framerate), "-keyint_min", fmt.Sprint(2 * framerate),
 		"-b:v", "2000k", "-maxrate", "2000k", "-bufsize", "2000k",

@@ -1,11 +1,24 @@
-// Command latency measures end-to-end live latency in the browser (issue 8
-// §3): a low-latency DASH job, a normal DASH job and a low-latency HLS
-// (LL-HLS) job played by Shaka in Chromium, through
-// web/test/latency.test.mjs. Without -url it starts its own system (a private redis-server and `ezlive dev` on free loopback
-// ports) and stops it afterwards. It prints the figures; the node test
-// asserts the targets. It owns no package state.
+// Command latency measures live latency glass to glass (issue 18): the test
+// feed burns the wall clock into every frame (testfeed/timecode.go), and
+// Chromium reads it back from every frame it presents (web/glass.mjs) and
+// subtracts it from the frame's display time, on the same machine's clock.
+// Per format and player it prints the median, 10th and 90th percentile, the
+// frames whose code did not read, stalls, and next to it the player's own
+// estimate and the buffer it holds ahead of the playhead.
 //
-//	go run ./bench/latency [-ezlive bin/ezlive] [-url http://127.0.0.1:1080]
+// Formats, one job at a time on the sample ladder (web/static/sample_live_job.json):
+// low-latency HLS and low-latency DASH (1 s segments), DASH with the sample's
+// 4 s segments; and as the baseline, the same feed through a bare ffmpeg
+// writing HLS of 1 s segments (no platform code), served from a directory.
+// Players: Shaka Player, hls.js (HLS), dash.js (DASH), on bare pages
+// (web/players.mjs), each as configured for the demo page and tests and,
+// for some, with a lever to compare in the same run (catching up by playing
+// faster). Without -url it starts its own system (a private
+// redis-server and `ezlive dev` on free loopback ports) and stops it
+// afterwards. It prints figures and asserts nothing; web/test/latency.test.mjs
+// checks that each player plays at the live edge.
+//
+//	go run ./bench/latency [-ezlive bin/ezlive] [-url http://127.0.0.1:1080] [-seconds 20] [-renditions 1]
 package main
 
 import (
@@ -19,28 +32,86 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ezlivestreaming/ezlive/client"
+	"github.com/ezlivestreaming/ezlive/jobspec"
+	"github.com/ezlivestreaming/ezlive/testfeed"
 )
 
-// figure is one job's latency, as the node test writes it.
-type figure struct {
-	Median, Min, Max float64
-	Segment          float64
-	Prft             float64 // median latency by the prft boxes' wall clock, low-latency DASH only
+// format is one way of streaming the feed, and the players that play it.
+type format struct {
+	name       string
+	stream     string // Stream_type
+	segment    int    // seconds
+	lowLatency bool
+	players    []player
+}
+
+// player is a player of web/players.mjs, with more of its configuration:
+// a lever measured side by side with the player as the page configures it.
+type player struct {
+	label, name string
+	config      map[string]any
+}
+
+var (
+	shaka  = player{"shaka", "shaka", nil}
+	hlsJS  = player{"hls.js", "hls.js", nil}
+	dashJS = player{"dash.js", "dash.js", nil}
+	// Catching up: playing at up to 1.5× (hls.js) or 1.25× (Shaka) while
+	// behind the player's target.
+	hlsJSCatchUp = player{"hls.js 1.5×", "hls.js", map[string]any{"maxLiveSyncPlaybackRate": 1.5}}
+	shakaSync    = player{"shaka sync", "shaka", map[string]any{"streaming": map[string]any{"liveSync": map[string]any{
+		"enabled": true, "targetLatency": 1, "maxPlaybackRate": 1.25}}}}
+)
+
+var formats = []format{
+	{"low-latency HLS", "hls", 1, true, []player{shaka, shakaSync, hlsJS, hlsJSCatchUp}},
+	{"low-latency DASH", "dash", 1, true, []player{shaka, shakaSync, dashJS}},
+	{"DASH", "dash", 4, false, []player{shaka, dashJS}},
+}
+
+// baseline is the bare ffmpeg HLS output.
+var baseline = format{"bare ffmpeg HLS", "hls", 1, false, []player{hlsJS, shaka}}
+
+// result is one case's figures, as web/glass.mjs writes them (seconds).
+type result struct {
+	Name, Label      string
+	Error            string
+	Median, P10, P90 float64
+	Frames, Failures int
+	Stalls           int
+	Estimate         *float64 // none when the player has none
+	Ahead            float64
+	Width, Height    int
+	Load             string `json:"-"`
+}
+
+type glassCase struct {
+	Name       string         `json:"name"`
+	Label      string         `json:"label"`
+	Player     string         `json:"player"`
+	Config     map[string]any `json:"config,omitempty"`
+	URL        string         `json:"url"`
+	LowLatency bool           `json:"lowLatency"`
 }
 
 func main() {
 	bin := flag.String("ezlive", "bin/ezlive", "ezlive binary to start the system with (`make build`)")
-	url := flag.String("url", "", "API base URL of a running system (default: start one)")
+	url := flag.String("url", "", "API base URL of a running system with test feeds (default: start one)")
+	seconds := flag.Int("seconds", 20, "seconds measured per player, after 5 s of play")
+	renditions := flag.Int("renditions", 0, "video renditions of the sample ladder to keep, smallest first (default all); 1 where the machine cannot encode the whole ladder in real time")
 	flag.Parse()
-	if err := run(*bin, *url); err != nil {
+	if err := run(*bin, *url, *seconds, *renditions); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/latency:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin, url string) error {
+func run(bin, url string, seconds, renditions int) error {
 	dir, err := os.MkdirTemp("", "ezlive-bench-latency-")
 	if err != nil {
 		return err
@@ -54,36 +125,232 @@ func run(bin, url string) error {
 		defer stop()
 		url = apiURL
 	}
-	out := filepath.Join(dir, "latency.json")
-	cmd := exec.Command("node", "--test", "test/latency.test.mjs")
-	cmd.Dir = "web"
-	cmd.Env = append(os.Environ(), "EZLIVE_URL="+url, "EZLIVE_LATENCY_OUT="+out)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr // the test's own account, for a failure
-	testErr := cmd.Run()
-	b, err := os.ReadFile(out)
+	g := glass{dir: dir, seconds: seconds, renditions: renditions}
+	fmt.Printf("glass-to-glass latency in Chromium: %d s of presented frames per player after 5 s of play; 2 shared cores, so figures are noisy: read medians\n", seconds)
+	var all []result
+	rs, err := g.bare(baseline)
 	if err != nil {
-		return fmt.Errorf("no figures (node test: %v): %w", testErr, err)
+		fmt.Fprintln(os.Stderr, "bench/latency: baseline:", err)
 	}
-	var figures map[string]figure
-	if err := json.Unmarshal(b, &figures); err != nil {
-		return fmt.Errorf("read figures: %w", err)
+	all = append(all, rs...)
+	api := client.New(url, "")
+	for _, f := range formats {
+		rs, err := g.job(api, f)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench/latency: %s: %v\n", f.name, err)
+		}
+		all = append(all, rs...)
 	}
-	fmt.Println("end-to-end live latency in Chromium (Shaka liveLatency, median of 12 samples a second apart, after 3 s of play):")
-	for _, name := range []string{"low-latency DASH", "normal DASH", "low-latency HLS", "low-latency HLS (hls.js)"} {
-		f, ok := figures[name]
-		if !ok {
+	printTable(all)
+	return nil
+}
+
+func printTable(all []result) {
+	fmt.Printf("%-18s %-12s %7s %6s %6s %7s %8s %6s %9s %7s %9s  %s\n",
+		"format", "player", "median", "p10", "p90", "frames", "no code", "stalls", "estimate", "ahead", "picture", "load average")
+	for _, r := range all {
+		if r.Error != "" {
+			fmt.Printf("%-18s %-12s did not play: %s  (%s)\n", r.Name, r.Label, r.Error, r.Load)
 			continue
 		}
-		fmt.Printf("  %-26s %5.2f s  (min %.2f, max %.2f; %g s segments)", name, f.Median, f.Min, f.Max, f.Segment)
-		if f.Prft > 0 {
-			fmt.Printf("; %.2f s by producer reference time", f.Prft)
+		estimate := "-"
+		if r.Estimate != nil {
+			estimate = fmt.Sprintf("%.2fs", *r.Estimate)
 		}
-		fmt.Println()
+		fmt.Printf("%-18s %-12s %6.2fs %5.2fs %5.2fs %7d %8d %6d %9s %6.2fs %9s  %s\n",
+			r.Name, r.Label, r.Median, r.P10, r.P90, r.Frames, r.Failures, r.Stalls, estimate, r.Ahead,
+			fmt.Sprintf("%dx%d", r.Width, r.Height), r.Load)
 	}
-	if testErr != nil {
-		return fmt.Errorf("a latency target was missed: %w", testErr)
+	fmt.Println("estimate: the player's own (Shaka liveLatency, hls.js wall clock - playingDate or else hls.latency, dash.js getCurrentLiveLatency); ahead: buffered beyond the playhead")
+}
+
+// glass runs web/glass.mjs.
+type glass struct {
+	dir        string
+	seconds    int
+	renditions int // of the sample ladder, 0 for all
+}
+
+// play measures url in each of f's players.
+func (g glass) play(f format, url string) ([]result, error) {
+	var cases []glassCase
+	for _, p := range f.players {
+		cases = append(cases, glassCase{Name: f.name, Label: p.label, Player: p.name, Config: p.config, URL: url, LowLatency: f.lowLatency})
 	}
-	return nil
+	in, out := filepath.Join(g.dir, "cases.json"), filepath.Join(g.dir, "glass.json")
+	b, err := json.Marshal(map[string]any{"layout": testfeed.Layout(), "settleSeconds": 5, "seconds": g.seconds, "cases": cases})
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(in, b, 0o600); err != nil {
+		return nil, err
+	}
+	load := loadAverage()
+	cmd := exec.Command("node", "glass.mjs", in, out)
+	cmd.Dir = "web"
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	runErr := cmd.Run()
+	b, err = os.ReadFile(out)
+	if err != nil {
+		return nil, fmt.Errorf("no figures (node: %v): %w", runErr, err)
+	}
+	var rs []result
+	if err := json.Unmarshal(b, &rs); err != nil {
+		return nil, fmt.Errorf("read figures: %w", err)
+	}
+	for i := range rs {
+		rs[i].Load = load + " → " + loadAverage()
+	}
+	return rs, nil
+}
+
+// job streams the feed as f through the platform and measures it.
+func (g glass) job(api *client.Client, f format) ([]result, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	spec, err := sampleSpec(f, g.renditions)
+	if err != nil {
+		return nil, err
+	}
+	job, err := api.Create(ctx, spec, false)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanUp(api, job.Id)
+	if _, err := untilState(ctx, api, job.Id, jobspec.StateRunning, jobspec.StateStreaming); err != nil {
+		return nil, err
+	}
+	if err := api.StartFeed(ctx, job.Id); err != nil {
+		return nil, err
+	}
+	job, err = untilState(ctx, api, job.Id, jobspec.StateStreaming)
+	if err != nil {
+		return nil, err
+	}
+	return g.play(f, job.Playback_url)
+}
+
+// sampleSpec is the demo page's sample job with f's stream type, segments
+// and mode (and keyframes no further apart than a segment), and its first
+// renditions video renditions if renditions > 0.
+func sampleSpec(f format, renditions int) ([]byte, error) {
+	b, err := os.ReadFile("web/static/sample_live_job.json")
+	if err != nil {
+		return nil, err
+	}
+	var spec map[string]map[string]any
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return nil, fmt.Errorf("sample job: %w", err)
+	}
+	spec["Output"]["Stream_type"] = f.stream
+	spec["Output"]["Segment_duration"] = f.segment
+	spec["Output"]["Low_latency_mode"] = f.lowLatency
+	outputs, _ := spec["Output"]["Video_outputs"].([]any)
+	if renditions > 0 && renditions < len(outputs) {
+		outputs = outputs[:renditions]
+		spec["Output"]["Video_outputs"] = outputs
+	}
+	for _, o := range outputs {
+		if o, ok := o.(map[string]any); ok {
+			o["Gop_size"] = min(f.segment, 2) // a keyframe starts every segment
+		}
+	}
+	return json.Marshal(spec)
+}
+
+func untilState(ctx context.Context, api *client.Client, id string, states ...jobspec.State) (*jobspec.LiveJob, error) {
+	for {
+		job, err := api.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range states {
+			if job.State == s {
+				return job, nil
+			}
+		}
+		if job.State == jobspec.StateFailed {
+			return nil, fmt.Errorf("job %s failed: %s", id, job.State_reason)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("job %s is %s: %w", id, job.State, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// cleanUp stops the job's feed and the job and deletes it.
+func cleanUp(api *client.Client, id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_ = api.StopFeed(ctx, id)
+	_, _ = api.Stop(ctx, id)
+	_, _ = untilState(ctx, api, id, jobspec.StateStopped, jobspec.StateFailed)
+	_, _ = api.Delete(ctx, id)
+}
+
+// bare streams the feed through ffmpeg alone: the test feed publishes to an
+// ffmpeg listening for RTMP that encodes the sample ladder's smallest
+// rendition (640x360, 25 fps, 365 kbit/s, x264 faster) and writes HLS of
+// f.segment s segments, served from a directory.
+func (g glass) bare(f format) ([]result, error) {
+	ports, err := freePorts(2)
+	if err != nil {
+		return nil, err
+	}
+	out := filepath.Join(g.dir, "bare")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, err
+	}
+	gop := fmt.Sprint(25 * f.segment)
+	ingest := fmt.Sprintf("rtmp://127.0.0.1:%d/live/bare", ports[0])
+	encoder := exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-listen", "1", "-i", ingest,
+		"-map", "0:v", "-map", "0:a", "-vf", "scale=640:360", "-r", "25",
+		"-c:v", "libx264", "-preset", "faster", "-b:v", "365k", "-maxrate", "500k", "-bufsize", "500k",
+		"-g", gop, "-keyint_min", gop, "-sc_threshold", "0", "-c:a", "aac", "-b:a", "128k",
+		"-f", "hls", "-hls_time", fmt.Sprint(f.segment), "-hls_list_size", "6", "-hls_flags", "delete_segments+independent_segments",
+		filepath.Join(out, "index.m3u8"))
+	publisher := exec.Command("ffmpeg", testfeed.Args(ingest)...)
+	for _, c := range []*exec.Cmd{encoder, publisher} {
+		c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		c.Stderr = os.Stderr
+	}
+	if err := encoder.Start(); err != nil {
+		return nil, err
+	}
+	defer stopProcess(encoder)
+	time.Sleep(time.Second) // until it listens: a probe connection would be taken for the publisher
+	if err := publisher.Start(); err != nil {
+		return nil, err
+	}
+	defer stopProcess(publisher)
+	srv := &http.Server{Addr: fmt.Sprintf("127.0.0.1:%d", ports[1]), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*") // the bare pages are about:blank
+		w.Header().Set("Cache-Control", "no-cache")
+		http.FileServer(http.Dir(out)).ServeHTTP(w, r)
+	})}
+	go func() { _ = srv.ListenAndServe() }()
+	defer srv.Close()
+	url := "http://" + srv.Addr + "/index.m3u8"
+	if err := untilUp(url, 60*time.Second); err != nil {
+		return nil, fmt.Errorf("bare ffmpeg wrote no playlist: %w", err)
+	}
+	time.Sleep(time.Duration(3*f.segment) * time.Second) // three segments, as a player wants
+	return g.play(f, url)
+}
+
+func stopProcess(cmd *exec.Cmd) {
+	_ = cmd.Process.Signal(os.Interrupt)
+	waitOrKill(cmd, 5*time.Second)
+}
+
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Join(strings.Fields(string(b))[:1], " ")
 }
 
 // startSystem starts redis-server and `ezlive dev` on free loopback ports

@@ -11,6 +11,9 @@
 // The LL-HLS job is also played by hls.js (a second LL-HLS client, on a bare
 // page), which must use blocking playlist reloads and parts; its latency is
 // the wall clock minus hls.playingDate (the playhead's PROGRAM-DATE-TIME).
+// The low-latency DASH job is also played by dash.js (low-latency mode, on a
+// bare page); its latency is its getCurrentLiveLatency(). These are the
+// players' own estimates: bench/latency measures glass to glass.
 //
 //   EZLIVE_URL=http://127.0.0.1:1080 node --test web/test/latency.test.mjs
 //
@@ -21,11 +24,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { BASE, launchChromium } from '../chromium.mjs';
+import { open } from '../players.mjs';
 import { apiJSON as api, cleanUp, untilState } from '../testkit.mjs';
-
-const HLSJS = createRequire(import.meta.url).resolve('hls.js/dist/hls.min.js');
 
 const UNTIL_RUNNING_MS = 120_000;
 const UNTIL_PLAYING_MS = 60_000;
@@ -127,59 +128,47 @@ async function measure(t, id) {
   }
 }
 
-// measureHlsJs plays url with hls.js in LL mode on a bare page and samples
-// its wall-clock latency; it also returns the playlist and segment requests.
-async function measureHlsJs(t, url) {
-  const page = await context.newPage();
+// measureBare plays url with player (web/players.mjs: hls.js, dash.js) on a
+// bare page and samples its own latency estimate; it also returns the
+// requests the page made.
+async function measureBare(t, player, url, c) {
   const requests = [];
-  page.on('request', (r) => requests.push({ url: r.url(), range: r.headers().range }));
-  page.on('pageerror', (err) => t.diagnostic(`page error: ${err.message}`));
+  const onRequest = (r) => requests.push({ url: r.url(), range: r.headers().range });
+  context.on('request', onRequest);
   try {
-    await page.setContent('<video id="v" muted playsinline width="640"></video>');
-    await page.addScriptTag({ path: HLSJS });
-    await page.evaluate((src) => {
-      const video = document.getElementById('v');
-      const hls = new globalThis.Hls({ lowLatencyMode: true });
-      globalThis.hls = hls;
-      hls.on(globalThis.Hls.Events.ERROR, (_, d) => {
-        if (d.fatal) globalThis.hlsError = `${d.type}: ${d.details}`;
-      });
-      hls.on(globalThis.Hls.Events.MANIFEST_PARSED, () => video.play());
-      hls.loadSource(src);
-      hls.attachMedia(video);
-    }, url);
-    await page.waitForFunction(
-      () => {
-        const v = document.getElementById('v');
-        return globalThis.hlsError || (v.currentTime > 0 && !v.paused && v.readyState >= 3);
-      },
-      null,
-      { timeout: UNTIL_PLAYING_MS, polling: 250 },
-    );
-    const failed = await page.evaluate(() => globalThis.hlsError);
-    if (failed) throw new Error(`hls.js: ${failed}`);
-    await page.waitForTimeout(SETTLE_MS);
-    const samples = [];
-    for (let i = 0; i < SAMPLES; i++) {
-      samples.push(await page.evaluate(() => (Date.now() - globalThis.hls.playingDate.getTime()) / 1000));
-      await page.waitForTimeout(1000);
+    const page = await open(context, player, url, {
+      lowLatency: c.lowLatency,
+      timeoutMs: UNTIL_PLAYING_MS,
+      onError: (msg) => t.diagnostic(msg),
+    });
+    try {
+      await page.waitForTimeout(SETTLE_MS);
+      const samples = [];
+      for (let i = 0; i < SAMPLES; i++) {
+        samples.push(await page.evaluate(() => globalThis.estimate()));
+        await page.waitForTimeout(1000);
+      }
+      return { samples, requests };
+    } finally {
+      await page.close();
     }
-    return { samples, requests };
   } finally {
-    await page.close();
+    context.off('request', onRequest);
   }
 }
 
-// measureWithHlsJs checks that hls.js plays LL-HLS as LL-HLS (blocking
-// reloads, byte-range parts) within the same latency target.
-async function measureWithHlsJs(t, url, c) {
-  const name = `${c.name} (hls.js)`;
-  const { samples, requests } = await measureHlsJs(t, url);
+// measureWith checks that player plays the job at the live edge; for hls.js
+// on LL-HLS, as LL-HLS (blocking reloads, byte-range parts).
+async function measureWith(t, player, url, c) {
+  const name = `${c.name} (${player})`;
+  const { samples, requests } = await measureBare(t, player, url, c);
   const f = summary(samples, c.segment);
   figures[name] = f;
   t.diagnostic(`${name}: latency ${samples.map((s) => s.toFixed(2)).join(', ')}`);
-  assert.ok(requests.some((r) => r.url.includes('_HLS_msn=')), `${name}: no blocking playlist reload among ${requests.length} requests`);
-  assert.ok(requests.some((r) => r.url.endsWith('.m4s') && /^bytes=[1-9]/.test(r.range ?? '')), `${name}: no part fetched as a byte range`);
+  if (player === 'hls.js') {
+    assert.ok(requests.some((r) => r.url.includes('_HLS_msn=')), `${name}: no blocking playlist reload among ${requests.length} requests`);
+    assert.ok(requests.some((r) => r.url.endsWith('.m4s') && /^bytes=[1-9]/.test(r.range ?? '')), `${name}: no part fetched as a byte range`);
+  }
   assert.ok(samples.every((s) => Number.isFinite(s) && s > 0), `${name}: no latency: ${samples}`);
   atLiveEdge(t, name, f, c);
 }
@@ -225,9 +214,9 @@ test('live latency in the browser: every mode plays at the live edge (targets pr
       t.diagnostic(`${c.name}: liveLatency ${samples.map((s) => s.toFixed(2)).join(', ')}`);
       assert.ok(samples.every((s) => Number.isFinite(s) && s > 0), `${c.name}: Shaka reports no latency: ${samples}`);
       atLiveEdge(t, c.name, f, c);
-      if (c.stream === 'hls' && c.lowLatency) {
+      if (c.lowLatency) {
         const job = await api('GET', `/jobs/${jobs[i]}`);
-        await measureWithHlsJs(t, job.Playback_url, c);
+        await measureWith(t, c.stream === 'hls' ? 'hls.js' : 'dash.js', job.Playback_url, c);
       }
     }
   } finally {

@@ -1,0 +1,92 @@
+// The three players the tests and bench/latency play a live stream with, each
+// on a bare page: Shaka Player, hls.js and dash.js, loaded from node_modules
+// as the page's scripts. Shaka is configured as the demo page configures it
+// (web/static/player.js). Not under test/, so node --test does not run it.
+
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const SCRIPTS = {
+  shaka: require.resolve('shaka-player/dist/shaka-player.compiled.js'),
+  'hls.js': require.resolve('hls.js/dist/hls.min.js'),
+  'dash.js': require.resolve('dashjs') // the "require" export: the UMD build,
+};
+
+export const PLAYERS = Object.keys(SCRIPTS);
+
+// open plays url with player (one of PLAYERS) in a new page of context and
+// resolves once the video plays; lowLatency is the job's Low_latency_mode,
+// config more of the player's own configuration (a lever to try).
+// The page has globalThis.estimate(), the player's own latency estimate in
+// seconds. It throws the player's fatal error, if any.
+export async function open(context, player, url, { lowLatency = false, config = {}, timeoutMs = 60_000, onError = () => {} } = {}) {
+  const page = await context.newPage();
+  page.on('pageerror', (err) => onError(`page error: ${err.message}`));
+  await page.setContent('<video id="v" muted playsinline width="640"></video>');
+  await page.addScriptTag({ path: SCRIPTS[player] });
+  await page.evaluate(START[player], { url, lowLatency, config });
+  await page.waitForFunction(
+    () => {
+      const v = document.getElementById('v');
+      return globalThis.playerError || (v.currentTime > 0 && !v.paused && v.readyState >= 3);
+    },
+    null,
+    { timeout: timeoutMs, polling: 250 },
+  );
+  const failed = await page.evaluate(() => globalThis.playerError);
+  if (failed) {
+    await page.close();
+    throw new Error(`${player}: ${failed}`);
+  }
+  return page;
+}
+
+// START runs in the page: it starts the player and defines estimate().
+// Function expressions: Playwright sends a function's source to the page.
+const START = {
+  shaka: async function ({ url, lowLatency, config }) {
+    const shaka = globalThis.shaka;
+    shaka.polyfill.installAll();
+    const video = document.getElementById('v');
+    const player = new shaka.Player();
+    await player.attach(video);
+    player.configure({
+      streaming: { lowLatencyMode: lowLatency },
+      manifest: { dash: { ignoreSuggestedPresentationDelay: !lowLatency } },
+    });
+    player.configure(config);
+    player.addEventListener('error', (e) => {
+      globalThis.playerError = `Shaka error ${e.detail?.code}`;
+    });
+    globalThis.player = player;
+    globalThis.estimate = () => player.getStats().liveLatency;
+    await player.load(url);
+    video.play();
+  },
+  'hls.js': function ({ url, lowLatency, config }) {
+    const video = document.getElementById('v');
+    const hls = new globalThis.Hls({ lowLatencyMode: lowLatency, ...config });
+    globalThis.hls = hls;
+    hls.on(globalThis.Hls.Events.ERROR, (_, d) => {
+      if (d.fatal) globalThis.playerError = `${d.type}: ${d.details}`;
+    });
+    hls.on(globalThis.Hls.Events.MANIFEST_PARSED, () => video.play());
+    // The wall clock minus the playhead's EXT-X-PROGRAM-DATE-TIME; without
+    // dates, hls.js's distance to the live edge.
+    globalThis.estimate = () => (hls.playingDate ? (Date.now() - hls.playingDate.getTime()) / 1000 : hls.latency);
+    hls.loadSource(url);
+    hls.attachMedia(video);
+  },
+  'dash.js': function ({ url, lowLatency, config }) {
+    const video = document.getElementById('v');
+    const player = globalThis.dashjs.MediaPlayer().create();
+    player.updateSettings({ streaming: { lowLatencyEnabled: lowLatency } });
+    player.updateSettings(config);
+    player.on(globalThis.dashjs.MediaPlayer.events.ERROR, (e) => {
+      globalThis.playerError = `dash.js error ${e.error?.code}: ${e.error?.message}`;
+    });
+    globalThis.player = player;
+    globalThis.estimate = () => player.getCurrentLiveLatency();
+    player.initialize(video, url, true);
+  },
+};
