@@ -74,6 +74,14 @@
 // and only then stored; such an upload is not followed while in progress,
 // and an Encrypter that fails or cannot answer stores nothing (500/503).
 //
+// With Config.Recordings (record.go), a recorded job (jobspec.Records)
+// keeps its segments: ffmpeg's DELETE of a file whose name carries a run
+// (ffmpeg.RunOf) is answered 204 and the file stays. Every media playlist
+// and MPD it stores is indexed into recordings/<run>/ in the job's folder
+// (package recording): a VOD playlist of the same name, master.m3u8 (the
+// run's first master playlist), a static master.mpd, and info.json, which
+// Recordings is also told. Players read them as any other file.
+//
 // A deleted job's outputs are removed by the origin itself (sweep.go), not
 // over HTTP: a Sweeper follows the deletions its Retention reports, and at
 // start and every minute sweeps every job folder. It removes a folder only

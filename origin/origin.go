@@ -46,6 +46,9 @@ type Config struct {
 	// viewer token is served only under PlayPrefix. Nil: every read is
 	// public and PlayPrefix is not served.
 	Viewers Viewers
+	// Recordings, when set, makes recorded jobs keep their segments and
+	// indexes their manifests into recordings (record.go). Nil records nothing.
+	Recordings Recordings
 
 	// An upload that sends no byte for UploadIdleTimeout (0: 10 s), or
 	// fewer than UploadMinRate bytes/s (0: 1024; negative: no minimum)
@@ -73,6 +76,7 @@ type Server struct {
 	encrypter Encrypter
 	viewers   Viewers
 	pace      uploadPace
+	recorder  *recorder
 
 	bytesIn, bytesOut, requests atomic.Int64
 }
@@ -105,6 +109,7 @@ func New(cfg Config) (*Server, error) {
 		encrypter: cfg.Encrypter,
 		viewers:   cfg.Viewers,
 		pace:      newUploadPace(cfg),
+		recorder:  newRecorder(cfg.Recordings),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -200,7 +205,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, jobID, file s
 			s.put(w, r, jobID, name)
 		}
 	case http.MethodDelete:
-		if s.authorizeUpload(w, r, jobID) {
+		if s.authorizeUpload(w, r, jobID) && !s.keepSegment(w, r, jobID, name) {
 			s.delete(w, jobID, name)
 		}
 	default:

@@ -1,0 +1,180 @@
+package origin
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ezlivestreaming/ezlive/recording"
+)
+
+// fakeRecordings records job1 (unless told otherwise) and keeps what it is told.
+type fakeRecordings struct {
+	mu     sync.Mutex
+	off    map[string]bool
+	err    error
+	saved  map[string]recording.Info // run → latest
+	writes int
+}
+
+func newFakeRecordings(off ...string) *fakeRecordings {
+	f := &fakeRecordings{off: map[string]bool{}, saved: map[string]recording.Info{}}
+	for _, id := range off {
+		f.off[id] = true
+	}
+	return f
+}
+
+func (f *fakeRecordings) Recorded(_ context.Context, jobID string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return !f.off[jobID], f.err
+}
+
+func (f *fakeRecordings) SaveRecording(_ context.Context, jobID string, info recording.Info) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.saved[info.Run] = info
+	f.writes++
+	return nil
+}
+
+func (f *fakeRecordings) info(run string) recording.Info {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.saved[run]
+}
+
+// hlsWindow is a live hls-muxer playlist of segments from..to of run, 2 s each.
+func hlsWindow(run string, from, to int) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:%d\n", from)
+	for n := from; n <= to; n++ {
+		fmt.Fprintf(&b, "#EXTINF:2.000000,\n#EXT-X-PROGRAM-DATE-TIME:2026-12-02T06:00:%02d.000+0000\nv-%s-%d.ts\n", 2*n, run, n)
+	}
+	return []byte(b.String())
+}
+
+func TestRecordedJobKeepsItsSegmentsAsARecording(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name     string
+		rec      *fakeRecordings
+		recorded bool
+	}{
+		{"recorded", newFakeRecordings(), true},
+		{"not recorded", newFakeRecordings("job1"), false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, Config{Recordings: c.rec})
+			auth := []string{"Authorization", "Bearer T1"}
+			f.put("/live/job1/master.m3u8", []byte("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1000\nv.m3u8\n"))
+			for n := 1; n <= 5; n++ {
+				f.put(fmt.Sprintf("/live/job1/v-g1p0-%d.ts", n), bytes.Repeat([]byte{0x47}, 100*n))
+				f.put("/live/job1/v.m3u8", hlsWindow("g1p0", max(1, n-1), n))
+				if n > 2 {
+					if resp := f.do(http.MethodDelete, fmt.Sprintf("/live/job1/v-g1p0-%d.ts", n-2), nil, auth...); resp.StatusCode != http.StatusNoContent {
+						t.Fatalf("DELETE: %d", resp.StatusCode)
+					}
+				}
+			}
+			_, kept := f.onDisk("job1/v-g1p0-1.ts")
+			vod, hasVOD := f.onDisk("job1/recordings/g1p0/v.m3u8")
+			if kept != c.recorded || hasVOD != c.recorded {
+				t.Fatalf("segment 1 kept %v, recording %v; want both %v", kept, hasVOD, c.recorded)
+			}
+			if !c.recorded {
+				return
+			}
+			p, err := recording.ParseHLS(vod, recording.SegmentPrefix)
+			if err != nil || len(p.Segments) != 5 || !bytes.Contains(vod, []byte("#EXT-X-ENDLIST")) {
+				t.Fatalf("recording (%v) lists %d segments, want 5:\n%s", err, len(p.Segments), vod)
+			}
+			if master, _ := f.onDisk("job1/recordings/g1p0/master.m3u8"); !bytes.Contains(master, []byte("v.m3u8")) {
+				t.Errorf("recording's master playlist:\n%s", master)
+			}
+			info := c.rec.info("g1p0")
+			if info.Duration != 10 || info.Bytes != 1500 || !info.HLS || info.DASH {
+				t.Errorf("saved %+v; want 10 s, 1500 bytes, HLS only", info)
+			}
+			// A player resolves the ../../ URIs back to the job folder.
+			base, _ := url.Parse("/live/job1/recordings/g1p0/v.m3u8")
+			resp, body := f.get(base.ResolveReference(&url.URL{Path: recording.SegmentPrefix + p.Segments[0].URI}).Path)
+			if resp.StatusCode != http.StatusOK || len(body) != 100 {
+				t.Errorf("first segment through the recording: %d, %d bytes", resp.StatusCode, len(body))
+			}
+			// A non-segment is still deleted.
+			f.put("/live/job1/thumbnail.jpg", []byte{1})
+			f.do(http.MethodDelete, "/live/job1/thumbnail.jpg", nil, auth...)
+			if _, ok := f.onDisk("job1/thumbnail.jpg"); ok {
+				t.Error("DELETE of a non-segment kept it")
+			}
+		})
+	}
+}
+
+func TestRecordingsKeepSegmentsWhenTheyCannotTell(t *testing.T) {
+	t.Parallel()
+	rec := newFakeRecordings()
+	rec.err = fmt.Errorf("redis down")
+	f := newFixture(t, Config{Recordings: rec})
+	f.put("/live/job1/v-g1p0-1.ts", []byte{0x47})
+	f.do(http.MethodDelete, "/live/job1/v-g1p0-1.ts", nil, "Authorization", "Bearer T1")
+	if _, ok := f.onDisk("job1/v-g1p0-1.ts"); !ok {
+		t.Error("a segment was deleted while Recordings could not answer")
+	}
+	f.put("/live/job1/v.m3u8", hlsWindow("g1p0", 1, 1))
+	if _, ok := f.onDisk("job1/recordings/g1p0/v.m3u8"); ok {
+		t.Error("indexed a playlist while Recordings could not answer")
+	}
+}
+
+// ffmpeg deletes the segments that leave its window; a recorded job's
+// recording still has all of them, and ffprobe reads it as long as what
+// was streamed (4 s) within one segment (1 s).
+func TestFFmpegRecording(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name      string
+		mux       func(base string) []string
+		manifests []string // in the recording
+	}{
+		{"hls muxer", func(base string) []string {
+			return []string{"-f", "hls", "-hls_time", "1", "-hls_list_size", "2",
+				"-hls_flags", "delete_segments+program_date_time", "-hls_segment_filename", base + "v-g1p0-%d.ts",
+				"-method", "PUT", "-headers", "Authorization: Bearer T\r\n", base + "v.m3u8"}
+		}, []string{"v.m3u8"}},
+		{"dash muxer, cmaf", func(base string) []string {
+			return []string{"-f", "dash", "-seg_duration", "1", "-window_size", "2", "-extra_window_size", "0",
+				"-use_template", "1", "-use_timeline", "1", "-dash_segment_type", "mp4",
+				"-init_seg_name", "init-g1p0-$RepresentationID$.mp4", "-media_seg_name", "chunk-g1p0-$RepresentationID$-$Number%05d$.m4s",
+				"-hls_playlist", "1", "-hls_master_name", "master.m3u8",
+				"-method", "PUT", "-http_opts", `headers=Authorization\: Bearer T`, base + "master.mpd"}
+		}, []string{"media_0.m3u8", "master.m3u8", "master.mpd"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			rec := newFakeRecordings()
+			o := newFFmpegOriginWith(t, rec)
+			o.runFFmpeg(t, true, c.mux(o.http.URL+"/live/job1/")...)
+			for _, m := range c.manifests {
+				if _, ok := o.onDisk("job1/recordings/g1p0/" + m); !ok {
+					t.Fatalf("recording has no %s", m)
+				}
+				_, dur := probe(t, o.http.URL+"/live/job1/recordings/g1p0/"+m)
+				if dur < 3 || dur > 5 {
+					t.Errorf("%s: ffprobe says %.2f s; 4 s were streamed", m, dur)
+				}
+			}
+			if info := rec.info("g1p0"); info.Duration < 3 || info.Duration > 5 || info.Bytes == 0 {
+				t.Errorf("saved %+v", info)
+			}
+		})
+	}
+}
