@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"path"
@@ -250,4 +251,73 @@ func (s *Server) updateInfo(dir, run string, fn func(*recording.Info)) (*recordi
 		return nil, err
 	}
 	return &info, nil
+}
+
+// RecordingRetention tells a Sweeper which recordings to keep (store.Store
+// does). An error means the answer is unknown: nothing is removed on it.
+type RecordingRetention interface {
+	// KeepRecording is false once the recording was deleted (by the API).
+	KeepRecording(ctx context.Context, jobID, run string) (bool, error)
+	// ForgetRecording is called once its files are removed.
+	ForgetRecording(ctx context.Context, jobID, run string) error
+}
+
+// sweepRecordings removes the recordings of a kept job that were deleted
+// or, with RecordingMaxAge, not added to for longer. A recording folder
+// younger than MinAge is left alone: it is being written (a live run's
+// folder changes with every segment).
+func (w *Sweeper) sweepRecordings(ctx context.Context, jobID string) error {
+	if w.recs == nil {
+		return nil
+	}
+	entries, err := fs.ReadDir(w.srv.root.FS(), jobID+"/"+jobspec.Recordings)
+	if err != nil {
+		return nil // none, or unreadable: the next sweep looks again
+	}
+	var failed []error
+	for _, e := range entries {
+		fi, err := e.Info()
+		if err != nil || !e.IsDir() || time.Since(fi.ModTime()) < w.minAge {
+			continue
+		}
+		run := e.Name()
+		expired := w.recMaxAge > 0 && time.Since(fi.ModTime()) > w.recMaxAge
+		if !expired {
+			keep, err := w.recs.KeepRecording(ctx, jobID, run)
+			if err != nil {
+				return fmt.Errorf("sweep: is recording %s of job %s deleted: %w", run, jobID, err)
+			}
+			if keep {
+				continue
+			}
+		}
+		if err := w.srv.removeRecording(jobID, run); err != nil {
+			failed = append(failed, err)
+			continue
+		}
+		w.log.Info("origin: removed a recording", "job_id", jobID, "run", run, "expired", expired)
+		failed = append(failed, w.recs.ForgetRecording(ctx, jobID, run))
+	}
+	return errors.Join(failed...)
+}
+
+// removeRecording removes the files of jobID's run: its segments in the
+// job folder, then its recording folder.
+func (s *Server) removeRecording(jobID, run string) error {
+	entries, err := fs.ReadDir(s.root.FS(), jobID)
+	if err != nil {
+		return fmt.Errorf("remove recording %s of job %s: %w", run, jobID, err)
+	}
+	for _, e := range entries {
+		if r, ok := ffmpeg.RunOf(e.Name()); ok && r == run && e.Type().IsRegular() {
+			if err := s.root.Remove(jobID + "/" + e.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("remove recording %s of job %s: %w", run, jobID, err)
+			}
+		}
+	}
+	if err := s.root.RemoveAll(recordingDir(jobID, run)); err != nil {
+		return fmt.Errorf("remove recording %s of job %s: %w", run, jobID, err)
+	}
+	s.changes.notifyJob(jobID)
+	return nil
 }

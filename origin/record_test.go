@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ezlivestreaming/ezlive/recording"
 )
@@ -176,5 +179,82 @@ func TestFFmpegRecording(t *testing.T) {
 				t.Errorf("saved %+v", info)
 			}
 		})
+	}
+}
+
+func (f *fakeRecordings) KeepRecording(_ context.Context, _, run string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return !f.off["deleted:"+run], f.err
+}
+
+func (f *fakeRecordings) ForgetRecording(_ context.Context, _, run string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.off["forgot:"+run] = true
+	return nil
+}
+
+// listRoot lists every file under the origin's root.
+func (f *fixture) listRoot() []string {
+	f.t.Helper()
+	var files []string
+	_ = filepath.WalkDir(f.root, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(f.root, p)
+			files = append(files, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	return files
+}
+
+func TestSweepRemovesDeletedAndExpiredRecordings(t *testing.T) {
+	t.Parallel()
+	rec := newFakeRecordings("deleted:g1p0")
+	f := newFixture(t, Config{Recordings: rec})
+	for _, run := range []string{"g1p0", "g2p0", "g3p0"} {
+		f.put("/live/job1/v-"+run+"-1.ts", []byte{0x47})
+		f.put("/live/job1/v.m3u8", hlsWindow(run, 1, 1))
+	}
+	age := func(run string, d time.Duration) {
+		then := time.Now().Add(-d)
+		if err := os.Chtimes(filepath.Join(f.root, "job1", "recordings", run), then, then); err != nil {
+			t.Fatal(err)
+		}
+	}
+	age("g1p0", time.Hour)
+	age("g2p0", time.Hour)
+	age("g3p0", 8*24*time.Hour)
+	w, err := f.srv.NewSweeper(SweeperConfig{Retention: newRetention("job1", "keep"), Recordings: rec, RecordingMaxAge: 7 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Sweep(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, name := range f.listRoot() {
+		if strings.Contains(name, "g1p0") || strings.Contains(name, "g3p0") {
+			left = append(left, name)
+		}
+	}
+	if len(left) > 0 {
+		t.Errorf("deleted and expired recordings left %v", left)
+	}
+	for _, want := range []string{"job1/v-g2p0-1.ts", "job1/recordings/g2p0/v.m3u8", "job1/recordings/g2p0/info.json"} {
+		if _, ok := f.onDisk(want); !ok {
+			t.Errorf("kept recording lost %s", want)
+		}
+	}
+	if !rec.off["forgot:g1p0"] || !rec.off["forgot:g3p0"] || rec.off["forgot:g2p0"] {
+		t.Errorf("forgotten: %v", rec.off)
+	}
+	// Deleting the job leaves nothing: the recordings live in its folder.
+	if err := f.srv.RemoveJob("job1"); err != nil {
+		t.Fatal(err)
+	}
+	if files := f.listRoot(); len(files) != 0 {
+		t.Errorf("after the job's deletion the storage still holds %v", files)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/ezlivestreaming/ezlive/drm"
 	"github.com/ezlivestreaming/ezlive/ingest"
@@ -26,6 +27,7 @@ type devOptions struct {
 	ingestRate   *int
 	data         *string
 	drm          drmFlags
+	recRetention *time.Duration
 }
 
 // devFlags are the api's and the scheduler's flags together (one -redis, one
@@ -54,6 +56,7 @@ func devFlags() (*flagSet, *devOptions) {
 		originListen: fs.String("origin-listen", "EZLIVE_ORIGIN_LISTEN", defaultOriginAddr, "address the origin listens on"),
 		data:         fs.String("data", "EZLIVE_DATA", ".run/data", "directory for the origin's files"),
 		drm:          addDRM(fs),
+		recRetention: addRecordingRetention(fs),
 	}
 	o.api.kek = o.drm.kek // one -drm-kek for the embedded origin and API
 	o.sched = &schedulerOptions{
@@ -112,12 +115,12 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 	org, err := origin.New(origin.Config{Root: filepath.Join(*o.data, "origin"), Authorizer: uploadAuthorizer{st}, Encrypter: enc, Logger: log,
-		Viewers: playback.NewGuard(playback.RedisSigner(rdb), st)})
+		Viewers: playback.NewGuard(playback.RedisSigner(rdb), st), Recordings: st})
 	if err != nil {
 		return err
 	}
 	defer org.Close()
-	sweeper, err := org.NewSweeper(origin.SweeperConfig{Retention: st})
+	sweeper, err := org.NewSweeper(origin.SweeperConfig{Retention: st, Recordings: st, RecordingMaxAge: *o.recRetention})
 	if err != nil {
 		return err
 	}
