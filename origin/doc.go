@@ -80,7 +80,14 @@
 // and MPD it stores is indexed into recordings/<run>/ in the job's folder
 // (package recording): a VOD playlist of the same name, master.m3u8 (the
 // run's first master playlist), a static master.mpd, and info.json, which
-// Recordings is also told. Players read them as any other file.
+// Recordings is also told. Players read them as any other file. A clip
+// is cut when read, never stored:
+//
+//	GET|HEAD /live/<job>/recordings/<run>/clips/<from>-<to>/<file>
+//	                                the recording's <file> cut to the
+//	                                segments overlapping [from, to) (Unix ms
+//	                                of program date-time; master.m3u8 as is);
+//	                                404 for an empty or malformed span
 //
 // A deleted job's outputs are removed by the origin itself (sweep.go), not
 // over HTTP: a Sweeper follows the deletions its Retention reports, and at

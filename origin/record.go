@@ -177,6 +177,12 @@ func (s *Server) recordHLS(jobID, file string, b []byte) (*recording.Info, error
 	return s.updateInfo(dir, run, func(i *recording.Info) {
 		i.HLS, i.Duration = true, max(i.Duration, rec.Duration())
 		i.Bytes += s.sizes(jobID, names)
+		if first := rec.Segments[0].Time; !first.IsZero() {
+			if i.Program_start.IsZero() || first.Before(i.Program_start) {
+				i.Program_start = first
+			}
+			i.Program_end = later(i.Program_end, recording.LiveEdge(rec))
+		}
 	})
 }
 
@@ -320,4 +326,86 @@ func (s *Server) removeRecording(jobID, run string) error {
 	}
 	s.changes.notifyJob(jobID)
 	return nil
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// getClip answers a file of a clip, cut from the recording's file of the
+// same name when asked (recording.ClipsFolder); ok is false for any other
+// name. A clip's master playlist is the recording's: its relative URIs
+// lead to the clip's media playlists.
+func (s *Server) getClip(w http.ResponseWriter, r *http.Request, name string) bool {
+	parts := strings.Split(name, "/")
+	if len(parts) != 6 || parts[1] != jobspec.Recordings || parts[3] != recording.ClipsFolder {
+		return false
+	}
+	from, to, ok := recording.ParseClipName(parts[4])
+	if !ok {
+		notFound(w)
+		return true
+	}
+	dir := strings.Join(parts[:3], "/") + "/"
+	b, err := s.root.ReadFile(dir + parts[5])
+	if err != nil {
+		s.openFailed(w, name, err)
+		return true
+	}
+	switch {
+	case parts[5] == recording.HLSMaster:
+	case path.Ext(name) == ".m3u8":
+		b, err = cutHLS(b, from, to)
+	case path.Ext(name) == ".mpd":
+		b, err = s.cutMPD(dir, b, from, to)
+	default:
+		notFound(w)
+		return true
+	}
+	if err != nil {
+		httpError(w, err.Error(), http.StatusNotFound)
+		return true
+	}
+	kind := classify(name)
+	w.Header().Set("Content-Type", kind.contentType)
+	w.Header().Set("Cache-Control", cacheManifest)
+	http.ServeContent(&countingWriter{ResponseWriter: w, n: &s.bytesOut}, r, name, time.Time{}, bytes.NewReader(b))
+	return true
+}
+
+func cutHLS(b []byte, from, to time.Time) ([]byte, error) {
+	p, err := recording.ParseHLS(b, recording.SegmentPrefix)
+	if err != nil {
+		return nil, err
+	}
+	clip, _, err := recording.Cut(p, from, to)
+	if err != nil {
+		return nil, err
+	}
+	return recording.RenderHLS(clip, recording.ClipPrefix), nil
+}
+
+// cutMPD cuts a static MPD by the recording's program date-times (its
+// first segment starts at Program_start; Started without HLS).
+func (s *Server) cutMPD(dir string, b []byte, from, to time.Time) ([]byte, error) {
+	m, err := recording.ParseMPD(b, recording.SegmentPrefix)
+	if err != nil {
+		return nil, err
+	}
+	var info recording.Info
+	if ib, err := s.root.ReadFile(dir + recording.InfoFile); err == nil {
+		_ = json.Unmarshal(ib, &info)
+	}
+	start := info.Program_start
+	if start.IsZero() {
+		start = info.Started
+	}
+	clip := recording.CutMPDTime(m, from.Sub(start).Seconds(), to.Sub(start).Seconds())
+	if clip.Duration() == 0 {
+		return nil, recording.ErrEmptyClip
+	}
+	return recording.RenderMPD(clip, recording.ClipPrefix), nil
 }

@@ -175,8 +175,17 @@ func TestFFmpegRecording(t *testing.T) {
 					t.Errorf("%s: ffprobe says %.2f s; 4 s were streamed", m, dur)
 				}
 			}
-			if info := rec.info("g1p0"); info.Duration < 3 || info.Duration > 5 || info.Bytes == 0 {
-				t.Errorf("saved %+v", info)
+			info := rec.info("g1p0")
+			if info.Duration < 3 || info.Duration > 5 || info.Bytes == 0 || info.Program_start.IsZero() {
+				t.Fatalf("saved %+v", info)
+			}
+			// A clip of [1 s, 2.5 s) is cut at the boundaries around it: 1 s to 3 s.
+			clip := recording.ClipName(info.Program_start.Add(time.Second), info.Program_start.Add(2500*time.Millisecond))
+			for _, m := range c.manifests {
+				_, dur := probe(t, o.http.URL+"/live/job1/recordings/g1p0/clips/"+clip+"/"+m)
+				if dur < 1.5 || dur > 2.5 {
+					t.Errorf("clip %s: ffprobe says %.2f s, want 2 s", m, dur)
+				}
 			}
 		})
 	}
@@ -256,5 +265,23 @@ func TestSweepRemovesDeletedAndExpiredRecordings(t *testing.T) {
 	}
 	if files := f.listRoot(); len(files) != 0 {
 		t.Errorf("after the job's deletion the storage still holds %v", files)
+	}
+}
+
+func TestClipsAreCutFromTheRecording(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Config{Recordings: newFakeRecordings()})
+	f.put("/live/job1/v.m3u8", hlsWindow("g1p0", 1, 5)) // 06:00:02 to 06:00:12
+	at := func(s int) time.Time { return time.Date(2026, 12, 2, 6, 0, s, 0, time.UTC) }
+	base := "/live/job1/recordings/g1p0/clips/"
+	resp, body := f.get(base + recording.ClipName(at(5), at(7)) + "/v.m3u8")
+	p, err := recording.ParseHLS(body, recording.ClipPrefix)
+	if resp.StatusCode != http.StatusOK || err != nil || len(p.Segments) != 2 || p.Segments[0].URI != "v-g1p0-2.ts" {
+		t.Fatalf("clip of 5-7 s: %d, %v:\n%s", resp.StatusCode, err, body)
+	}
+	for _, bad := range []string{recording.ClipName(at(30), at(40)) + "/v.m3u8", "7-5/v.m3u8", "x/v.m3u8", recording.ClipName(at(5), at(7)) + "/nope.m3u8"} {
+		if resp, _ := f.get(base + bad); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: %d, want 404", bad, resp.StatusCode)
+		}
 	}
 }

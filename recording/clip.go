@@ -2,6 +2,8 @@ package recording
 
 import (
 	"errors"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -82,4 +84,50 @@ func LiveEdge(p Playlist) time.Time {
 		return s.Time.Add(time.Duration(s.Duration * float64(time.Second)))
 	}
 	return time.Time{}
+}
+
+// CutMPDTime keeps, of every representation, the segments that overlap
+// [from, to), in seconds from the start of m's first segment.
+func CutMPDTime(m *MPD, from, to float64) *MPD {
+	out := &MPD{root: m.root, Timelines: map[string]*Timeline{}}
+	for id, tl := range m.Timelines {
+		c := *tl
+		c.Segments = nil
+		if len(tl.Segments) > 0 && tl.Timescale > 0 {
+			origin, scale := tl.Segments[0].Time, float64(tl.Timescale)
+			for _, s := range tl.Segments {
+				start := float64(s.Time-origin) / scale
+				if start+float64(s.Duration)/scale > from && start < to {
+					c.Segments = append(c.Segments, s)
+				}
+			}
+		}
+		out.Timelines[id] = &c
+	}
+	return out
+}
+
+// ClipsFolder is the folder, in a recording's, whose files are the clips
+// the origin cuts when asked: ClipsFolder/<from>-<to>/<file of the
+// recording>, the span in Unix milliseconds of program date-time.
+const ClipsFolder = "clips"
+
+// ClipPrefix leads a clip's segment URIs back to the job folder.
+const ClipPrefix = "../../../../"
+
+// ClipName is the folder name of the clip of [from, to).
+func ClipName(from, to time.Time) string {
+	return strconv.FormatInt(from.UnixMilli(), 10) + "-" + strconv.FormatInt(to.UnixMilli(), 10)
+}
+
+// ParseClipName reads ClipName's form; ok is false for anything else or
+// an empty span.
+func ParseClipName(name string) (from, to time.Time, ok bool) {
+	a, b, found := strings.Cut(name, "-")
+	f, err1 := strconv.ParseInt(a, 10, 64)
+	t, err2 := strconv.ParseInt(b, 10, 64)
+	if !found || err1 != nil || err2 != nil || f < 0 || t <= f {
+		return time.Time{}, time.Time{}, false
+	}
+	return time.UnixMilli(f).UTC(), time.UnixMilli(t).UTC(), true
 }

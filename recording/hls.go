@@ -178,3 +178,29 @@ func RenderHLS(p Playlist, prefix string) []byte {
 	b.WriteString("#EXT-X-ENDLIST\n")
 	return b.Bytes()
 }
+
+// Info is what is known of one recording: the origin keeps it beside the
+// recording (InfoFile) and reports it to the store for listings.
+type Info struct {
+	Run      string    `json:"Run"`
+	Started  time.Time `json:"Started"`  // when its first segment was indexed
+	Updated  time.Time `json:"Updated"`  // when a segment was last indexed
+	Duration float64   `json:"Duration"` // seconds: its longest rendition
+	Bytes    int64     `json:"Bytes"`    // its segments and init segments, every rendition
+	// Program_start and Program_end are the program date-times its
+	// first segment starts and its last one ends (HLS), what clips cut by.
+	Program_start time.Time `json:"Program_start,omitzero"`
+	Program_end   time.Time `json:"Program_end,omitzero"`
+	HLS           bool      `json:"Hls"`  // it has HLS playlists (HLSMaster)
+	DASH          bool      `json:"Dash"` // it has a static MPD (DASHMaster)
+}
+
+// The files of a recording, in its folder.
+const (
+	InfoFile   = "info.json"
+	HLSMaster  = "master.m3u8"
+	DASHMaster = "master.mpd"
+	// SegmentPrefix leads a recording's segment URIs back to the job
+	// folder, two levels up (recordings/<run>/).
+	SegmentPrefix = "../../"
+)

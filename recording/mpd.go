@@ -166,9 +166,13 @@ func (m *MPD) Run() (string, bool) {
 }
 
 // AppendMPD adds to rec the segments of live that come after rec's last
-// one, per representation (rec takes live's form when it has none).
-func AppendMPD(rec, live *MPD) int {
-	added := 0
+// one, per representation (rec takes live's form when it has none). It
+// returns the names of the files it added, init segments included.
+func AppendMPD(rec, live *MPD) []string {
+	if rec.Timelines == nil {
+		rec.Timelines = map[string]*Timeline{}
+	}
+	var added []string
 	for id, ltl := range live.Timelines {
 		tl := rec.Timelines[id]
 		if tl == nil {
@@ -180,10 +184,14 @@ func AppendMPD(rec, live *MPD) int {
 			last = tl.Segments[n-1].Number
 		}
 		for _, s := range ltl.Segments {
-			if s.Number > last {
-				tl.Segments = append(tl.Segments, s)
-				added++
+			if s.Number <= last {
+				continue
 			}
+			if len(tl.Segments) == 0 {
+				added = append(added, expand(tl.Initialization, id, 0))
+			}
+			tl.Segments = append(tl.Segments, s)
+			added = append(added, expand(tl.Media, id, s.Number))
 		}
 	}
 	if rec.root == nil {

@@ -137,15 +137,19 @@ func mustParseMPD(t *testing.T, b []byte, prefix string) *MPD {
 
 func TestAppendMPDRendersAStaticMPDThatParsesBack(t *testing.T) {
 	t.Parallel()
-	rec := &MPD{Timelines: map[string]*Timeline{}}
+	var rec MPD
+	var added []string
 	for _, w := range [][2]int{{1, 3}, {2, 5}, {4, 7}} {
 		live := mustParseMPD(t, liveMPD("g1p0", w[0], w[1]), "")
 		if run, ok := live.Run(); !ok || run != "g1p0" {
 			t.Fatalf("Run() = %q, %v", run, ok)
 		}
-		AppendMPD(rec, live)
+		added = append(added, AppendMPD(&rec, live)...)
 	}
-	out := RenderMPD(rec, "../../")
+	if len(added) != 3*8 || added[0] != "init-g1p0-0.mp4" && added[0] != "init-g1p0-1.mp4" && added[0] != "init-g1p0-2.mp4" {
+		t.Errorf("added %d files (want 3 init segments and 21 segments): %v", len(added), added)
+	}
+	out := RenderMPD(&rec, "../../")
 	for _, want := range []string{`type="static"`, `mediaPresentationDuration="PT14.000S"`, `xmlns="urn:mpeg:dash:schema:mpd:2011"`,
 		`initialization="../../init-g1p0-$RepresentationID$.mp4"`, `startNumber="1"`, `<S t="0" d="25600" r="6"/>`, `<AudioChannelConfiguration`} {
 		if !bytes.Contains(out, []byte(want)) {
