@@ -159,7 +159,7 @@ func (o *apiOptions) server(b *backend, reg *prometheus.Registry) (*apiserver.Se
 		Store: b.store, Queue: b.queue, PlaybackBaseURL: strings.TrimSuffix(*o.playback, "/"), Token: *o.tok, Logger: log,
 		Web: web.Handler(web.Config{ShakaDir: *o.shakaDir}), Metrics: reg,
 		IngestGateway: *o.ingestGateway, IngestGatewaySRT: *o.ingestGatewaySRT,
-		DRM: license, Playback: signer,
+		DRM: license, Playback: signer, Recordings: b.store,
 		MaxQueued: *o.limits.maxQueued, ClientQuota: *o.limits.clientQuota,
 	}
 	closeFeeds := func() {}
