@@ -130,14 +130,6 @@ func (s *Server) createClip(w http.ResponseWriter, r *http.Request, ps httproute
 		Playback_urls: s.recordingURLs(job.Id, rec, recording.ClipName(start, end))})
 }
 
-// span is the program date-times a recording covers.
-func span(rec recording.Info) (time.Time, time.Time) {
-	if !rec.Program_start.IsZero() {
-		return rec.Program_start, rec.Program_end
-	}
-	return rec.Started, rec.Updated
-}
-
 // resolveClip picks the recording and the span of a clip request; every
 // bad field is named.
 func resolveClip(req clipRequest, recs []recording.Info) (recording.Info, time.Time, time.Time, error) {
@@ -159,7 +151,7 @@ func resolveClip(req clipRequest, recs []recording.Info) (recording.Info, time.T
 	default:
 		bad = append(bad, jobspec.FieldError{Field: "Recording", Message: "the job has no recording yet"})
 	}
-	_, edge := span(rec)
+	_, edge := rec.Span()
 	start, startErr := clipTime(req.Start, edge)
 	end, endErr := clipTime(req.End, edge)
 	for _, f := range []struct {
@@ -171,7 +163,7 @@ func resolveClip(req clipRequest, recs []recording.Info) (recording.Info, time.T
 		}
 	}
 	if len(bad) == 0 {
-		first, last := span(rec)
+		first, last := rec.Span()
 		switch {
 		case !end.After(start):
 			bad = append(bad, jobspec.FieldError{Field: "End", Message: fmt.Sprintf("must come after Start (%s), got %s", start.Format(time.RFC3339Nano), end.Format(time.RFC3339Nano))})

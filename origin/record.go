@@ -389,7 +389,7 @@ func cutHLS(b []byte, from, to time.Time) ([]byte, error) {
 }
 
 // cutMPD cuts a static MPD by the recording's program date-times (its
-// first segment starts at Program_start; Started without HLS).
+// first segment starts where recording.Info.Span starts).
 func (s *Server) cutMPD(dir string, b []byte, from, to time.Time) ([]byte, error) {
 	m, err := recording.ParseMPD(b, recording.SegmentPrefix)
 	if err != nil {
@@ -399,10 +399,7 @@ func (s *Server) cutMPD(dir string, b []byte, from, to time.Time) ([]byte, error
 	if ib, err := s.root.ReadFile(dir + recording.InfoFile); err == nil {
 		_ = json.Unmarshal(ib, &info)
 	}
-	start := info.Program_start
-	if start.IsZero() {
-		start = info.Started
-	}
+	start, _ := info.Span()
 	clip := recording.CutMPDTime(m, from.Sub(start).Seconds(), to.Sub(start).Seconds())
 	if clip.Duration() == 0 {
 		return nil, recording.ErrEmptyClip

@@ -204,3 +204,14 @@ const (
 	// folder, two levels up (recordings/<run>/).
 	SegmentPrefix = "../../"
 )
+
+// Span is the program date-times the recording covers, what clips are
+// cut by: Program_start to Program_end; for a recording without HLS (no
+// program date-times), from when its first segment was indexed, for its
+// Duration.
+func (i Info) Span() (start, end time.Time) {
+	if !i.Program_start.IsZero() {
+		return i.Program_start, i.Program_end
+	}
+	return i.Started, i.Started.Add(time.Duration(i.Duration * float64(time.Second)))
+}
