@@ -59,4 +59,3 @@ func ffprobeDuration(s *system, url string) float64 {
 	}
 	return d
 }
-
