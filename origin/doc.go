@@ -80,7 +80,9 @@
 // and MPD it stores is indexed into recordings/<run>/ in the job's folder
 // (package recording): a VOD playlist of the same name, master.m3u8 (the
 // run's first master playlist), a static master.mpd, and info.json, which
-// Recordings is also told. Players read them as any other file. A clip
+// Recordings is also told. Players read them as any other file. While
+// Recordings cannot answer, a job recorded before stays recorded and no
+// segment is deleted. A clip
 // is cut when read, never stored:
 //
 //	GET|HEAD /live/<job>/recordings/<run>/clips/<from>-<to>/<file>

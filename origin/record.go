@@ -55,7 +55,8 @@ func newRecorder(r Recordings) *recorder {
 	return &recorder{rec: r, cache: map[string]recordedEntry{}, locks: map[string]*sync.Mutex{}}
 }
 
-// recorded asks Recordings, through a short cache.
+// recorded asks Recordings, through a short cache; while Recordings cannot
+// answer, the last answer it gave stands.
 func (r *recorder) recorded(ctx context.Context, jobID string) (bool, error) {
 	now := time.Now()
 	r.mu.Lock()
@@ -65,6 +66,9 @@ func (r *recorder) recorded(ctx context.Context, jobID string) (bool, error) {
 		return e.yes, e.err
 	}
 	yes, err := r.rec.Recorded(ctx, jobID)
+	if err != nil && ok && e.err == nil {
+		yes, err = e.yes, nil // fail static: a store outage cuts no recording
+	}
 	r.mu.Lock()
 	if len(r.cache) >= maxAuthEntries {
 		clear(r.cache)

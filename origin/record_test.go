@@ -122,6 +122,26 @@ func TestRecordedJobKeepsItsSegmentsAsARecording(t *testing.T) {
 	}
 }
 
+func TestRecordingGoesOnThroughAStoreOutage(t *testing.T) {
+	t.Parallel()
+	rec := newFakeRecordings()
+	f := newFixture(t, Config{Recordings: rec})
+	f.put("/live/job1/v.m3u8", hlsWindow("g1p0", 1, 1))
+	rec.mu.Lock()
+	rec.err = fmt.Errorf("redis down")
+	rec.mu.Unlock()
+	f.srv.recorder.mu.Lock()
+	e := f.srv.recorder.cache["job1"]
+	e.expires = time.Time{} // the next manifest asks again
+	f.srv.recorder.cache["job1"] = e
+	f.srv.recorder.mu.Unlock()
+	f.put("/live/job1/v.m3u8", hlsWindow("g1p0", 1, 2))
+	vod, _ := f.onDisk("job1/recordings/g1p0/v.m3u8")
+	if p, err := recording.ParseHLS(vod, recording.SegmentPrefix); err != nil || len(p.Segments) != 2 {
+		t.Errorf("during the outage the recording stopped growing:\n%s", vod)
+	}
+}
+
 func TestRecordingsKeepSegmentsWhenTheyCannotTell(t *testing.T) {
 	t.Parallel()
 	rec := newFakeRecordings()
