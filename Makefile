@@ -45,6 +45,7 @@ bench: deps-test build
 	$(GO) test -run '^$$' -bench . ./origin/ ./queue/ ./drm/ ./llhls/   # drm: encryption CPU per Mbit/s; llhls: a playlist render, live edge vs a 4 h DVR window
 	$(GO) test -run '^$$' -bench InputLoss -benchtime 3x ./transcoder/  # input lost → slate, publisher back → picture, at the origin; slate CPU / live CPU
 	$(GO) run ./bench/ingest                 # gateway CPU per Mbit/s, added latency, concurrent publishers
+	$(GO) run ./bench/recording              # storage per channel-hour of a recording of the sample ladder; clip cut latency
 	$(GO) run ./bench/latency                # glass-to-glass latency in Chromium: LL HLS, LL DASH, DASH, bare ffmpeg HLS; Shaka, hls.js, dash.js
 
 lint:

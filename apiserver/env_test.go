@@ -61,6 +61,7 @@ func newEnv(t *testing.T, opts ...func(*apiserver.Config)) *env {
 		Store:           e.store,
 		Queue:           q,
 		Playback:        e.signer,
+		Recordings:      e.store,
 		PlaybackBaseURL: playbackBase + "/",
 		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}

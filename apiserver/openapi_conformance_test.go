@@ -344,6 +344,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	t.Run("redis down", func(t *testing.T) { t.Parallel(); conformRedisDown(t, c) })
 	t.Run("open routes", func(t *testing.T) { t.Parallel(); conformOpen(t, c) })
 	t.Run("limits", func(t *testing.T) { t.Parallel(); conformLimits(t, c) })
+	t.Run("recordings", func(t *testing.T) { t.Parallel(); conformRecordings(t, c) })
 	t.Cleanup(func() {
 		if !t.Failed() {
 			c.wantAllExercised(t)
@@ -764,11 +765,15 @@ func conformRedisDown(t *testing.T, c *contract) {
 		{"PUT", id + "/stop"}, {"PUT", id + "/resume"}, {"DELETE", id}, {"POST", id + "/stream_key"}, {"POST", id + "/feed"},
 		{"GET", id + "/thumbnail.jpg"},
 		{"POST", id + "/playback_tokens"},
+		{"GET", id + "/recordings"}, {"DELETE", id + "/recordings/g1p0"}, {"POST", id + "/clips"},
 		{"GET", id + "/events"}, {"GET", "/events"}, {"GET", "/readyz"}, {"HEAD", "/readyz"},
 	} {
 		var body []byte
 		if r.path == "/jobs" && r.method == "POST" {
 			body = sampleSpec(t)
+		}
+		if strings.HasSuffix(r.path, "/clips") {
+			body = []byte(`{"Start": 30, "End": 0}`)
 		}
 		a := c.call(t, e, http.StatusServiceUnavailable, r.method, r.path, body)
 		if r.method == "HEAD" {

@@ -104,6 +104,9 @@ type Config struct {
 	// Playback, when set, adds POST /jobs/:id/playback_tokens: viewer
 	// tokens for signed playback and DRM keys (playback.go).
 	Playback PlaybackTokens
+	// Recordings, when set, adds the recording and clip routes
+	// (recordings.go).
+	Recordings RecordingStore
 }
 
 // MaxBodyBytes bounds a request body; a larger one gets 413.
@@ -208,6 +211,11 @@ func (s *Server) routes() *httprouter.Router {
 	rt.GET("/jobs/:id/thumbnail.jpg", s.private(s.thumbnail))
 	if s.cfg.Playback != nil {
 		rt.POST("/jobs/:id/playback_tokens", s.private(s.issuePlaybackToken))
+	}
+	if s.cfg.Recordings != nil {
+		rt.GET("/jobs/:id/recordings", s.private(s.listRecordings))
+		rt.DELETE("/jobs/:id/recordings/:run", s.private(s.deleteRecording))
+		rt.POST("/jobs/:id/clips", s.private(s.createClip))
 	}
 	if s.cfg.Feed != nil {
 		rt.GET("/jobs/:id/feed", s.private(s.feedStatus))

@@ -1,6 +1,6 @@
 // Package client is the Go client of the ezlive HTTP API, used by the CLI,
 // the tests and the benchmarks. It speaks only HTTP and the wire types of
-// package jobspec; it never touches Redis, the queue or a scheduler.
+// packages jobspec and recording; it never touches Redis, the queue or a scheduler.
 package client
 
 import (

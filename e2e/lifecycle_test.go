@@ -69,6 +69,7 @@ func lifecycle(t *testing.T, s *system) {
 	}
 	s.pushUntilStreaming(created.Id)
 	s.stopAndCheck(created.Id)
+	s.checkRecordings(created.Id, 2, created.Spec.Output.Segment_duration)
 
 	deleting, err := s.client.Delete(ctx, created.Id)
 	if err != nil {
@@ -116,9 +117,14 @@ func (s *system) pushUntilStreaming(id string) {
 }
 
 // segmentsPerRendition reports whether every representation of the MPD has
-// at least n segments stored at the origin.
+// at least n segments stored at the origin by the job's current placement
+// (a recorded job keeps the segments of its earlier runs too).
 func (s *system) segmentsPerRendition(id string, n int) (bool, string) {
-	files, _ := filepath.Glob(filepath.Join(s.originRoot, id, "chunk-*.m4s"))
+	job, err := s.client.Get(context.Background(), id)
+	if err != nil {
+		return false, err.Error()
+	}
+	files, _ := filepath.Glob(filepath.Join(s.originRoot, id, fmt.Sprintf("chunk-g%dp*.m4s", job.Placement_generation)))
 	count := map[string]int{}
 	for _, f := range files {
 		parts := strings.Split(strings.TrimSuffix(filepath.Base(f), ".m4s"), "-")

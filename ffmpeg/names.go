@@ -130,3 +130,21 @@ func allDigits(s string) bool {
 	}
 	return s != ""
 }
+
+// RunOf reads the run out of the name of a segment or initialisation
+// segment either muxer writes (see the names above); ok is false for any
+// other name.
+func RunOf(name string) (run string, ok bool) {
+	if f, ok := ParseDASHFile(name); ok {
+		return f.Run, true
+	}
+	stem := name
+	if i := strings.LastIndexByte(stem, '.'); i > 0 {
+		stem = stem[:i]
+	}
+	parts := strings.Split(stem, "-")
+	if n := len(parts); n >= 3 && parts[0] != "" && validRun(parts[n-2]) && (allDigits(parts[n-1]) || parts[n-1] == "init") {
+		return parts[n-2], true
+	}
+	return "", false
+}

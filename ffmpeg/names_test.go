@@ -43,3 +43,27 @@ func TestHLSInitNameMatchesTheArgs(t *testing.T) {
 		t.Errorf("InitSegmentFor(%q) = %q, %v; the args name it %q", seg, got, ok, want)
 	}
 }
+
+func TestRunOf(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name, want string
+		ok         bool
+	}{
+		{"chunk-g3p1-0-00012.m4s", "g3p1", true},
+		{"init-g3p1-2.mp4", "g3p1", true},
+		{"video-720p-g3p1-1763.m4s", "g3p1", true},
+		{"video-720p-g3p1-1763.ts", "g3p1", true},
+		{"audio-g0p0-init.mp4", "g0p0", true},
+		{"master.m3u8", "", false},
+		{"media_0.m3u8", "", false},
+		{"thumbnail.jpg", "", false},
+		{"-g3p1-12.m4s", "", false},
+		{"video-3p1-12.m4s", "", false},
+		{"video-g3p1-x.m4s", "", false},
+	} {
+		if got, ok := RunOf(c.name); got != c.want || ok != c.ok {
+			t.Errorf("RunOf(%q) = %q, %v; want %q, %v", c.name, got, ok, c.want, c.ok)
+		}
+	}
+}

@@ -17,6 +17,19 @@ const Thumbnail = "thumbnail.jpg"
 // HasThumbnail reports whether a job publishes Thumbnail.
 func HasThumbnail(o Output) bool { return len(o.Video_outputs) > 0 && o.Drm == nil }
 
+// Recordings is the folder, beside a job's manifests, that holds its
+// recordings: Recordings/<run>/ has each run's VOD playlists and static
+// MPD over the segments the job folder keeps (docs/DESIGN.md).
+const Recordings = "recordings"
+
+// Records reports whether a job keeps its segments as recordings: unless
+// it asks not to (Spec.Recording false), and not for DRM jobs, whose
+// segments are encrypted at the origin under keys a recording would have
+// to outlive (docs/DESIGN.md, "Recordings and clips").
+func Records(s Spec) bool {
+	return (s.Recording == nil || bool(*s.Recording)) && s.Output.Drm == nil
+}
+
 // LiveWindow is how many segments a live manifest lists when the job asks
 // for no DVR window. Older segments are deleted from the origin by ffmpeg.
 const LiveWindow = 6

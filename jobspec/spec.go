@@ -20,6 +20,9 @@ type Spec struct {
 	Api_test   Flag            `json:"Api_test,omitempty"`
 	// Playback_policy is PlaybackPublic (empty means it) or PlaybackSigned.
 	Playback_policy string `json:"Playback_policy,omitempty"`
+	// Recording keeps every segment of every run as a recording (Records);
+	// absent means on.
+	Recording *Flag `json:"Recording,omitempty"`
 }
 
 // InputLoss is what the output shows while the publisher is away: the last

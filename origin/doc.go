@@ -78,6 +78,23 @@
 // and only then stored; such an upload is not followed while in progress,
 // and an Encrypter that fails or cannot answer stores nothing (500/503).
 //
+// With Config.Recordings (record.go), a recorded job (jobspec.Records)
+// keeps its segments: ffmpeg's DELETE of a file whose name carries a run
+// (ffmpeg.RunOf) is answered 204 and the file stays. Every media playlist
+// and MPD it stores is indexed into recordings/<run>/ in the job's folder
+// (package recording): a VOD playlist of the same name, master.m3u8 (the
+// run's first master playlist), a static master.mpd, and info.json, which
+// Recordings is also told. Players read them as any other file. While
+// Recordings cannot answer, a job recorded before stays recorded and no
+// segment is deleted. A clip
+// is cut when read, never stored:
+//
+//	GET|HEAD /live/<job>/recordings/<run>/clips/<from>-<to>/<file>
+//	                                the recording's <file> cut to the
+//	                                segments overlapping [from, to) (Unix ms
+//	                                of program date-time; master.m3u8 as is);
+//	                                404 for an empty or malformed span
+//
 // A deleted job's outputs are removed by the origin itself (sweep.go), not
 // over HTTP: a Sweeper follows the deletions its Retention reports, and at
 // start and every minute sweeps every job folder (of the default Storage,

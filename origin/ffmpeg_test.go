@@ -33,7 +33,13 @@ type ffmpegOrigin struct {
 
 func newFFmpegOrigin(t *testing.T) *ffmpegOrigin {
 	t.Helper()
-	s, err := New(Config{Root: t.TempDir(), Authorizer: newTokens("job1", "T"), Logger: quietLog})
+	return newFFmpegOriginWith(t, nil)
+}
+
+// newFFmpegOriginWith is newFFmpegOrigin recording with rec (nil: not).
+func newFFmpegOriginWith(t *testing.T, rec Recordings) *ffmpegOrigin {
+	t.Helper()
+	s, err := New(Config{Root: t.TempDir(), Authorizer: newTokens("job1", "T"), Logger: quietLog, Recordings: rec})
 	if err != nil {
 		t.Fatal(err)
 	}

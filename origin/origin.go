@@ -51,6 +51,9 @@ type Config struct {
 	// viewer token is served only under PlayPrefix. Nil: every read is
 	// public and PlayPrefix is not served.
 	Viewers Viewers
+	// Recordings, when set, makes recorded jobs keep their segments and
+	// indexes their manifests into recordings (record.go). Nil records nothing.
+	Recordings Recordings
 
 	// An upload that sends no byte for UploadIdleTimeout (0: 10 s), or
 	// fewer than UploadMinRate bytes/s (0: 1024; negative: no minimum)
@@ -79,6 +82,7 @@ type Server struct {
 	encrypter Encrypter
 	viewers   Viewers
 	pace      uploadPace
+	recorder  *recorder
 
 	jobStorages jobStorages
 
@@ -114,6 +118,7 @@ func New(cfg Config) (*Server, error) {
 		viewers:   cfg.Viewers,
 		pace:      newUploadPace(cfg),
 		storage:   cfg.Storage,
+		recorder:  newRecorder(cfg.Recordings),
 	}
 	s.jobStorages.choose = cfg.JobStorage
 	if s.storage == nil {
@@ -213,7 +218,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, jobID, file s
 			s.put(w, r, jobID, name)
 		}
 	case http.MethodDelete:
-		if s.authorizeUpload(w, r, jobID) {
+		if s.authorizeUpload(w, r, jobID) && !s.keepSegment(w, r, jobID, name) {
 			s.delete(w, r, jobID, name)
 		}
 	default:

@@ -23,7 +23,7 @@ const (
 // requests), an upload in progress as it grows (inflight.go), or a blocking
 // playlist reload (blocking.go).
 func (s *Server) get(w http.ResponseWriter, r *http.Request, name string) {
-	if s.getBlocking(w, r, name) {
+	if s.getBlocking(w, r, name) || s.getClip(w, r, name) {
 		return
 	}
 	o, err := s.open(r.Context(), name)

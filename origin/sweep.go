@@ -44,6 +44,11 @@ type SweeperConfig struct {
 	// for the next one), so a job whose record is being created is never
 	// swept; 0 means DefaultSweepMinAge. Deletions are not delayed by it.
 	MinAge time.Duration
+	// Recordings, when set, makes each sweep remove the recordings of kept
+	// jobs that were deleted on their own (record.go), and with
+	// RecordingMaxAge (0: never) those not added to for longer.
+	Recordings      RecordingRetention
+	RecordingMaxAge time.Duration
 }
 
 // Sweeper removes the outputs of deleted jobs: promptly for the deletions
@@ -57,6 +62,9 @@ type Sweeper struct {
 	interval time.Duration
 	minAge   time.Duration
 	failures int // consecutive failed sweeps; owned by Run
+
+	recs      RecordingRetention
+	recMaxAge time.Duration
 }
 
 // NewSweeper returns a Sweeper of s's outputs.
@@ -64,7 +72,8 @@ func (s *Server) NewSweeper(cfg SweeperConfig) (*Sweeper, error) {
 	if cfg.Retention == nil {
 		return nil, errors.New("origin: SweeperConfig.Retention is required")
 	}
-	w := &Sweeper{srv: s, ret: cfg.Retention, log: s.log, interval: cfg.Interval, minAge: cfg.MinAge}
+	w := &Sweeper{srv: s, ret: cfg.Retention, log: s.log, interval: cfg.Interval, minAge: cfg.MinAge,
+		recs: cfg.Recordings, recMaxAge: cfg.RecordingMaxAge}
 	if w.interval <= 0 {
 		w.interval = DefaultSweepInterval
 	}
@@ -99,7 +108,8 @@ func (w *Sweeper) Run(ctx context.Context) error {
 }
 
 // Sweep removes the outputs of every job on disk that Retention says is
-// deleted, sparing folders younger than MinAge. It stops at the first
+// deleted, sparing folders younger than MinAge, and the recordings of the
+// others that are deleted or expired. It stops at the first
 // answer Retention cannot give, and returns how many jobs' outputs it
 // removed.
 func (w *Sweeper) Sweep(ctx context.Context) (int, error) {
@@ -110,7 +120,11 @@ func (w *Sweeper) Sweep(ctx context.Context) (int, error) {
 	removed := 0
 	var failed []error
 	for _, e := range folders {
-		if !validJobID(e.Name) || time.Since(e.ModTime) < w.minAge {
+		if !validJobID(e.Name) {
+			continue
+		}
+		if time.Since(e.ModTime) < w.minAge {
+			failed = append(failed, w.sweepRecordings(ctx, e.Name))
 			continue
 		}
 		keep, err := w.ret.KeepOutputs(ctx, e.Name)
@@ -118,6 +132,7 @@ func (w *Sweeper) Sweep(ctx context.Context) (int, error) {
 			return removed, fmt.Errorf("sweep: is job %s deleted: %w", e.Name, err)
 		}
 		if keep {
+			failed = append(failed, w.sweepRecordings(ctx, e.Name))
 			continue
 		}
 		if err := w.srv.RemoveJob(ctx, e.Name); err != nil {

@@ -41,6 +41,9 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, jobID, name string)
 	n, err := s.store(r.Context(), name, body)
 	paced.done()
 	s.bytesIn.Add(n)
+	if err == nil {
+		s.record(r.Context(), jobID, name)
+	}
 	s.answerStore(w, jobID, name, body, err)
 }
 

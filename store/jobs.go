@@ -282,6 +282,7 @@ func (s *Store) DeleteJob(ctx context.Context, id string) error {
 			p.HDel(ctx, KeyStreamKeys, job.StreamKey)
 		}
 		p.HDel(ctx, KeyUploadTokens, id)
+		p.Del(ctx, recordingsKey(id)) // the origin removes the job's folder, recordings with it
 		p.ZRem(ctx, KeyHeartbeats, id)
 		p.HDel(ctx, KeyJobLive, id)
 		p.HDel(ctx, KeyJobFence, id)

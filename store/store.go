@@ -24,6 +24,10 @@
 //	                                           client's jobs (its quota)
 //	deleted_jobs                               deletions, a week: the origin's
 //	                                           proof before it removes outputs
+//	recordings:<id>                            a job's recordings: run → info
+//	                                           (the origin writes it), or
+//	                                           "deleted" until the origin has
+//	                                           removed the recording's files
 //	lock:job:<id>, lock:publish:<stream key>   a scheduler's hold on a job; the
 //	                                           one publisher of a stream key
 //

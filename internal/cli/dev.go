@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/ezlivestreaming/ezlive/drm"
 	"github.com/ezlivestreaming/ezlive/ingest"
@@ -27,6 +28,7 @@ type devOptions struct {
 	data         *string
 	drm          drmFlags
 	storage      storageFlags
+	recRetention *time.Duration
 }
 
 // devFlags are the api's and the scheduler's flags together (one -redis, one
@@ -56,6 +58,7 @@ func devFlags() (*flagSet, *devOptions) {
 		data:         fs.String("data", "EZLIVE_DATA", ".run/data", "directory for the origin's files"),
 		drm:          addDRM(fs),
 		storage:      addStorage(fs),
+		recRetention: addRecordingRetention(fs),
 	}
 	o.api.kek = o.drm.kek // one -drm-kek for the embedded origin and API
 	o.sched = &schedulerOptions{
@@ -119,12 +122,12 @@ func runDev(ctx context.Context, args []string) error {
 	}
 	org, err := origin.New(origin.Config{Root: filepath.Join(*o.data, "origin"), Storage: storage, JobStorage: jobStorage,
 		Authorizer: uploadAuthorizer{st}, Encrypter: enc, Logger: log,
-		Viewers: playback.NewGuard(playback.RedisSigner(rdb), st)})
+		Viewers: playback.NewGuard(playback.RedisSigner(rdb), st), Recordings: st})
 	if err != nil {
 		return err
 	}
 	defer org.Close()
-	sweeper, err := org.NewSweeper(origin.SweeperConfig{Retention: st})
+	sweeper, err := org.NewSweeper(origin.SweeperConfig{Retention: st, Recordings: st, RecordingMaxAge: *o.recRetention})
 	if err != nil {
 		return err
 	}

@@ -159,7 +159,7 @@ func (o *apiOptions) server(b *backend, reg *prometheus.Registry) (*apiserver.Se
 		Store: b.store, Queue: b.queue, PlaybackBaseURL: strings.TrimSuffix(*o.playback, "/"), Token: *o.tok, Logger: log,
 		Web: web.Handler(web.Config{ShakaDir: *o.shakaDir}), Metrics: reg,
 		IngestGateway: *o.ingestGateway, IngestGatewaySRT: *o.ingestGatewaySRT,
-		DRM: license, Playback: signer,
+		DRM: license, Playback: signer, Recordings: b.store,
 		MaxQueued: *o.limits.maxQueued, ClientQuota: *o.limits.clientQuota,
 	}
 	closeFeeds := func() {}
@@ -186,6 +186,7 @@ type originOptions struct {
 	uploadIdle   *time.Duration
 	uploadRate   *int
 	failStatic   *time.Duration
+	recRetention *time.Duration
 }
 
 func originFlags() (*flagSet, *originOptions) {
@@ -203,7 +204,14 @@ func originFlags() (*flagSet, *originOptions) {
 			"fail an upload that sends fewer bytes/s than this over 10 s (negative: no minimum)"),
 		failStatic: fs.Duration("fail-static", "EZLIVE_ORIGIN_FAIL_STATIC", origin.DefaultFailStatic,
 			"while Redis cannot answer, keep taking an upload token allowed within this long (negative: never)"),
+		recRetention: addRecordingRetention(fs),
 	}
+}
+
+// addRecordingRetention is the origin's -recording-retention flag.
+func addRecordingRetention(fs *flagSet) *time.Duration {
+	return fs.Duration("recording-retention", "EZLIVE_ORIGIN_RECORDING_RETENTION", 0,
+		"remove a recording this long after its last segment, e.g. 720h for 30 days (0: keep until deleted)")
 }
 
 func runOrigin(ctx context.Context, args []string) error {
@@ -227,14 +235,14 @@ func runOrigin(ctx context.Context, args []string) error {
 	}
 	srv, err := origin.New(origin.Config{
 		Root: *o.root, Storage: storage, JobStorage: jobStorage, Authorizer: uploadAuthorizer{st}, Encrypter: enc, Logger: log,
-		Viewers:           playback.NewGuard(playback.RedisSigner(b.rdb), st),
+		Viewers: playback.NewGuard(playback.RedisSigner(b.rdb), st), Recordings: st,
 		UploadIdleTimeout: *o.uploadIdle, UploadMinRate: int64(*o.uploadRate), FailStatic: *o.failStatic,
 	})
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	sweeper, err := srv.NewSweeper(origin.SweeperConfig{Retention: st})
+	sweeper, err := srv.NewSweeper(origin.SweeperConfig{Retention: st, Recordings: st, RecordingMaxAge: *o.recRetention})
 	if err != nil {
 		return err
 	}
@@ -249,8 +257,13 @@ func runOrigin(ctx context.Context, args []string) error {
 	return runAll(ctx, log, sweeper.Run, func(ctx context.Context) error { return serveOn(ctx, log, "origin", l, hs, drain{health, *o.drain}) })
 }
 
-// The origin asks the store which jobs are deleted, and removes their outputs.
-var _ origin.Retention = (*store.Store)(nil)
+// The origin asks the store which jobs are deleted, and removes their
+// outputs; which jobs record, and which recordings are deleted.
+var (
+	_ origin.Retention          = (*store.Store)(nil)
+	_ origin.Recordings         = (*store.Store)(nil)
+	_ origin.RecordingRetention = (*store.Store)(nil)
+)
 
 // uploadAuthorizer checks uploads against the store's current upload token;
 // when Redis cannot answer, the origin says 503 rather than 403.

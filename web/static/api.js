@@ -59,4 +59,8 @@ export const api = {
   stopFeed: (id) => request('DELETE', `${job(id)}/feed`),
   // a viewer token and the playback URLs that carry it, good for ttl seconds
   playbackToken: (id, ttl) => request('POST', `${job(id)}/playback_tokens`, { Ttl: ttl }),
+  // the job's recordings, oldest first, each with its playback URLs
+  recordings: (id) => request('GET', `${job(id)}/recordings`),
+  // a clip: start and end are RFC 3339 date-times or seconds back from the live edge
+  clip: (id, start, end, recording) => request('POST', `${job(id)}/clips`, { Start: start, End: end, Recording: recording }),
 };

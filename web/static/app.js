@@ -33,6 +33,7 @@ const state = {
   viewerURLs: new Map(), // job id → { url, thumbnail, expires } under a viewer token
   tokenFetches: new Map(), // job id → its viewer token request in flight
   tokenFailedAt: new Map(), // job id → when its last viewer token request failed
+  vod: null, // the URL of the recording or clip the player plays instead of the live job
 };
 
 // VIEWER_TTL is how long the page's viewer tokens last (the API's maximum):
@@ -321,6 +322,8 @@ function select(id) {
   state.selected = id;
   state.selectedListed = false;
   state.playFailedAt = 0;
+  state.vod = null;
+  $('recordings-list').replaceChildren();
   player.stop();
   renderSelection();
   syncPlayer();
@@ -333,6 +336,7 @@ const can = {
   delete: (j) => ['stopped', 'failed'].includes(j.State),
   'feed-start': (j) => ['running', 'streaming'].includes(j.State) && Boolean(j.RtmpIngestUrl),
   'feed-stop': () => true,
+  recordings: () => true,
 };
 
 function renderSelection() {
@@ -403,6 +407,74 @@ function wireActions() {
   $('feed-stop').addEventListener('click', () =>
     act('Live feed stopped', api.stopFeed, (id) => state.feeding.delete(id)),
   );
+  $('recordings').addEventListener('click', listRecordings);
+  $('back-to-live').addEventListener('click', () => {
+    state.vod = null;
+    player.stop();
+    syncPlayer();
+  });
+}
+
+// ---- recordings and clips ----------------------------------------------------
+
+// listRecordings shows the selected job's recordings, each with buttons that
+// play it (HLS or DASH) or a clip of its last 30 s.
+async function listRecordings() {
+  const id = state.selected;
+  if (!id) return;
+  let recs;
+  try {
+    recs = (await api.recordings(id)).Recordings;
+  } catch (err) {
+    say(`Recordings of job ${id}: ${problemText(err)}`, true);
+    return;
+  }
+  const list = $('recordings-list');
+  list.replaceChildren(
+    ...recs.map((r) => {
+      const li = document.createElement('li');
+      li.dataset.run = r.Run;
+      li.append(`${r.Run}: ${r.Duration.toFixed(1)} s, ${(r.Bytes / 1e6).toFixed(1)} MB `);
+      for (const url of r.Playback_urls) {
+        li.append(playButton(`Play ${url.endsWith('.mpd') ? 'DASH' : 'HLS'}`, url, `recording ${r.Run}`));
+      }
+      const clip = document.createElement('button');
+      clip.type = 'button';
+      clip.className = 'small clip';
+      clip.textContent = 'Clip last 30 s';
+      clip.addEventListener('click', () => playClip(id, r.Run));
+      li.append(' ', clip);
+      return li;
+    }),
+  );
+  if (recs.length === 0) list.textContent = 'No recording yet.';
+  $('recordings-panel').open = true;
+}
+
+function playButton(label, url, what) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.className = 'small play';
+  b.textContent = label;
+  b.addEventListener('click', () => playVOD(url, what));
+  return b;
+}
+
+// playVOD plays a recording or clip; the live job's player leaves it alone
+// until "Back to live" or another job is selected.
+function playVOD(url, what) {
+  state.vod = url;
+  player.play(url, what).catch((err) => player.say(`Could not play ${what}: ${err.code ? `Shaka error ${err.code}` : err.message}`, true));
+}
+
+async function playClip(id, run) {
+  try {
+    const clip = await api.clip(id, 30, 0, run);
+    say(`Clip of ${run}: ${clip.Start} to ${clip.End}, cut ${clip.Cut}`);
+    playVOD(clip.Playback_urls[0], `clip of ${run}`);
+  } catch (err) {
+    say(`Clip of ${run} failed: ${problemText(err)}`, true);
+  }
 }
 
 // ---- player ----------------------------------------------------------------
@@ -410,6 +482,7 @@ function wireActions() {
 // syncPlayer plays the selected job while it is streaming, retrying a failed
 // load every few seconds (the first manifest may not be on the origin yet).
 function syncPlayer() {
+  if (state.vod) return; // a recording or clip plays
   const job = state.jobs.get(state.selected);
   if (!job) {
     player.stop('Select a job; it plays once it is streaming.');

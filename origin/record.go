@@ -1,0 +1,412 @@
+package origin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ezlivestreaming/ezlive/ffmpeg"
+	"github.com/ezlivestreaming/ezlive/jobspec"
+	"github.com/ezlivestreaming/ezlive/recording"
+)
+
+// Recordings tells the origin which jobs keep their segments as
+// recordings, and takes what it learns of each recording (store.Store
+// does). An error means the answer is unknown.
+type Recordings interface {
+	// Recorded reports whether jobID keeps its segments (jobspec.Records).
+	Recorded(ctx context.Context, jobID string) (bool, error)
+	// SaveRecording notes the latest state of one of jobID's recordings.
+	SaveRecording(ctx context.Context, jobID string, info recording.Info) error
+}
+
+// recordedTTL is how long a Recorded answer is reused: a job's setting
+// changes only with its spec, and every manifest PUT and DELETE asks.
+const recordedTTL = 5 * time.Second
+
+// recorder is the origin's side of recordings: it indexes the manifests
+// of recorded jobs as they are stored (package recording) into
+// <job>/recordings/<run>/, and keeps their segments from ffmpeg's DELETEs.
+type recorder struct {
+	rec   Recordings
+	mu    sync.Mutex
+	cache map[string]recordedEntry
+	locks map[string]*sync.Mutex // per job: its manifests are indexed one at a time
+}
+
+type recordedEntry struct {
+	yes     bool
+	err     error
+	expires time.Time
+}
+
+func newRecorder(r Recordings) *recorder {
+	if r == nil {
+		return nil
+	}
+	return &recorder{rec: r, cache: map[string]recordedEntry{}, locks: map[string]*sync.Mutex{}}
+}
+
+// recorded asks Recordings, through a short cache; while Recordings cannot
+// answer, the last answer it gave stands.
+func (r *recorder) recorded(ctx context.Context, jobID string) (bool, error) {
+	now := time.Now()
+	r.mu.Lock()
+	e, ok := r.cache[jobID]
+	r.mu.Unlock()
+	if ok && now.Before(e.expires) {
+		return e.yes, e.err
+	}
+	yes, err := r.rec.Recorded(ctx, jobID)
+	if err != nil && ok && e.err == nil {
+		yes, err = e.yes, nil // fail static: a store outage cuts no recording
+	}
+	r.mu.Lock()
+	if len(r.cache) >= maxAuthEntries {
+		clear(r.cache)
+	}
+	r.cache[jobID] = recordedEntry{yes, err, now.Add(recordedTTL)}
+	r.mu.Unlock()
+	return yes, err
+}
+
+func (r *recorder) lock(jobID string) func() {
+	r.mu.Lock()
+	l := r.locks[jobID]
+	if l == nil {
+		l = &sync.Mutex{}
+		r.locks[jobID] = l
+	}
+	r.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+// keepSegment answers ffmpeg's DELETE of a recorded job's segment with 204
+// and keeps the file; it reports whether it did. When it cannot tell, the
+// segment is kept too: a stray segment costs disk until the job is
+// deleted, a lost one would cut a recording.
+func (s *Server) keepSegment(w http.ResponseWriter, r *http.Request, jobID, name string) bool {
+	if s.recorder == nil {
+		return false
+	}
+	if _, ok := ffmpeg.RunOf(path.Base(name)); !ok {
+		return false
+	}
+	if yes, err := s.recorder.recorded(r.Context(), jobID); !yes && err == nil {
+		return false
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return true
+}
+
+// record indexes a manifest of a recorded job just stored as name. A
+// failure is logged: the next version of the manifest catches up.
+func (s *Server) record(ctx context.Context, jobID, name string) {
+	file := strings.TrimPrefix(name, jobID+"/")
+	isMPD := path.Ext(file) == ".mpd"
+	if s.recorder == nil || strings.Contains(file, "/") || !isMPD && path.Ext(file) != ".m3u8" {
+		return
+	}
+	if yes, err := s.recorder.recorded(ctx, jobID); !yes || err != nil {
+		return
+	}
+	b, err := s.root.ReadFile(name)
+	if err != nil {
+		return // replaced or removed meanwhile: the next version comes
+	}
+	defer s.recorder.lock(jobID)()
+	var info *recording.Info
+	switch {
+	case isMPD:
+		info, err = s.recordMPD(jobID, b)
+	case recording.IsMediaPlaylist(b):
+		info, err = s.recordHLS(jobID, file, b)
+	}
+	if err == nil && info != nil {
+		err = s.recorder.rec.SaveRecording(ctx, jobID, *info)
+	}
+	if err != nil {
+		s.log.Warn("origin: recording not updated; the next manifest retries", "job_id", jobID, "path", file, "err", err)
+	}
+}
+
+// recordingDir is the folder of jobID's recording of run.
+func recordingDir(jobID, run string) string {
+	return jobID + "/" + jobspec.Recordings + "/" + run + "/"
+}
+
+// recordHLS adds the new segments of a live media playlist to its run's
+// VOD playlist of the same name.
+func (s *Server) recordHLS(jobID, file string, b []byte) (*recording.Info, error) {
+	live, err := recording.ParseHLS(b, "")
+	if err != nil || len(live.Segments) == 0 {
+		return nil, err
+	}
+	run, ok := ffmpeg.RunOf(live.Segments[len(live.Segments)-1].URI)
+	if !ok {
+		return nil, nil
+	}
+	dir := recordingDir(jobID, run)
+	var rec recording.Playlist
+	if old, err := s.root.ReadFile(dir + file); err == nil {
+		if rec, err = recording.ParseHLS(old, recording.SegmentPrefix); err != nil {
+			return nil, err
+		}
+	}
+	fresh := len(rec.Segments) == 0
+	added := recording.Append(&rec, live, run)
+	if len(added) == 0 {
+		return nil, nil
+	}
+	names := make([]string, 0, len(added)+1)
+	if fresh && added[0].Map != "" {
+		names = append(names, added[0].Map)
+	}
+	for _, seg := range added {
+		names = append(names, seg.URI)
+	}
+	if _, err := s.store(context.TODO(), dir+file, bytes.NewReader(recording.RenderHLS(rec, recording.SegmentPrefix))); err != nil {
+		return nil, err
+	}
+	s.copyOnce(jobID+"/"+jobspec.HLSMaster, dir+recording.HLSMaster)
+	return s.updateInfo(dir, run, func(i *recording.Info) {
+		i.HLS, i.Duration = true, max(i.Duration, rec.Duration())
+		i.Bytes += s.sizes(jobID, names)
+		if first := rec.Segments[0].Time; !first.IsZero() {
+			if i.Program_start.IsZero() || first.Before(i.Program_start) {
+				i.Program_start = first
+			}
+			i.Program_end = later(i.Program_end, recording.LiveEdge(rec))
+		}
+	})
+}
+
+// recordMPD adds the new segments of a live MPD to its run's static MPD.
+// Its bytes are counted here only for a job without HLS playlists: a
+// cmaf job's playlists list the same files and count them.
+func (s *Server) recordMPD(jobID string, b []byte) (*recording.Info, error) {
+	live, err := recording.ParseMPD(b, "")
+	if err != nil {
+		return nil, err
+	}
+	run, ok := live.Run()
+	if !ok {
+		return nil, nil // no timeline (low-latency DASH): its HLS playlists are recorded
+	}
+	dir := recordingDir(jobID, run)
+	rec := &recording.MPD{}
+	if old, err := s.root.ReadFile(dir + recording.DASHMaster); err == nil {
+		if rec, err = recording.ParseMPD(old, recording.SegmentPrefix); err != nil {
+			return nil, err
+		}
+	}
+	added := recording.AppendMPD(rec, live)
+	if len(added) == 0 {
+		return nil, nil
+	}
+	if _, err := s.store(context.TODO(), dir+recording.DASHMaster, bytes.NewReader(recording.RenderMPD(rec, recording.SegmentPrefix))); err != nil {
+		return nil, err
+	}
+	_, hlsErr := s.root.Lstat(jobID + "/" + jobspec.HLSMaster)
+	return s.updateInfo(dir, run, func(i *recording.Info) {
+		i.DASH, i.Duration = true, max(i.Duration, rec.Duration())
+		if errors.Is(hlsErr, fs.ErrNotExist) {
+			i.Bytes += s.sizes(jobID, added)
+		}
+	})
+}
+
+// copyOnce copies from to to unless to exists (a recording keeps the
+// master playlist of its run's start).
+func (s *Server) copyOnce(from, to string) {
+	if _, err := s.root.Lstat(to); err == nil {
+		return
+	}
+	if b, err := s.root.ReadFile(from); err == nil {
+		_, _ = s.store(context.TODO(), to, bytes.NewReader(b))
+	}
+}
+
+// sizes sums the sizes of jobID's files names; a missing one counts 0.
+func (s *Server) sizes(jobID string, names []string) int64 {
+	var n int64
+	for _, name := range names {
+		if fi, err := s.root.Lstat(jobID + "/" + name); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
+}
+
+// updateInfo changes the recording's InfoFile with fn.
+func (s *Server) updateInfo(dir, run string, fn func(*recording.Info)) (*recording.Info, error) {
+	now := time.Now().UTC()
+	info := recording.Info{Run: run, Started: now}
+	if b, err := s.root.ReadFile(dir + recording.InfoFile); err == nil {
+		_ = json.Unmarshal(b, &info) // a damaged file starts over
+	}
+	fn(&info)
+	info.Updated = now
+	b, _ := json.Marshal(info)
+	if _, err := s.store(context.TODO(), dir+recording.InfoFile, bytes.NewReader(b)); err != nil {
+		return nil, err
+	}
+	return &info, nil
+}
+
+// RecordingRetention tells a Sweeper which recordings to keep (store.Store
+// does). An error means the answer is unknown: nothing is removed on it.
+type RecordingRetention interface {
+	// KeepRecording is false once the recording was deleted (by the API).
+	KeepRecording(ctx context.Context, jobID, run string) (bool, error)
+	// ForgetRecording is called once its files are removed.
+	ForgetRecording(ctx context.Context, jobID, run string) error
+}
+
+// sweepRecordings removes the recordings of a kept job that were deleted
+// or, with RecordingMaxAge, not added to for longer. A recording folder
+// younger than MinAge is left alone: it is being written (a live run's
+// folder changes with every segment).
+func (w *Sweeper) sweepRecordings(ctx context.Context, jobID string) error {
+	if w.recs == nil {
+		return nil
+	}
+	entries, err := fs.ReadDir(w.srv.root.FS(), jobID+"/"+jobspec.Recordings)
+	if err != nil {
+		return nil // none, or unreadable: the next sweep looks again
+	}
+	var failed []error
+	for _, e := range entries {
+		fi, err := e.Info()
+		if err != nil || !e.IsDir() || time.Since(fi.ModTime()) < w.minAge {
+			continue
+		}
+		run := e.Name()
+		expired := w.recMaxAge > 0 && time.Since(fi.ModTime()) > w.recMaxAge
+		if !expired {
+			keep, err := w.recs.KeepRecording(ctx, jobID, run)
+			if err != nil {
+				return fmt.Errorf("sweep: is recording %s of job %s deleted: %w", run, jobID, err)
+			}
+			if keep {
+				continue
+			}
+		}
+		if err := w.srv.removeRecording(jobID, run); err != nil {
+			failed = append(failed, err)
+			continue
+		}
+		w.log.Info("origin: removed a recording", "job_id", jobID, "run", run, "expired", expired)
+		failed = append(failed, w.recs.ForgetRecording(ctx, jobID, run))
+	}
+	return errors.Join(failed...)
+}
+
+// removeRecording removes the files of jobID's run: its segments in the
+// job folder, then its recording folder.
+func (s *Server) removeRecording(jobID, run string) error {
+	entries, err := fs.ReadDir(s.root.FS(), jobID)
+	if err != nil {
+		return fmt.Errorf("remove recording %s of job %s: %w", run, jobID, err)
+	}
+	for _, e := range entries {
+		if r, ok := ffmpeg.RunOf(e.Name()); ok && r == run && e.Type().IsRegular() {
+			if err := s.root.Remove(jobID + "/" + e.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("remove recording %s of job %s: %w", run, jobID, err)
+			}
+		}
+	}
+	if err := s.root.RemoveAll(recordingDir(jobID, run)); err != nil {
+		return fmt.Errorf("remove recording %s of job %s: %w", run, jobID, err)
+	}
+	s.changes.notifyJob(jobID)
+	return nil
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// getClip answers a file of a clip, cut from the recording's file of the
+// same name when asked (recording.ClipsFolder); ok is false for any other
+// name. A clip's master playlist is the recording's: its relative URIs
+// lead to the clip's media playlists.
+func (s *Server) getClip(w http.ResponseWriter, r *http.Request, name string) bool {
+	parts := strings.Split(name, "/")
+	if len(parts) != 6 || parts[1] != jobspec.Recordings || parts[3] != recording.ClipsFolder {
+		return false
+	}
+	from, to, ok := recording.ParseClipName(parts[4])
+	if !ok {
+		notFound(w)
+		return true
+	}
+	dir := strings.Join(parts[:3], "/") + "/"
+	b, err := s.root.ReadFile(dir + parts[5])
+	if err != nil {
+		s.openFailed(w, name, err)
+		return true
+	}
+	switch {
+	case parts[5] == recording.HLSMaster:
+	case path.Ext(name) == ".m3u8":
+		b, err = cutHLS(b, from, to)
+	case path.Ext(name) == ".mpd":
+		b, err = s.cutMPD(dir, b, from, to)
+	default:
+		notFound(w)
+		return true
+	}
+	if err != nil {
+		httpError(w, err.Error(), http.StatusNotFound)
+		return true
+	}
+	kind := classify(name)
+	w.Header().Set("Content-Type", kind.contentType)
+	w.Header().Set("Cache-Control", cacheManifest)
+	http.ServeContent(&countingWriter{ResponseWriter: w, n: &s.bytesOut}, r, name, time.Time{}, bytes.NewReader(b))
+	return true
+}
+
+func cutHLS(b []byte, from, to time.Time) ([]byte, error) {
+	p, err := recording.ParseHLS(b, recording.SegmentPrefix)
+	if err != nil {
+		return nil, err
+	}
+	clip, _, err := recording.Cut(p, from, to)
+	if err != nil {
+		return nil, err
+	}
+	return recording.RenderHLS(clip, recording.ClipPrefix), nil
+}
+
+// cutMPD cuts a static MPD by the recording's program date-times (its
+// first segment starts where recording.Info.Span starts).
+func (s *Server) cutMPD(dir string, b []byte, from, to time.Time) ([]byte, error) {
+	m, err := recording.ParseMPD(b, recording.SegmentPrefix)
+	if err != nil {
+		return nil, err
+	}
+	var info recording.Info
+	if ib, err := s.root.ReadFile(dir + recording.InfoFile); err == nil {
+		_ = json.Unmarshal(ib, &info)
+	}
+	start, _ := info.Span()
+	clip := recording.CutMPDTime(m, from.Sub(start).Seconds(), to.Sub(start).Seconds())
+	if clip.Duration() == 0 {
+		return nil, recording.ErrEmptyClip
+	}
+	return recording.RenderMPD(clip, recording.ClipPrefix), nil
+}
