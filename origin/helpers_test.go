@@ -148,13 +148,28 @@ func (f *fixture) stored(rel string) ([]byte, bool) {
 // folders lists the job folders of the Storage, sorted.
 func (f *fixture) folders() []string {
 	f.t.Helper()
-	fs, err := f.srv.storage.Folders(f.t.Context())
+	folders, err := f.srv.storage.Folders(f.t.Context())
 	if err != nil {
 		f.t.Fatal(err)
 	}
+	return sortedNames(folders, func(d Folder) string { return d.Name })
+}
+
+// list lists the files of the Storage under prefix, sorted.
+func (f *fixture) list(prefix string) []string {
+	f.t.Helper()
+	files, err := f.srv.storage.List(f.t.Context(), prefix)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return sortedNames(files, func(file StoredFile) string { return file.Name })
+}
+
+// sortedNames returns the name of each item, sorted.
+func sortedNames[T any](items []T, name func(T) string) []string {
 	var names []string
-	for _, d := range fs {
-		names = append(names, d.Name)
+	for _, it := range items {
+		names = append(names, name(it))
 	}
 	slices.Sort(names)
 	return names

@@ -130,6 +130,7 @@ func TestContentTypeAndCache(t *testing.T) {
 			{"subs/en.vtt", "text/vtt", segment},
 			{"enc.key", "application/octet-stream", key},
 			{"thumbnail.jpg", "image/jpeg", manifest},
+			{"recordings/g1p0/info.json", "application/json", manifest},
 			{"blob.bin", "application/octet-stream", segment},
 		}
 		for _, tt := range tests {

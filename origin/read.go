@@ -105,6 +105,9 @@ func classify(name string) fileKind {
 	case ".jpg":
 		// A thumbnail: rewritten in place every few seconds.
 		return fileKind{"image/jpeg", cacheManifest, false, true}
+	case ".json":
+		// A recording's info.json: rewritten with every segment.
+		return fileKind{"application/json", cacheManifest, false, true}
 	}
 	return fileKind{segmentType(name, ext), cacheSegment, false, false}
 }

@@ -119,7 +119,7 @@ func (s *Server) record(ctx context.Context, jobID, name string) {
 	if yes, err := s.recorder.recorded(ctx, jobID); !yes || err != nil {
 		return
 	}
-	b, err := s.root.ReadFile(name)
+	b, err := s.readStored(ctx, name)
 	if err != nil {
 		return // replaced or removed meanwhile: the next version comes
 	}
@@ -127,9 +127,9 @@ func (s *Server) record(ctx context.Context, jobID, name string) {
 	var info *recording.Info
 	switch {
 	case isMPD:
-		info, err = s.recordMPD(jobID, b)
+		info, err = s.recordMPD(ctx, jobID, b)
 	case recording.IsMediaPlaylist(b):
-		info, err = s.recordHLS(jobID, file, b)
+		info, err = s.recordHLS(ctx, jobID, file, b)
 	}
 	if err == nil && info != nil {
 		err = s.recorder.rec.SaveRecording(ctx, jobID, *info)
@@ -146,7 +146,7 @@ func recordingDir(jobID, run string) string {
 
 // recordHLS adds the new segments of a live media playlist to its run's
 // VOD playlist of the same name.
-func (s *Server) recordHLS(jobID, file string, b []byte) (*recording.Info, error) {
+func (s *Server) recordHLS(ctx context.Context, jobID, file string, b []byte) (*recording.Info, error) {
 	live, err := recording.ParseHLS(b, "")
 	if err != nil || len(live.Segments) == 0 {
 		return nil, err
@@ -157,7 +157,7 @@ func (s *Server) recordHLS(jobID, file string, b []byte) (*recording.Info, error
 	}
 	dir := recordingDir(jobID, run)
 	var rec recording.Playlist
-	if old, err := s.root.ReadFile(dir + file); err == nil {
+	if old, err := s.readStored(ctx, dir+file); err == nil {
 		if rec, err = recording.ParseHLS(old, recording.SegmentPrefix); err != nil {
 			return nil, err
 		}
@@ -174,13 +174,14 @@ func (s *Server) recordHLS(jobID, file string, b []byte) (*recording.Info, error
 	for _, seg := range added {
 		names = append(names, seg.URI)
 	}
-	if _, err := s.store(context.TODO(), dir+file, bytes.NewReader(recording.RenderHLS(rec, recording.SegmentPrefix))); err != nil {
+	if _, err := s.store(ctx, dir+file, bytes.NewReader(recording.RenderHLS(rec, recording.SegmentPrefix))); err != nil {
 		return nil, err
 	}
-	s.copyOnce(jobID+"/"+jobspec.HLSMaster, dir+recording.HLSMaster)
-	return s.updateInfo(dir, run, func(i *recording.Info) {
+	s.copyOnce(ctx, jobID+"/"+jobspec.HLSMaster, dir+recording.HLSMaster)
+	size := s.sizes(ctx, jobID, names)
+	return s.updateInfo(ctx, dir, run, func(i *recording.Info) {
 		i.HLS, i.Duration = true, max(i.Duration, rec.Duration())
-		i.Bytes += s.sizes(jobID, names)
+		i.Bytes += size
 		if first := rec.Segments[0].Time; !first.IsZero() {
 			if i.Program_start.IsZero() || first.Before(i.Program_start) {
 				i.Program_start = first
@@ -193,7 +194,7 @@ func (s *Server) recordHLS(jobID, file string, b []byte) (*recording.Info, error
 // recordMPD adds the new segments of a live MPD to its run's static MPD.
 // Its bytes are counted here only for a job without HLS playlists: a
 // cmaf job's playlists list the same files and count them.
-func (s *Server) recordMPD(jobID string, b []byte) (*recording.Info, error) {
+func (s *Server) recordMPD(ctx context.Context, jobID string, b []byte) (*recording.Info, error) {
 	live, err := recording.ParseMPD(b, "")
 	if err != nil {
 		return nil, err
@@ -204,7 +205,7 @@ func (s *Server) recordMPD(jobID string, b []byte) (*recording.Info, error) {
 	}
 	dir := recordingDir(jobID, run)
 	rec := &recording.MPD{}
-	if old, err := s.root.ReadFile(dir + recording.DASHMaster); err == nil {
+	if old, err := s.readStored(ctx, dir+recording.DASHMaster); err == nil {
 		if rec, err = recording.ParseMPD(old, recording.SegmentPrefix); err != nil {
 			return nil, err
 		}
@@ -213,51 +214,63 @@ func (s *Server) recordMPD(jobID string, b []byte) (*recording.Info, error) {
 	if len(added) == 0 {
 		return nil, nil
 	}
-	if _, err := s.store(context.TODO(), dir+recording.DASHMaster, bytes.NewReader(recording.RenderMPD(rec, recording.SegmentPrefix))); err != nil {
+	if _, err := s.store(ctx, dir+recording.DASHMaster, bytes.NewReader(recording.RenderMPD(rec, recording.SegmentPrefix))); err != nil {
 		return nil, err
 	}
-	_, hlsErr := s.root.Lstat(jobID + "/" + jobspec.HLSMaster)
-	return s.updateInfo(dir, run, func(i *recording.Info) {
+	var size int64
+	if _, err := s.size(ctx, jobID+"/"+jobspec.HLSMaster); errors.Is(err, fs.ErrNotExist) {
+		size = s.sizes(ctx, jobID, added)
+	}
+	return s.updateInfo(ctx, dir, run, func(i *recording.Info) {
 		i.DASH, i.Duration = true, max(i.Duration, rec.Duration())
-		if errors.Is(hlsErr, fs.ErrNotExist) {
-			i.Bytes += s.sizes(jobID, added)
-		}
+		i.Bytes += size
 	})
 }
 
 // copyOnce copies from to to unless to exists (a recording keeps the
 // master playlist of its run's start).
-func (s *Server) copyOnce(from, to string) {
-	if _, err := s.root.Lstat(to); err == nil {
+func (s *Server) copyOnce(ctx context.Context, from, to string) {
+	if _, err := s.size(ctx, to); err == nil {
 		return
 	}
-	if b, err := s.root.ReadFile(from); err == nil {
-		_, _ = s.store(context.TODO(), to, bytes.NewReader(b))
+	if b, err := s.readStored(ctx, from); err == nil {
+		_, _ = s.store(ctx, to, bytes.NewReader(b))
 	}
 }
 
 // sizes sums the sizes of jobID's files names; a missing one counts 0.
-func (s *Server) sizes(jobID string, names []string) int64 {
+func (s *Server) sizes(ctx context.Context, jobID string, names []string) int64 {
 	var n int64
 	for _, name := range names {
-		if fi, err := s.root.Lstat(jobID + "/" + name); err == nil {
-			n += fi.Size()
+		if size, err := s.size(ctx, jobID+"/"+name); err == nil {
+			n += size
 		}
 	}
 	return n
 }
 
+// size is the size of the stored version of name (on S3 a GET of which
+// only the headers are read).
+func (s *Server) size(ctx context.Context, name string) (int64, error) {
+	o, err := s.open(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	o.Close()
+	return o.Size, nil
+}
+
 // updateInfo changes the recording's InfoFile with fn.
-func (s *Server) updateInfo(dir, run string, fn func(*recording.Info)) (*recording.Info, error) {
+func (s *Server) updateInfo(ctx context.Context, dir, run string, fn func(*recording.Info)) (*recording.Info, error) {
 	now := time.Now().UTC()
 	info := recording.Info{Run: run, Started: now}
-	if b, err := s.root.ReadFile(dir + recording.InfoFile); err == nil {
+	if b, err := s.readStored(ctx, dir+recording.InfoFile); err == nil {
 		_ = json.Unmarshal(b, &info) // a damaged file starts over
 	}
 	fn(&info)
 	info.Updated = now
 	b, _ := json.Marshal(info)
-	if _, err := s.store(context.TODO(), dir+recording.InfoFile, bytes.NewReader(b)); err != nil {
+	if _, err := s.store(ctx, dir+recording.InfoFile, bytes.NewReader(b)); err != nil {
 		return nil, err
 	}
 	return &info, nil
@@ -273,25 +286,32 @@ type RecordingRetention interface {
 }
 
 // sweepRecordings removes the recordings of a kept job that were deleted
-// or, with RecordingMaxAge, not added to for longer. A recording folder
-// younger than MinAge is left alone: it is being written (a live run's
-// folder changes with every segment).
+// or, with RecordingMaxAge, not added to for longer. A recording younger
+// than MinAge (by its newest file) is left alone: it is being written (a
+// live run's info.json changes with every segment).
 func (w *Sweeper) sweepRecordings(ctx context.Context, jobID string) error {
 	if w.recs == nil {
 		return nil
 	}
-	entries, err := fs.ReadDir(w.srv.root.FS(), jobID+"/"+jobspec.Recordings)
+	st, err := w.srv.markedStorage(ctx, jobID)
 	if err != nil {
-		return nil // none, or unreadable: the next sweep looks again
+		return fmt.Errorf("sweep: recordings of job %s: %w", jobID, err)
+	}
+	files, err := st.List(ctx, jobID+"/"+jobspec.Recordings+"/")
+	if err != nil {
+		return fmt.Errorf("sweep: recordings of job %s: %w", jobID, err)
+	}
+	newest := map[string]time.Time{} // run → its newest file
+	for _, f := range files {
+		run := jobOf(strings.TrimPrefix(f.Name, jobID+"/"+jobspec.Recordings+"/"))
+		newest[run] = later(newest[run], f.ModTime)
 	}
 	var failed []error
-	for _, e := range entries {
-		fi, err := e.Info()
-		if err != nil || !e.IsDir() || time.Since(fi.ModTime()) < w.minAge {
+	for run, modTime := range newest {
+		if time.Since(modTime) < w.minAge {
 			continue
 		}
-		run := e.Name()
-		expired := w.recMaxAge > 0 && time.Since(fi.ModTime()) > w.recMaxAge
+		expired := w.recMaxAge > 0 && time.Since(modTime) > w.recMaxAge
 		if !expired {
 			keep, err := w.recs.KeepRecording(ctx, jobID, run)
 			if err != nil {
@@ -301,7 +321,7 @@ func (w *Sweeper) sweepRecordings(ctx context.Context, jobID string) error {
 				continue
 			}
 		}
-		if err := w.srv.removeRecording(jobID, run); err != nil {
+		if err := w.srv.removeRecording(ctx, st, jobID, run); err != nil {
 			failed = append(failed, err)
 			continue
 		}
@@ -311,21 +331,19 @@ func (w *Sweeper) sweepRecordings(ctx context.Context, jobID string) error {
 	return errors.Join(failed...)
 }
 
-// removeRecording removes the files of jobID's run: its segments in the
-// job folder, then its recording folder.
-func (s *Server) removeRecording(jobID, run string) error {
-	entries, err := fs.ReadDir(s.root.FS(), jobID)
-	if err != nil {
-		return fmt.Errorf("remove recording %s of job %s: %w", run, jobID, err)
-	}
-	for _, e := range entries {
-		if r, ok := ffmpeg.RunOf(e.Name()); ok && r == run && e.Type().IsRegular() {
-			if err := s.root.Remove(jobID + "/" + e.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("remove recording %s of job %s: %w", run, jobID, err)
-			}
+// removeRecording removes the files of jobID's run from st: its segments
+// in the job folder, then its recording folder.
+func (s *Server) removeRecording(ctx context.Context, st Storage, jobID, run string) error {
+	files, err := st.List(ctx, jobID+"/")
+	for _, f := range files {
+		if r, ok := ffmpeg.RunOf(path.Base(f.Name)); ok && r == run {
+			err = errors.Join(err, st.Delete(ctx, f.Name))
 		}
 	}
-	if err := s.root.RemoveAll(recordingDir(jobID, run)); err != nil {
+	if err == nil {
+		err = st.DeletePrefix(ctx, recordingDir(jobID, run))
+	}
+	if err != nil {
 		return fmt.Errorf("remove recording %s of job %s: %w", run, jobID, err)
 	}
 	s.changes.notifyJob(jobID)
@@ -354,7 +372,7 @@ func (s *Server) getClip(w http.ResponseWriter, r *http.Request, name string) bo
 		return true
 	}
 	dir := strings.Join(parts[:3], "/") + "/"
-	b, err := s.root.ReadFile(dir + parts[5])
+	b, err := s.readStored(r.Context(), dir+parts[5])
 	if err != nil {
 		s.openFailed(w, name, err)
 		return true
@@ -364,7 +382,7 @@ func (s *Server) getClip(w http.ResponseWriter, r *http.Request, name string) bo
 	case path.Ext(name) == ".m3u8":
 		b, err = cutHLS(b, from, to)
 	case path.Ext(name) == ".mpd":
-		b, err = s.cutMPD(dir, b, from, to)
+		b, err = s.cutMPD(r.Context(), dir, b, from, to)
 	default:
 		notFound(w)
 		return true
@@ -394,13 +412,13 @@ func cutHLS(b []byte, from, to time.Time) ([]byte, error) {
 
 // cutMPD cuts a static MPD by the recording's program date-times (its
 // first segment starts where recording.Info.Span starts).
-func (s *Server) cutMPD(dir string, b []byte, from, to time.Time) ([]byte, error) {
+func (s *Server) cutMPD(ctx context.Context, dir string, b []byte, from, to time.Time) ([]byte, error) {
 	m, err := recording.ParseMPD(b, recording.SegmentPrefix)
 	if err != nil {
 		return nil, err
 	}
 	var info recording.Info
-	if ib, err := s.root.ReadFile(dir + recording.InfoFile); err == nil {
+	if ib, err := s.readStored(ctx, dir+recording.InfoFile); err == nil {
 		_ = json.Unmarshal(ib, &info)
 	}
 	start, _ := info.Span()

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -64,62 +65,64 @@ func hlsWindow(run string, from, to int) []byte {
 }
 
 func TestRecordedJobKeepsItsSegmentsAsARecording(t *testing.T) {
-	t.Parallel()
-	for _, c := range []struct {
-		name     string
-		rec      *fakeRecordings
-		recorded bool
-	}{
-		{"recorded", newFakeRecordings(), true},
-		{"not recorded", newFakeRecordings("job1"), false},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			f := newFixture(t, Config{Recordings: c.rec})
-			auth := []string{"Authorization", "Bearer T1"}
-			f.put("/live/job1/master.m3u8", []byte("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1000\nv.m3u8\n"))
-			for n := 1; n <= 5; n++ {
-				f.put(fmt.Sprintf("/live/job1/v-g1p0-%d.ts", n), bytes.Repeat([]byte{0x47}, 100*n))
-				f.put("/live/job1/v.m3u8", hlsWindow("g1p0", max(1, n-1), n))
-				if n > 2 {
-					if resp := f.do(http.MethodDelete, fmt.Sprintf("/live/job1/v-g1p0-%d.ts", n-2), nil, auth...); resp.StatusCode != http.StatusNoContent {
-						t.Fatalf("DELETE: %d", resp.StatusCode)
+	eachBackend(t, func(t *testing.T, _ string, newF func(Config) *fixture) {
+		for _, c := range []struct {
+			name     string
+			off      []string
+			recorded bool
+		}{
+			{"recorded", nil, true},
+			{"not recorded", []string{"job1"}, false},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				t.Parallel()
+				rec := newFakeRecordings(c.off...)
+				f := newF(Config{Recordings: rec})
+				auth := []string{"Authorization", "Bearer T1"}
+				f.put("/live/job1/master.m3u8", []byte("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1000\nv.m3u8\n"))
+				for n := 1; n <= 5; n++ {
+					f.put(fmt.Sprintf("/live/job1/v-g1p0-%d.ts", n), bytes.Repeat([]byte{0x47}, 100*n))
+					f.put("/live/job1/v.m3u8", hlsWindow("g1p0", max(1, n-1), n))
+					if n > 2 {
+						if resp := f.do(http.MethodDelete, fmt.Sprintf("/live/job1/v-g1p0-%d.ts", n-2), nil, auth...); resp.StatusCode != http.StatusNoContent {
+							t.Fatalf("DELETE: %d", resp.StatusCode)
+						}
 					}
 				}
-			}
-			_, kept := f.stored("job1/v-g1p0-1.ts")
-			vod, hasVOD := f.stored("job1/recordings/g1p0/v.m3u8")
-			if kept != c.recorded || hasVOD != c.recorded {
-				t.Fatalf("segment 1 kept %v, recording %v; want both %v", kept, hasVOD, c.recorded)
-			}
-			if !c.recorded {
-				return
-			}
-			p, err := recording.ParseHLS(vod, recording.SegmentPrefix)
-			if err != nil || len(p.Segments) != 5 || !bytes.Contains(vod, []byte("#EXT-X-ENDLIST")) {
-				t.Fatalf("recording (%v) lists %d segments, want 5:\n%s", err, len(p.Segments), vod)
-			}
-			if master, _ := f.stored("job1/recordings/g1p0/master.m3u8"); !bytes.Contains(master, []byte("v.m3u8")) {
-				t.Errorf("recording's master playlist:\n%s", master)
-			}
-			info := c.rec.info("g1p0")
-			if info.Duration != 10 || info.Bytes != 1500 || !info.HLS || info.DASH {
-				t.Errorf("saved %+v; want 10 s, 1500 bytes, HLS only", info)
-			}
-			// A player resolves the ../../ URIs back to the job folder.
-			base, _ := url.Parse("/live/job1/recordings/g1p0/v.m3u8")
-			resp, body := f.get(base.ResolveReference(&url.URL{Path: recording.SegmentPrefix + p.Segments[0].URI}).Path)
-			if resp.StatusCode != http.StatusOK || len(body) != 100 {
-				t.Errorf("first segment through the recording: %d, %d bytes", resp.StatusCode, len(body))
-			}
-			// A non-segment is still deleted.
-			f.put("/live/job1/thumbnail.jpg", []byte{1})
-			f.do(http.MethodDelete, "/live/job1/thumbnail.jpg", nil, auth...)
-			if _, ok := f.stored("job1/thumbnail.jpg"); ok {
-				t.Error("DELETE of a non-segment kept it")
-			}
-		})
-	}
+				_, kept := f.stored("job1/v-g1p0-1.ts")
+				vod, hasVOD := f.stored("job1/recordings/g1p0/v.m3u8")
+				if kept != c.recorded || hasVOD != c.recorded {
+					t.Fatalf("segment 1 kept %v, recording %v; want both %v", kept, hasVOD, c.recorded)
+				}
+				if !c.recorded {
+					return
+				}
+				p, err := recording.ParseHLS(vod, recording.SegmentPrefix)
+				if err != nil || len(p.Segments) != 5 || !bytes.Contains(vod, []byte("#EXT-X-ENDLIST")) {
+					t.Fatalf("recording (%v) lists %d segments, want 5:\n%s", err, len(p.Segments), vod)
+				}
+				if master, _ := f.stored("job1/recordings/g1p0/master.m3u8"); !bytes.Contains(master, []byte("v.m3u8")) {
+					t.Errorf("recording's master playlist:\n%s", master)
+				}
+				info := rec.info("g1p0")
+				if info.Duration != 10 || info.Bytes != 1500 || !info.HLS || info.DASH {
+					t.Errorf("saved %+v; want 10 s, 1500 bytes, HLS only", info)
+				}
+				// A player resolves the ../../ URIs back to the job folder.
+				base, _ := url.Parse("/live/job1/recordings/g1p0/v.m3u8")
+				resp, body := f.get(base.ResolveReference(&url.URL{Path: recording.SegmentPrefix + p.Segments[0].URI}).Path)
+				if resp.StatusCode != http.StatusOK || len(body) != 100 {
+					t.Errorf("first segment through the recording: %d, %d bytes", resp.StatusCode, len(body))
+				}
+				// A non-segment is still deleted.
+				f.put("/live/job1/thumbnail.jpg", []byte{1})
+				f.do(http.MethodDelete, "/live/job1/thumbnail.jpg", nil, auth...)
+				if _, ok := f.stored("job1/thumbnail.jpg"); ok {
+					t.Error("DELETE of a non-segment kept it")
+				}
+			})
+		}
+	})
 }
 
 func TestRecordingGoesOnThroughAStoreOutage(t *testing.T) {
@@ -224,7 +227,7 @@ func (f *fakeRecordings) ForgetRecording(_ context.Context, _, run string) error
 	return nil
 }
 
-// listRoot lists every file under the origin's root.
+// listRoot lists every file under the origin's root (the spool).
 func (f *fixture) listRoot() []string {
 	f.t.Helper()
 	var files []string
@@ -238,70 +241,75 @@ func (f *fixture) listRoot() []string {
 	return files
 }
 
-func TestSweepRemovesDeletedAndExpiredRecordings(t *testing.T) {
-	t.Parallel()
-	rec := newFakeRecordings("deleted:g1p0")
-	f := newFixture(t, Config{Recordings: rec})
-	for _, run := range []string{"g1p0", "g2p0", "g3p0"} {
-		f.put("/live/job1/v-"+run+"-1.ts", []byte{0x47})
-		f.put("/live/job1/v.m3u8", hlsWindow(run, 1, 1))
+// agedStorage lists the files whose names contain a key of age that much
+// older than they are.
+type agedStorage struct {
+	Storage
+	age map[string]time.Duration
+}
+
+func (a agedStorage) List(ctx context.Context, prefix string) ([]StoredFile, error) {
+	files, err := a.Storage.List(ctx, prefix)
+	for i, file := range files {
+		for key, d := range a.age {
+			if strings.Contains(file.Name, key) {
+				files[i].ModTime = file.ModTime.Add(-d)
+			}
+		}
 	}
-	age := func(run string, d time.Duration) {
-		then := time.Now().Add(-d)
-		if err := os.Chtimes(filepath.Join(f.root, "job1", "recordings", run), then, then); err != nil {
+	return files, err
+}
+
+func TestSweepRemovesDeletedAndExpiredRecordings(t *testing.T) {
+	eachBackend(t, func(t *testing.T, _ string, newF func(Config) *fixture) {
+		rec := newFakeRecordings("deleted:g1p0")
+		f := newF(Config{Recordings: rec})
+		for _, run := range []string{"g1p0", "g2p0", "g3p0"} {
+			f.put("/live/job1/v-"+run+"-1.ts", []byte{0x47})
+			f.put("/live/job1/v.m3u8", hlsWindow(run, 1, 1))
+		}
+		f.srv.storage = agedStorage{f.srv.storage, map[string]time.Duration{
+			"/g1p0/": time.Hour, "/g2p0/": time.Hour, "/g3p0/": 8 * 24 * time.Hour}}
+		w, err := f.srv.NewSweeper(SweeperConfig{Retention: newRetention("job1", "keep"), Recordings: rec, RecordingMaxAge: 7 * 24 * time.Hour})
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	age("g1p0", time.Hour)
-	age("g2p0", time.Hour)
-	age("g3p0", 8*24*time.Hour)
-	w, err := f.srv.NewSweeper(SweeperConfig{Retention: newRetention("job1", "keep"), Recordings: rec, RecordingMaxAge: 7 * 24 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Sweep(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	var left []string
-	for _, name := range f.listRoot() {
-		if strings.Contains(name, "g1p0") || strings.Contains(name, "g3p0") {
-			left = append(left, name)
+		if _, err := w.Sweep(t.Context()); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if len(left) > 0 {
-		t.Errorf("deleted and expired recordings left %v", left)
-	}
-	for _, want := range []string{"job1/v-g2p0-1.ts", "job1/recordings/g2p0/v.m3u8", "job1/recordings/g2p0/info.json"} {
-		if _, ok := f.stored(want); !ok {
-			t.Errorf("kept recording lost %s", want)
+		want := []string{"job1/recordings/g2p0/info.json",
+			"job1/recordings/g2p0/v.m3u8", "job1/v-g2p0-1.ts", "job1/v.m3u8"}
+		if got := f.list("job1/"); !slices.Equal(got, want) {
+			t.Errorf("after the sweep job1 holds %v, want %v", got, want)
 		}
-	}
-	if !rec.off["forgot:g1p0"] || !rec.off["forgot:g3p0"] || rec.off["forgot:g2p0"] {
-		t.Errorf("forgotten: %v", rec.off)
-	}
-	// Deleting the job leaves nothing: the recordings live in its folder.
-	if err := f.srv.RemoveJob(context.Background(), "job1"); err != nil {
-		t.Fatal(err)
-	}
-	if files := f.listRoot(); len(files) != 0 {
-		t.Errorf("after the job's deletion the storage still holds %v", files)
-	}
+		if !rec.off["forgot:g1p0"] || !rec.off["forgot:g3p0"] || rec.off["forgot:g2p0"] {
+			t.Errorf("forgotten: %v", rec.off)
+		}
+		// Deleting the job leaves nothing: the recordings live in its folder.
+		if err := f.srv.RemoveJob(t.Context(), "job1"); err != nil {
+			t.Fatal(err)
+		}
+		if files, spooled := f.list(""), f.listRoot(); len(files)+len(spooled) != 0 {
+			t.Errorf("after the job's deletion the storage holds %v, the spool %v", files, spooled)
+		}
+	})
 }
 
 func TestClipsAreCutFromTheRecording(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t, Config{Recordings: newFakeRecordings()})
-	f.put("/live/job1/v.m3u8", hlsWindow("g1p0", 1, 5)) // 06:00:02 to 06:00:12
-	at := func(s int) time.Time { return time.Date(2026, 12, 2, 6, 0, s, 0, time.UTC) }
-	base := "/live/job1/recordings/g1p0/clips/"
-	resp, body := f.get(base + recording.ClipName(at(5), at(7)) + "/v.m3u8")
-	p, err := recording.ParseHLS(body, recording.ClipPrefix)
-	if resp.StatusCode != http.StatusOK || err != nil || len(p.Segments) != 2 || p.Segments[0].URI != "v-g1p0-2.ts" {
-		t.Fatalf("clip of 5-7 s: %d, %v:\n%s", resp.StatusCode, err, body)
-	}
-	for _, bad := range []string{recording.ClipName(at(30), at(40)) + "/v.m3u8", "7-5/v.m3u8", "x/v.m3u8", recording.ClipName(at(5), at(7)) + "/nope.m3u8"} {
-		if resp, _ := f.get(base + bad); resp.StatusCode != http.StatusNotFound {
-			t.Errorf("%s: %d, want 404", bad, resp.StatusCode)
+	eachBackend(t, func(t *testing.T, _ string, newF func(Config) *fixture) {
+		f := newF(Config{Recordings: newFakeRecordings()})
+		f.put("/live/job1/v.m3u8", hlsWindow("g1p0", 1, 5)) // 06:00:02 to 06:00:12
+		at := func(s int) time.Time { return time.Date(2026, 12, 2, 6, 0, s, 0, time.UTC) }
+		base := "/live/job1/recordings/g1p0/clips/"
+		resp, body := f.get(base + recording.ClipName(at(5), at(7)) + "/v.m3u8")
+		p, err := recording.ParseHLS(body, recording.ClipPrefix)
+		if resp.StatusCode != http.StatusOK || err != nil || len(p.Segments) != 2 || p.Segments[0].URI != "v-g1p0-2.ts" {
+			t.Fatalf("clip of 5-7 s: %d, %v:\n%s", resp.StatusCode, err, body)
 		}
-	}
+		for _, bad := range []string{recording.ClipName(at(30), at(40)) + "/v.m3u8", "7-5/v.m3u8", "x/v.m3u8", recording.ClipName(at(5), at(7)) + "/nope.m3u8"} {
+			if resp, _ := f.get(base + bad); resp.StatusCode != http.StatusNotFound {
+				t.Errorf("%s: %d, want 404", bad, resp.StatusCode)
+			}
+		}
+	})
 }

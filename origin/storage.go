@@ -35,8 +35,9 @@ type Storage interface {
 	// Folders lists the top-level folders (job ids) with the time of their
 	// newest write.
 	Folders(ctx context.Context) ([]Folder, error)
-	// Size is the bytes stored under prefix.
-	Size(ctx context.Context, prefix string) (int64, error)
+	// List returns the files under prefix, a folder ("<job id>/" or deeper,
+	// ending in "/"), in no particular order; none is no error.
+	List(ctx context.Context, prefix string) ([]StoredFile, error)
 }
 
 // Object is one stored file opened for reading.
@@ -62,6 +63,13 @@ func (o *Object) Close() error {
 type Folder struct {
 	Name    string
 	ModTime time.Time // newest write in it
+}
+
+// StoredFile is one stored file, as List gives it.
+type StoredFile struct {
+	Name    string // "<job id>/<path>"
+	Size    int64
+	ModTime time.Time
 }
 
 // errIsFolder is Delete's answer for a name that is a folder.
@@ -183,7 +191,17 @@ func (s *Server) JobBytes(ctx context.Context, jobID string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return st.Size(ctx, jobID+"/")
+	return storedBytes(ctx, st, jobID+"/")
+}
+
+// storedBytes is the bytes st holds under prefix.
+func storedBytes(ctx context.Context, st Storage, prefix string) (int64, error) {
+	files, err := st.List(ctx, prefix)
+	var n int64
+	for _, f := range files {
+		n += f.Size
+	}
+	return n, err
 }
 
 // jobFolders lists the job folders of the default Storage and, when that is

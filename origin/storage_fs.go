@@ -79,9 +79,9 @@ func (s fsStorage) Folders(context.Context) ([]Folder, error) {
 	return out, nil
 }
 
-func (s fsStorage) Size(_ context.Context, prefix string) (int64, error) {
-	var n int64
-	err := fs.WalkDir(s.root.FS(), path.Clean(prefix), func(_ string, d fs.DirEntry, err error) error {
+func (s fsStorage) List(_ context.Context, prefix string) ([]StoredFile, error) {
+	var out []StoredFile
+	err := fs.WalkDir(s.root.FS(), path.Clean(prefix), func(name string, d fs.DirEntry, err error) error {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
@@ -89,14 +89,13 @@ func (s fsStorage) Size(_ context.Context, prefix string) (int64, error) {
 			return err
 		}
 		if d.Type().IsRegular() && !isTempName(d.Name()) && d.Name() != storageMarker {
-			fi, err := d.Info()
-			if err == nil {
-				n += fi.Size()
+			if fi, err := d.Info(); err == nil {
+				out = append(out, StoredFile{Name: name, Size: fi.Size(), ModTime: fi.ModTime()})
 			}
 		}
 		return nil
 	})
-	return n, err
+	return out, err
 }
 
 // fileETag changes whenever the file is replaced: every write renames a new

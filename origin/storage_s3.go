@@ -212,15 +212,16 @@ func (s *s3Storage) Folders(ctx context.Context) ([]Folder, error) {
 	return out, err
 }
 
-func (s *s3Storage) Size(ctx context.Context, prefix string) (int64, error) {
-	var n int64
+func (s *s3Storage) List(ctx context.Context, prefix string) ([]StoredFile, error) {
+	var out []StoredFile
 	err := s.list(ctx, prefix, func(page []types.Object) error {
 		for _, o := range page {
-			n += aws.ToInt64(o.Size)
+			out = append(out, StoredFile{Name: strings.TrimPrefix(aws.ToString(o.Key), s.prefix),
+				Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified)})
 		}
 		return nil
 	})
-	return n, err
+	return out, err
 }
 
 // list calls each with every page of the objects under prefix.

@@ -37,13 +37,13 @@ func TestJobInItsOwnStorage(t *testing.T) {
 	if _, body := f.get("/live/job1/v/seg_1.m4s"); string(body) != "in the bucket" {
 		t.Errorf("served %q", body)
 	}
-	if n, _ := choice.bucket.Size(t.Context(), "job1/"); n != int64(len("in the bucket")) {
+	if n, _ := storedBytes(t.Context(), choice.bucket, "job1/"); n != int64(len("in the bucket")) {
 		t.Errorf("bucket holds %d bytes of job1", n)
 	}
 	if _, ok := f.stored("job1/v/seg_1.m4s"); !ok {
 		t.Error("not found through the job's storage")
 	}
-	if n, _ := f.srv.storage.Size(t.Context(), "job1/"); n != 0 {
+	if n, _ := storedBytes(t.Context(), f.srv.storage, "job1/"); n != 0 {
 		t.Errorf("the default storage holds %d bytes of job1", n)
 	}
 
@@ -59,7 +59,7 @@ func TestJobInItsOwnStorage(t *testing.T) {
 	if err := restarted.RemoveJob(t.Context(), "job1"); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := choice.bucket.Size(t.Context(), "job1/"); n != 0 || err != nil {
+	if n, err := storedBytes(t.Context(), choice.bucket, "job1/"); n != 0 || err != nil {
 		t.Errorf("bucket still holds %d bytes of job1 (%v)", n, err)
 	}
 }
@@ -86,4 +86,31 @@ func TestSweepOnS3(t *testing.T) {
 	if f.hasFolder("job1") {
 		t.Error("job1's spool folder is left")
 	}
+}
+
+// TestStorageList: List names every file under a folder, with its size,
+// and nothing of the folders beside it, on each backend.
+func TestStorageList(t *testing.T) {
+	eachBackend(t, func(t *testing.T, _ string, newF func(Config) *fixture) {
+		f := newF(Config{Authorizer: newTokens("job1", "T1", "job11", "T1")})
+		for _, name := range []string{"job1/v-g1p0-1.ts", "job1/v/seg_1.m4s", "job1/recordings/g1p0/info.json", "job11/a.ts"} {
+			f.put("/live/"+name, []byte(name))
+		}
+		for _, c := range []struct {
+			prefix string
+			want   []string
+		}{
+			{"job1/", []string{"job1/recordings/g1p0/info.json", "job1/v-g1p0-1.ts", "job1/v/seg_1.m4s"}},
+			{"job1/recordings/", []string{"job1/recordings/g1p0/info.json"}},
+			{"job2/", nil},
+		} {
+			if names := f.list(c.prefix); !slices.Equal(names, c.want) {
+				t.Errorf("List(%q) = %v, want %v", c.prefix, names, c.want)
+			}
+		}
+		files, _ := f.srv.storage.List(t.Context(), "job1/v/")
+		if len(files) != 1 || files[0].Size != int64(len("job1/v/seg_1.m4s")) || files[0].ModTime.IsZero() {
+			t.Errorf("List(job1/v/) = %+v", files)
+		}
+	})
 }
