@@ -40,6 +40,10 @@ type recorder struct {
 	mu    sync.Mutex
 	cache map[string]recordedEntry
 	locks map[string]*sync.Mutex // per job: its manifests are indexed one at a time
+	// indexed is, per media playlist ("<job>/<file>"), the newest segment
+	// its index holds: a playlist that ends on it (a low-latency playlist
+	// republished for each part) is not read against the index again.
+	indexed map[string]string
 }
 
 type recordedEntry struct {
@@ -52,7 +56,7 @@ func newRecorder(r Recordings) *recorder {
 	if r == nil {
 		return nil
 	}
-	return &recorder{rec: r, cache: map[string]recordedEntry{}, locks: map[string]*sync.Mutex{}}
+	return &recorder{rec: r, cache: map[string]recordedEntry{}, locks: map[string]*sync.Mutex{}, indexed: map[string]string{}}
 }
 
 // recorded asks Recordings, through a short cache; while Recordings cannot
@@ -76,6 +80,23 @@ func (r *recorder) recorded(ctx context.Context, jobID string) (bool, error) {
 	r.cache[jobID] = recordedEntry{yes, err, now.Add(recordedTTL)}
 	r.mu.Unlock()
 	return yes, err
+}
+
+// upTo returns the newest segment indexed from playlist name.
+func (r *recorder) upTo(name string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.indexed[name]
+}
+
+// indexedTo notes that playlist name's index holds segment uri.
+func (r *recorder) indexedTo(name, uri string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.indexed) >= maxAuthEntries {
+		clear(r.indexed)
+	}
+	r.indexed[name] = uri
 }
 
 func (r *recorder) lock(jobID string) func() {
@@ -151,8 +172,9 @@ func (s *Server) recordHLS(ctx context.Context, jobID, file string, b []byte) (*
 	if err != nil || len(live.Segments) == 0 {
 		return nil, err
 	}
-	run, ok := ffmpeg.RunOf(live.Segments[len(live.Segments)-1].URI)
-	if !ok {
+	newest := live.Segments[len(live.Segments)-1].URI
+	run, ok := ffmpeg.RunOf(newest)
+	if !ok || s.recorder.upTo(jobID+"/"+file) == newest {
 		return nil, nil
 	}
 	dir := recordingDir(jobID, run)
@@ -165,6 +187,7 @@ func (s *Server) recordHLS(ctx context.Context, jobID, file string, b []byte) (*
 	fresh := len(rec.Segments) == 0
 	added := recording.Append(&rec, live, run)
 	if len(added) == 0 {
+		s.recorder.indexedTo(jobID+"/"+file, newest)
 		return nil, nil
 	}
 	names := make([]string, 0, len(added)+1)
@@ -177,6 +200,7 @@ func (s *Server) recordHLS(ctx context.Context, jobID, file string, b []byte) (*
 	if _, err := s.store(ctx, dir+file, bytes.NewReader(recording.RenderHLS(rec, recording.SegmentPrefix))); err != nil {
 		return nil, err
 	}
+	s.recorder.indexedTo(jobID+"/"+file, newest)
 	s.copyOnce(ctx, jobID+"/"+jobspec.HLSMaster, dir+recording.HLSMaster)
 	size := s.sizes(ctx, jobID, names)
 	return s.updateInfo(ctx, dir, run, func(i *recording.Info) {
