@@ -162,7 +162,7 @@ func TestDeleteLeavesNoKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, key := range keys {
-		if key == store.KeyDeletedJobs || key == store.KeyJobEvents {
+		if key == store.KeyDeletedJobs || key == store.KeyJobEvents || key == store.KeyJobsVersion { // a count, of no job
 			continue
 		}
 		if holds(t, rdb, key, "gone", "key-gone") {

@@ -31,6 +31,7 @@ if client ~= '' then
 end
 redis.call('HSET', KEYS[8], ARGV[1], ARGV[7])
 if ARGV[8] ~= '{}' then redis.call('HSET', KEYS[9], ARGV[1], ARGV[8]) end
+redis.call('INCR', KEYS[10])
 for i = 9, #ARGV do
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', '` + maxJobEvents + `', '*', 'job_id', ARGV[1], 'event', ARGV[i])
 end
@@ -40,7 +41,8 @@ return 1`)
 // so concurrent writers (API, schedulers, transcoders) never lose an update.
 // The state changes the update made (ARGV[10..]) are appended to job_events
 // in the same step, so an event is published if and only if it is stored;
-// a heartbeat's time (ARGV[6], unix ms, or empty) goes to heartbeats with it.
+// a heartbeat's time (ARGV[6], unix ms, or empty) goes to heartbeats with it,
+// and a changed record counts in jobs_version (KEYS[7]).
 // The job's fence (ARGV[7]) is rewritten with every record, so a heartbeat
 // checks the record as written; its live fields (ARGV[8]) only when the
 // update changed them (empty: left as they are; {}: deleted), and then
@@ -57,6 +59,7 @@ if ARGV[6] ~= '' then redis.call('ZADD', KEYS[4], ARGV[6], ARGV[1]) end
 redis.call('HSET', KEYS[5], ARGV[1], ARGV[7])
 if ARGV[8] == '{}' then redis.call('HDEL', KEYS[6], ARGV[1])
 elseif ARGV[8] ~= '' then redis.call('HSET', KEYS[6], ARGV[1], ARGV[8]) end
+if ARGV[3] ~= ARGV[2] then redis.call('INCR', KEYS[7]) end
 for i = 10, #ARGV do
   redis.call('XADD', KEYS[3], 'MAXLEN', '~', '` + maxJobEvents + `', '*', 'job_id', ARGV[1], 'event', ARGV[i])
 end
@@ -81,7 +84,7 @@ func (s *Store) CreateJobWithin(ctx context.Context, job *jobspec.LiveJob, a Adm
 	if err != nil {
 		return err
 	}
-	keys := []string{KeyJobs, KeyJobIDs, KeyStreamKeys, KeyJobEvents, KeyQueuedJobs, KeyClientJobs, KeyJobClients, KeyJobFence, KeyJobLive}
+	keys := []string{KeyJobs, KeyJobIDs, KeyStreamKeys, KeyJobEvents, KeyQueuedJobs, KeyClientJobs, KeyJobClients, KeyJobFence, KeyJobLive, KeyJobsVersion}
 	args := append([]any{job.Id, raw, job.StreamKey, a.MaxQueued, a.Client, a.ClientQuota, fence(job), liveJSON}, newEvents(job, nil)...)
 	created, err := s.runCreate(ctx, keys, args)
 	if err != nil {
@@ -229,7 +232,7 @@ func (s *Store) updateJob(ctx context.Context, id string, known *storedRecord, h
 }
 
 // casKeys are compareAndSwapJob's keys.
-var casKeys = []string{KeyJobs, KeyStreamKeys, KeyJobEvents, KeyHeartbeats, KeyJobFence, KeyJobLive}
+var casKeys = []string{KeyJobs, KeyStreamKeys, KeyJobEvents, KeyHeartbeats, KeyJobFence, KeyJobLive, KeyJobsVersion}
 
 // applyUpdate applies fn to the job stored as old and returns the result
 // with compareAndSwapJob's arguments, or nil arguments when there is
@@ -277,6 +280,7 @@ func (s *Store) DeleteJob(ctx context.Context, id string) error {
 	}
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HDel(ctx, KeyJobs, id)
+		p.Incr(ctx, KeyJobsVersion)
 		p.ZRem(ctx, KeyJobIDs, id)
 		if job.StreamKey != "" {
 			p.HDel(ctx, KeyStreamKeys, job.StreamKey)

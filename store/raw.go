@@ -33,7 +33,16 @@ func (s *Store) JobJSON(ctx context.Context, id string) ([]byte, error) {
 // ListJobsJSON is ListJobs as a JSON array of the jobs as the API serves
 // them ("[]" when there is none). The state filter reads each record's
 // State without decoding the record (stateOf).
+// Pages are served from memory while no record has changed (listcache.go).
+// The answer is shared: the caller must not modify it.
 func (s *Store) ListJobsJSON(ctx context.Context, opt ListOptions) ([]byte, string, error) {
+	if s.lists == nil {
+		return s.listJobsJSON(ctx, opt)
+	}
+	return s.cachedList(ctx, opt, func() ([]byte, string, error) { return s.listJobsJSON(ctx, opt) })
+}
+
+func (s *Store) listJobsJSON(ctx context.Context, opt ListOptions) ([]byte, string, error) {
 	limit := opt.Limit
 	if limit <= 0 {
 		limit = DefaultListLimit

@@ -2,6 +2,9 @@
 // It owns these keys:
 //
 //	jobs, job_ids, stream_keys, upload_tokens  the job records and their indexes
+//	jobs_version                               counts the writes of records (a
+//	                                           list page cached in memory is
+//	                                           served while it has not moved)
 //	queued_jobs, worker_loads, worker_cpu      placement bookkeeping
 //	capacity_changes                           counts the times capacity may
 //	                                           have appeared (waiting jobs are
@@ -61,6 +64,7 @@ const (
 	KeyJobFence     = "job_fence"     // hash: job id → what a heartbeat is checked against (generation, active, digest, stream key)
 	KeyJobEvents    = "job_events"    // stream: every state change, input and output event of every job (SSE, webhooks), capped
 	KeyDeletedJobs  = "deleted_jobs"  // sorted set: job id → unix ms of its deletion, kept a week (the origin's proof)
+	KeyJobsVersion  = "jobs_version"  // counter: record writes (create, change, delete): the list cache's validator
 	keyLockPrefix   = "lock:"         // string per lock: owner, with a TTL
 )
 
@@ -69,6 +73,7 @@ type Store struct {
 	rdb      redis.UniversalClient
 	replicas int           // replicas that must have a new job before CreateJob returns
 	replWait time.Duration // how long CreateJob waits for them
+	lists    *listCache    // pages of ListJobsJSON; nil: none kept
 }
 
 // Option changes a new store.
@@ -84,9 +89,16 @@ func WaitReplicas(n int, timeout time.Duration) Option {
 	return func(s *Store) { s.replicas, s.replWait = n, timeout }
 }
 
-// New returns a store on rdb.
+// CacheLists keeps the pages ListJobsJSON serves in memory, each for up to
+// maxAge (listcache.go); 0 keeps none.
+func CacheLists(maxAge time.Duration) Option {
+	return func(s *Store) { s.lists = newListCache(maxAge) }
+}
+
+// New returns a store on rdb, with list pages cached for
+// DefaultListCacheAge unless an option says otherwise.
 func New(rdb redis.UniversalClient, opts ...Option) *Store {
-	s := &Store{rdb: rdb}
+	s := &Store{rdb: rdb, lists: newListCache(DefaultListCacheAge)}
 	for _, o := range opts {
 		o(s)
 	}
