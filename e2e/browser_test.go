@@ -1,10 +1,12 @@
 package e2e_test
 
 import (
+	"cmp"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -12,7 +14,8 @@ import (
 // TestBrowser runs the demo page's browser test (web/test, node's test
 // runner driving Debian's Chromium through playwright-core) against the
 // whole platform: create a job in the page, start the live feed, and check
-// the video plays for HLS and DASH.
+// the video plays for HLS and DASH. EZLIVE_WEB_TESTS, node --test
+// arguments, narrows the run (default: every file in web/test).
 func TestBrowser(t *testing.T) {
 	t.Parallel()
 	for _, need := range []string{"node", "/usr/bin/chromium"} {
@@ -33,7 +36,10 @@ func TestBrowser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
 	shots := t.TempDir()
-	cmd := exec.CommandContext(ctx, "node", "--test", "--test-reporter=spec", "test/")
+	// EZLIVE_WEB_TESTS narrows the run, as node --test arguments, e.g.
+	// "--test-name-pattern=HLS test/browser.test.mjs".
+	args := strings.Fields(cmp.Or(os.Getenv("EZLIVE_WEB_TESTS"), "test/"))
+	cmd := exec.CommandContext(ctx, "node", append([]string{"--test", "--test-reporter=spec"}, args...)...)
 	cmd.Dir = webDir
 	cmd.Env = append(os.Environ(), "EZLIVE_URL="+s.apiURL, "EZLIVE_SCREENSHOT_DIR="+shots)
 	out, err := cmd.CombinedOutput()

@@ -182,13 +182,48 @@ async function assertThumbnail(t, page, id) {
   assert.notEqual(next.src, first.src, 'the thumbnail was not reloaded');
 }
 
-async function stopAndDeleteThroughPage(page, id) {
+// stopAndDeleteThroughPage stops the job and deletes it through the page;
+// with recording, it plays the job's recording and a clip in between.
+async function stopAndDeleteThroughPage(t, page, id, { recording = false } = {}) {
   await row(page, id).locator('input[type=radio]').check();
   await page.getByRole('button', { name: 'Stop live feed' }).click();
   await page.getByRole('button', { name: 'Stop', exact: true }).click();
   await waitForState(page, id, 'stopped', UNTIL_STOPPED_MS);
+  if (recording) await assertRecordingPlays(t, page);
   await page.getByRole('button', { name: 'Delete' }).click();
   await row(page, id).waitFor({ state: 'detached', timeout: UNTIL_STOPPED_MS });
+}
+
+// assertRecordingPlays lists the stopped job's recordings, clicks the one
+// recording's Play HLS and then its "Clip last 30 s", and checks that the
+// page's player plays each as VOD (a finite duration, at most the
+// recording's) from its start.
+async function assertRecordingPlays(t, page) {
+  await page.getByRole('button', { name: 'Recordings', exact: true }).click();
+  const item = page.locator('#recordings-list li');
+  await item.first().waitFor();
+  assert.equal(await item.count(), 1, `one run, one recording: ${await page.locator('#recordings-list').textContent()}`);
+  t.diagnostic(`recording: ${await item.textContent()}`);
+  const recorded = parseFloat(/: ([\d.]+) s/.exec(await item.textContent())[1]);
+  for (const [button, what] of [
+    ['Play HLS', 'recording'],
+    ['Clip last 30 s', 'clip'],
+  ]) {
+    await item.getByRole('button', { name: button }).click();
+    const note = page.locator('#player-note');
+    try {
+      await note.filter({ hasText: new RegExp(`^Playing ${what} `) }).waitFor({ timeout: UNTIL_PLAYING_MS });
+      await page.waitForFunction(() => {
+        const v = document.querySelector('#video');
+        return !v.paused && v.currentTime > 2;
+      }, null, { timeout: 30_000, polling: 250 });
+    } catch {
+      throw new Error(`the page did not play the ${what}: ${await note.textContent()}; status: ${await page.locator('#status').textContent()}`);
+    }
+    const duration = await page.locator('#video').evaluate((v) => v.duration);
+    t.diagnostic(`${what} plays in the page: ${duration.toFixed(2)} s of a ${recorded} s recording; ${await page.locator('#status').textContent()}`);
+    assert.ok(duration > 2 && duration <= recorded + 0.5, `the ${what} lasts ${duration} s; the recording ${recorded} s`);
+  }
 }
 
 // Packagings to test, as the page's template keys; EZLIVE_PACKAGINGS
@@ -198,8 +233,11 @@ const packagings = (process.env.EZLIVE_PACKAGINGS || 'hls-mpegts,dash-fmp4').spl
 for (const packaging of packagings) {
   const name = packaging.startsWith('hls') ? `HLS (${packaging})` : `DASH (${packaging})`;
   const shot = `ezlive-${packaging}`;
-  test(`${name} job: create, live feed, play 10 s, stop, delete`, { timeout: 420_000 }, (t) =>
-    createPlayDelete(t, shot, (page) => createThroughPage(page, packaging), { thumbnail: true }),
+  // The first HLS job's recording and a clip of it play in the page too.
+  const recording = packaging === packagings.find((p) => p.startsWith('hls'));
+  const also = recording ? ', play its recording and a clip' : '';
+  test(`${name} job: create, live feed, play 10 s, stop${also}, delete`, { timeout: 420_000 }, (t) =>
+    createPlayDelete(t, shot, (page) => createThroughPage(page, packaging), { thumbnail: true, recording }),
   );
 }
 
@@ -207,8 +245,9 @@ for (const packaging of packagings) {
 // feed, checks that it plays, and stops and deletes it through the page;
 // the page is left with a screenshot named after shot. With thumbnail, the
 // job's row must show its latest frame, refreshed; without, no picture. It
-// returns the page's requests.
-async function createPlayDelete(t, shot, create, { thumbnail = false, smooth = true } = {}) {
+// returns the page's requests. With recording, the stopped job's recording
+// and a clip of it must play in the page.
+async function createPlayDelete(t, shot, create, { thumbnail = false, smooth = true, recording = false } = {}) {
   const page = await openPage(t);
   const requests = [];
   page.on('request', (req) => requests.push(req.url()));
@@ -225,7 +264,7 @@ async function createPlayDelete(t, shot, create, { thumbnail = false, smooth = t
     if (thumbnail) await assertThumbnail(t, page, id);
     else assert.equal(await row(page, id).locator('.thumb img').isHidden(), true, 'a job without thumbnail shows a picture');
     await page.screenshot({ path: path.join(shotDir, `${shot}.png`), fullPage: true });
-    await stopAndDeleteThroughPage(page, id);
+    await stopAndDeleteThroughPage(t, page, id, { recording });
     id = null;
     return requests;
   } catch (err) {
