@@ -274,14 +274,45 @@ func (s *Server) sizes(ctx context.Context, jobID string, names []string) int64 
 }
 
 // size is the size of the stored version of name (on S3 a GET of which
-// only the headers are read).
+// only the headers are read), once an upload of it in progress has ended:
+// a low-latency playlist names a segment whose last chunk may still be on
+// its way.
 func (s *Server) size(ctx context.Context, name string) (int64, error) {
+	s.awaitUpload(ctx, name)
 	o, err := s.open(ctx, name)
 	if err != nil {
 		return 0, err
 	}
 	o.Close()
 	return o.Size, nil
+}
+
+// uploadAwait bounds how long indexing waits for a segment's upload to
+// end: a segment stalled longer is counted as what is stored (nothing).
+const uploadAwait = 5 * time.Second
+
+// awaitUpload returns once no upload of name is in progress, or after
+// uploadAwait.
+func (s *Server) awaitUpload(ctx context.Context, name string) {
+	u := s.uploads.lookup(name)
+	if u == nil {
+		return
+	}
+	timeout := time.NewTimer(uploadAwait)
+	defer timeout.Stop()
+	for {
+		_, done, failed, changed := u.state()
+		if done || failed {
+			return
+		}
+		select {
+		case <-changed:
+		case <-timeout.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // updateInfo changes the recording's InfoFile with fn.

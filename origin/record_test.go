@@ -313,3 +313,30 @@ func TestClipsAreCutFromTheRecording(t *testing.T) {
 		}
 	})
 }
+
+// TestRecordingCountsASegmentStillUploading: a low-latency playlist names a
+// segment whose upload is still ending; its bytes count once it has ended.
+func TestRecordingCountsASegmentStillUploading(t *testing.T) {
+	t.Parallel()
+	rec := newFakeRecordings()
+	f := newFixture(t, Config{Recordings: rec})
+	f.put("/live/job1/v-g1p0-1.ts", bytes.Repeat([]byte{0x47}, 100))
+	pw, status := f.slowPut("/live/job1/v-g1p0-2.ts")
+	pw.Write(bytes.Repeat([]byte{0x47}, 150))
+	f.waitUploaded("job1/v-g1p0-2.ts", 150)
+	playlist := make(chan struct{})
+	go func() {
+		defer close(playlist)
+		f.put("/live/job1/v.m3u8", hlsWindow("g1p0", 1, 2))
+	}()
+	time.Sleep(200 * time.Millisecond) // the playlist reaches the recorder while the segment uploads
+	pw.Write(bytes.Repeat([]byte{0x47}, 50))
+	pw.Close()
+	if code := <-status; code != http.StatusNoContent {
+		t.Fatalf("segment PUT: %d", code)
+	}
+	<-playlist
+	if info := rec.info("g1p0"); info.Bytes != 300 {
+		t.Errorf("recording counts %d bytes, want 300 (100 + the 200 of the segment still uploading)", info.Bytes)
+	}
+}
