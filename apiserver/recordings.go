@@ -13,6 +13,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/ezlivestreaming/ezlive/jobspec"
+	"github.com/ezlivestreaming/ezlive/playback"
 	"github.com/ezlivestreaming/ezlive/recording"
 	"github.com/ezlivestreaming/ezlive/store"
 )
@@ -41,16 +42,36 @@ func (s *Server) listRecordings(w http.ResponseWriter, r *http.Request, ps httpr
 	if err != nil {
 		return err
 	}
+	base, err := s.recordingsBase(r.Context(), job)
+	if err != nil {
+		return err
+	}
 	out := make([]recordingView, len(recs))
 	for i, rec := range recs {
-		out[i] = recordingView{Info: rec, Playback_urls: s.recordingURLs(job.Id, rec, "")}
+		out[i] = recordingView{Info: rec, Playback_urls: s.recordingURLs(base, rec, "")}
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"Recordings": out})
 }
 
-// recordingURLs are the manifests of a recording (clip "") or of a clip of it.
-func (s *Server) recordingURLs(jobID string, rec recording.Info, clip string) []string {
-	folder := "live/" + jobID + "/" + jobspec.Recordings + "/" + rec.Run
+// recordingsBase is the folder of a job's outputs at the origin that its
+// recordings' URLs start from: live/<id>, or for a job whose playback is
+// signed play/<viewer token>/<id>, the token good for DefaultTTL as
+// POST /jobs/:id/playback_tokens answers by default.
+func (s *Server) recordingsBase(ctx context.Context, job *jobspec.LiveJob) (string, error) {
+	if !jobspec.PlaybackSignedOf(job.Spec) || s.cfg.Playback == nil {
+		return "live/" + job.Id, nil
+	}
+	tok, _, err := s.cfg.Playback.Issue(ctx, job.Id, playback.DefaultTTL)
+	if err != nil {
+		return "", err
+	}
+	return "play/" + tok + "/" + job.Id, nil
+}
+
+// recordingURLs are the manifests of a recording (clip "") or of a clip of
+// it, under base (recordingsBase).
+func (s *Server) recordingURLs(base string, rec recording.Info, clip string) []string {
+	folder := base + "/" + jobspec.Recordings + "/" + rec.Run
 	if clip != "" {
 		folder += "/" + recording.ClipsFolder + "/" + clip
 	}
@@ -126,8 +147,12 @@ func (s *Server) createClip(w http.ResponseWriter, r *http.Request, ps httproute
 	if err != nil {
 		return err
 	}
+	base, err := s.recordingsBase(r.Context(), job)
+	if err != nil {
+		return err
+	}
 	return writeJSON(w, http.StatusCreated, clipView{Recording: rec.Run, Start: start, End: end, Cut: clipCut,
-		Playback_urls: s.recordingURLs(job.Id, rec, recording.ClipName(start, end))})
+		Playback_urls: s.recordingURLs(base, rec, recording.ClipName(start, end))})
 }
 
 // resolveClip picks the recording and the span of a clip request; every

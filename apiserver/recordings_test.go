@@ -75,3 +75,38 @@ func conformRecordings(t *testing.T, c *contract) {
 		t.Errorf("after deleting g1p0: %+v", list)
 	}
 }
+
+// TestSignedRecordingURLs: a signed job's recordings and clips are at
+// play/<viewer token>/<id>/, as its live outputs are; the origin serves
+// nothing of it under live/.
+func TestSignedRecordingURLs(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var spec map[string]any
+	if err := json.Unmarshal(sampleSpec(t), &spec); err != nil {
+		t.Fatal(err)
+	}
+	spec["Playback_policy"] = jobspec.PlaybackSigned
+	body, _ := json.Marshal(spec)
+	signed := e.do("POST", "/jobs", body).want(t, http.StatusCreated).job(t)
+	t0 := time.Now().Add(-time.Minute).UTC()
+	info := recording.Info{Run: "g1p0", Started: t0, Updated: t0.Add(time.Minute), Duration: 60, HLS: true, Program_start: t0, Program_end: t0.Add(time.Minute)}
+	if err := e.store.SaveRecording(ctxT(t), signed.Id, info); err != nil {
+		t.Fatal(err)
+	}
+	var list struct{ Recordings []struct{ Playback_urls []string } }
+	if err := json.Unmarshal(e.do("GET", "/jobs/"+signed.Id+"/recordings", nil).want(t, http.StatusOK).body, &list); err != nil || len(list.Recordings) != 1 {
+		t.Fatalf("recordings: %+v (%v)", list, err)
+	}
+	var clip struct{ Playback_urls []string }
+	if err := json.Unmarshal(e.do("POST", "/jobs/"+signed.Id+"/clips", []byte(`{"Start": 30, "End": 0}`)).want(t, http.StatusCreated).body, &clip); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range append(list.Recordings[0].Playback_urls, clip.Playback_urls...) {
+		tok, ok := strings.CutPrefix(u, playbackBase+"/play/")
+		tok, rest, _ := strings.Cut(tok, "/")
+		if !ok || !strings.HasPrefix(rest, signed.Id+"/recordings/g1p0/") || !e.signer.ValidToken(ctxT(t), tok, signed.Id) {
+			t.Errorf("signed job's recording URL %q, want %s/play/<its token>/%s/recordings/g1p0/…", u, playbackBase, signed.Id)
+		}
+	}
+}
