@@ -94,7 +94,9 @@ func TestSignedRecordingURLs(t *testing.T) {
 	if err := e.store.SaveRecording(ctxT(t), signed.Id, info); err != nil {
 		t.Fatal(err)
 	}
-	var list struct{ Recordings []struct{ Playback_urls []string } }
+	var list struct {
+		Recordings []struct{ Playback_urls []string }
+	}
 	if err := json.Unmarshal(e.do("GET", "/jobs/"+signed.Id+"/recordings", nil).want(t, http.StatusOK).body, &list); err != nil || len(list.Recordings) != 1 {
 		t.Fatalf("recordings: %+v (%v)", list, err)
 	}
