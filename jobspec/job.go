@@ -66,6 +66,8 @@ type LiveJob struct {
 	Output_failing_since    time.Time `json:"Output_failing_since,omitzero"` // the origin has not taken the outputs since; zero while it does
 	Output_error            string    `json:"Output_error,omitempty"`        // the newest failed write while Output_failing_since is set
 	Stats                   *Stats    `json:"Stats,omitempty"`
+	Bytes_stored            int64     `json:"Bytes_stored,omitempty"`       // the job's outputs and recordings in storage, as the origin last measured
+	Time_bytes_measured     time.Time `json:"Time_bytes_measured,omitzero"` // when Bytes_stored was measured
 	Events                  []Event   `json:"Events,omitempty"`
 }
 

@@ -49,6 +49,15 @@ type SweeperConfig struct {
 	// RecordingMaxAge (0: never) those not added to for longer.
 	Recordings      RecordingRetention
 	RecordingMaxAge time.Duration
+	// Sizes, when set, is told each sweep the bytes every kept job's
+	// outputs and recordings take in storage: one listing of the job's
+	// folder per job per sweep (on S3, a LIST request per 1,000 objects).
+	Sizes Sizes
+}
+
+// Sizes takes the bytes a job takes in storage, as a sweep measured them.
+type Sizes interface {
+	SaveJobBytes(ctx context.Context, jobID string, n int64, at time.Time) error
 }
 
 // Sweeper removes the outputs of deleted jobs: promptly for the deletions
@@ -65,6 +74,7 @@ type Sweeper struct {
 
 	recs      RecordingRetention
 	recMaxAge time.Duration
+	sizes     Sizes
 }
 
 // NewSweeper returns a Sweeper of s's outputs.
@@ -73,7 +83,7 @@ func (s *Server) NewSweeper(cfg SweeperConfig) (*Sweeper, error) {
 		return nil, errors.New("origin: SweeperConfig.Retention is required")
 	}
 	w := &Sweeper{srv: s, ret: cfg.Retention, log: s.log, interval: cfg.Interval, minAge: cfg.MinAge,
-		recs: cfg.Recordings, recMaxAge: cfg.RecordingMaxAge}
+		recs: cfg.Recordings, recMaxAge: cfg.RecordingMaxAge, sizes: cfg.Sizes}
 	if w.interval <= 0 {
 		w.interval = DefaultSweepInterval
 	}
@@ -109,7 +119,8 @@ func (w *Sweeper) Run(ctx context.Context) error {
 
 // Sweep removes the outputs of every job on disk that Retention says is
 // deleted, sparing folders younger than MinAge, and the recordings of the
-// others that are deleted or expired. It stops at the first
+// others that are deleted or expired; it tells Sizes the bytes of the
+// others. It stops at the first
 // answer Retention cannot give, and returns how many jobs' outputs it
 // removed.
 func (w *Sweeper) Sweep(ctx context.Context) (int, error) {
@@ -124,7 +135,7 @@ func (w *Sweeper) Sweep(ctx context.Context) (int, error) {
 			continue
 		}
 		if time.Since(e.ModTime) < w.minAge {
-			failed = append(failed, w.sweepRecordings(ctx, e.Name))
+			failed = append(failed, w.sweepKept(ctx, e.Name))
 			continue
 		}
 		keep, err := w.ret.KeepOutputs(ctx, e.Name)
@@ -132,7 +143,7 @@ func (w *Sweeper) Sweep(ctx context.Context) (int, error) {
 			return removed, fmt.Errorf("sweep: is job %s deleted: %w", e.Name, err)
 		}
 		if keep {
-			failed = append(failed, w.sweepRecordings(ctx, e.Name))
+			failed = append(failed, w.sweepKept(ctx, e.Name))
 			continue
 		}
 		if err := w.srv.RemoveJob(ctx, e.Name); err != nil {
@@ -142,6 +153,21 @@ func (w *Sweeper) Sweep(ctx context.Context) (int, error) {
 		removed++
 	}
 	return removed, errors.Join(failed...)
+}
+
+// sweepKept sweeps the recordings of a job whose outputs are kept, then
+// measures what the job takes in storage for Sizes.
+func (w *Sweeper) sweepKept(ctx context.Context, id string) error {
+	err := w.sweepRecordings(ctx, id)
+	if w.sizes == nil {
+		return err
+	}
+	at := time.Now()
+	n, sizeErr := w.srv.JobBytes(ctx, id)
+	if sizeErr == nil {
+		sizeErr = w.sizes.SaveJobBytes(ctx, id, n, at)
+	}
+	return errors.Join(err, sizeErr)
 }
 
 // sweepAndPace sweeps and returns the delay before the next sweep: Interval,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -208,4 +209,42 @@ func TestNewSweeperNeedsRetention(t *testing.T) {
 	if _, err := f.srv.NewSweeper(SweeperConfig{}); err == nil {
 		t.Error("a Sweeper without Retention was accepted")
 	}
+}
+
+// sizes is a Sizes that keeps what it is told.
+type sizes struct {
+	mu sync.Mutex
+	n  map[string]int64
+}
+
+func (s *sizes) SaveJobBytes(_ context.Context, id string, n int64, at time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if at.IsZero() {
+		return errors.New("no time of measurement")
+	}
+	s.n[id] = n
+	return nil
+}
+
+// TestSweepMeasuresKeptJobs: a sweep tells Sizes the bytes of every kept
+// job and none of a job whose outputs it removes.
+func TestSweepMeasuresKeptJobs(t *testing.T) {
+	eachBackend(t, func(t *testing.T, _ string, newF func(Config) *fixture) {
+		f := newF(Config{Authorizer: newTokens("job1", "T1", "job2", "T1", "job3", "T1")})
+		f.put("/live/job1/v/seg_1.m4s", []byte("12345"))
+		f.put("/live/job1/index.m3u8", []byte("123"))
+		f.put("/live/job2/v/seg_1.m4s", []byte("deleted"))
+		got := &sizes{n: map[string]int64{}}
+		w, err := f.srv.NewSweeper(SweeperConfig{Retention: newRetention("job1", "keep"), MinAge: time.Nanosecond, Sizes: got})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if removed, err := w.Sweep(t.Context()); removed != 1 || err != nil {
+			t.Fatalf("Sweep: removed %d, %v; want 1", removed, err)
+		}
+		if want := map[string]int64{"job1": 8}; !maps.Equal(got.n, want) {
+			t.Errorf("Sizes told %v, want %v", got.n, want)
+		}
+	})
 }

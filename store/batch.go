@@ -29,12 +29,14 @@ type LockedJob struct {
 func (s *Store) TryLockJobs(ctx context.Context, ids []string, owner string, ttl time.Duration) ([]LockedJob, error) {
 	locks := make([]*redis.BoolCmd, len(ids))
 	reads := make([]*redis.StringCmd, len(ids))
-	lives := make([]*redis.StringCmd, len(ids))
+	beside := make([][]*redis.StringCmd, len(ids))
 	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
 			locks[i] = p.SetNX(ctx, keyLockPrefix+JobLock(id), owner, ttl)
 			reads[i] = p.HGet(ctx, KeyJobs, id)
-			lives[i] = p.HGet(ctx, KeyJobLive, id)
+			for _, key := range besideRecord {
+				beside[i] = append(beside[i], p.HGet(ctx, key, id))
+			}
 		}
 		return nil
 	}) // each command's own error is checked below
@@ -47,12 +49,12 @@ func (s *Store) TryLockJobs(ctx context.Context, ids []string, owner string, ttl
 		if !out[i].Locked {
 			continue
 		}
-		raw, liveJSON, err := storedJob(id, reads[i], lives[i])
+		raw, objs, err := storedJob(id, reads[i], beside[i]...)
 		if err != nil {
 			out[i].Err = err
 			continue
 		}
-		out[i].Job, out[i].Err = decodeStored(raw, liveJSON)
+		out[i].Job, out[i].Err = decodeStored(raw, objs...)
 	}
 	return out, nil
 }

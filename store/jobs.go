@@ -123,40 +123,51 @@ func (s *Store) runCreate(ctx context.Context, keys []string, args []any) (int, 
 
 // Job returns one job; ENOTFOUND when there is none.
 func (s *Store) Job(ctx context.Context, id string) (*jobspec.LiveJob, error) {
-	raw, liveJSON, err := s.readJob(ctx, id)
+	raw, beside, err := s.readJob(ctx, id, besideRecord...)
 	if err != nil {
 		return nil, err
 	}
-	return decodeStored(raw, liveJSON)
+	return decodeStored(raw, beside...)
 }
 
-// readJob reads a job's record and its live fields ("" when none) in one
-// round trip; ENOTFOUND when there is no record.
-func (s *Store) readJob(ctx context.Context, id string) (record, liveJSON string, err error) {
-	var rec, lv *redis.StringCmd
+// besideRecord are the hashes whose objects every read of a record merges
+// into it: its live fields and its stored bytes.
+var besideRecord = []string{KeyJobLive, KeyJobBytes}
+
+// readJob reads a job's record and its fields in the hashes beside ("" for
+// one without) in one round trip; ENOTFOUND when there is no record.
+func (s *Store) readJob(ctx context.Context, id string, beside ...string) (record string, objs []string, err error) {
+	var rec *redis.StringCmd
+	cmds := make([]*redis.StringCmd, len(beside))
 	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		rec = p.HGet(ctx, KeyJobs, id)
-		lv = p.HGet(ctx, KeyJobLive, id)
+		for i, key := range beside {
+			cmds[i] = p.HGet(ctx, key, id)
+		}
 		return nil
 	}) // each command's own error is checked by storedJob
-	return storedJob(id, rec, lv)
+	return storedJob(id, rec, cmds...)
 }
 
-// storedJob is what a pipelined read of a record (rec) and its live
-// fields (lv) returned: the record, ENOTFOUND or EUNAVAILABLE.
-func storedJob(id string, rec, lv *redis.StringCmd) (record, liveJSON string, err error) {
+// storedJob is what a pipelined read of a record (rec) and its fields in
+// the hashes beside it returned: the record and those fields ("" for one
+// without), ENOTFOUND or EUNAVAILABLE.
+func storedJob(id string, rec *redis.StringCmd, beside ...*redis.StringCmd) (record string, objs []string, err error) {
 	record, err = rec.Result()
 	switch {
 	case errors.Is(err, redis.Nil):
-		return "", "", notFound(id)
+		return "", nil, notFound(id)
 	case err != nil:
-		return "", "", wrap(err, "get job "+id)
+		return "", nil, wrap(err, "get job "+id)
 	}
-	liveJSON, err = lv.Result()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return "", "", wrap(err, "get job "+id)
+	objs = make([]string, len(beside))
+	for i, c := range beside {
+		objs[i], err = c.Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return "", nil, wrap(err, "get job "+id)
+		}
 	}
-	return record, liveJSON, nil
+	return record, objs, nil
 }
 
 // UpdateJob reads a job, applies fn and writes the result atomically,
@@ -179,9 +190,9 @@ func (s *Store) UpdateJobFrom(ctx context.Context, known *jobspec.LiveJob, fn fu
 	return s.updateJob(ctx, known.Id, stored, "", fn)
 }
 
-// storedRecord is a job as kept: its record and its live fields ("" when
-// none).
-type storedRecord struct{ record, live string }
+// storedRecord is a job as kept: its record, its live fields and its
+// stored bytes ("" when none).
+type storedRecord struct{ record, live, size string }
 
 // storedAs is how job is kept, if it is what was read.
 func storedAs(job *jobspec.LiveJob) (*storedRecord, error) {
@@ -192,7 +203,7 @@ func storedAs(job *jobspec.LiveJob) (*storedRecord, error) {
 	if liveJSON == noLive {
 		liveJSON = "" // as read from job_live
 	}
-	return &storedRecord{raw, liveJSON}, nil
+	return &storedRecord{raw, liveJSON, sizeOf(job)}, nil
 }
 
 // updateJob is UpdateJob's loop; known, when set, stands in for the first
@@ -204,11 +215,11 @@ func (s *Store) updateJob(ctx context.Context, id string, known *storedRecord, h
 		old, assumed := known, known != nil
 		known = nil
 		if !assumed {
-			rec, lv, err := s.readJob(ctx, id)
+			rec, beside, err := s.readJob(ctx, id, besideRecord...)
 			if err != nil {
 				return nil, err
 			}
-			old = &storedRecord{rec, lv}
+			old = &storedRecord{rec, beside[0], beside[1]}
 		}
 		job, args, err := applyUpdate(id, old, heartbeat, fn)
 		if err != nil {
@@ -240,7 +251,7 @@ var casKeys = []string{KeyJobs, KeyStreamKeys, KeyJobEvents, KeyHeartbeats, KeyJ
 // fields are written only when fn changed them, so that an update does not
 // put back the stats of an earlier heartbeat.
 func applyUpdate(id string, old *storedRecord, heartbeat string, fn func(*jobspec.LiveJob) error) (*jobspec.LiveJob, []any, error) {
-	job, err := decodeStored(old.record, old.live)
+	job, err := decodeStored(old.record, old.live, old.size)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -289,6 +300,7 @@ func (s *Store) DeleteJob(ctx context.Context, id string) error {
 		p.Del(ctx, recordingsKey(id)) // the origin removes the job's folder, recordings with it
 		p.ZRem(ctx, KeyHeartbeats, id)
 		p.HDel(ctx, KeyJobLive, id)
+		p.HDel(ctx, KeyJobBytes, id)
 		p.HDel(ctx, KeyJobFence, id)
 		p.LRem(ctx, KeyQueuedJobs, 0, id)
 		forgetClient.Eval(ctx, p, []string{KeyJobClients, KeyClientJobs}, id)
@@ -410,23 +422,16 @@ func (s *Store) idsAfter(ctx context.Context, after string, n int64) ([]string, 
 }
 
 func (s *Store) jobsByID(ctx context.Context, ids []string) ([]*jobspec.LiveJob, error) {
-	var recs, lives *redis.SliceCmd
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		recs = p.HMGet(ctx, KeyJobs, ids...)
-		lives = p.HMGet(ctx, KeyJobLive, ids...)
-		return nil
-	})
+	recs, lives, sizes, err := s.records(ctx, ids)
 	if err != nil {
 		return nil, wrap(err, "list jobs")
 	}
 	jobs := make([]*jobspec.LiveJob, 0, len(ids))
-	for i, raw := range recs.Val() {
-		str, ok := raw.(string)
-		if !ok {
+	for i, str := range recs {
+		if str == "" {
 			continue // deleted between the index read and this one
 		}
-		liveJSON, _ := lives.Val()[i].(string)
-		j, err := decodeStored(str, liveJSON)
+		j, err := decodeStored(str, lives[i], sizes[i])
 		if err != nil {
 			return nil, err
 		}

@@ -21,9 +21,9 @@ import (
 // same step. A page is served again while the counter has not moved and
 // it is younger than its maxAge, for one GET instead of the page's reads.
 // What a client wrote (a create, a stop, a delete) is in the next page it
-// asks for; what a heartbeat wrote (job_live: stats, last heartbeat) does
-// not move the counter, and is at most maxAge old, as old as heartbeats
-// are apart.
+// asks for; what a heartbeat wrote (job_live: stats, last heartbeat) and
+// the origin's sweep measured (job_bytes) do not move the counter, and are
+// at most maxAge old, as old as heartbeats are apart.
 
 // DefaultListCacheAge is how long a list page is served from memory at
 // most: one heartbeat interval.

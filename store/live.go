@@ -26,6 +26,7 @@ const noLive = "{}"
 func splitJob(j *jobspec.LiveJob) (record, liveJSON string, err error) {
 	rec := *j
 	rec.Stats, rec.Time_last_heartbeat = nil, time.Time{}
+	rec.Bytes_stored, rec.Time_bytes_measured = 0, time.Time{} // job_bytes'
 	r, err := json.Marshal(&rec)
 	if err != nil {
 		return "", "", fmt.Errorf("encode job %s: %w", j.Id, err)
@@ -37,31 +38,39 @@ func splitJob(j *jobspec.LiveJob) (record, liveJSON string, err error) {
 	return string(r), string(l), nil
 }
 
-// decodeStored decodes a record read from jobs with its live fields from
-// job_live ("" when there are none) merged in.
-func decodeStored(record, liveJSON string) (*jobspec.LiveJob, error) {
-	return decodeJob(spliceLive([]byte(record), []byte(liveJSON)))
+// decodeStored decodes a record read from jobs with the objects kept
+// beside it merged in: its live fields from job_live and its stored bytes
+// from job_bytes ("" when there are none).
+func decodeStored(record string, objs ...string) (*jobspec.LiveJob, error) {
+	b := make([][]byte, len(objs))
+	for i, o := range objs {
+		b[i] = []byte(o)
+	}
+	return decodeJob(spliceLive([]byte(record), b...))
 }
 
-// spliceLive merges a job's live fields (a JSON object, from job_live) into
-// its record (a JSON object, from jobs) without decoding either: the live
-// object's members go before the record's closing brace, where they win
-// over any of the same name (a record stored before job_live existed). An
-// empty live value or object leaves the record as it is; so does a record
-// that is not an object.
-func spliceLive(record, live []byte) []byte {
-	if len(innerObject(live)) == 0 {
+// spliceLive merges the objects kept beside a job's record (JSON objects,
+// from job_live and job_bytes) into its record (a JSON object, from jobs)
+// without decoding any: the objects' members go before the record's
+// closing brace, where they win over any of the same name (a record stored
+// before job_live existed). Empty values or objects leave the record as it
+// is; so does a record that is not an object.
+func spliceLive(record []byte, objs ...[]byte) []byte {
+	n := len(record)
+	for _, o := range objs {
+		n += len(o)
+	}
+	if n == len(record) {
 		return record
 	}
-	return appendSpliced(make([]byte, 0, len(record)+len(live)), record, live)
+	return appendSpliced(make([]byte, 0, n+len(objs)), record, objs...)
 }
 
-// appendSpliced appends spliceLive(record, live) to dst: the one splice,
+// appendSpliced appends spliceLive(record, objs...) to dst: the one splice,
 // for records as bytes and as the strings Redis answered.
-func appendSpliced[T ~string | ~[]byte](dst []byte, record, live T) []byte {
-	members := innerObject(live)
+func appendSpliced[T ~string | ~[]byte](dst []byte, record T, objs ...T) []byte {
 	end := lastNonSpace(record, len(record))
-	if len(members) == 0 || end < 0 || record[end] != '}' {
+	if end < 0 || record[end] != '}' {
 		return append(dst, record...)
 	}
 	prev := lastNonSpace(record, end)
@@ -69,10 +78,17 @@ func appendSpliced[T ~string | ~[]byte](dst []byte, record, live T) []byte {
 		return append(dst, record...)
 	}
 	dst = append(dst, record[:end]...)
-	if record[prev] != '{' {
-		dst = append(dst, ',')
+	first := record[prev] == '{'
+	for _, o := range objs {
+		members := innerObject(o)
+		if len(members) == 0 {
+			continue
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		dst, first = append(dst, members...), false
 	}
-	dst = append(dst, members...)
 	return append(dst, record[end:]...)
 }
 

@@ -26,6 +26,17 @@ func TestSpliceLive(t *testing.T) {
 			t.Errorf("%s: spliceLive(%q, %q) = %q, want %q", tt.name, tt.record, tt.live, got, tt.want)
 		}
 	}
+	// Several objects (job_live's and job_bytes'): each one's members, in order.
+	for _, tt := range []struct{ name, record, live, size, want string }{
+		{"both", `{"Id":"a"}`, `{"A":1}`, `{"B":2}`, `{"Id":"a","A":1,"B":2}`},
+		{"no live fields", `{"Id":"a"}`, ``, `{"B":2}`, `{"Id":"a","B":2}`},
+		{"empty live object", `{}`, `{}`, `{"B":2}`, `{"B":2}`},
+		{"no size", `{"Id":"a"}`, `{"A":1}`, ` { } `, `{"Id":"a","A":1}`},
+	} {
+		if got := string(spliceLive([]byte(tt.record), []byte(tt.live), []byte(tt.size))); got != tt.want {
+			t.Errorf("%s: spliceLive(%q, %q, %q) = %q, want %q", tt.name, tt.record, tt.live, tt.size, got, tt.want)
+		}
+	}
 }
 
 // TestSplitAndSpliceRoundTrip: a job split into its record and live fields

@@ -20,14 +20,14 @@ import (
 // JobJSON returns the JSON of one job as the API serves it; ENOTFOUND when
 // there is none.
 func (s *Store) JobJSON(ctx context.Context, id string) ([]byte, error) {
-	recs, lives, err := s.records(ctx, []string{id})
+	recs, lives, sizes, err := s.records(ctx, []string{id})
 	if err != nil {
 		return nil, wrap(err, "get job "+id)
 	}
 	if recs[0] == "" {
 		return nil, notFound(id)
 	}
-	return appendServed(make([]byte, 0, len(recs[0])+len(lives[0])+1), recs[0], lives[0]), nil
+	return appendServed(make([]byte, 0, len(recs[0])+len(lives[0])+len(sizes[0])+2), recs[0], lives[0], sizes[0]), nil
 }
 
 // ListJobsJSON is ListJobs as a JSON array of the jobs as the API serves
@@ -53,12 +53,12 @@ func (s *Store) listJobsJSON(ctx context.Context, opt ListOptions) ([]byte, stri
 		// One id more than needed: if all are wanted, it shows whether
 		// there is a next page without another round trip.
 		batch := limit - n + 1
-		ids, recs, lives, err := s.page(ctx, after, batch)
+		ids, recs, lives, sizes, err := s.page(ctx, after, batch)
 		if err != nil {
 			return nil, "", err
 		}
 		if out == nil {
-			out = append(make([]byte, 0, arraySize(recs, lives)), '[')
+			out = append(make([]byte, 0, arraySize(recs, lives, sizes)), '[')
 		}
 		for i, rec := range recs {
 			if rec == "" || !wanted(rec, opt.States) {
@@ -67,7 +67,7 @@ func (s *Store) listJobsJSON(ctx context.Context, opt ListOptions) ([]byte, stri
 			if n > 0 {
 				out = append(out, ',')
 			}
-			out = appendServed(out, rec, lives[i])
+			out = appendServed(out, rec, lives[i], sizes[i])
 			if n++; n == limit {
 				next, err := s.nextCursor(ctx, ids, i)
 				return append(out, ']'), next, err
@@ -81,25 +81,27 @@ func (s *Store) listJobsJSON(ctx context.Context, opt ListOptions) ([]byte, stri
 }
 
 // appendServed appends to dst what the API shows of one stored record: the
-// record with its live fields (job_live) spliced in. Any field added to or
-// masked in answers is added or masked here, once.
-func appendServed(dst []byte, record, live string) []byte {
-	return appendSpliced(dst, record, live)
+// record with its live fields (job_live) and stored bytes (job_bytes)
+// spliced in. Any field added to or masked in answers is added or masked
+// here, once.
+func appendServed(dst []byte, record, live, size string) []byte {
+	return appendSpliced(dst, record, live, size)
 }
 
-// records reads the records of ids and their live fields in one round
-// trip, "" for an id that has none.
-func (s *Store) records(ctx context.Context, ids []string) (recs, lives []string, err error) {
-	var rc, lc *redis.SliceCmd
+// records reads the records of ids, their live fields and their stored
+// bytes in one round trip, "" for an id that has none.
+func (s *Store) records(ctx context.Context, ids []string) (recs, lives, sizes []string, err error) {
+	var rc, lc, bc *redis.SliceCmd
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		rc = p.HMGet(ctx, KeyJobs, ids...)
 		lc = p.HMGet(ctx, KeyJobLive, ids...)
+		bc = p.HMGet(ctx, KeyJobBytes, ids...)
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return hmgetStrings(rc.Val()), hmgetStrings(lc.Val()), nil
+	return hmgetStrings(rc.Val()), hmgetStrings(lc.Val()), hmgetStrings(bc.Val()), nil
 }
 
 // hmgetStrings is HMGET's answer as strings, "" for a field that has none.
@@ -114,21 +116,22 @@ func hmgetStrings(vals []any) []string {
 // page reads up to n ids after the cursor and their records: two round
 // trips. (One script doing both costs Redis, the bottleneck under load,
 // twice the CPU: it copies every record into Lua and out again.)
-func (s *Store) page(ctx context.Context, after string, n int) (ids, recs, lives []string, err error) {
+func (s *Store) page(ctx context.Context, after string, n int) (ids, recs, lives, sizes []string, err error) {
 	ids, err = s.idsAfter(ctx, after, int64(n))
 	if err != nil || len(ids) == 0 {
-		return ids, nil, nil, err
+		return ids, nil, nil, nil, err
 	}
-	recs, lives, err = s.records(ctx, ids)
-	return ids, recs, lives, wrap(err, "list jobs")
+	recs, lives, sizes, err = s.records(ctx, ids)
+	return ids, recs, lives, sizes, wrap(err, "list jobs")
 }
 
-// arraySize is the size of a JSON array of recs and their live fields as
-// stored: the first batch's records size the answer's buffer once.
-func arraySize(recs, lives []string) int {
+// arraySize is the size of a JSON array of recs, their live fields and
+// stored bytes as stored: the first batch's records size the answer's
+// buffer once.
+func arraySize(recs, lives, sizes []string) int {
 	n := len(recs) + 2
 	for i, r := range recs {
-		n += len(r) + len(lives[i])
+		n += len(r) + len(lives[i]) + len(sizes[i]) + 2
 	}
 	return n
 }

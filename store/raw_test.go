@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/ezlivestreaming/ezlive/jobspec"
 	"github.com/ezlivestreaming/ezlive/store"
@@ -44,6 +45,12 @@ func TestRawReadsMatchDecoded(t *testing.T) {
 			"Time_last_heartbeat": fmt.Sprintf("2026-12-02T07:00:%02dZ", i),
 		})
 		if err := srv.Client(t).HSet(ctx, store.KeyJobLive, fmt.Sprintf("job%02d", i), live).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every fourth job has stored bytes (job_bytes), as a sweep leaves them.
+	for i := 0; i < 30; i += 4 {
+		if err := s.SaveJobBytes(ctx, fmt.Sprintf("job%02d", i), int64(1000*i+1), time.Date(2026, 12, 2, 8, 0, i, 0, time.UTC)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -88,6 +95,9 @@ func TestRawReadsMatchDecoded(t *testing.T) {
 	job, _ := s.Job(ctx, "job12")
 	if job.Stats == nil || job.Stats.Frames != 12 {
 		t.Errorf("Job(job12) has not its live fields: %+v", job.Stats)
+	}
+	if job.Bytes_stored != 12001 || job.Time_bytes_measured.Second() != 12 {
+		t.Errorf("Job(job12) has not its stored bytes: %d at %v", job.Bytes_stored, job.Time_bytes_measured)
 	}
 	if want, _ := json.Marshal(job); !sameJSON(t, one, want) {
 		t.Errorf("JobJSON:\n got %s\nwant %s", one, want)

@@ -14,6 +14,9 @@
 //	                                           Time_last_heartbeat): what a
 //	                                           heartbeat writes; read with
 //	                                           the record
+//	job_bytes                                  each job's bytes in storage and
+//	                                           when the origin's sweep measured
+//	                                           them; read with the record
 //	job_fence                                  each job's placement
 //	                                           generation, whether it is
 //	                                           active, a digest of what a
@@ -61,6 +64,7 @@ const (
 	KeyUploadTokens = "upload_tokens" // hash: job id → current upload token (the origin's fence)
 	KeyHeartbeats   = "heartbeats"    // sorted set: job id → unix ms of its last heartbeat
 	KeyJobLive      = "job_live"      // hash: job id → its live fields JSON (Stats, Time_last_heartbeat), kept out of jobs
+	KeyJobBytes     = "job_bytes"     // hash: job id → {"Bytes_stored","Time_bytes_measured"} JSON, the origin's sweep measures it
 	KeyJobFence     = "job_fence"     // hash: job id → what a heartbeat is checked against (generation, active, digest, stream key)
 	KeyJobEvents    = "job_events"    // stream: every state change, input and output event of every job (SSE, webhooks), capped
 	KeyDeletedJobs  = "deleted_jobs"  // sorted set: job id → unix ms of its deletion, kept a week (the origin's proof)

@@ -127,7 +127,7 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 	defer org.Close()
-	sweeper, err := org.NewSweeper(origin.SweeperConfig{Retention: st, Recordings: st, RecordingMaxAge: *o.recRetention})
+	sweeper, err := org.NewSweeper(origin.SweeperConfig{Retention: st, Recordings: st, RecordingMaxAge: *o.recRetention, Sizes: st})
 	if err != nil {
 		return err
 	}

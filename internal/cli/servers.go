@@ -242,7 +242,7 @@ func runOrigin(ctx context.Context, args []string) error {
 		return err
 	}
 	defer srv.Close()
-	sweeper, err := srv.NewSweeper(origin.SweeperConfig{Retention: st, Recordings: st, RecordingMaxAge: *o.recRetention})
+	sweeper, err := srv.NewSweeper(origin.SweeperConfig{Retention: st, Recordings: st, RecordingMaxAge: *o.recRetention, Sizes: st})
 	if err != nil {
 		return err
 	}
