@@ -16,16 +16,21 @@ import (
 // TestFFmpegStoryboard records 4 s, reads its storyboard (made by ffmpeg
 // on the first read), checks its cues cover the recording and lie in the
 // sprite, that a second read serves the stored files, and that a stale
-// index (made from fewer segments) is made again.
+// index (made from fewer segments) is made again. The job is signed: its
+// storyboard is read under /play/ as its other files are.
 func TestFFmpegStoryboard(t *testing.T) {
 	t.Parallel()
 	rec := newFakeRecordings()
-	o := newFFmpegOriginWith(t, rec)
+	o := newFFmpegOriginConfig(t, Config{Recordings: rec, Viewers: viewersMap{
+		signed: map[string]bool{"job1": true}, tokens: map[string]string{"tok1": "job1"}}})
 	base := o.http.URL + "/live/job1/"
 	o.runFFmpeg(t, true, "-f", "hls", "-hls_time", "1", "-hls_list_size", "2",
 		"-hls_flags", "delete_segments+program_date_time", "-hls_segment_filename", base+"v-g1p0-%d.ts",
 		"-master_pl_name", "master.m3u8", "-method", "PUT", "-headers", "Authorization: Bearer T\r\n", base+"v.m3u8")
-	dir := "/live/job1/recordings/g1p0/"
+	if resp, _ := o.get("/live/job1/recordings/g1p0/" + recording.StoryboardVTT); resp.StatusCode != 404 {
+		t.Fatalf("a signed job's storyboard under /live/: %d, want 404", resp.StatusCode)
+	}
+	dir := "/play/tok1/job1/recordings/g1p0/"
 	resp, vtt := o.get(dir + recording.StoryboardVTT)
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/vtt" {
 		t.Fatalf("GET storyboard.vtt: %d %s %s", resp.StatusCode, resp.Header.Get("Content-Type"), vtt)
