@@ -31,6 +31,9 @@ var _ RecordingStore = (*store.Store)(nil)
 type recordingView struct {
 	recording.Info
 	Playback_urls []string `json:"Playback_urls"`
+	// Storyboard_url is the recording's seek previews (a WebVTT index of
+	// a sprite), made by the origin on first read; HLS recordings only.
+	Storyboard_url string `json:"Storyboard_url,omitempty"`
 }
 
 func (s *Server) listRecordings(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
@@ -49,6 +52,9 @@ func (s *Server) listRecordings(w http.ResponseWriter, r *http.Request, ps httpr
 	out := make([]recordingView, len(recs))
 	for i, rec := range recs {
 		out[i] = recordingView{Info: rec, Playback_urls: s.recordingURLs(base, rec, "")}
+		if rec.HLS {
+			out[i].Storyboard_url = s.originFolder(base+"/"+jobspec.Recordings+"/"+rec.Run) + recording.StoryboardVTT
+		}
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"Recordings": out})
 }

@@ -33,13 +33,15 @@ func conformRecordings(t *testing.T, c *contract) {
 	id := "/jobs/" + job.Id
 	var list struct {
 		Recordings []struct {
-			Run           string
-			Playback_urls []string
+			Run            string
+			Playback_urls  []string
+			Storyboard_url string
 		}
 	}
 	if err := json.Unmarshal(c.call(t, e, http.StatusOK, "GET", id+"/recordings", nil).body, &list); err != nil ||
 		len(list.Recordings) != 2 || list.Recordings[0].Run != "g1p0" ||
-		strings.Join(list.Recordings[0].Playback_urls, " ") != playbackBase+"/live/"+job.Id+"/recordings/g1p0/master.m3u8 "+playbackBase+"/live/"+job.Id+"/recordings/g1p0/master.mpd" {
+		strings.Join(list.Recordings[0].Playback_urls, " ") != playbackBase+"/live/"+job.Id+"/recordings/g1p0/master.m3u8 "+playbackBase+"/live/"+job.Id+"/recordings/g1p0/master.mpd" ||
+		list.Recordings[0].Storyboard_url != playbackBase+"/live/"+job.Id+"/recordings/g1p0/storyboard.vtt" {
 		t.Errorf("recordings: %+v (%v)", list, err)
 	}
 	missing := "/jobs/" + uuid.NewString()

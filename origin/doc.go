@@ -95,6 +95,16 @@
 //	                                of program date-time; master.m3u8 as is);
 //	                                404 for an empty or malformed span
 //
+// A recording's storyboard (storyboard.go) is made when first read, by an
+// ffmpeg the origin runs on the lowest variant's segments, and stored
+// beside it; it is made again when the recording has grown since:
+//
+//	GET|HEAD /live/<job>/recordings/<run>/storyboard.vtt
+//	                                WebVTT seek previews, cues naming
+//	                                storyboard.jpg#xywh=x,y,w,h
+//	GET|HEAD /live/<job>/recordings/<run>/storyboard.jpg
+//	                                the sprite of 160 px tiles
+//
 // A deleted job's outputs are removed by the origin itself (sweep.go), not
 // over HTTP: a Sweeper follows the deletions its Retention reports, and at
 // start and every minute sweeps every job folder (of the default Storage,

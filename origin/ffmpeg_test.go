@@ -39,7 +39,15 @@ func newFFmpegOrigin(t *testing.T) *ffmpegOrigin {
 // newFFmpegOriginWith is newFFmpegOrigin recording with rec (nil: not).
 func newFFmpegOriginWith(t *testing.T, rec Recordings) *ffmpegOrigin {
 	t.Helper()
-	s, err := New(Config{Root: t.TempDir(), Authorizer: newTokens("job1", "T"), Logger: quietLog, Recordings: rec})
+	return newFFmpegOriginConfig(t, Config{Recordings: rec})
+}
+
+// newFFmpegOriginConfig is newFFmpegOrigin with cfg (its Root, Authorizer
+// and Logger are the test's).
+func newFFmpegOriginConfig(t *testing.T, cfg Config) *ffmpegOrigin {
+	t.Helper()
+	cfg.Root, cfg.Authorizer, cfg.Logger = t.TempDir(), newTokens("job1", "T"), quietLog
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package origin
 import (
 	"errors"
 	"fmt"
+	"golang.org/x/sync/singleflight"
 	"log/slog"
 	"net/http"
 	"os"
@@ -83,6 +84,8 @@ type Server struct {
 	viewers   Viewers
 	pace      uploadPace
 	recorder  *recorder
+	// storyboards makes one recording's storyboard once at a time.
+	storyboards singleflight.Group
 
 	jobStorages jobStorages
 

@@ -2,6 +2,7 @@ package origin
 
 import (
 	"errors"
+	"github.com/ezlivestreaming/ezlive/recording"
 	"io"
 	"io/fs"
 	"net/http"
@@ -23,7 +24,7 @@ const (
 // requests), an upload in progress as it grows (inflight.go), or a blocking
 // playlist reload (blocking.go).
 func (s *Server) get(w http.ResponseWriter, r *http.Request, name string) {
-	if s.getBlocking(w, r, name) || s.getClip(w, r, name) {
+	if s.getBlocking(w, r, name) || s.getClip(w, r, name) || !s.prepareStoryboard(w, r, name) {
 		return
 	}
 	o, err := s.open(r.Context(), name)
@@ -95,6 +96,10 @@ type fileKind struct {
 // init_audio128k.m4s); anything else is video/mp4.
 func classify(name string) fileKind {
 	ext := strings.ToLower(path.Ext(name))
+	if path.Base(name) == recording.StoryboardVTT {
+		// Remade when its recording grows.
+		return fileKind{"text/vtt", cacheManifest, false, true}
+	}
 	switch ext {
 	case ".m3u8":
 		return fileKind{"application/vnd.apple.mpegurl", cacheManifest, true, true}

@@ -210,6 +210,11 @@ func TestFFmpegRecording(t *testing.T) {
 					t.Errorf("clip %s: ffprobe says %.2f s, want 2 s", m, dur)
 				}
 			}
+			// Its storyboard is made from either kind of segment (mpegts, fmp4).
+			resp, vtt := o.get("/live/job1/recordings/g1p0/" + recording.StoryboardVTT)
+			if cues := parseStoryboard(t, vtt); resp.StatusCode != 200 || len(cues) < 2 {
+				t.Errorf("storyboard: %d, %d cues\n%s", resp.StatusCode, len(cues), vtt)
+			}
 		})
 	}
 }

@@ -1,7 +1,7 @@
 # Nomad servers and the Nomad client node groups. Every instance boots Debian
 # 12 and runs a user-data script (templates/) that installs Nomad and writes
 # the agent configuration kept in nomad/; clients also install ezlive (and
-# ffmpeg on workers). The control plane itself (api, scheduler, origin) then
+# ffmpeg on workers and origins). The control plane itself (api, scheduler, origin) then
 # runs as Nomad jobs from nomad/*.nomad.hcl, see README.md.
 
 locals {
@@ -69,7 +69,7 @@ locals {
       target_group_arns  = [aws_lb_target_group.origin_read.arn, aws_lb_target_group.origin_write.arn]
       health_check_type  = "EC2"
       root_volume_gb     = 20
-      install_ffmpeg     = false
+      install_ffmpeg     = true # recordings' storyboards (docs/DESIGN.md)
       efs_dns_name       = aws_efs_file_system.origin.dns_name
     }
   }

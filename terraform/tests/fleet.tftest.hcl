@@ -115,8 +115,8 @@ run "fleet" {
     error_message = "4 vCPU x 3 channels x 0.8 headroom = 9 channels per worker"
   }
   assert {
-    condition     = strcontains(base64decode(aws_launch_template.client["worker"].user_data), "awscli ffmpeg") && !strcontains(base64decode(aws_launch_template.client["api"].user_data), "awscli ffmpeg")
-    error_message = "ffmpeg is installed on workers only"
+    condition     = strcontains(base64decode(aws_launch_template.client["worker"].user_data), "awscli ffmpeg") && !strcontains(base64decode(aws_launch_template.client["api"].user_data), "awscli ffmpeg") && strcontains(base64decode(aws_launch_template.client["origin"].user_data), "awscli ffmpeg")
+    error_message = "ffmpeg is installed on workers and origins (storyboards) only"
   }
   assert {
     condition     = strcontains(base64decode(aws_launch_template.client["scheduler"].user_data), "node_class = \"scheduler\"")
