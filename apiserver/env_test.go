@@ -215,6 +215,18 @@ func (e *env) wantNothingStored() {
 
 // putJob stores a job in the given state directly, as a scheduler would
 // have left it.
+// createSigned creates a job of the sample spec whose playback is signed.
+func (e *env) createSigned() *jobspec.LiveJob {
+	e.t.Helper()
+	var spec map[string]any
+	if err := json.Unmarshal(sampleSpec(e.t), &spec); err != nil {
+		e.t.Fatal(err)
+	}
+	spec["Playback_policy"] = jobspec.PlaybackSigned
+	body, _ := json.Marshal(spec)
+	return e.do("POST", "/jobs", body).want(e.t, http.StatusCreated).job(e.t)
+}
+
 func (e *env) putJob(state jobspec.State) *jobspec.LiveJob {
 	e.t.Helper()
 	ctx := ctxT(e.t)

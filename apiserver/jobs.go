@@ -126,12 +126,12 @@ func (s *Server) thumbnail(w http.ResponseWriter, r *http.Request, ps httprouter
 	if url == "" {
 		return jobspec.Errorf(jobspec.ENOTFOUND, "job %s has no thumbnail: it has no video, or it is protected by DRM", job.Id)
 	}
-	if jobspec.PlaybackSignedOf(job.Spec) && s.cfg.Playback != nil {
-		tok, _, err := s.cfg.Playback.Issue(r.Context(), job.Id, playback.MinTTL)
-		if err != nil {
-			return err
-		}
-		url = s.thumbnailURL(job.Spec, "play/"+tok+"/"+job.Id)
+	folder, signed, err := s.signedFolder(r.Context(), job, playback.MinTTL)
+	if err != nil {
+		return err
+	}
+	if signed {
+		url = s.thumbnailURL(job.Spec, folder)
 	}
 	w.Header().Set("Location", url)
 	w.WriteHeader(http.StatusTemporaryRedirect)

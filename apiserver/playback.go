@@ -51,10 +51,28 @@ func (s *Server) issuePlaybackToken(w http.ResponseWriter, r *http.Request, ps h
 	if err != nil {
 		return err
 	}
-	folder := "play/" + tok + "/" + job.Id
+	folder := tokenFolder(tok, job.Id)
 	urls := s.playbackURLs(job.Spec, folder)
 	return writeJSON(w, http.StatusCreated, playbackToken{Token: tok, Expires: expires.UTC(), Playback_url: first(urls),
 		Playback_urls: urls, Thumbnail_url: s.thumbnailURL(job.Spec, folder)})
+}
+
+// tokenFolder is the folder of a job's outputs at the origin under viewer
+// token tok.
+func tokenFolder(tok, jobID string) string { return "play/" + tok + "/" + jobID }
+
+// signedFolder is, for a job whose playback is signed, the folder of its
+// outputs under a new viewer token good for ttl; ok is false for a job
+// read under live/ (public, or no token issuer configured).
+func (s *Server) signedFolder(ctx context.Context, job *jobspec.LiveJob, ttl time.Duration) (folder string, ok bool, err error) {
+	if !jobspec.PlaybackSignedOf(job.Spec) || s.cfg.Playback == nil {
+		return "", false, nil
+	}
+	tok, _, err := s.cfg.Playback.Issue(ctx, job.Id, ttl)
+	if err != nil {
+		return "", false, err
+	}
+	return tokenFolder(tok, job.Id), true, nil
 }
 
 // parseTokenRequest reads {"Ttl": seconds}; an empty body asks for the

@@ -74,13 +74,7 @@ func TestPlaybackTokens(t *testing.T) {
 func TestSignedThumbnail(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	var spec map[string]any
-	if err := json.Unmarshal(sampleSpec(t), &spec); err != nil {
-		t.Fatal(err)
-	}
-	spec["Playback_policy"] = jobspec.PlaybackSigned
-	body, _ := json.Marshal(spec)
-	signed := e.do("POST", "/jobs", body).want(t, http.StatusCreated).job(t)
+	signed := e.createSigned()
 	loc := e.do("GET", "/jobs/"+signed.Id+"/thumbnail.jpg", nil).want(t, http.StatusTemporaryRedirect).header.Get("Location")
 	tok, ok := strings.CutPrefix(loc, playbackBase+"/play/")
 	tok, rest, _ := strings.Cut(tok, "/")

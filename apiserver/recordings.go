@@ -64,14 +64,11 @@ func (s *Server) listRecordings(w http.ResponseWriter, r *http.Request, ps httpr
 // signed play/<viewer token>/<id>, the token good for DefaultTTL as
 // POST /jobs/:id/playback_tokens answers by default.
 func (s *Server) recordingsBase(ctx context.Context, job *jobspec.LiveJob) (string, error) {
-	if !jobspec.PlaybackSignedOf(job.Spec) || s.cfg.Playback == nil {
-		return "live/" + job.Id, nil
+	folder, signed, err := s.signedFolder(ctx, job, playback.DefaultTTL)
+	if err != nil || signed {
+		return folder, err
 	}
-	tok, _, err := s.cfg.Playback.Issue(ctx, job.Id, playback.DefaultTTL)
-	if err != nil {
-		return "", err
-	}
-	return "play/" + tok + "/" + job.Id, nil
+	return "live/" + job.Id, nil
 }
 
 // recordingURLs are the manifests of a recording (clip "") or of a clip of

@@ -84,13 +84,7 @@ func conformRecordings(t *testing.T, c *contract) {
 func TestSignedRecordingURLs(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	var spec map[string]any
-	if err := json.Unmarshal(sampleSpec(t), &spec); err != nil {
-		t.Fatal(err)
-	}
-	spec["Playback_policy"] = jobspec.PlaybackSigned
-	body, _ := json.Marshal(spec)
-	signed := e.do("POST", "/jobs", body).want(t, http.StatusCreated).job(t)
+	signed := e.createSigned()
 	t0 := time.Now().Add(-time.Minute).UTC()
 	info := recording.Info{Run: "g1p0", Started: t0, Updated: t0.Add(time.Minute), Duration: 60, HLS: true, Program_start: t0, Program_end: t0.Add(time.Minute)}
 	if err := e.store.SaveRecording(ctxT(t), signed.Id, info); err != nil {
