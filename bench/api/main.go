@@ -14,11 +14,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/signal"
@@ -31,6 +29,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/ezlivestreaming/ezlive/bench/internal/benchhttp"
 	"github.com/ezlivestreaming/ezlive/bench/internal/benchredis"
 	"github.com/ezlivestreaming/ezlive/store"
 )
@@ -196,23 +195,9 @@ type loader struct {
 	o    options
 }
 
-// call does one request and drains the body so the connection is reused.
-func (l *loader) call(req *http.Request, want int) (http.Header, error) {
-	resp, err := l.hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		return nil, fmt.Errorf("%s %s: status %d: %s", req.Method, req.URL.Path, resp.StatusCode, bytes.TrimSpace(body))
-	}
-	return resp.Header, nil
-}
-
 func (l *loader) createOne(ctx context.Context) (string, error) {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, l.base+"/jobs", strings.NewReader(sampleJob))
-	h, err := l.call(req, http.StatusCreated)
+	h, err := benchhttp.Call(l.hc, req, http.StatusCreated)
 	if err != nil {
 		return "", err
 	}
@@ -272,7 +257,7 @@ func (l *loader) throughput(ctx context.Context, next func() (*http.Request, int
 			for !finished.Load() && ctx.Err() == nil {
 				req, want := next()
 				start := time.Now()
-				if _, err := l.call(req.WithContext(ctx), want); err != nil {
+				if _, err := benchhttp.Call(l.hc, req.WithContext(ctx), want); err != nil {
 					if ctx.Err() == nil {
 						failed.CompareAndSwap(nil, &err)
 						cancel()
@@ -344,7 +329,7 @@ func (l *loader) paginate(ctx context.Context, stored, limit int) error {
 		for path != "" {
 			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, l.base+path, nil)
 			start := time.Now()
-			h, err := l.call(req, http.StatusOK)
+			h, err := benchhttp.Call(l.hc, req, http.StatusOK)
 			if err != nil {
 				return err
 			}

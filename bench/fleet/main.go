@@ -46,6 +46,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ezlivestreaming/ezlive/apiserver"
+	"github.com/ezlivestreaming/ezlive/bench/internal/benchhttp"
 	"github.com/ezlivestreaming/ezlive/bench/internal/benchredis"
 	"github.com/ezlivestreaming/ezlive/jobspec"
 	"github.com/ezlivestreaming/ezlive/queue"
@@ -231,7 +232,7 @@ func createJobs(ctx context.Context, hc *http.Client, base string, body []byte, 
 			for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
 				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/jobs", strings.NewReader(string(body)))
 				req.Header.Set("Content-Type", "application/json")
-				resp, err := call(hc, req, http.StatusCreated)
+				resp, err := benchhttp.Call(hc, req, http.StatusCreated)
 				if err != nil {
 					errs <- err
 					return

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/ezlivestreaming/ezlive/bench/internal/benchhttp"
 	"github.com/ezlivestreaming/ezlive/bench/internal/benchredis"
 )
 
@@ -138,25 +137,11 @@ func readLoad(ctx context.Context, hc *http.Client, base string, ids []string, c
 func timed(ctx context.Context, hc *http.Client, url string, lat *[]time.Duration) error {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	start := time.Now()
-	if _, err := call(hc, req, http.StatusOK); err != nil {
+	if _, err := benchhttp.Call(hc, req, http.StatusOK); err != nil {
 		return err
 	}
 	*lat = append(*lat, time.Since(start))
 	return nil
-}
-
-// call does one request and drains the body so the connection is reused.
-func call(hc *http.Client, req *http.Request, want int) (http.Header, error) {
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		return nil, fmt.Errorf("%s %s: status %d: %s", req.Method, req.URL.Path, resp.StatusCode, bytes.TrimSpace(body))
-	}
-	return resp.Header, nil
 }
 
 // pct is the p-th percentile of sorted durations.
