@@ -36,7 +36,8 @@ type target struct {
 // the order rotating from round to round, and prints each run, each
 // target's medians and the ratios of the medians: requests per second, and
 // the CPU time of the server and of its Redis per request, which the
-// neighbours on a shared machine change less.
+// neighbours on a shared machine change less. The load generator's own
+// CPU per request is printed too: it shares the cores with the servers.
 func (l *loader) compare(ctx context.Context, name string, targets []target) error {
 	fmt.Printf("%s, %d conns, %d rounds of %v each:\n", name, l.o.conns, l.o.rounds, l.o.duration)
 	runs := make([][]result, len(targets))
@@ -47,11 +48,11 @@ func (l *loader) compare(ctx context.Context, name string, targets []target) err
 			r, err := l.throughput(ctx, func() (*http.Request, int) {
 				req, _ := http.NewRequest(http.MethodGet, t.base+t.path, nil)
 				return req, http.StatusOK
-			}, t.pids...)
+			}, append(t.pids, os.Getpid())...)
 			if err != nil {
 				return fmt.Errorf("%s, %s: %w", name, t.name, err)
 			}
-			fmt.Printf("  round %d  %-9s %s  CPU/req: server %v, redis %v\n", round+1, t.name, r, r.cpuPerRequest(0), r.cpuPerRequest(1))
+			fmt.Printf("  round %d  %-9s %s  CPU/req: server %v, redis %v, load generator %v\n", round+1, t.name, r, r.cpuPerRequest(0), r.cpuPerRequest(1), r.cpuPerRequest(2))
 			runs[i] = append(runs[i], r)
 		}
 	}
