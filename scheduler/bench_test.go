@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,15 +46,18 @@ func BenchmarkChoose(b *testing.B) {
 // upload tokens and read worker_cpu, decide, reserve their cores (one
 // script that re-checks each node), record the placements, hand them to the
 // driver and unlock. batch=1 is one job per ReconcileJob (a command at a
-// time); batch=10 is what one queue receive brings; batch=100 is waiting
-// jobs retried together.
+// time); batch=10 is what one queue receive brings (SQS's ceiling);
+// batch=100 is waiting jobs retried together. schedulers=3 is the
+// fleet's three schedulers, each handling its own receives of 10 at the
+// same time on one Redis and one node set, as they share a command queue:
+// placements/s is all of theirs together.
 func BenchmarkPlaceJob(b *testing.B) {
-	for _, size := range []int{1, 10, 100} {
-		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) { benchPlace(b, size) })
+	for _, c := range []struct{ size, schedulers int }{{1, 1}, {10, 1}, {100, 1}, {10, 3}} {
+		b.Run(fmt.Sprintf("batch=%d,schedulers=%d", c.size, c.schedulers), func(b *testing.B) { benchPlace(b, c.size, c.schedulers) })
 	}
 }
 
-func benchPlace(b *testing.B, size int) {
+func benchPlace(b *testing.B, size, schedulers int) {
 	f := newFixture(b, schedulertest.NewDriver(manyNodes()...))
 	ctx := context.Background()
 	spec := sampleSpec(b)
@@ -77,13 +81,27 @@ func benchPlace(b *testing.B, size int) {
 		ids[i] = fmt.Sprintf("bench%07d", i)
 		create(ids[i])
 	}
-	b.ResetTimer()
-	for batch := range slices.Chunk(ids, size) {
-		for id, err := range f.sched.ReconcileJobs(ctx, batch) {
-			if err != nil {
-				b.Fatal(id, err)
-			}
-		}
+	scheds := []*scheduler.Scheduler{f.sched}
+	for i := 1; i < schedulers; i++ {
+		scheds = append(scheds, f.newScheduler(b, fmt.Sprint("s", i+1)))
 	}
+	// The batches are dealt out in turn, as a shared queue hands each
+	// receive different commands.
+	batches := slices.Collect(slices.Chunk(ids, size))
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for k, s := range scheds {
+		wg.Go(func() {
+			for i := k; i < len(batches); i += len(scheds) {
+				for id, err := range s.ReconcileJobs(ctx, batches[i]) {
+					if err != nil {
+						b.Error(id, err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "placements/s")
 }
