@@ -348,7 +348,7 @@ func (w *Sweeper) sweepRecordings(ctx context.Context, jobID string) error {
 	if w.recs == nil {
 		return nil
 	}
-	st, err := w.srv.markedStorage(ctx, jobID)
+	st, err := w.srv.storageOf(ctx, jobID)
 	if err != nil {
 		return fmt.Errorf("sweep: recordings of job %s: %w", jobID, err)
 	}
