@@ -340,9 +340,9 @@ type RecordingRetention interface {
 	ForgetRecording(ctx context.Context, jobID, run string) error
 }
 
-// sweepRecordings removes the recordings of a kept job that were deleted
-// or, with RecordingMaxAge, not added to for longer. A recording younger
-// than MinAge (by its newest file) is left alone: it is being written (a
+// sweepRecordings removes the recordings of a job that were deleted or,
+// with RecordingMaxAge, not added to for longer. A recording younger than
+// MinAge (by its newest index file) is left alone: it is being written (a
 // live run's info.json changes with every segment).
 func (w *Sweeper) sweepRecordings(ctx context.Context, jobID string) error {
 	if w.recs == nil {
@@ -356,17 +356,12 @@ func (w *Sweeper) sweepRecordings(ctx context.Context, jobID string) error {
 	if err != nil {
 		return fmt.Errorf("sweep: recordings of job %s: %w", jobID, err)
 	}
-	newest := map[string]time.Time{} // run → its newest file
-	for _, f := range files {
-		run := jobOf(strings.TrimPrefix(f.Name, jobID+"/"+jobspec.Recordings+"/"))
-		newest[run] = later(newest[run], f.ModTime)
-	}
 	var failed []error
-	for run, modTime := range newest {
+	for run, modTime := range recordedRuns(jobID, files) {
 		if time.Since(modTime) < w.minAge {
 			continue
 		}
-		expired := w.recMaxAge > 0 && time.Since(modTime) > w.recMaxAge
+		expired := modTime.IsZero() || w.recMaxAge > 0 && time.Since(modTime) > w.recMaxAge
 		if !expired {
 			keep, err := w.recs.KeepRecording(ctx, jobID, run)
 			if err != nil {
@@ -384,6 +379,28 @@ func (w *Sweeper) sweepRecordings(ctx context.Context, jobID string) error {
 		failed = append(failed, w.recs.ForgetRecording(ctx, jobID, run))
 	}
 	return errors.Join(failed...)
+}
+
+// recordedRuns are the runs of jobID's files under recordings/, each with
+// the time its index was last written: a storyboard, made when first read,
+// does not count (its age is not the recording's). A run with nothing but
+// a storyboard (left by one made while its recording was removed) has the
+// zero time: it is as old as can be.
+func recordedRuns(jobID string, files []StoredFile) map[string]time.Time {
+	runs := map[string]time.Time{}
+	for _, f := range files {
+		rel, ok := strings.CutPrefix(f.Name, jobID+"/"+jobspec.Recordings+"/")
+		if !ok {
+			continue
+		}
+		run, file, _ := strings.Cut(rel, "/")
+		if file == recording.StoryboardVTT || file == recording.StoryboardImage {
+			runs[run] = runs[run] // listed, of no age
+			continue
+		}
+		runs[run] = later(runs[run], f.ModTime)
+	}
+	return runs
 }
 
 // removeRecording removes the files of jobID's run from st: its segments

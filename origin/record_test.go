@@ -345,3 +345,32 @@ func TestRecordingCountsASegmentStillUploading(t *testing.T) {
 		t.Errorf("recording counts %d bytes, want 300 (100 + the 200 of the segment still uploading)", info.Bytes)
 	}
 }
+
+// TestStoryboardDoesNotDelayExpiry: a recording expires by the time it was
+// last added to, however recently its storyboard was made.
+func TestStoryboardDoesNotDelayExpiry(t *testing.T) {
+	eachBackend(t, func(t *testing.T, _ string, newF func(Config) *fixture) {
+		rec := newFakeRecordings()
+		f := newF(Config{Recordings: rec})
+		f.put("/live/job1/v-g1p0-1.ts", []byte{0x47})
+		f.put("/live/job1/v.m3u8", hlsWindow("g1p0", 1, 1))
+		f.srv.storage = agedStorage{f.srv.storage, map[string]time.Duration{
+			"g1p0/v.m3u8": 8 * 24 * time.Hour, "g1p0/info.json": 8 * 24 * time.Hour}}
+		for _, name := range []string{"g1p0/" + recording.StoryboardVTT, "g1p0/" + recording.StoryboardImage, // made just now
+			"g2p0/" + recording.StoryboardVTT} { // made while g2p0 was removed: no recording
+			if _, err := f.srv.store(t.Context(), "job1/recordings/"+name, strings.NewReader("x")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w, err := f.srv.NewSweeper(SweeperConfig{Retention: newRetention("job1", "keep"), Recordings: rec, RecordingMaxAge: 7 * 24 * time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Sweep(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.list("job1/"); !slices.Equal(got, []string{"job1/v.m3u8"}) || !rec.off["forgot:g1p0"] || !rec.off["forgot:g2p0"] {
+			t.Errorf("after the sweep job1 holds %v (forgotten: %v); want the expired recording and the lone storyboard gone", got, rec.off)
+		}
+	})
+}
