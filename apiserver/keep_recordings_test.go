@@ -221,15 +221,11 @@ func TestDeleteKeepingRecordings(t *testing.T) {
 				t.Errorf("after a bad DELETE the job is %s", j.State)
 			}
 
-			var deleted struct {
-				jobspec.LiveJob
-				Kept_recordings []recordingOut
-			}
 			for _, j := range []*jobspec.LiveJob{public, signed} {
-				a := k.do("DELETE", "/jobs/"+j.Id+"?keep_recordings=true", nil).want(t, http.StatusAccepted)
-				if err := json.Unmarshal(a.body, &deleted); err != nil || deleted.State != jobspec.StateDeleting || !deleted.Keep_recordings ||
-					len(deleted.Kept_recordings) != 2 || deleted.Kept_recordings[0].Run != "g1p0" {
-					t.Fatalf("DELETE keeping recordings answered %s (%v)", a.body, err)
+				deleted, kept, err := k.client.DeleteKeepingRecordings(ctxT(t), j.Id)
+				if err != nil || deleted.State != jobspec.StateDeleting || !deleted.Keep_recordings ||
+					len(kept) != 2 || kept[0].Run != "g1p0" || len(kept[0].Playback_urls) != 1 {
+					t.Fatalf("DELETE keeping recordings answered %+v, %+v (%v)", deleted, kept, err)
 				}
 			}
 			k.do("DELETE", "/jobs/"+dropped.Id, nil).want(t, http.StatusAccepted)
