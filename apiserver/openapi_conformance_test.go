@@ -31,6 +31,7 @@ import (
 	"github.com/ezlivestreaming/ezlive/drm"
 	"github.com/ezlivestreaming/ezlive/jobspec"
 	"github.com/ezlivestreaming/ezlive/playback"
+	"github.com/ezlivestreaming/ezlive/recording"
 )
 
 // contract is openapi.yaml loaded for checking real answers against it. It
@@ -499,6 +500,21 @@ func conformTransitions(t *testing.T, c *contract) {
 	wantState(c.call(t, e, http.StatusConflict, "PUT", "/jobs/"+stopped.Id+"/stop", nil), jobspec.StateStopped)
 	c.call(t, e, http.StatusAccepted, "PUT", "/jobs/"+stopped.Id+"/resume", nil)
 	failed := e.putJob(jobspec.StateFailed)
+	wantFields(t, c.call(t, e, http.StatusBadRequest, "DELETE", "/jobs/"+failed.Id+"?keep_recordings=maybe", nil), "keep_recordings")
+	keeping := e.putJob(jobspec.StateFailed)
+	if err := e.store.SaveRecording(ctxT(t), keeping.Id, recording.Info{Run: "g1p0", Started: time.Now(), HLS: true}); err != nil {
+		t.Fatal(err)
+	}
+	var kept struct{ Kept_recordings []struct{ Run string } }
+	if err := json.Unmarshal(c.call(t, e, http.StatusAccepted, "DELETE", "/jobs/"+keeping.Id+"?keep_recordings=true", nil).body, &kept); err != nil ||
+		len(kept.Kept_recordings) != 1 || kept.Kept_recordings[0].Run != "g1p0" {
+		t.Errorf("DELETE keeping recordings: %+v (%v)", kept, err)
+	}
+	if err := e.store.DeleteJob(ctxT(t), keeping.Id); err != nil { // as the scheduler does
+		t.Fatal(err)
+	}
+	c.call(t, e, http.StatusNotFound, "GET", "/jobs/"+keeping.Id, nil)
+	c.call(t, e, http.StatusOK, "GET", "/jobs/"+keeping.Id+"/recordings", nil)
 	c.call(t, e, http.StatusAccepted, "DELETE", "/jobs/"+failed.Id, nil)
 	c.call(t, e, http.StatusAccepted, "DELETE", "/jobs/"+failed.Id, nil) // again while deleting
 	if j := c.call(t, e, http.StatusOK, "GET", "/jobs/"+failed.Id, nil).job(t); j.State != jobspec.StateDeleting {

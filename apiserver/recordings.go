@@ -19,10 +19,12 @@ import (
 )
 
 // RecordingStore is what the recording routes need of the store: the
-// origin writes the recordings, the API lists and deletes them.
+// origin writes the recordings, the API lists and deletes them, also those
+// of a deleted job that kept them (KeptJob stands in for it).
 type RecordingStore interface {
 	Recordings(ctx context.Context, jobID string) ([]recording.Info, error)
 	DeleteRecording(ctx context.Context, jobID, run string) error
+	KeptJob(ctx context.Context, id string) (*jobspec.LiveJob, error)
 }
 
 var _ RecordingStore = (*store.Store)(nil)
@@ -37,17 +39,37 @@ type recordingView struct {
 }
 
 func (s *Server) listRecordings(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	job, err := s.lookupJob(r.Context(), ps.ByName("id"))
+	job, err := s.recordedJob(r.Context(), ps.ByName("id"))
 	if err != nil {
 		return err
 	}
-	recs, err := s.cfg.Recordings.Recordings(r.Context(), job.Id)
+	out, err := s.recordingViews(r.Context(), job)
 	if err != nil {
 		return err
 	}
-	base, err := s.recordingsBase(r.Context(), job)
+	return writeJSON(w, http.StatusOK, map[string]any{"Recordings": out})
+}
+
+// recordedJob is the job whose recordings a route serves: its record, or
+// for a deleted job that kept its recordings, KeptJob's stand-in (no
+// state, its playback policy).
+func (s *Server) recordedJob(ctx context.Context, id string) (*jobspec.LiveJob, error) {
+	job, err := s.lookupJob(ctx, id)
+	if jobspec.ErrorCode(err) == jobspec.ENOTFOUND && checkID(id) == nil {
+		return s.cfg.Recordings.KeptJob(ctx, id)
+	}
+	return job, err
+}
+
+// recordingViews are the job's recordings as listed, oldest first.
+func (s *Server) recordingViews(ctx context.Context, job *jobspec.LiveJob) ([]recordingView, error) {
+	recs, err := s.cfg.Recordings.Recordings(ctx, job.Id)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	base, err := s.recordingsBase(ctx, job)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]recordingView, len(recs))
 	for i, rec := range recs {
@@ -56,7 +78,7 @@ func (s *Server) listRecordings(w http.ResponseWriter, r *http.Request, ps httpr
 			out[i].Storyboard_url = s.originFolder(base+"/"+jobspec.Recordings+"/"+rec.Run) + recording.StoryboardVTT
 		}
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"Recordings": out})
+	return out, nil
 }
 
 // recordingsBase is the folder of a job's outputs at the origin that its
@@ -91,7 +113,7 @@ func (s *Server) recordingURLs(base string, rec recording.Info, clip string) []s
 // deleteRecording deletes one recording; the origin removes its files at
 // its next sweep. The recording a running job is still writing cannot be.
 func (s *Server) deleteRecording(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	job, err := s.lookupJob(r.Context(), ps.ByName("id"))
+	job, err := s.recordedJob(r.Context(), ps.ByName("id"))
 	if err != nil {
 		return err
 	}
@@ -130,7 +152,7 @@ const clipCut = "at the segment boundaries around Start and End: the clip starts
 // createClip answers the playback URLs of a clip at once: the origin cuts
 // it from the recording's index when a player reads it (no re-encode).
 func (s *Server) createClip(w http.ResponseWriter, r *http.Request, ps httprouter.Params) error {
-	job, err := s.lookupJob(r.Context(), ps.ByName("id"))
+	job, err := s.recordedJob(r.Context(), ps.ByName("id"))
 	if err != nil {
 		return err
 	}

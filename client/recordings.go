@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/ezlivestreaming/ezlive/jobspec"
 	"github.com/ezlivestreaming/ezlive/recording"
 )
 
@@ -21,6 +22,21 @@ func (c *Client) Recordings(ctx context.Context, id string) ([]Recording, error)
 	var out struct{ Recordings []Recording }
 	_, err := c.do(ctx, http.MethodGet, "/jobs/"+url.PathEscape(id)+"/recordings", nil, &out)
 	return out.Recordings, err
+}
+
+// DeleteKeepingRecordings removes a stopped or failed job and its outputs
+// but its recordings, which outlive it (listed, played, clipped and deleted
+// as before, until the last is deleted or expires): the answer is the job,
+// in state deleting, and the recordings kept.
+func (c *Client) DeleteKeepingRecordings(ctx context.Context, id string) (*jobspec.LiveJob, []Recording, error) {
+	var out struct {
+		jobspec.LiveJob
+		Kept_recordings []Recording
+	}
+	if _, err := c.do(ctx, http.MethodDelete, "/jobs/"+url.PathEscape(id)+"?keep_recordings=true", nil, &out); err != nil {
+		return nil, nil, err
+	}
+	return &out.LiveJob, out.Kept_recordings, nil
 }
 
 // DeleteRecording deletes one recording of a job.

@@ -93,6 +93,11 @@ func (j jobsMap) Job(_ context.Context, id string) (*jobspec.LiveJob, error) {
 	return &jobspec.LiveJob{Id: id, Spec: s}, nil
 }
 
+// KeptJob: no deleted job keeps its recordings here (a DRM job records none).
+func (j jobsMap) KeptJob(_ context.Context, id string) (*jobspec.LiveJob, error) {
+	return nil, jobspec.Errorf(jobspec.ENOTFOUND, "job %s not found", id)
+}
+
 func drmSpec(stream, format string) jobspec.Spec {
 	return jobspec.Spec{Output: jobspec.Output{Stream_type: stream, Segment_format: format, Drm: &jobspec.Drm{}}}
 }

@@ -42,7 +42,7 @@ func TestOriginEncryptsFFmpegUploads(t *testing.T) {
 		Root:       t.TempDir(),
 		Authorizer: origin.AuthorizerFunc(func(context.Context, string, string) error { return nil }),
 		Encrypter:  p,
-		Viewers:    playback.NewGuard(signer, p.Jobs),
+		Viewers:    playback.NewGuard(signer, p.Jobs.(jobsMap)),
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {

@@ -69,6 +69,9 @@ type LiveJob struct {
 	Bytes_stored            int64     `json:"Bytes_stored,omitempty"`       // the job's outputs and recordings in storage, as the origin last measured
 	Time_bytes_measured     time.Time `json:"Time_bytes_measured,omitzero"` // when Bytes_stored was measured
 	Events                  []Event   `json:"Events,omitempty"`
+	// Keep_recordings, set by DELETE /jobs/:id?keep_recordings=true,
+	// makes the job's recordings outlive it (store.KeptJob).
+	Keep_recordings bool `json:"Keep_recordings,omitempty"`
 }
 
 // Stats are the transcoder's latest figures from ffmpeg's -progress output.

@@ -110,5 +110,9 @@
 // start and every minute sweeps every job folder (of the default Storage,
 // and of the root for jobs kept elsewhere). It removes a folder only
 // when Retention answers that the job is deleted; a Retention that cannot
-// answer (its store is down) removes nothing.
+// answer (its store is down) removes nothing. Of a deleted job whose
+// recordings are kept (RecordingRetention.RecordingsKept) it removes all
+// but the recorded runs' files (recordings/<run>/ and the segments whose
+// names carry the run), which go on being served, until the last
+// recording is deleted or expires; then the rest.
 package origin

@@ -338,17 +338,24 @@ type RecordingRetention interface {
 	KeepRecording(ctx context.Context, jobID, run string) (bool, error)
 	// ForgetRecording is called once its files are removed.
 	ForgetRecording(ctx context.Context, jobID, run string) error
+	// RecordingsKept reports whether a job whose outputs go (Retention's
+	// KeepOutputs is false) keeps its recordings: it was deleted with them
+	// kept, and they are not all removed yet.
+	RecordingsKept(ctx context.Context, jobID string) (bool, error)
+	// ForgetKeptJob is called once such a job's last recording is removed,
+	// and the rest of its folder with it.
+	ForgetKeptJob(ctx context.Context, jobID string) error
 }
 
-// sweepRecordings removes the recordings of a kept job that were deleted
-// or, with RecordingMaxAge, not added to for longer. A recording younger
-// than MinAge (by its newest file) is left alone: it is being written (a
+// sweepRecordings removes the recordings of a job that were deleted or,
+// with RecordingMaxAge, not added to for longer. A recording younger than
+// MinAge (by its newest index file) is left alone: it is being written (a
 // live run's info.json changes with every segment).
 func (w *Sweeper) sweepRecordings(ctx context.Context, jobID string) error {
 	if w.recs == nil {
 		return nil
 	}
-	st, err := w.srv.markedStorage(ctx, jobID)
+	st, err := w.srv.storageOf(ctx, jobID)
 	if err != nil {
 		return fmt.Errorf("sweep: recordings of job %s: %w", jobID, err)
 	}
@@ -356,17 +363,12 @@ func (w *Sweeper) sweepRecordings(ctx context.Context, jobID string) error {
 	if err != nil {
 		return fmt.Errorf("sweep: recordings of job %s: %w", jobID, err)
 	}
-	newest := map[string]time.Time{} // run → its newest file
-	for _, f := range files {
-		run := jobOf(strings.TrimPrefix(f.Name, jobID+"/"+jobspec.Recordings+"/"))
-		newest[run] = later(newest[run], f.ModTime)
-	}
 	var failed []error
-	for run, modTime := range newest {
+	for run, modTime := range recordedRuns(jobID, files) {
 		if time.Since(modTime) < w.minAge {
 			continue
 		}
-		expired := w.recMaxAge > 0 && time.Since(modTime) > w.recMaxAge
+		expired := modTime.IsZero() || w.recMaxAge > 0 && time.Since(modTime) > w.recMaxAge
 		if !expired {
 			keep, err := w.recs.KeepRecording(ctx, jobID, run)
 			if err != nil {
@@ -384,6 +386,77 @@ func (w *Sweeper) sweepRecordings(ctx context.Context, jobID string) error {
 		failed = append(failed, w.recs.ForgetRecording(ctx, jobID, run))
 	}
 	return errors.Join(failed...)
+}
+
+// recordedRuns are the runs of jobID's files under recordings/, each with
+// the time its index was last written: a storyboard, made when first read,
+// does not count (its age is not the recording's). A run with nothing but
+// a storyboard (left by one made while its recording was removed) has the
+// zero time: it is as old as can be.
+func recordedRuns(jobID string, files []StoredFile) map[string]time.Time {
+	runs := map[string]time.Time{}
+	for _, f := range files {
+		rel, ok := strings.CutPrefix(f.Name, jobID+"/"+jobspec.Recordings+"/")
+		if !ok {
+			continue
+		}
+		run, file, _ := strings.Cut(rel, "/")
+		if file == recording.StoryboardVTT || file == recording.StoryboardImage {
+			runs[run] = runs[run] // listed, of no age
+			continue
+		}
+		runs[run] = later(runs[run], f.ModTime)
+	}
+	return runs
+}
+
+// keepRecordingsOnly removes, of a deleted job whose recordings are kept,
+// what is not a recording: every file but those of its recorded runs (the
+// folders recordings/<run>/ and the segments whose names carry the run,
+// which the recordings' playlists and MPDs name), once its deleted and
+// expired recordings are removed. When no recording is left it removes
+// the rest and tells RecordingRetention to forget the job; gone says so.
+func (w *Sweeper) keepRecordingsOnly(ctx context.Context, jobID string) (gone bool, err error) {
+	if err := w.sweepRecordings(ctx, jobID); err != nil {
+		return false, err
+	}
+	st, err := w.srv.storageOf(ctx, jobID)
+	if err != nil {
+		return false, err
+	}
+	files, err := st.List(ctx, jobID+"/")
+	if err != nil {
+		return false, fmt.Errorf("list outputs of job %s: %w", jobID, err)
+	}
+	runs := recordedRuns(jobID, files)
+	if len(runs) == 0 {
+		if err := w.srv.RemoveJob(ctx, jobID); err != nil {
+			return false, err
+		}
+		return true, w.recs.ForgetKeptJob(ctx, jobID)
+	}
+	var failed []error
+	for _, f := range files {
+		if _, kept := runs[runOf(jobID, f.Name)]; !kept {
+			failed = append(failed, st.Delete(ctx, f.Name))
+		}
+	}
+	w.srv.changes.notifyJob(jobID)
+	if err := errors.Join(failed...); err != nil {
+		return false, fmt.Errorf("remove outputs of job %s but its recordings: %w", jobID, err)
+	}
+	return false, nil
+}
+
+// runOf is the run a file of jobID belongs to: the one whose recording
+// folder holds it, or the one its name carries (ffmpeg.RunOf); "" if none.
+func runOf(jobID, name string) string {
+	rel := strings.TrimPrefix(name, jobID+"/")
+	if inRecording, ok := strings.CutPrefix(rel, jobspec.Recordings+"/"); ok {
+		return jobOf(inRecording)
+	}
+	run, _ := ffmpeg.RunOf(path.Base(rel))
+	return run
 }
 
 // removeRecording removes the files of jobID's run from st: its segments

@@ -232,6 +232,20 @@ func (f *fakeRecordings) ForgetRecording(_ context.Context, _, run string) error
 	return nil
 }
 
+// RecordingsKept is true for a job marked "kept:<id>" until it is forgotten.
+func (f *fakeRecordings) RecordingsKept(_ context.Context, jobID string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.off["kept:"+jobID] && !f.off["forgot:"+jobID], f.err
+}
+
+func (f *fakeRecordings) ForgetKeptJob(_ context.Context, jobID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.off["forgot:"+jobID] = true
+	return nil
+}
+
 // listRoot lists every file under the origin's root (the spool).
 func (f *fixture) listRoot() []string {
 	f.t.Helper()
@@ -344,4 +358,89 @@ func TestRecordingCountsASegmentStillUploading(t *testing.T) {
 	if info := rec.info("g1p0"); info.Bytes != 300 {
 		t.Errorf("recording counts %d bytes, want 300 (100 + the 200 of the segment still uploading)", info.Bytes)
 	}
+}
+
+// TestDeletedJobKeepsItsRecordings: of a deleted job whose recordings are
+// kept, a sweep leaves the recorded runs' files only, which still play;
+// once the last recording is deleted, nothing is left and the job is
+// forgotten.
+func TestDeletedJobKeepsItsRecordings(t *testing.T) {
+	eachBackend(t, func(t *testing.T, _ string, newF func(Config) *fixture) {
+		rec := newFakeRecordings()
+		f := newF(Config{Recordings: rec})
+		f.put("/live/job1/master.m3u8", []byte("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1000\nv.m3u8\n"))
+		for _, run := range []string{"g1p0", "g2p0"} {
+			f.put("/live/job1/v-"+run+"-1.ts", []byte("segment of "+run))
+			f.put("/live/job1/v.m3u8", hlsWindow(run, 1, 1))
+		}
+		f.put("/live/job1/v-g3p0-1.ts", []byte("never in a playlist"))
+		f.put("/live/job1/thumbnail.jpg", []byte{1})
+		rec.off["kept:job1"] = true
+		w, err := f.srv.NewSweeper(SweeperConfig{Retention: newRetention("job1", "deleted"), Recordings: rec, MinAge: time.Nanosecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sweep := func(wantRemoved int) {
+			t.Helper()
+			if removed, err := w.Sweep(t.Context()); removed != wantRemoved || err != nil {
+				t.Fatalf("Sweep: removed %d, %v; want %d", removed, err, wantRemoved)
+			}
+		}
+		sweep(0)
+		run := func(r string) []string {
+			return []string{"job1/recordings/" + r + "/info.json", "job1/recordings/" + r + "/master.m3u8",
+				"job1/recordings/" + r + "/v.m3u8", "job1/v-" + r + "-1.ts"}
+		}
+		if got, want := f.list("job1/"), slices.Sorted(slices.Values(append(run("g1p0"), run("g2p0")...))); !slices.Equal(got, want) {
+			t.Errorf("after the sweep job1 holds %v, want %v", got, want)
+		}
+		resp, vod := f.get("/live/job1/recordings/g1p0/v.m3u8")
+		p, err := recording.ParseHLS(vod, recording.SegmentPrefix)
+		if resp.StatusCode != http.StatusOK || err != nil || len(p.Segments) != 1 {
+			t.Fatalf("recording's playlist: %d, %v:\n%s", resp.StatusCode, err, vod)
+		}
+		if resp, body := f.get("/live/job1/" + p.Segments[0].URI); resp.StatusCode != http.StatusOK || string(body) != "segment of g1p0" {
+			t.Errorf("recording's segment: %d %q", resp.StatusCode, body)
+		}
+
+		rec.off["deleted:g1p0"] = true
+		sweep(0)
+		if got, want := f.list("job1/"), run("g2p0"); !slices.Equal(got, want) {
+			t.Errorf("after g1p0's deletion job1 holds %v, want %v", got, want)
+		}
+		rec.off["deleted:g2p0"] = true
+		sweep(1)
+		if files, spooled := f.list(""), f.listRoot(); len(files)+len(spooled) != 0 || !rec.off["forgot:job1"] {
+			t.Errorf("after the last recording's deletion the storage holds %v, the spool %v; job forgotten %v", files, spooled, rec.off["forgot:job1"])
+		}
+	})
+}
+
+// TestStoryboardDoesNotDelayExpiry: a recording expires by the time it was
+// last added to, however recently its storyboard was made.
+func TestStoryboardDoesNotDelayExpiry(t *testing.T) {
+	eachBackend(t, func(t *testing.T, _ string, newF func(Config) *fixture) {
+		rec := newFakeRecordings()
+		f := newF(Config{Recordings: rec})
+		f.put("/live/job1/v-g1p0-1.ts", []byte{0x47})
+		f.put("/live/job1/v.m3u8", hlsWindow("g1p0", 1, 1))
+		f.srv.storage = agedStorage{f.srv.storage, map[string]time.Duration{
+			"g1p0/v.m3u8": 8 * 24 * time.Hour, "g1p0/info.json": 8 * 24 * time.Hour}}
+		for _, name := range []string{"g1p0/" + recording.StoryboardVTT, "g1p0/" + recording.StoryboardImage, // made just now
+			"g2p0/" + recording.StoryboardVTT} { // made while g2p0 was removed: no recording
+			if _, err := f.srv.store(t.Context(), "job1/recordings/"+name, strings.NewReader("x")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w, err := f.srv.NewSweeper(SweeperConfig{Retention: newRetention("job1", "keep"), Recordings: rec, RecordingMaxAge: 7 * 24 * time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Sweep(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.list("job1/"); !slices.Equal(got, []string{"job1/v.m3u8"}) || !rec.off["forgot:g1p0"] || !rec.off["forgot:g2p0"] {
+			t.Errorf("after the sweep job1 holds %v (forgotten: %v); want the expired recording and the lone storyboard gone", got, rec.off)
+		}
+	})
 }

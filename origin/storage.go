@@ -90,8 +90,8 @@ type JobStorage interface {
 }
 
 // storageMarker, in a job's spool folder, names the Storage a job was
-// written to when it is not the default, so its outputs are found and
-// removed after its record is gone. Hidden: never addressable over HTTP.
+// written to when it is not the default, so its outputs are found (read,
+// measured, removed) after its record is gone. Hidden: never addressable over HTTP.
 const storageMarker = ".storage"
 
 // jobStorages remembers each job's Storage: a job's spec never changes.
@@ -101,7 +101,9 @@ type jobStorages struct {
 	byJob  map[string]Storage
 }
 
-// storageOf returns the Storage of jobID's outputs.
+// storageOf returns the Storage of jobID's outputs: the one its spool
+// folder's marker names (a job whose record is gone may still be read: its
+// recordings kept), or else the one JobStorage chooses, marked then.
 func (s *Server) storageOf(ctx context.Context, jobID string) (Storage, error) {
 	js := &s.jobStorages
 	if js.choose == nil {
@@ -113,13 +115,8 @@ func (s *Server) storageOf(ctx context.Context, jobID string) (Storage, error) {
 	if ok {
 		return st, nil
 	}
-	st, key, err := js.choose.StorageOf(ctx, jobID)
+	st, err := s.chooseStorage(ctx, jobID)
 	if err != nil {
-		return nil, fmt.Errorf("%w: job %s: %w", errStorageUnknown, jobID, err)
-	}
-	if st == nil {
-		st = s.storage
-	} else if err := s.markStorage(jobID, key); err != nil {
 		return nil, err
 	}
 	js.mu.Lock()
@@ -149,17 +146,25 @@ func (s *Server) markStorage(jobID, key string) error {
 	return s.root.WriteFile(jobID+"/"+storageMarker, []byte(key), 0o644)
 }
 
-// markedStorage is the Storage a job's spool folder names: asked again of
-// JobStorage's keys while its record lasts, or reopened from the key after.
-func (s *Server) markedStorage(ctx context.Context, jobID string) (Storage, error) {
+// chooseStorage is the Storage a job's spool folder names, reopened from
+// its key; without a marker, the one JobStorage chooses (marked then).
+func (s *Server) chooseStorage(ctx context.Context, jobID string) (Storage, error) {
+	js := &s.jobStorages
 	key, err := s.root.ReadFile(jobID + "/" + storageMarker)
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || s.jobStorages.choose == nil {
-		return s.storageOf(ctx, jobID)
-	}
-	if err != nil {
+	switch {
+	case err == nil:
+		return js.choose.Reopen(ctx, string(key))
+	case !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR):
 		return nil, err
 	}
-	return s.jobStorages.choose.Reopen(ctx, string(key))
+	st, key2, err := js.choose.StorageOf(ctx, jobID)
+	if err != nil {
+		return nil, fmt.Errorf("%w: job %s: %w", errStorageUnknown, jobID, err)
+	}
+	if st == nil {
+		return s.storage, nil
+	}
+	return st, s.markStorage(jobID, key2)
 }
 
 // open opens the stored version of name in its job's Storage.
@@ -187,7 +192,7 @@ func (s *Server) JobBytes(ctx context.Context, jobID string) (int64, error) {
 	if !validJobID(jobID) {
 		return 0, fmt.Errorf("size of job %q: invalid job id", jobID)
 	}
-	st, err := s.markedStorage(ctx, jobID)
+	st, err := s.storageOf(ctx, jobID)
 	if err != nil {
 		return 0, err
 	}

@@ -27,8 +27,9 @@ func (b *bucketOf) StorageOf(_ context.Context, jobID string) (Storage, string, 
 func (b *bucketOf) Reopen(context.Context, string) (Storage, error) { return b.bucket, nil }
 
 // TestJobInItsOwnStorage: a job JobStorage puts elsewhere is stored and
-// served from there, and removed from there even by an origin restarted
-// after the job's record is gone (the spool folder's marker names it).
+// served from there, and read and removed from there even by an origin
+// restarted after the job's record is gone (the spool folder's marker
+// names it).
 func TestJobInItsOwnStorage(t *testing.T) {
 	t.Parallel()
 	choice := &bucketOf{bucket: newTestS3(t)}
@@ -55,6 +56,9 @@ func TestJobInItsOwnStorage(t *testing.T) {
 	defer restarted.Close()
 	if n, err := restarted.JobBytes(t.Context(), "job1"); n != int64(len("in the bucket")) || err != nil {
 		t.Errorf("JobBytes after the record is gone: %d, %v", n, err)
+	}
+	if b, err := restarted.readStored(t.Context(), "job1/v/seg_1.m4s"); string(b) != "in the bucket" {
+		t.Errorf("read after the record is gone (kept recordings are): %q, %v", b, err)
 	}
 	if err := restarted.RemoveJob(t.Context(), "job1"); err != nil {
 		t.Fatal(err)

@@ -46,7 +46,10 @@ type SweeperConfig struct {
 	MinAge time.Duration
 	// Recordings, when set, makes each sweep remove the recordings of kept
 	// jobs that were deleted on their own (record.go), and with
-	// RecordingMaxAge (0: never) those not added to for longer.
+	// RecordingMaxAge (0: never) those not added to for longer; and it
+	// keeps the recordings of a deleted job that asked for it
+	// (RecordingsKept), as long as they last. Without it a deleted job's
+	// folder goes whole.
 	Recordings      RecordingRetention
 	RecordingMaxAge time.Duration
 	// Sizes, when set, is told each sweep the bytes every kept job's
@@ -118,11 +121,10 @@ func (w *Sweeper) Run(ctx context.Context) error {
 }
 
 // Sweep removes the outputs of every job on disk that Retention says is
-// deleted, sparing folders younger than MinAge, and the recordings of the
-// others that are deleted or expired; it tells Sizes the bytes of the
-// others. It stops at the first
-// answer Retention cannot give, and returns how many jobs' outputs it
-// removed.
+// deleted (but kept recordings), sparing folders younger than MinAge, and
+// the recordings of the others that are deleted or expired; it tells Sizes
+// the bytes of the others. It stops at the first answer Retention cannot
+// give, and returns how many jobs' outputs it removed whole.
 func (w *Sweeper) Sweep(ctx context.Context) (int, error) {
 	folders, err := w.srv.jobFolders(ctx)
 	if err != nil {
@@ -146,11 +148,14 @@ func (w *Sweeper) Sweep(ctx context.Context) (int, error) {
 			failed = append(failed, w.sweepKept(ctx, e.Name))
 			continue
 		}
-		if err := w.srv.RemoveJob(ctx, e.Name); err != nil {
+		gone, err := w.remove(ctx, e.Name)
+		if err != nil {
 			failed = append(failed, err)
 			continue
 		}
-		removed++
+		if gone {
+			removed++
+		}
 	}
 	return removed, errors.Join(failed...)
 }
@@ -215,9 +220,26 @@ func (w *Sweeper) removeDeleted(ctx context.Context, id string) {
 	if keep {
 		return
 	}
-	if err := w.srv.RemoveJob(ctx, id); err != nil {
+	if _, err := w.remove(ctx, id); err != nil {
 		w.log.Error("origin: remove deleted job's outputs; the sweep retries", "job_id", id, "err", err)
 	}
+}
+
+// remove removes the outputs of a deleted job: all of them, or when its
+// recordings are kept (RecordingRetention.RecordingsKept) all but those
+// until the last is gone (keepRecordingsOnly). gone reports that nothing
+// of the job is left.
+func (w *Sweeper) remove(ctx context.Context, id string) (gone bool, err error) {
+	if w.recs != nil {
+		kept, err := w.recs.RecordingsKept(ctx, id)
+		if err != nil {
+			return false, fmt.Errorf("are the recordings of deleted job %s kept: %w", id, err)
+		}
+		if kept {
+			return w.keepRecordingsOnly(ctx, id)
+		}
+	}
+	return true, w.srv.RemoveJob(ctx, id)
 }
 
 // follow reports the deletions Retention announces on out until ctx ends.

@@ -227,7 +227,7 @@ func (s *Server) RemoveJob(ctx context.Context, jobID string) error {
 		return fmt.Errorf("remove outputs of job %q: invalid job id", jobID)
 	}
 	defer s.changes.notifyJob(jobID)
-	st, err := s.markedStorage(ctx, jobID)
+	st, err := s.storageOf(ctx, jobID)
 	if err == nil {
 		err = st.DeletePrefix(ctx, jobID+"/")
 	}

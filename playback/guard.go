@@ -20,6 +20,9 @@ const maxPolicies = 4096
 // JobSource reads job records (store.Store does).
 type JobSource interface {
 	Job(ctx context.Context, id string) (*jobspec.LiveJob, error)
+	// KeptJob stands in for a deleted job whose recordings are kept: it
+	// has the job's playback policy.
+	KeptJob(ctx context.Context, id string) (*jobspec.LiveJob, error)
 }
 
 // Guard answers the origin's questions (origin.Viewers): whether a job's
@@ -44,8 +47,9 @@ func NewGuard(signer *Signer, jobs JobSource) *Guard {
 
 // TokenRequired reports whether jobID's outputs are served only with a
 // viewer token: a signed job's, and an unknown job's (a deleted job's
-// outputs until they are swept). A store failure is returned unless the
-// job's policy was known before.
+// outputs until they are swept); a deleted job's kept recordings follow
+// its policy. A store failure is returned unless the job's policy was
+// known before.
 func (g *Guard) TokenRequired(ctx context.Context, jobID string) (bool, error) {
 	now := g.now()
 	g.mu.Lock()
@@ -55,6 +59,9 @@ func (g *Guard) TokenRequired(ctx context.Context, jobID string) (bool, error) {
 		return p.signed, nil
 	}
 	job, err := g.Jobs.Job(ctx, jobID)
+	if jobspec.ErrorCode(err) == jobspec.ENOTFOUND {
+		job, err = g.Jobs.KeptJob(ctx, jobID)
+	}
 	switch {
 	case jobspec.ErrorCode(err) == jobspec.ENOTFOUND:
 		// Not remembered: made-up ids must not push the known jobs'

@@ -143,6 +143,10 @@ func (f *flakyJobs) Job(_ context.Context, id string) (*jobspec.LiveJob, error) 
 	return nil, jobspec.Errorf(jobspec.ENOTFOUND, "no job %s", id)
 }
 
+func (f *flakyJobs) KeptJob(_ context.Context, id string) (*jobspec.LiveJob, error) {
+	return nil, jobspec.Errorf(jobspec.ENOTFOUND, "no job %s", id)
+}
+
 // TestGuardStoreDown checks that a policy known before the store went
 // down is kept past its cache time while the store cannot answer, and that
 // an unknown one is an error, not a guess.

@@ -279,8 +279,10 @@ func sameLive(encoded, stored string) bool {
 	return encoded == stored || encoded == noLive && stored == ""
 }
 
-// DeleteJob removes a job and everything kept for it. Deleting a job that
-// does not exist is not an error.
+// DeleteJob removes a job and everything kept for it, but for a job that
+// keeps its recordings (Keep_recordings) those: the job becomes a kept job
+// (KeptJob) if it has any. Deleting a job that does not exist is not an
+// error.
 func (s *Store) DeleteJob(ctx context.Context, id string) error {
 	job, err := s.Job(ctx, id)
 	if jobspec.ErrorCode(err) == jobspec.ENOTFOUND {
@@ -297,7 +299,11 @@ func (s *Store) DeleteJob(ctx context.Context, id string) error {
 			p.HDel(ctx, KeyStreamKeys, job.StreamKey)
 		}
 		p.HDel(ctx, KeyUploadTokens, id)
-		p.Del(ctx, recordingsKey(id)) // the origin removes the job's folder, recordings with it
+		if job.Keep_recordings {
+			keepRecordings.Eval(ctx, p, []string{recordingsKey(id), KeyKeptRecordings}, id, job.Spec.Playback_policy)
+		} else {
+			p.Del(ctx, recordingsKey(id)) // the origin removes the job's folder, recordings with it
+		}
 		p.ZRem(ctx, KeyHeartbeats, id)
 		p.HDel(ctx, KeyJobLive, id)
 		p.HDel(ctx, KeyJobBytes, id)
@@ -337,19 +343,22 @@ func (s *Store) KeepOutputs(ctx context.Context, id string) (bool, error) {
 var ErrNoJobsAtAll = errors.New("redis holds no job and no deletion of this one (empty, flushed or another Redis?): keeping its outputs")
 
 // provenDeleted is nil when a job without a record may lose its outputs:
-// its deletion is on record, or Redis holds other jobs.
+// its deletion is on record (in deleted_jobs, or it is a kept job), or
+// Redis holds other jobs.
 func (s *Store) provenDeleted(ctx context.Context, id string) error {
 	var deleted *redis.FloatCmd
 	var jobs *redis.IntCmd
+	var kept *redis.BoolCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		deleted = p.ZScore(ctx, KeyDeletedJobs, id)
 		jobs = p.HLen(ctx, KeyJobs)
+		kept = p.HExists(ctx, KeyKeptRecordings, id)
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return wrap(err, "look up the deletion of "+id)
 	}
-	if deleted.Err() == nil || jobs.Val() > 0 {
+	if deleted.Err() == nil || jobs.Val() > 0 || kept.Val() {
 		return nil
 	}
 	return ErrNoJobsAtAll

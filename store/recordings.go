@@ -106,3 +106,56 @@ func (s *Store) KeepRecording(ctx context.Context, jobID, run string) (bool, err
 func (s *Store) ForgetRecording(ctx context.Context, jobID, run string) error {
 	return wrap(s.rdb.HDel(ctx, recordingsKey(jobID), run).Err(), "forget recording "+run+" of job "+jobID)
 }
+
+// keepRecordings, in DeleteJob, makes the job ARGV[1] a kept job with the
+// playback policy ARGV[2] if it has recordings; otherwise it forgets them.
+// Checked in the same step as the delete: the origin may have removed the
+// job's last recording already (ForgetKeptJob).
+var keepRecordings = redis.NewScript(`
+if redis.call('HLEN', KEYS[1]) > 0 then
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+else
+  redis.call('DEL', KEYS[1])
+end
+return 0`)
+
+// KeptJob stands in for a deleted job whose recordings are kept: its id and
+// its playback policy are all that is left of it. ENOTFOUND for any other
+// id, as for a job without a record.
+func (s *Store) KeptJob(ctx context.Context, id string) (*jobspec.LiveJob, error) {
+	policy, err := s.rdb.HGet(ctx, KeyKeptRecordings, id).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return nil, notFound(id)
+	case err != nil:
+		return nil, wrap(err, "look up kept job "+id)
+	}
+	return &jobspec.LiveJob{Id: id, Spec: jobspec.Spec{Playback_policy: policy}}, nil
+}
+
+// RecordingsKept reports whether the origin must keep the recordings of a
+// job whose outputs go (KeepOutputs false): its deletion was asked with
+// Keep_recordings, or it is a kept job. An error means Redis could not
+// answer.
+func (s *Store) RecordingsKept(ctx context.Context, id string) (bool, error) {
+	job, err := s.Job(ctx, id)
+	switch {
+	case err == nil:
+		return job.State == jobspec.StateDeleting && job.Keep_recordings, nil
+	case jobspec.ErrorCode(err) != jobspec.ENOTFOUND:
+		return false, err
+	}
+	kept, err := s.rdb.HExists(ctx, KeyKeptRecordings, id).Result()
+	return kept, wrap(err, "look up kept job "+id)
+}
+
+// ForgetKeptJob drops a kept job once the origin has removed its last
+// recording and the rest of its folder.
+func (s *Store) ForgetKeptJob(ctx context.Context, id string) error {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HDel(ctx, KeyKeptRecordings, id)
+		p.Del(ctx, recordingsKey(id))
+		return nil
+	})
+	return wrap(err, "forget kept job "+id)
+}

@@ -34,6 +34,11 @@
 //	                                           (the origin writes it), or
 //	                                           "deleted" until the origin has
 //	                                           removed the recording's files
+//	kept_recordings                            the deleted jobs whose
+//	                                           recordings were kept, and their
+//	                                           playback policies: until the
+//	                                           origin has removed the last
+//	                                           (their recordings:<id> stay)
 //	lock:job:<id>, lock:publish:<stream key>   a scheduler's hold on a job; the
 //	                                           one publisher of a stream key
 //
@@ -55,21 +60,22 @@ import (
 
 // The Redis keys. The first three keep the original project's names.
 const (
-	KeyJobs         = "jobs"          // hash: job id → job JSON without its live fields (job_live)
-	KeyQueuedJobs   = "queued_jobs"   // list: ids of jobs waiting for a node
-	KeyWorkerLoads  = "worker_loads"  // hash: node id → load JSON
-	KeyWorkerCPU    = "worker_cpu"    // hash: node id → cores reserved (worker_loads' totals, for placement)
-	KeyJobIDs       = "job_ids"       // sorted set, score 0: ids in lexical (= creation, UUIDv7) order
-	KeyStreamKeys   = "stream_keys"   // hash: stream key → job id
-	KeyUploadTokens = "upload_tokens" // hash: job id → current upload token (the origin's fence)
-	KeyHeartbeats   = "heartbeats"    // sorted set: job id → unix ms of its last heartbeat
-	KeyJobLive      = "job_live"      // hash: job id → its live fields JSON (Stats, Time_last_heartbeat), kept out of jobs
-	KeyJobBytes     = "job_bytes"     // hash: job id → {"Bytes_stored","Time_bytes_measured"} JSON, the origin's sweep measures it
-	KeyJobFence     = "job_fence"     // hash: job id → what a heartbeat is checked against (generation, active, digest, stream key)
-	KeyJobEvents    = "job_events"    // stream: every state change, input and output event of every job (SSE, webhooks), capped
-	KeyDeletedJobs  = "deleted_jobs"  // sorted set: job id → unix ms of its deletion, kept a week (the origin's proof)
-	KeyJobsVersion  = "jobs_version"  // counter: record writes (create, change, delete): the list cache's validator
-	keyLockPrefix   = "lock:"         // string per lock: owner, with a TTL
+	KeyJobs           = "jobs"            // hash: job id → job JSON without its live fields (job_live)
+	KeyQueuedJobs     = "queued_jobs"     // list: ids of jobs waiting for a node
+	KeyWorkerLoads    = "worker_loads"    // hash: node id → load JSON
+	KeyWorkerCPU      = "worker_cpu"      // hash: node id → cores reserved (worker_loads' totals, for placement)
+	KeyJobIDs         = "job_ids"         // sorted set, score 0: ids in lexical (= creation, UUIDv7) order
+	KeyStreamKeys     = "stream_keys"     // hash: stream key → job id
+	KeyUploadTokens   = "upload_tokens"   // hash: job id → current upload token (the origin's fence)
+	KeyHeartbeats     = "heartbeats"      // sorted set: job id → unix ms of its last heartbeat
+	KeyJobLive        = "job_live"        // hash: job id → its live fields JSON (Stats, Time_last_heartbeat), kept out of jobs
+	KeyJobBytes       = "job_bytes"       // hash: job id → {"Bytes_stored","Time_bytes_measured"} JSON, the origin's sweep measures it
+	KeyJobFence       = "job_fence"       // hash: job id → what a heartbeat is checked against (generation, active, digest, stream key)
+	KeyJobEvents      = "job_events"      // stream: every state change, input and output event of every job (SSE, webhooks), capped
+	KeyDeletedJobs    = "deleted_jobs"    // sorted set: job id → unix ms of its deletion, kept a week (the origin's proof)
+	KeyJobsVersion    = "jobs_version"    // counter: record writes (create, change, delete): the list cache's validator
+	KeyKeptRecordings = "kept_recordings" // hash: id of a deleted job whose recordings are kept → its Playback_policy
+	keyLockPrefix     = "lock:"           // string per lock: owner, with a TTL
 )
 
 // Store is the Redis-backed job store. It is safe for concurrent use.

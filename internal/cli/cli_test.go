@@ -22,6 +22,7 @@ func TestBadCommandLinesNameTheFlag(t *testing.T) {
 		{"create without a file", nil, runJobs, []string{"create"}, []string{"-f is required"}},
 		{"unknown jobs action", nil, runJobs, []string{"frobnicate"}, []string{"unknown jobs action", "rotate-key"}},
 		{"get without an id", nil, runJobs, []string{"get"}, []string{"exactly one job id"}},
+		{"keeping recordings of a stop", nil, runJobs, []string{"stop", "-keep-recordings", "x"}, []string{"-keep-recordings", "delete"}},
 		{"unknown flag", nil, runAPI, []string{"-nosuch"}, []string{"-nosuch"}},
 		{"bad duration from the environment", map[string]string{"EZLIVE_HEARTBEAT_TIMEOUT": "soon"}, runScheduler, nil,
 			[]string{"-heartbeat-timeout", "EZLIVE_HEARTBEAT_TIMEOUT", "soon"}},

@@ -27,7 +27,7 @@ func addClient(fs *flagSet) clientOptions {
 	}
 }
 
-// runJobs is the client: ezlive jobs create -f FILE | list | get ID | stop ID | resume ID | delete ID.
+// runJobs is the client: ezlive jobs create -f FILE | list | get ID | stop ID | resume ID | delete [-keep-recordings] ID.
 func runJobs(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		return usagef("jobs needs an action: create -f FILE, list, get ID, stop ID, resume ID, delete ID or rotate-key ID")
@@ -39,8 +39,12 @@ func runJobs(ctx context.Context, args []string) error {
 	dryRun := fs.Bool("dry-run", "", false, "create: validate only, store nothing")
 	state := fs.String("state", "", "", "list: only jobs in these states (comma-separated)")
 	limit := fs.Int("limit", "", 100, "list: jobs per page")
+	keep := fs.Bool("keep-recordings", "", false, "delete: keep the job's recordings, which outlive it (GET /jobs/ID/recordings)")
 	if err := fs.parse(args); err != nil {
 		return err
+	}
+	if *keep && action != "delete" {
+		return usagef("-keep-recordings is for jobs delete only")
 	}
 	c := client.New(*co.api, *co.token)
 	out := os.Stdout
@@ -52,6 +56,9 @@ func runJobs(ctx context.Context, args []string) error {
 	case "get", "stop", "resume", "delete", "rotate-key":
 		if fs.NArg() != 1 {
 			return usagef("jobs %s needs exactly one job id", action)
+		}
+		if *keep {
+			return deleteKeepingRecordings(ctx, c, co, fs.Arg(0), out)
 		}
 		return jobAction(ctx, c, co, action, fs.Arg(0), out)
 	default:
@@ -123,6 +130,30 @@ func jobAction(ctx context.Context, c *client.Client, co clientOptions, action, 
 		return nil
 	}
 	return printJobs(out, co, job)
+}
+
+// deleteKeepingRecordings deletes a job but its recordings and prints the
+// job and, a line each, the recordings kept with their playback URLs.
+func deleteKeepingRecordings(ctx context.Context, c *client.Client, co clientOptions, id string, out io.Writer) error {
+	job, kept, err := c.DeleteKeepingRecordings(ctx, id)
+	if err != nil {
+		return err
+	}
+	if *co.asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			*jobspec.LiveJob
+			Kept_recordings []client.Recording
+		}{job, kept})
+	}
+	if err := printJobs(out, co, job); err != nil {
+		return err
+	}
+	for _, r := range kept {
+		fmt.Fprintf(out, "kept recording %s (%.0f s): %s\n", r.Run, r.Duration, strings.Join(r.Playback_urls, " "))
+	}
+	return nil
 }
 
 func printJobs(out io.Writer, co clientOptions, jobs ...*jobspec.LiveJob) error {
