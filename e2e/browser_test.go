@@ -3,21 +3,86 @@ package e2e_test
 import (
 	"cmp"
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ezlivestreaming/ezlive/internal/fauxqstest"
 )
 
-// TestBrowser runs the demo page's browser test (web/test, node's test
-// runner driving Debian's Chromium through playwright-core) against the
-// whole platform: create a job in the page, start the live feed, and check
-// the video plays for HLS and DASH. EZLIVE_WEB_TESTS, node --test
-// arguments, narrows the run (default: every file in web/test).
+// TestBrowser runs the browser tests (web/test, node's test runner driving
+// Debian's Chromium through playwright-core) against the whole platform,
+// the origin on its file storage: the demo page creates jobs that play for
+// HLS and DASH, and the other files play DRM, input loss, latency, DVR,
+// recordings and clips. EZLIVE_WEB_TESTS, node --test arguments, narrows
+// the run (default: every file in web/test).
 func TestBrowser(t *testing.T) {
 	t.Parallel()
+	webDir := webTestDir(t)
+	s := startSystemWith(t, []string{"-queue", "redis"}, nil)
+	// EZLIVE_WEB_TESTS narrows the run, as node --test arguments, e.g.
+	// "--test-name-pattern=HLS test/browser.test.mjs".
+	narrowed := os.Getenv("EZLIVE_WEB_TESTS")
+	shots := runWebTests(t, s, webDir, strings.Fields(cmp.Or(narrowed, "test/"))...)
+	if pngs, _ := filepath.Glob(filepath.Join(shots, "*.png")); len(pngs) == 0 && narrowed == "" {
+		t.Fatal("the browser test took no screenshot")
+	}
+}
+
+// TestBrowserS3 runs web/test/dvr.test.mjs with the origin on its S3
+// storage (fauxqs): DVR seek-back, a recording and a clip play from the
+// bucket.
+func TestBrowserS3(t *testing.T) {
+	t.Parallel()
+	webDir := webTestDir(t)
+	const bucket = "ezlive-e2e"
+	endpoint := fauxqstest.StartS3(t, bucket)
+	// Only the origin reads these (its -storage, -s3-bucket, -s3-endpoint).
+	s := startSystemWith(t, []string{"-queue", "redis"}, nil,
+		"EZLIVE_ORIGIN_STORAGE=s3", "EZLIVE_S3_BUCKET="+bucket, "EZLIVE_S3_ENDPOINT="+endpoint,
+		"AWS_REGION="+fauxqstest.Region, "AWS_ACCESS_KEY_ID="+fauxqstest.AccessKey, "AWS_SECRET_ACCESS_KEY="+fauxqstest.SecretKey)
+	// The jobs' outputs must be seen in the bucket while they stream (the
+	// tests delete the jobs: after the run neither storage holds them).
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	stored := make(chan bool, 1)
+	go func() { stored <- bucketListsOutputs(ctx, endpoint+"/"+bucket) }()
+	runWebTests(t, s, webDir, "test/dvr.test.mjs")
+	stop()
+	if !<-stored {
+		t.Fatal("the bucket never listed a job's output: the origin did not store them in S3")
+	}
+}
+
+// bucketListsOutputs polls a ListObjectsV2 of bucketURL (fauxqs checks no
+// signature) until it lists a job's output, and reports whether it did
+// before ctx ended.
+func bucketListsOutputs(ctx context.Context, bucketURL string) bool {
+	for ctx.Err() == nil {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, bucketURL+"?list-type=2&max-keys=1&prefix=outputs/", nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.Contains(string(body), "<Key>outputs/") {
+				return true
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+	return false
+}
+
+// webTestDir is web/, once node, Chromium and the players are installed.
+func webTestDir(t *testing.T) string {
+	t.Helper()
 	for _, need := range []string{"node", "/usr/bin/chromium"} {
 		if _, err := exec.LookPath(need); err != nil {
 			t.Fatalf("%s is missing: run make test, which installs it", need)
@@ -27,18 +92,25 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shaka := filepath.Join(webDir, "node_modules", "shaka-player", "dist")
-	if _, err := os.Stat(shaka); err != nil {
+	if _, err := os.Stat(shakaDir(webDir)); err != nil {
 		t.Fatalf("Shaka Player not installed (%v): run make test, which runs npm ci in web/", err)
 	}
-	s := startSystemWith(t, []string{"-queue", "redis"}, nil)
-	s.restartAPI("-feeds", "-shaka-dir", shaka)
+	return webDir
+}
+
+func shakaDir(webDir string) string {
+	return filepath.Join(webDir, "node_modules", "shaka-player", "dist")
+}
+
+// runWebTests serves the demo page from s's API and runs node --test with
+// args in webDir against it; the test fails if they fail. It returns the
+// folder of their screenshots.
+func runWebTests(t *testing.T, s *system, webDir string, args ...string) (shots string) {
+	t.Helper()
+	s.restartAPI("-feeds", "-shaka-dir", shakaDir(webDir))
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
-	shots := t.TempDir()
-	// EZLIVE_WEB_TESTS narrows the run, as node --test arguments, e.g.
-	// "--test-name-pattern=HLS test/browser.test.mjs".
-	args := strings.Fields(cmp.Or(os.Getenv("EZLIVE_WEB_TESTS"), "test/"))
+	shots = t.TempDir()
 	cmd := exec.CommandContext(ctx, "node", append([]string{"--test", "--test-reporter=spec"}, args...)...)
 	cmd.Dir = webDir
 	cmd.Env = append(os.Environ(), "EZLIVE_URL="+s.apiURL, "EZLIVE_SCREENSHOT_DIR="+shots)
@@ -47,8 +119,5 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("browser test failed: %v", err)
 	}
-	pngs, _ := filepath.Glob(filepath.Join(shots, "*.png"))
-	if len(pngs) == 0 {
-		t.Fatal("the browser test took no screenshot")
-	}
+	return shots
 }

@@ -18,7 +18,8 @@ export const PLAYERS = Object.keys(SCRIPTS);
 // resolves once the video plays; lowLatency is the job's Low_latency_mode,
 // config more of the player's own configuration (a lever to try).
 // The page has globalThis.estimate(), the player's own latency estimate in
-// seconds. It throws the player's fatal error, if any.
+// seconds, and globalThis.seekRange(), the {start, end} (video time) it can
+// seek to. It throws the player's fatal error, if any.
 export async function open(context, player, url, { lowLatency = false, config = {}, timeoutMs = 60_000, onError = () => {} } = {}) {
   const page = await context.newPage();
   page.on('pageerror', (err) => onError(`page error: ${err.message}`));
@@ -60,6 +61,7 @@ const START = {
     });
     globalThis.player = player;
     globalThis.estimate = () => player.getStats().liveLatency;
+    globalThis.seekRange = () => player.seekRange();
     await player.load(url);
     video.play();
   },
@@ -74,6 +76,11 @@ const START = {
     // The wall clock minus the playhead's EXT-X-PROGRAM-DATE-TIME; without
     // dates, hls.js's distance to the live edge.
     globalThis.estimate = () => (hls.playingDate ? (Date.now() - hls.playingDate.getTime()) / 1000 : hls.latency);
+    // hls.js gives a live stream's sliding window to the media element.
+    globalThis.seekRange = () => {
+      const s = video.seekable;
+      return s.length ? { start: s.start(0), end: s.end(s.length - 1) } : { start: 0, end: 0 };
+    };
     hls.loadSource(url);
     hls.attachMedia(video);
   },
@@ -87,6 +94,10 @@ const START = {
     });
     globalThis.player = player;
     globalThis.estimate = () => player.getCurrentLiveLatency();
+    globalThis.seekRange = () => {
+      const w = player.getDvrWindow();
+      return { start: w.start, end: w.end };
+    };
     player.initialize(video, url, true);
   },
 };

@@ -1,7 +1,9 @@
-// The browser tests' shared calls to the running system's API (EZLIVE_URL).
+// The browser tests' shared calls to the running system's API (EZLIVE_URL),
+// and the hooks and job spec of the files that play jobs on bare pages.
 // Not under test/, so node --test does not run it as a test file.
 
-import { BASE } from './chromium.mjs';
+import { before, after } from 'node:test';
+import { BASE, launchChromium } from './chromium.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -54,4 +56,50 @@ export async function cleanUp(id) {
     await sleep(1000);
   }
   await call('DELETE', '');
+}
+
+// withStreamingJob creates a job of spec, starts the server's test feed
+// into it, and once it streams, runs fn(job); then it cleans the job up,
+// whatever happened. Each step may take timeoutMs.
+export async function withStreamingJob(spec, timeoutMs, fn) {
+  const job = await apiJSON('POST', '/jobs', spec);
+  try {
+    await untilState(job.Id, ['running'], timeoutMs);
+    await apiJSON('POST', `/jobs/${job.Id}/feed`);
+    await untilState(job.Id, ['streaming'], timeoutMs);
+    return await fn(job);
+  } finally {
+    await cleanUp(job.Id);
+  }
+}
+
+// lightOutput is the Output of a light job: stream (hls, dash) in fMP4
+// segments of segment seconds, one 270p rendition and audio: cheap enough
+// for several jobs and players at once on two cores.
+export function lightOutput(stream, segment) {
+  return {
+    Stream_type: stream,
+    Segment_format: 'fmp4',
+    Segment_duration: segment,
+    Video_outputs: [
+      { Label: 'video400k', Codec: 'h264', Framerate: 25, Width: 480, Height: 270, Bitrate: '400k', Max_bitrate: '500k', Preset: 'veryfast', Threads: 1, Gop_size: 1 },
+    ],
+    Audio_outputs: [{ Label: 'audio64k', Codec: 'aac', Bitrate: '64k' }],
+  };
+}
+
+// chromiumPerFile registers a test file's hooks: before its tests, Chromium
+// with a fresh profile named after prefix (run.browser); after them, the
+// browser closed and the lines the tests put in run.report printed.
+export function chromiumPerFile(prefix) {
+  const run = { browser: null, report: [] };
+  before(async () => {
+    if (!BASE) throw new Error('EZLIVE_URL is not set: start the system (ezlive dev) first');
+    run.browser = await launchChromium(prefix, { viewport: { width: 800, height: 600 } });
+  });
+  after(async () => {
+    await run.browser?.close();
+    for (const line of run.report) console.log(line);
+  });
+  return run;
 }
