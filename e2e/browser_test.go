@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"cmp"
 	"context"
 	"io"
 	"net/http"
@@ -18,9 +17,10 @@ import (
 // TestBrowser runs the browser tests (web/test, node's test runner driving
 // Debian's Chromium through playwright-core) against the whole platform,
 // the origin on its file storage: the demo page creates jobs that play for
-// HLS and DASH, and the other files play DRM, input loss, latency, DVR,
-// recordings and clips. EZLIVE_WEB_TESTS, node --test arguments, narrows
-// the run (default: every file in web/test).
+// HLS and DASH, and the other files play DRM, input loss and latency.
+// dvr.test.mjs (DVR, recordings, clips) runs in TestBrowserDVR, on each
+// storage, beside it. EZLIVE_WEB_TESTS, node --test arguments, narrows the
+// run (default: every file in web/test but dvr.test.mjs).
 func TestBrowser(t *testing.T) {
 	t.Parallel()
 	webDir := webTestDir(t)
@@ -28,35 +28,67 @@ func TestBrowser(t *testing.T) {
 	// EZLIVE_WEB_TESTS narrows the run, as node --test arguments, e.g.
 	// "--test-name-pattern=HLS test/browser.test.mjs".
 	narrowed := os.Getenv("EZLIVE_WEB_TESTS")
-	shots := runWebTests(t, s, webDir, strings.Fields(cmp.Or(narrowed, "test/"))...)
+	args := strings.Fields(narrowed)
+	if narrowed == "" {
+		args = webTestFiles(t, webDir, dvrTests)
+	}
+	shots := runWebTests(t, s, webDir, args...)
 	if pngs, _ := filepath.Glob(filepath.Join(shots, "*.png")); len(pngs) == 0 && narrowed == "" {
 		t.Fatal("the browser test took no screenshot")
 	}
 }
 
-// TestBrowserS3 runs web/test/dvr.test.mjs with the origin on its S3
-// storage (fauxqs): DVR seek-back, a recording and a clip play from the
-// bucket.
-func TestBrowserS3(t *testing.T) {
+// dvrTests is the browser test that TestBrowserDVR runs on each storage.
+const dvrTests = "test/dvr.test.mjs"
+
+// webTestFiles is every browser test file of webDir but except.
+func webTestFiles(t *testing.T, webDir, except string) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(webDir, "test", "*.test.mjs"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no browser test in %s/test (%v)", webDir, err)
+	}
+	var out []string
+	for _, f := range files {
+		if rel, _ := filepath.Rel(webDir, f); rel != except {
+			out = append(out, rel)
+		}
+	}
+	return out
+}
+
+// TestBrowserDVR runs web/test/dvr.test.mjs (DVR seek-back, a recording
+// and a clip, in Shaka, hls.js and dash.js) with the origin on each of its
+// storages: its files, and S3 (fauxqs), where the bucket must list the
+// jobs' outputs while they stream.
+func TestBrowserDVR(t *testing.T) {
 	t.Parallel()
 	webDir := webTestDir(t)
-	const bucket = "ezlive-e2e"
-	endpoint := fauxqstest.StartS3(t, bucket)
-	// Only the origin reads these (its -storage, -s3-bucket, -s3-endpoint).
-	s := startSystemWith(t, []string{"-queue", "redis"}, nil,
-		"EZLIVE_ORIGIN_STORAGE=s3", "EZLIVE_S3_BUCKET="+bucket, "EZLIVE_S3_ENDPOINT="+endpoint,
-		"AWS_REGION="+fauxqstest.Region, "AWS_ACCESS_KEY_ID="+fauxqstest.AccessKey, "AWS_SECRET_ACCESS_KEY="+fauxqstest.SecretKey)
-	// The jobs' outputs must be seen in the bucket while they stream (the
-	// tests delete the jobs: after the run neither storage holds them).
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	stored := make(chan bool, 1)
-	go func() { stored <- bucketListsOutputs(ctx, endpoint+"/"+bucket) }()
-	runWebTests(t, s, webDir, "test/dvr.test.mjs")
-	stop()
-	if !<-stored {
-		t.Fatal("the bucket never listed a job's output: the origin did not store them in S3")
-	}
+	t.Run("file", func(t *testing.T) {
+		t.Parallel()
+		runWebTests(t, startSystemWith(t, []string{"-queue", "redis"}, nil), webDir, dvrTests)
+	})
+	t.Run("s3", func(t *testing.T) {
+		t.Parallel()
+		const bucket = "ezlive-e2e"
+		endpoint := fauxqstest.StartS3(t, bucket)
+		// Only the origin reads these (its -storage, -s3-bucket, -s3-endpoint).
+		s := startSystemWith(t, []string{"-queue", "redis"}, nil,
+			"EZLIVE_ORIGIN_STORAGE=s3", "EZLIVE_S3_BUCKET="+bucket, "EZLIVE_S3_ENDPOINT="+endpoint,
+			"AWS_REGION="+fauxqstest.Region, "AWS_ACCESS_KEY_ID="+fauxqstest.AccessKey, "AWS_SECRET_ACCESS_KEY="+fauxqstest.SecretKey)
+		// The jobs' outputs must be seen in the bucket while they stream
+		// (the tests delete the jobs: after the run neither storage holds
+		// them).
+		ctx, stop := context.WithCancel(context.Background())
+		defer stop()
+		stored := make(chan bool, 1)
+		go func() { stored <- bucketListsOutputs(ctx, endpoint+"/"+bucket) }()
+		runWebTests(t, s, webDir, dvrTests)
+		stop()
+		if !<-stored {
+			t.Fatal("the bucket never listed a job's output: the origin did not store them in S3")
+		}
+	})
 }
 
 // bucketListsOutputs polls a ListObjectsV2 of bucketURL (fauxqs checks no
