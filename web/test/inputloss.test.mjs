@@ -79,7 +79,10 @@ async function open(t, player, url, lowLatency) {
         // not be at the origin yet when a stream has just started.
         const retryParameters = { maxAttempts: 6, baseDelay: 500, backoffFactor: 2, timeout: 10000 };
         p.configure({ streaming: { lowLatencyMode: lowLatency, retryParameters }, manifest: { retryParameters } });
-        p.addEventListener('error', (e) => globalThis.errors.push(`shaka ${e.detail.code}`));
+        p.addEventListener('error', (e) => {
+          const d = e.detail;
+          globalThis.errors.push(`shaka ${d?.code ?? ''} ${d?.message ?? ''} ${JSON.stringify(d?.data ?? d)?.slice(0, 300)}`);
+        });
         await p.load(url);
       } else {
         const hls = new globalThis.Hls({ lowLatencyMode: lowLatency });
