@@ -72,17 +72,14 @@ func TestBrowserDVR(t *testing.T) {
 		t.Parallel()
 		const bucket = "ezlive-e2e"
 		endpoint := fauxqstest.StartS3(t, bucket)
-		// Only the origin reads these (its -storage, -s3-bucket, -s3-endpoint).
-		s := startSystemWith(t, []string{"-queue", "redis"}, nil,
-			"EZLIVE_ORIGIN_STORAGE=s3", "EZLIVE_S3_BUCKET="+bucket, "EZLIVE_S3_ENDPOINT="+endpoint,
-			"AWS_REGION="+fauxqstest.Region, "AWS_ACCESS_KEY_ID="+fauxqstest.AccessKey, "AWS_SECRET_ACCESS_KEY="+fauxqstest.SecretKey)
+		s := startSystemWith(t, []string{"-queue", "redis"}, nil, s3Origin(endpoint, bucket)...)
 		// The jobs' outputs must be seen in the bucket while they stream
 		// (the tests delete the jobs: after the run neither storage holds
 		// them).
 		ctx, stop := context.WithCancel(context.Background())
 		defer stop()
 		stored := make(chan bool, 1)
-		go func() { stored <- bucketListsOutputs(ctx, endpoint+"/"+bucket) }()
+		go func() { stored <- bucketListsOutputs(ctx, s.bucket) }()
 		runWebTests(t, s, webDir, dvrTests)
 		stop()
 		if !<-stored {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -25,10 +24,11 @@ func TestLifecycleRedisStreams(t *testing.T) {
 
 func TestLifecycleSQS(t *testing.T) {
 	t.Parallel()
-	endpoint := fauxqstest.Start(t)
+	// fauxqs is SQS and S3 at once: the origin stores in its bucket, so the
+	// lifecycle's recordings (ffprobe) and deletion are checked there too.
+	endpoint := fauxqstest.StartS3(t, "ezlive-e2e")
 	queueArgs := []string{"-queue", "sqs", "-sqs-endpoint", endpoint, "-sqs-queue-name", "ezlive-e2e", "-sqs-create"}
-	env := []string{"AWS_ACCESS_KEY_ID=" + fauxqstest.AccessKey, "AWS_SECRET_ACCESS_KEY=" + fauxqstest.SecretKey, "AWS_REGION=" + fauxqstest.Region}
-	lifecycle(t, startSystem(t, queueArgs, env...))
+	lifecycle(t, startSystem(t, queueArgs, s3Origin(endpoint, "ezlive-e2e")...))
 }
 
 // lifecycle: create the sample job → kill -9 the scheduler and start another
@@ -81,8 +81,8 @@ func lifecycle(t *testing.T, s *system) {
 	// The origin removes the outputs itself (no token is shared with the
 	// scheduler); the scheduler removes the record, then reads are 404.
 	s.waitFor(30*time.Second, "outputs removed from the origin", func() (bool, string) {
-		_, err := os.Stat(filepath.Join(s.originRoot, created.Id))
-		return os.IsNotExist(err), fmt.Sprint(err)
+		left := s.storedFiles(created.Id, "*")
+		return len(left) == 0, fmt.Sprint("left: ", left)
 	})
 	s.waitFor(30*time.Second, "job gone", func() (bool, string) {
 		_, err := s.client.Get(ctx, created.Id)
@@ -124,10 +124,10 @@ func (s *system) segmentsPerRendition(id string, n int) (bool, string) {
 	if err != nil {
 		return false, err.Error()
 	}
-	files, _ := filepath.Glob(filepath.Join(s.originRoot, id, fmt.Sprintf("chunk-g%dp*.m4s", job.Placement_generation)))
+	files := s.storedFiles(id, fmt.Sprintf("chunk-g%dp*.m4s", job.Placement_generation))
 	count := map[string]int{}
 	for _, f := range files {
-		parts := strings.Split(strings.TrimSuffix(filepath.Base(f), ".m4s"), "-")
+		parts := strings.Split(strings.TrimSuffix(f, ".m4s"), "-")
 		if len(parts) >= 3 {
 			count[parts[len(parts)-2]]++
 		}

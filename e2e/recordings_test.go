@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"math"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -24,7 +23,7 @@ func (s *system) checkRecordings(id string, runs int, segment float64) {
 		s.t.Fatalf("recordings %+v (%v), want %d", recs, err, runs)
 	}
 	for _, rec := range recs {
-		files, _ := filepath.Glob(filepath.Join(s.originRoot, id, "chunk-"+rec.Run+"-0-*.m4s"))
+		files := s.storedFiles(id, "chunk-"+rec.Run+"-0-*.m4s")
 		streamed := float64(len(files)) * segment
 		if len(rec.Playback_urls) == 0 {
 			s.t.Fatalf("recording %s has no playback URL", rec.Run)

@@ -50,6 +50,7 @@ type system struct {
 	apiURL     string
 	originURL  string
 	originRoot string
+	bucket     string // the URL of the origin's S3 bucket (s3Origin), "" when it stores in originRoot
 	queueArgs  []string
 	env        []string
 	ingest     string   // port range for the local driver
@@ -81,7 +82,7 @@ func startSystemOn(t testing.TB, rs *redistest.Server, queueArgs, schedArgs []st
 	low := 30000 + rand.IntN(300)*100
 	s := &system{
 		t: t, redis: rs, queueArgs: queueArgs, env: env, schedArgs: schedArgs,
-		originRoot: t.TempDir(), ingest: fmt.Sprintf("%d-%d", low, low+99),
+		originRoot: t.TempDir(), ingest: fmt.Sprintf("%d-%d", low, low+99), bucket: bucketURL(env),
 	}
 	originAddr, apiAddr, ingestAddr := testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t)
 	s.originURL, s.apiURL, s.ingestURL = "http://"+originAddr, "http://"+apiAddr, "rtmp://"+ingestAddr+"/live"
