@@ -111,4 +111,8 @@
 // and of the root for jobs kept elsewhere). It removes a folder only
 // when Retention answers that the job is deleted; a Retention that cannot
 // answer (its store is down) removes nothing.
+//
+// With a logger at debug level, each stored upload is logged with when its
+// bytes arrived ("trace: upload stored"): the origin's part of the latency
+// trace that bench/latency reads (docs/DESIGN.md).
 package origin
