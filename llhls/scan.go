@@ -75,6 +75,7 @@ type Chunk struct {
 	// decode offsets plus their composition offsets. With B-frames the
 	// first sample decoded is not the first presented.
 	FirstPresented int64
+	Samples        int // how many samples the chunk has
 	// Independent: the chunk starts with a sync sample, so a player can
 	// start decoding there.
 	Independent bool
@@ -300,5 +301,8 @@ func (s *Scanner) decodeMoof() (Chunk, error) {
 		c.Independent = mp4.IsSyncSampleFlags(flags)
 	}
 	c.FirstPresented = firstPresented(traf.Truns)
+	for _, trun := range traf.Truns {
+		c.Samples += len(trun.Samples)
+	}
 	return c, nil
 }

@@ -2,6 +2,7 @@ package llhls
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -89,6 +90,9 @@ func TestScannerFindsTheChunksOfFFmpegSegments(t *testing.T) {
 				sec := float64(c.Duration) / float64(tr.Timescale)
 				if sec < 0.4 || sec > 0.55 {
 					t.Errorf("%s segment %d chunk %d lasts %.3f s", kind, n, i, sec)
+				}
+				if perSample := float64(c.Duration) / float64(c.Samples) / float64(tr.Timescale); kind == "video" && math.Abs(perSample-0.04) > 1e-6 {
+					t.Errorf("%s segment %d chunk %d: %d samples of %.4f s, want 25 fps", kind, n, i, c.Samples, perSample)
 				}
 				if c.FirstPresented != 0 { // no B-frames
 					t.Errorf("%s segment %d chunk %d: first presented at +%d", kind, n, i, c.FirstPresented)
