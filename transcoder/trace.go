@@ -135,11 +135,11 @@ func (t *segmentTrace) scanned(b []byte, at time.Time) {
 
 // traceChunk is the record of chunk c of file name, whose last byte
 // arrived at: where it is in its file, its media time (when its first
-// sample is presented, on the timeline of ffmpeg's input) and duration in
-// seconds.
+// sample is presented, on the timeline of ffmpeg's input), its duration
+// and its samples' mean duration (a video frame's) in seconds.
 func traceChunk(name string, track llhls.Track, c llhls.Chunk, at time.Time) []any {
 	scale := float64(track.Timescale)
 	return []any{"file", name, "video", track.Video, "offset", c.Offset, "end", c.Offset + c.Length,
 		"start", float64(int64(c.DecodeTime)+c.FirstPresented-track.Delay) / scale, "duration", float64(c.Duration) / scale,
-		"at_ms", at.UnixMilli()}
+		"sample", float64(c.Duration) / float64(max(1, c.Samples)) / scale, "at_ms", at.UnixMilli()}
 }

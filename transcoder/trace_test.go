@@ -104,6 +104,7 @@ func checkChunks(t *testing.T, logged io.Reader, name string, video, bframes boo
 			Offset, End     int64
 			AtMS            int64 `json:"at_ms"`
 			Start, Duration float64
+			Sample          float64
 		}
 		if err := dec.Decode(&rec); err != nil {
 			t.Fatal(err)
@@ -130,6 +131,9 @@ func checkChunks(t *testing.T, logged io.Reader, name string, video, bframes boo
 			t.Errorf("%s chunk %d starts at %.3f s, want %.3f–%.3f", name, n, rec.Start, from, to)
 		}
 		prev = rec.Start
+		if video && (rec.Sample < 0.04-1e-9 || rec.Sample > 0.04+1e-9) {
+			t.Errorf("%s chunk %d: samples of %.4f s, want 25 fps", name, n, rec.Sample)
+		}
 		if rec.Duration <= 0 || rec.Duration > 0.3 {
 			t.Errorf("%s chunk %d lasts %.3f s", name, n, rec.Duration)
 		}
