@@ -65,9 +65,9 @@ type frameIn struct {
 }
 
 type chunk struct {
-	offset, end     int64
-	start, duration float64 // media time, s
-	at              int64
+	offset, end             int64
+	start, duration, sample float64 // media time, s; sample: a video frame
+	at                      int64
 }
 
 // readTrace collects job's trace records from a JSON log.
@@ -88,6 +88,7 @@ func readTrace(r io.Reader, job string) (*trace, error) {
 			Video           bool
 			Offset, End     int64
 			Start, Duration float64
+			Sample          float64
 			AtMS            int64 `json:"at_ms"`
 			Steps           [][2]int64
 		}
@@ -107,7 +108,7 @@ func readTrace(r io.Reader, job string) (*trace, error) {
 			}
 		case "trace: chunk from ffmpeg":
 			if rec.Video {
-				t.chunks[rec.File] = append(t.chunks[rec.File], chunk{rec.Offset, rec.End, rec.Start, rec.Duration, rec.AtMS})
+				t.chunks[rec.File] = append(t.chunks[rec.File], chunk{rec.Offset, rec.End, rec.Start, rec.Duration, rec.Sample, rec.AtMS})
 			}
 		case "trace: upload stored":
 			t.uploads[path.Base(rec.Path)] = rec.Steps
@@ -177,32 +178,38 @@ func (t *trace) follow(c chunk, file string, shownAt map[int64]int64, requests [
 	}, true
 }
 
-// firstFrame finds the input frame that is the chunk's first: of the
-// frames nearest its media time on the timeline (ffmpeg's fps filter
-// takes one of them), the one whose time code the player showed.
+// firstFrame finds the input frame that is the chunk's first, as ffmpeg's
+// fps filter chose it: of the input frames whose timestamps round to the
+// chunk's first output frame or an earlier one, the last. The player must
+// have shown its time code.
 func (t *trace) firstFrame(c chunk, shownAt map[int64]int64) (f frameIn, captured, shown int64, ok bool) {
-	ms := int64(math.Round(c.start * 1000))
-	i := sort.Search(len(t.frames), func(i int) bool { return t.frames[i].ts >= ms })
-	for _, j := range []int{i, i - 1, i + 1, i - 2} {
-		if j < 0 || j >= len(t.frames) || abs(t.frames[j].ts-ms) > nearFrame {
-			continue
-		}
-		f = t.frames[j]
-		if captured, ok = t.captured[f.pubTS]; !ok {
-			continue
-		}
-		if shown, ok = shownAt[captured]; ok {
-			return f, captured, shown, true
-		}
+	i, ok := t.input(c)
+	if !ok {
+		return frameIn{}, 0, 0, false
 	}
-	return frameIn{}, 0, 0, false
+	f = t.frames[i]
+	if captured, ok = t.captured[f.pubTS]; !ok {
+		return frameIn{}, 0, 0, false
+	}
+	if shown, ok = shownAt[captured]; !ok {
+		return frameIn{}, 0, 0, false
+	}
+	return f, captured, shown, true
 }
 
-// nearFrame is how far from a chunk's media time its first frame's input
-// may be, ms: an output frame at 25 fps.
-const nearFrame = 40
-
-func abs(x int64) int64 { return max(x, -x) }
+// input is the index in frames of the chunk's first frame (see firstFrame).
+func (t *trace) input(c chunk) (int, bool) {
+	if c.sample <= 0 {
+		return 0, false
+	}
+	slot := func(ms int64) float64 { return math.Round(float64(ms) / 1000 / c.sample) }
+	first := math.Round(c.start / c.sample)
+	i := sort.Search(len(t.frames), func(i int) bool { return slot(t.frames[i].ts) > first }) - 1
+	if i < 0 || slot(t.frames[i].ts) < first-1 {
+		return 0, false // no input frame near it
+	}
+	return i, true
+}
 
 // reached is when a sequence of [bytes, at] steps first reached end bytes.
 func reached(steps [][2]int64, end int64) (int64, bool) {
@@ -288,7 +295,11 @@ func (t *trace) startup(encoder float64) (float64, bool) {
 			}
 		}
 	}
-	if first == nil || len(t.frames) == 0 || abs(t.frames[0].ts-int64(math.Round(first.start*1000))) > nearFrame {
+	if first == nil {
+		return 0, false
+	}
+	i, ok := t.input(*first)
+	if !ok || i != 0 {
 		return 0, false
 	}
 	return float64(first.at-t.frames[0].arrived) - first.duration*1000 - encoder, true

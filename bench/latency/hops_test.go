@@ -19,9 +19,9 @@ const sampleLog = `{"msg":"trace: frame captured","job_id":"j1","frame":1,"pub_t
 {"msg":"trace: video frame to ffmpeg","job_id":"j1","pub_ts":88,"ts":74,"arrived_ms":1065,"written_ms":1065}
 {"msg":"trace: video frame to ffmpeg","job_id":"j1","pub_ts":54,"ts":40,"arrived_ms":1031,"written_ms":1031}
 not json
-{"msg":"trace: chunk from ffmpeg","job_id":"j1","file":"chunk-g1p0-0-00001.m4s","video":true,"offset":0,"end":1000,"start":0.04,"duration":0.5,"at_ms":1700}
-{"msg":"trace: chunk from ffmpeg","job_id":"j1","file":"chunk-g1p0-1-00001.m4s","video":false,"offset":0,"end":300,"start":0.04,"duration":0.5,"at_ms":1700}
-{"msg":"trace: chunk from ffmpeg","job_id":"j1","file":"chunk-g1p0-0-00001.m4s","video":true,"offset":1000,"end":1800,"start":0.54,"duration":0.5,"at_ms":2200}
+{"msg":"trace: chunk from ffmpeg","job_id":"j1","file":"chunk-g1p0-0-00001.m4s","video":true,"offset":0,"end":1000,"start":0.04,"duration":0.5,"sample":0.04,"at_ms":1700}
+{"msg":"trace: chunk from ffmpeg","job_id":"j1","file":"chunk-g1p0-1-00001.m4s","video":false,"offset":0,"end":300,"start":0.04,"duration":0.5,"sample":0.04,"at_ms":1700}
+{"msg":"trace: chunk from ffmpeg","job_id":"j1","file":"chunk-g1p0-0-00001.m4s","video":true,"offset":1000,"end":1800,"start":0.54,"duration":0.5,"sample":0.04,"at_ms":2200}
 {"msg":"trace: upload stored","job_id":"j1","path":"j1/chunk-g1p0-0-00001.m4s","steps":[[600,1702],[1000,1705],[1800,2203]],"stored_ms":2204}
 `
 
@@ -63,28 +63,40 @@ func TestBreakdownFollowsAChunkFromCaptureToDisplay(t *testing.T) {
 	}
 }
 
-// The chunk's first frame is the one whose time code the player showed,
-// among the frames nearest its media time.
-func TestFirstFrameIsTheOneShown(t *testing.T) {
-	tr := &trace{
-		captured: map[int64]int64{0: 100, 33: 133, 67: 167},
-		frames:   []frameIn{{pubTS: 0, ts: 0}, {pubTS: 33, ts: 33}, {pubTS: 67, ts: 67}},
+// The chunk's first frame is the input frame ffmpeg's fps filter kept for
+// the chunk's first output frame (30 fps in, 25 out: the last input frame
+// whose timestamp rounds to that output frame or an earlier one), and the
+// player must have shown it.
+func TestFirstFrameIsTheOneTheFpsFilterKept(t *testing.T) {
+	tr := &trace{captured: map[int64]int64{}}
+	for _, ts := range []int64{1, 33, 67, 100, 133, 167, 200} {
+		tr.frames = append(tr.frames, frameIn{pubTS: ts + 20, ts: ts})
+		tr.captured[ts+20] = 1000 + ts
+	}
+	all := map[int64]int64{}
+	for _, c := range tr.captured {
+		all[c] = c + 500
 	}
 	tests := []struct {
 		start float64
 		shown map[int64]int64
-		pubTS int64
-		found bool
+		ts    int64 // of the input frame found; -1: none
 	}{
-		{0.04, map[int64]int64{133: 900}, 33, true},
-		{0.04, map[int64]int64{167: 900}, 67, true},
-		{0.04, map[int64]int64{100: 900, 133: 930}, 33, true},
-		{0.04, map[int64]int64{}, 0, false},
+		{0, all, 1},
+		{0.04, all, 33},
+		{0.08, all, 67},
+		{0.12, all, 133}, // 100 and 133 both round to 0.12: 100 was dropped
+		{0.16, all, 167},
+		{0.04, map[int64]int64{1067: 1500}, -1}, // 33 not shown
+		{0.4, all, -1},                          // no input frame near it
 	}
 	for _, tt := range tests {
-		f, _, _, ok := tr.firstFrame(chunk{start: tt.start}, tt.shown)
-		if ok != tt.found || ok && f.pubTS != tt.pubTS {
-			t.Errorf("start %v shown %v: frame %d (%v), want %d (%v)", tt.start, tt.shown, f.pubTS, ok, tt.pubTS, tt.found)
+		f, captured, shown, ok := tr.firstFrame(chunk{start: tt.start, sample: 0.04}, tt.shown)
+		switch {
+		case tt.ts < 0 && ok:
+			t.Errorf("start %v: found frame %d, want none", tt.start, f.ts)
+		case tt.ts >= 0 && (!ok || f.ts != tt.ts || captured != 1000+tt.ts || shown != captured+500):
+			t.Errorf("start %v: frame %d (%v) captured %d shown %d, want frame %d", tt.start, f.ts, ok, captured, shown, tt.ts)
 		}
 	}
 }
