@@ -442,6 +442,11 @@ func startSystem(bin, dir, logPath string) (stop func(), apiURL string, err erro
 	if err := redis.Start(); err != nil {
 		return nil, "", fmt.Errorf("start redis-server: %w", err)
 	}
+	if err := untilListening(redisAddr, 10*time.Second); err != nil { // ezlive dev gives up at once
+		_ = redis.Process.Kill()
+		_ = redis.Wait()
+		return nil, "", fmt.Errorf("redis-server: %w", err)
+	}
 	log, err := os.Create(logPath)
 	if err != nil {
 		return nil, "", err
@@ -503,6 +508,21 @@ func untilUp(url string, timeout time.Duration) error {
 			return errors.Join(ctx.Err(), err)
 		case <-time.After(200 * time.Millisecond):
 		}
+	}
+}
+
+// untilListening waits until addr takes TCP connections.
+func untilListening(addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			return c.Close()
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
