@@ -16,7 +16,8 @@ import (
 // a whole segment otherwise) of a file the player fetched is followed from
 // the capture of its first frame to that frame's display, on the one
 // machine clock, through the traces the system logs at debug level
-// (`ezlive dev` with -log-level debug -log-format json):
+// (`ezlive dev` and its transcoders with EZLIVE_LOG_LEVEL=debug and
+// EZLIVE_LOG_FORMAT=json):
 //
 //	captured       testfeed "trace: frame captured" (frame's time code, FLV timestamp)
 //	at gateway     ingest "trace: video frame relayed" (in: read from the publisher)
