@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -38,7 +39,7 @@ func (g *Gateway) relay(c *rtmp.Conn, up *rtmp.Client, req publishRequest, targe
 		c.Close() // the transcoder side ended: end the encoder's too
 		upDone <- err
 	}()
-	err := g.copyMedia(c, up)
+	err := g.copyMedia(c, up, log)
 	release()
 	c.Close()
 	up.Close()
@@ -49,10 +50,12 @@ func (g *Gateway) relay(c *rtmp.Conn, up *rtmp.Client, req publishRequest, targe
 
 // copyMedia forwards audio, video and data messages with their timestamps on
 // the transcoder's message stream, re-chunked at our chunk size. It returns
-// nil when the encoder unpublishes.
-func (g *Gateway) copyMedia(c *rtmp.Conn, up *rtmp.Client) error {
+// nil when the encoder unpublishes. With log at debug level it traces each
+// video frame (traceFrame).
+func (g *Gateway) copyMedia(c *rtmp.Conn, up *rtmp.Client, log *slog.Logger) error {
 	nc := c.NetConn()
 	nc.SetDeadline(time.Time{})
+	trace := log.Enabled(context.Background(), slog.LevelDebug)
 	for {
 		nc.SetReadDeadline(time.Now().Add(g.cfg.IdleTimeout))
 		m, err := c.ReadMessage()
@@ -60,9 +63,13 @@ func (g *Gateway) copyMedia(c *rtmp.Conn, up *rtmp.Client) error {
 			return err
 		}
 		if m.IsMedia() {
+			in := time.Now()
 			m.StreamID = up.StreamID
 			if err := up.WriteMessage(m); err != nil {
 				return err
+			}
+			if trace {
+				traceFrame(log, m, in)
 			}
 			g.bytes.Add(uint64(len(m.Payload)))
 			continue
@@ -79,6 +86,16 @@ func (g *Gateway) copyMedia(c *rtmp.Conn, up *rtmp.Client) error {
 			return nil
 		}
 	}
+}
+
+// traceFrame logs, for the latency trace (bench/latency), when a video
+// frame (not a sequence header) arrived from the encoder and when it was
+// passed on, on the wall clock, with its timestamp.
+func traceFrame(log *slog.Logger, m *rtmp.Message, in time.Time) {
+	if m.Type != rtmp.TypeVideo || len(m.Payload) < 2 || m.Payload[1] != 1 {
+		return
+	}
+	log.Debug("trace: video frame relayed", "ts", m.Timestamp, "in_ms", in.UnixMilli(), "out_ms", time.Now().UnixMilli())
 }
 
 // drainTranscoder reads what the transcoder sends (acknowledgements, pings,

@@ -14,7 +14,14 @@ import (
 // segment: the media timescale and the sample defaults of its trex box.
 type Track struct {
 	Timescale uint32
-	trex      *mp4.TrexBox
+	Video     bool // the track's handler is "vide"
+	// Delay is the media time at which the edit list starts the
+	// presentation, in Timescale: a sample presented at DecodeTime +
+	// Composition is at that minus Delay on the presentation timeline.
+	// ffmpeg writes one for a track with B-frames, whose decoding starts
+	// before its first picture.
+	Delay int64
+	trex  *mp4.TrexBox
 }
 
 // ParseInit reads the first track of a CMAF initialisation segment.
@@ -27,7 +34,9 @@ func ParseInit(b []byte) (Track, error) {
 		f.Init.Moov.Trak.Mdia == nil || f.Init.Moov.Trak.Mdia.Mdhd == nil {
 		return Track{}, errors.New("init segment has no track")
 	}
-	t := Track{Timescale: f.Init.Moov.Trak.Mdia.Mdhd.Timescale}
+	mdia := f.Init.Moov.Trak.Mdia
+	t := Track{Timescale: mdia.Mdhd.Timescale, Video: mdia.Hdlr != nil && mdia.Hdlr.HandlerType == "vide",
+		Delay: editDelay(f.Init.Moov.Trak)}
 	if t.Timescale == 0 {
 		return Track{}, errors.New("init segment track has timescale 0")
 	}
@@ -35,6 +44,21 @@ func ParseInit(b []byte) (Track, error) {
 		t.trex = mvex.Trex
 	}
 	return t, nil
+}
+
+// editDelay is the media time of the first edit that is not empty.
+func editDelay(trak *mp4.TrakBox) int64 {
+	if trak.Edts == nil {
+		return 0
+	}
+	for _, elst := range trak.Edts.Elst {
+		for _, e := range elst.Entries {
+			if e.MediaTime >= 0 {
+				return e.MediaTime
+			}
+		}
+	}
+	return 0
 }
 
 // Chunk is one CMAF chunk of a media segment: the boxes from the end of the
@@ -46,6 +70,12 @@ type Chunk struct {
 	// DecodeTime and Duration are in the track's timescale: tfdt, and the
 	// sum of the trun's sample durations.
 	DecodeTime, Duration uint64
+	// FirstPresented is when the first of the chunk's samples to be
+	// presented is, relative to DecodeTime: the least of the samples'
+	// decode offsets plus their composition offsets. With B-frames the
+	// first sample decoded is not the first presented.
+	FirstPresented int64
+	Samples        int // how many samples the chunk has
 	// Independent: the chunk starts with a sync sample, so a player can
 	// start decoding there.
 	Independent bool
@@ -231,6 +261,22 @@ func ntpTime(ntp uint64) time.Time {
 	return time.Unix(sec, frac)
 }
 
+// firstPresented is the least decode offset plus composition offset of
+// the samples of truns, whose defaults are filled in.
+func firstPresented(truns []*mp4.TrunBox) int64 {
+	var dts int64
+	least, any := int64(0), false
+	for _, trun := range truns {
+		for _, s := range trun.Samples {
+			if pts := dts + int64(s.CompositionTimeOffset); !any || pts < least {
+				least, any = pts, true
+			}
+			dts += int64(s.Dur)
+		}
+	}
+	return least
+}
+
 // decodeMoof reads the timing of the moof held in s.moof.
 func (s *Scanner) decodeMoof() (Chunk, error) {
 	box, err := mp4.DecodeBox(0, bytes.NewReader(s.moof))
@@ -253,6 +299,10 @@ func (s *Scanner) decodeMoof() (Chunk, error) {
 			flags = f
 		}
 		c.Independent = mp4.IsSyncSampleFlags(flags)
+	}
+	c.FirstPresented = firstPresented(traf.Truns)
+	for _, trun := range traf.Truns {
+		c.Samples += len(trun.Samples)
 	}
 	return c, nil
 }

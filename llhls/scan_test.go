@@ -2,6 +2,7 @@ package llhls
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -55,6 +56,9 @@ func TestScannerFindsTheChunksOfFFmpegSegments(t *testing.T) {
 	dir := chunkedCMAF(t)
 	for rep, kind := range []string{"video", "audio"} {
 		tr := readTrack(t, dir, rep)
+		if tr.Video != (kind == "video") {
+			t.Errorf("%s track: Video %v", kind, tr.Video)
+		}
 		var next uint64
 		for n := 1; n <= 2; n++ {
 			b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("chunk-%d-%05d.m4s", rep, n)))
@@ -86,6 +90,12 @@ func TestScannerFindsTheChunksOfFFmpegSegments(t *testing.T) {
 				sec := float64(c.Duration) / float64(tr.Timescale)
 				if sec < 0.4 || sec > 0.55 {
 					t.Errorf("%s segment %d chunk %d lasts %.3f s", kind, n, i, sec)
+				}
+				if perSample := float64(c.Duration) / float64(c.Samples) / float64(tr.Timescale); kind == "video" && math.Abs(perSample-0.04) > 1e-6 {
+					t.Errorf("%s segment %d chunk %d: %d samples of %.4f s, want 25 fps", kind, n, i, c.Samples, perSample)
+				}
+				if c.FirstPresented != 0 { // no B-frames
+					t.Errorf("%s segment %d chunk %d: first presented at +%d", kind, n, i, c.FirstPresented)
 				}
 				if want := i == 0 || kind == "audio"; c.Independent != want {
 					t.Errorf("%s segment %d chunk %d independent %v, want %v", kind, n, i, c.Independent, want)

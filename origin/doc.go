@@ -115,4 +115,8 @@
 // but the recorded runs' files (recordings/<run>/ and the segments whose
 // names carry the run), which go on being served, until the last
 // recording is deleted or expires; then the rest.
+//
+// With a logger at debug level, each stored upload is logged with when its
+// bytes arrived ("trace: upload stored"): the origin's part of the latency
+// trace that bench/latency reads (docs/DESIGN.md).
 package origin

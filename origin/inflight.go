@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // upload is one PUT in progress. A GET of a name that has no complete
@@ -18,8 +19,12 @@ import (
 type upload struct {
 	tmp string // the temporary file the writer fills, inside the root
 
-	mu      sync.Mutex
-	size    int64 // bytes written to tmp so far
+	mu   sync.Mutex
+	size int64 // bytes written to tmp so far
+	// steps, when the uploads are traced, are the sizes the upload reached
+	// and when, as [bytes, Unix ms] (the latency trace, traceStored).
+	steps   [][2]int64
+	trace   bool
 	done    bool
 	failed  bool
 	changed chan struct{} // made by a waiting reader, closed at the next change
@@ -38,6 +43,9 @@ func (u *upload) state() (size int64, done, failed bool, changed <-chan struct{}
 func (u *upload) grow(n int64) {
 	u.mu.Lock()
 	u.size += n
+	if u.trace {
+		u.steps = append(u.steps, [2]int64{u.size, time.Now().UnixMilli()})
+	}
 	u.wakeLocked()
 	u.mu.Unlock()
 }
@@ -62,10 +70,11 @@ func (u *upload) wakeLocked() {
 type uploads struct {
 	mu     sync.Mutex
 	byName map[string]*upload
+	trace  bool // keep each upload's steps
 }
 
 func (us *uploads) start(name, tmp string) *upload {
-	u := &upload{tmp: tmp}
+	u := &upload{tmp: tmp, trace: us.trace}
 	us.mu.Lock()
 	defer us.mu.Unlock()
 	if us.byName == nil {

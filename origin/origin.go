@@ -1,6 +1,7 @@
 package origin
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"golang.org/x/sync/singleflight"
@@ -130,6 +131,7 @@ func New(cfg Config) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.uploads.trace = s.log.Enabled(context.Background(), slog.LevelDebug)
 	if s.maxBytes == 0 {
 		s.maxBytes = DefaultMaxFileBytes
 	}

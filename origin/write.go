@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // copyBufSize is large enough that a chunked segment upload costs few
@@ -107,8 +108,22 @@ func (s *Server) store(ctx context.Context, name string, body io.Reader) (int64,
 		_ = s.root.Remove(tmp)
 		return n, fmt.Errorf("store %s: %w", name, err)
 	}
+	if up.trace {
+		s.traceStored(name, up)
+	}
 	s.changes.notify(name)
 	return n, nil
+}
+
+// traceStored logs, for the latency trace (bench/latency), when each byte
+// of an upload was at the origin, readable by players following it, and
+// when the whole file was stored. Only with a logger at debug level.
+func (s *Server) traceStored(name string, up *upload) {
+	up.mu.Lock()
+	steps := up.steps
+	up.mu.Unlock()
+	s.log.Debug("trace: upload stored", "job_id", jobOf(name), "path", name,
+		"steps", steps, "stored_ms", time.Now().UnixMilli())
 }
 
 // createTemp opens a new hidden file in dir. Hidden names are refused by

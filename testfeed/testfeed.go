@@ -35,13 +35,15 @@ const clock = `drawtext=text='%{localtime\:%T}':fontsize=64:fontcolor=white:box=
 
 // Args is the ffmpeg argv (without the program name) that pushes the test
 // pattern with the burned-in clock to ingestURL in real time.
-func Args(ingestURL string) []string { return args(ingestURL, true) }
+func Args(ingestURL string) []string { return args(ingestURL, true, false) }
 
 // ArgsWithoutClock is Args without the drawtext clock, for an ffmpeg that has
 // no drawtext filter or no font (see ClockWorks).
-func ArgsWithoutClock(ingestURL string) []string { return args(ingestURL, false) }
+func ArgsWithoutClock(ingestURL string) []string { return args(ingestURL, false, false) }
 
-func args(ingestURL string, withClock bool) []string {
+// args is the feed's argv; with trace set, ffmpeg also writes each frame's
+// capture time to its file descriptor 3 (captureTrace).
+func args(ingestURL string, withClock, trace bool) []string {
 	video := fmt.Sprintf("testsrc2=size=%dx%d:rate=%d", width, height, framerate)
 	if withClock {
 		video += "," + clock
@@ -50,7 +52,7 @@ func args(ingestURL string, withClock bool) []string {
 		"-hide_banner", "-nostdin", "-nostats", "-loglevel", "error",
 		"-re", "-f", "lavfi", "-i", video,
 		"-re", "-f", "lavfi", "-i", "sine=frequency=1000:beep_factor=4:sample_rate=48000",
-		"-map", "0:v", "-map", "1:a", "-vf", timecode(),
+		"-map", "0:v", "-map", "1:a", "-vf", timecode(trace),
 		"-c:v", ffmpeg.Encoder("h264"), "-preset", "ultrafast", "-tune", "zerolatency",
 		"-pix_fmt", "yuv420p", "-g", fmt.Sprint(2 * framerate), "-keyint_min", fmt.Sprint(2 * framerate),
 		"-b:v", "2000k", "-maxrate", "2000k", "-bufsize", "2000k",
@@ -142,8 +144,12 @@ func (f *Feeds) argv(ctx context.Context, ingestURL string) []string {
 			f.log.Warn("ffmpeg cannot draw text (no drawtext filter or no font): test feed without clock")
 		}
 	})
-	return args(ingestURL, f.withClock)
+	return args(ingestURL, f.withClock, f.trace())
 }
+
+// trace reports whether the feeds log each frame's capture time: with
+// their logger at debug level (the latency trace, bench/latency).
+func (f *Feeds) trace() bool { return f.log.Enabled(context.Background(), slog.LevelDebug) }
 
 // spawn starts ffmpeg and a goroutine that waits for it. The caller holds mu.
 func (f *Feeds) spawn(jobID string, argv []string) (*feed, error) {
@@ -152,8 +158,23 @@ func (f *Feeds) spawn(jobID string, argv []string) (*feed, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stderr := &tail{max: 4096}
 	cmd.Stderr = stderr
+	var captures *os.File
+	if f.trace() {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return nil, err
+		}
+		cmd.ExtraFiles, captures = []*os.File{w}, r
+		defer w.Close() // ffmpeg has its own copy once started
+	}
 	if err := cmd.Start(); err != nil {
+		if captures != nil {
+			captures.Close()
+		}
 		return nil, err
+	}
+	if captures != nil {
+		go traceCaptures(captures, f.log.With("job_id", jobID))
 	}
 	fd := &feed{cmd: cmd, done: make(chan struct{})}
 	go func() {

@@ -36,8 +36,10 @@ const (
 // timecode is the -vf chain drawing the time code. ffmpeg's filters have no
 // wall clock but setpts's RTCTIME, so the frame's timestamp becomes the wall
 // clock in milliseconds while the blocks are drawn (drawbox's enable sees it
-// as t), and the frame's own timestamp is given back after.
-func timecode() string {
+// as t), and the frame's own timestamp is given back after. With trace set
+// the metadata filter prints each frame's number and that timestamp to
+// file descriptor 3 (traceCaptures reads them).
+func timecode(trace bool) string {
 	const ms = "mod(floor(t*1000+0.5),16777216)" // 2^timecodeBits
 	on := func(value string, bit int) string {
 		return fmt.Sprintf("mod(floor(%s/%d),2)", value, 1<<bit)
@@ -56,6 +58,10 @@ func timecode() string {
 		"settb=1/1000", "setpts=RTCTIME/1000",
 		fmt.Sprintf("drawbox=x=%d:y=%d:w=%d:h=%d:color=black:t=fill", TimecodeX, TimecodeY, TimecodeRow*TimecodeBlock, rows*TimecodeBlock),
 		box(0, ""),
+	}
+	if trace {
+		// print mode prints only frames that carry the key
+		chain = append(chain, "metadata=mode=add:key=capture:value=1", `metadata=mode=print:key=capture:file=pipe\\:3:direct=1`)
 	}
 	for b := range timecodeBits {
 		chain = append(chain, box(2+b, on(ms, timecodeBits-1-b)))

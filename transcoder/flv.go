@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 )
 
 // FLV (Adobe Flash Video File Format Specification v10.1, annex E) is how
@@ -25,6 +26,9 @@ type tag struct {
 	typ  uint8
 	ts   int64
 	body []byte
+	// arrived is when a live tag arrived from the publisher (the latency
+	// trace, trace.go); zero for the slate's.
+	arrived time.Time
 }
 
 // isVideoKeyframe: an AVC key frame (frame type 1, AVCPacketType 1 NALUs).

@@ -199,7 +199,7 @@ func (f *front) read(c *rtmp.Conn, s *session) error {
 		switch {
 		case m.Type == rtmp.TypeAudio || m.Type == rtmp.TypeVideo:
 			select {
-			case s.tags <- tag{typ: m.Type, ts: int64(m.Timestamp), body: m.Payload}:
+			case s.tags <- tag{typ: m.Type, ts: int64(m.Timestamp), body: m.Payload, arrived: time.Now()}:
 			case <-s.gone:
 				return errDropped
 			}

@@ -70,6 +70,7 @@ type relay struct {
 	// upload lasts as long as its segment takes to encode.
 	streamClient *http.Client
 	log          *slog.Logger
+	trace        *chunkTrace // the latency trace (trace.go); nil when off
 	ln           net.Listener
 	// secret is the first element of every path ffmpeg writes to, new for
 	// each transcoder: the relay adds the job's upload token, so a write
@@ -127,6 +128,9 @@ func startRelay(origin, token string, log *slog.Logger) (*relay, error) {
 		uploads:      make(chan upload, 64), drained: make(chan struct{}),
 		held: map[string][]byte{}, outputs: newOutputs(),
 	}
+	if traceEnabled(log) {
+		r.trace = newChunkTrace(log)
+	}
 	r.srv = &http.Server{
 		Handler: r, ReadHeaderTimeout: 10 * time.Second,
 		// Runs in the accept loop, so numbers follow connection order.
@@ -175,6 +179,9 @@ func (r *relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	u := upload{conn: conn, method: req.Method, name: name}
 	switch req.Method {
 	case http.MethodPut, http.MethodPost:
+		if r.trace != nil {
+			req.Body = r.trace.body(name, req.Body)
+		}
 		if r.ownPlaylist(name) {
 			r.takeOwnPlaylist(w, req, name)
 			return

@@ -121,6 +121,7 @@ type splice struct {
 	slates *slates
 	pol    policy
 	log    *slog.Logger
+	trace  bool // log the live frames written (trace.go)
 
 	wrote    bool
 	lastDTS  int64   // video
@@ -147,7 +148,7 @@ type splice struct {
 }
 
 func newSplice(w *flvWriter, ss *slates, pol policy, log *slog.Logger) *splice {
-	return &splice{w: w, slates: ss, pol: pol, log: log}
+	return &splice{w: w, slates: ss, pol: pol, log: log, trace: traceEnabled(log)}
 }
 
 // next is where media continues on the timeline: after the last video frame
@@ -212,6 +213,7 @@ func audioFrameMS(config *tag) float64 {
 
 // live writes one of the live publisher's tags on the timeline.
 func (sp *splice) live(t tag) error {
+	pubTS := t.ts
 	t.ts += sp.offset
 	switch {
 	case t.typ == tagVideo && sp.pol.audioOnly:
@@ -219,6 +221,9 @@ func (sp *splice) live(t tag) error {
 	case t.typ == tagVideo && t.isAVC():
 		if err := sp.writeVideo(t); err != nil {
 			return err
+		}
+		if sp.trace && !t.isVideoConfig() {
+			traceTag(sp.log, pubTS, sp.lastDTS, t.arrived)
 		}
 		sp.liveWall = time.Now()
 		if !sp.pubAudio && !t.isVideoConfig() {

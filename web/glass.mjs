@@ -5,7 +5,10 @@
 // requestVideoFrameCallback) and subtracts it from the frame's display time.
 // Publisher and browser run on one machine, so on one clock. Next to it: the
 // player's own latency estimate, the buffer it holds ahead of the playhead,
-// and its stalls. Not under test/: bench/latency runs it.
+// and its stalls. For bench/latency's "where the time goes" it also keeps
+// each frame's capture and display time and, for every media request the
+// player makes (fetch or XMLHttpRequest), when each of its bytes arrived.
+// Not under test/: bench/latency runs it.
 //
 //   node glass.mjs cases.json out.json
 //
@@ -13,7 +16,9 @@
 // "seconds": 20, "cases": [{"name", "player", "config", "url", "lowLatency"}]}
 // (config: more of the player's configuration, see players.mjs).
 // out.json gets one figure per case, in order; a case that did not play has
-// its error instead.
+// its error instead. Times in frames and requests are Unix ms:
+// frames [[captured, shown]], requests [{url, from (the Range's first
+// byte), start, steps: [[bytes received, at]]}].
 
 import { readFile, writeFile } from 'node:fs/promises';
 import { launchChromium } from './chromium.mjs';
@@ -41,7 +46,7 @@ try {
 }
 
 async function measure(c) {
-  const page = await open(browser.context, c.player, c.url, { lowLatency: c.lowLatency, config: c.config ?? {} });
+  const page = await open(browser.context, c.player, c.url, { lowLatency: c.lowLatency, config: c.config ?? {}, prepare: traceRequests });
   try {
     await page.evaluate(readTimecodes, layout);
     await page.waitForTimeout(settleSeconds * 1000);
@@ -59,11 +64,12 @@ async function measure(c) {
       ahead.push(s.ahead);
     }
     const g = await page.evaluate(() => globalThis.glass);
+    const requests = await page.evaluate(() => globalThis.requestTrace);
     const q = quantiles(g.samples);
     return {
       median: q(0.5), p10: q(0.1), p90: q(0.9), frames: g.samples.length, failures: g.failures, stalls: g.stalls,
       estimate: quantiles(estimates)(0.5), ahead: quantiles(ahead)(0.5),
-      width: g.width, height: g.height,
+      width: g.width, height: g.height, shown: g.shown, requests,
     };
   } finally {
     await page.close();
@@ -85,8 +91,8 @@ function readTimecodes(layout) {
   const ctx = canvas.getContext('2d', { willReadFrequently: true });
   const span = 2 ** layout.bits;
   const glass = {
-    samples: [], failures: 0, stalls: 0, width: 0, height: 0,
-    reset() { this.samples = []; this.failures = 0; this.stalls = 0; },
+    samples: [], shown: [], failures: 0, stalls: 0, width: 0, height: 0,
+    reset() { this.samples = []; this.shown = []; this.failures = 0; this.stalls = 0; },
   };
   globalThis.glass = glass;
   video.addEventListener('waiting', () => glass.stalls++);
@@ -132,8 +138,69 @@ function readTimecodes(layout) {
     const code = decode(w, h);
     const shown = Math.round(performance.timeOrigin + meta.expectedDisplayTime);
     if (code === null) glass.failures++;
-    else glass.samples.push((((shown % span) - code + span) % span) / 1000);
+    else {
+      const latency = ((shown % span) - code + span) % span;
+      glass.samples.push(latency / 1000);
+      glass.shown.push([shown - latency, shown]);
+    }
     video.requestVideoFrameCallback(onFrame);
   };
   video.requestVideoFrameCallback(onFrame);
+}
+
+// traceRequests runs in the page before the player loads: it records in
+// globalThis.requestTrace every media request made with fetch or
+// XMLHttpRequest (manifests left out), with when each of its bytes
+// arrived. A fetch's body is teed: this side reads it as it arrives,
+// whenever the player reads its own.
+function traceRequests() {
+  const requests = [];
+  globalThis.requestTrace = requests;
+  const now = () => Math.round(performance.timeOrigin + performance.now());
+  const media = (url) => !/\.(m3u8|mpd)(\?|$)/.test(url);
+  const from = (range) => Number(/bytes=(\d+)-/.exec(range ?? '')?.[1] ?? 0);
+  const fetch = globalThis.fetch;
+  globalThis.fetch = async function (input, init) {
+    const url = String(input?.url ?? input);
+    const headers = new Headers(init?.headers ?? input?.headers);
+    const rec = { url, from: from(headers.get('Range')), start: now(), steps: [] };
+    const res = await fetch.call(this, input, init);
+    if (!media(url) || !res.body || (res.status !== 200 && res.status !== 206)) return res;
+    requests.push(rec);
+    const [mine, theirs] = res.body.tee();
+    (async () => {
+      const reader = mine.getReader();
+      for (let n = 0; ; ) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        n += value.byteLength;
+        rec.steps.push([n, now()]);
+      }
+    })().catch(() => {});
+    const out = new Response(theirs, { status: res.status, statusText: res.statusText, headers: res.headers });
+    Object.defineProperty(out, 'url', { value: res.url });
+    Object.defineProperty(out, 'redirected', { value: res.redirected });
+    return out;
+  };
+  const xhr = XMLHttpRequest.prototype;
+  const { open, setRequestHeader, send } = xhr;
+  xhr.open = function (method, url, ...rest) {
+    this.traced = { url: String(url), from: 0, steps: [] };
+    return open.call(this, method, url, ...rest);
+  };
+  xhr.setRequestHeader = function (name, value) {
+    if (name.toLowerCase() === 'range') this.traced.from = from(value);
+    return setRequestHeader.call(this, name, value);
+  };
+  xhr.send = function (...args) {
+    const rec = this.traced;
+    if (rec && media(rec.url)) {
+      rec.start = now();
+      requests.push(rec);
+      const step = (e) => rec.steps.push([e.loaded, now()]);
+      this.addEventListener('progress', step);
+      this.addEventListener('load', step);
+    }
+    return send.apply(this, args);
+  };
 }

@@ -16,14 +16,16 @@ export const PLAYERS = Object.keys(SCRIPTS);
 
 // open plays url with player (one of PLAYERS) in a new page of context and
 // resolves once the video plays; lowLatency is the job's Low_latency_mode,
-// config more of the player's own configuration (a lever to try).
+// config more of the player's own configuration (a lever to try), prepare a
+// function run in the page before the player's script is loaded.
 // The page has globalThis.estimate(), the player's own latency estimate in
 // seconds, and globalThis.seekRange(), the {start, end} (video time) it can
 // seek to. It throws the player's fatal error, if any.
-export async function open(context, player, url, { lowLatency = false, config = {}, timeoutMs = 60_000, onError = () => {} } = {}) {
+export async function open(context, player, url, { lowLatency = false, config = {}, prepare, timeoutMs = 60_000, onError = () => {} } = {}) {
   const page = await context.newPage();
   page.on('pageerror', (err) => onError(`page error: ${err.message}`));
   await page.setContent('<video id="v" muted playsinline width="640"></video>');
+  if (prepare) await page.evaluate(prepare);
   await page.addScriptTag({ path: SCRIPTS[player] });
   await page.evaluate(START[player], { url, lowLatency, config });
   await page.waitForFunction(

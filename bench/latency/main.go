@@ -14,11 +14,13 @@
 // (web/players.mjs), each as configured for the demo page and tests and,
 // for some, with a lever to compare in the same run (catching up by playing
 // faster). Without -url it starts its own system (a private
-// redis-server and `ezlive dev` on free loopback ports) and stops it
-// afterwards. It prints figures and asserts nothing; web/test/latency.test.mjs
-// checks that each player plays at the live edge.
+// redis-server and `ezlive dev` on free loopback ports, logging its
+// latency trace) and stops it afterwards, and then also prints where the
+// time goes (hops.go). It prints figures and asserts nothing;
+// web/test/latency.test.mjs checks that each player plays at the live edge.
 //
 //	go run ./bench/latency [-ezlive bin/ezlive] [-url http://127.0.0.1:1080] [-seconds 20] [-renditions 1]
+//	    [-formats baseline,llhls,lldash,dash] [-log dev.log]
 package main
 
 import (
@@ -32,6 +34,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -43,6 +46,7 @@ import (
 
 // format is one way of streaming the feed, and the players that play it.
 type format struct {
+	key        string // for -formats
 	name       string
 	stream     string // Stream_type
 	segment    int    // seconds
@@ -69,13 +73,13 @@ var (
 )
 
 var formats = []format{
-	{"low-latency HLS", "hls", 1, true, []player{shaka, shakaSync, hlsJS, hlsJSCatchUp}},
-	{"low-latency DASH", "dash", 1, true, []player{shaka, shakaSync, dashJS}},
-	{"DASH", "dash", 4, false, []player{shaka, dashJS}},
+	{"llhls", "low-latency HLS", "hls", 1, true, []player{shaka, shakaSync, hlsJS, hlsJSCatchUp}},
+	{"lldash", "low-latency DASH", "dash", 1, true, []player{shaka, shakaSync, dashJS}},
+	{"dash", "DASH", "dash", 4, false, []player{shaka, dashJS}},
 }
 
 // baseline is the bare ffmpeg HLS output.
-var baseline = format{"bare ffmpeg HLS", "hls", 1, false, []player{hlsJS, shaka}}
+var baseline = format{"baseline", "bare ffmpeg HLS", "hls", 1, false, []player{hlsJS, shaka}}
 
 // result is one case's figures, as web/glass.mjs writes them (seconds).
 type result struct {
@@ -87,7 +91,13 @@ type result struct {
 	Estimate         *float64 // none when the player has none
 	Ahead            float64
 	Width, Height    int
+	Shown            [][2]int64 // [captured, shown] of each frame, Unix ms
+	Requests         []request
 	Load             string `json:"-"`
+
+	Hops      []hops   `json:"-"` // of each traced chunk
+	Probe     *float64 `json:"-"` // ms
+	NotTraced string   `json:"-"` // why Hops is empty
 }
 
 type glassCase struct {
@@ -104,37 +114,59 @@ func main() {
 	url := flag.String("url", "", "API base URL of a running system with test feeds (default: start one)")
 	seconds := flag.Int("seconds", 20, "seconds measured per player, after 5 s of play")
 	renditions := flag.Int("renditions", 0, "video renditions of the sample ladder to keep, smallest first (default all); 1 where the machine cannot encode the whole ladder in real time")
+	logPath := flag.String("log", "", "write the system's log (JSON, with its latency trace) to this file and keep it (default: a temporary file)")
+	only := flag.String("formats", "baseline,llhls,lldash,dash", "formats to measure, comma-separated: baseline (bare ffmpeg HLS), llhls, lldash, dash")
 	flag.Parse()
-	if err := run(*bin, *url, *seconds, *renditions); err != nil {
+	chosen := map[string]bool{}
+	known := append(slices.Clone(formats), baseline)
+	for _, k := range strings.Split(*only, ",") {
+		if !slices.ContainsFunc(known, func(f format) bool { return f.key == k }) {
+			fmt.Fprintf(os.Stderr, "bench/latency: -formats: unknown format %q\n", k)
+			os.Exit(2)
+		}
+		chosen[k] = true
+	}
+	if err := run(*bin, *url, *logPath, *seconds, *renditions, chosen); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/latency:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin, url string, seconds, renditions int) error {
+func run(bin, url, logPath string, seconds, renditions int, chosen map[string]bool) error {
 	dir, err := os.MkdirTemp("", "ezlive-bench-latency-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	g := glass{dir: dir, seconds: seconds, renditions: renditions}
 	if url == "" {
-		stop, apiURL, err := startSystem(bin, dir)
+		if logPath == "" {
+			logPath = filepath.Join(dir, "dev.log")
+		}
+		stop, apiURL, err := startSystem(bin, dir, logPath)
 		if err != nil {
 			return err
 		}
 		defer stop()
-		url = apiURL
+		url, g.log = apiURL, logPath
 	}
-	g := glass{dir: dir, seconds: seconds, renditions: renditions}
 	fmt.Printf("glass-to-glass latency in Chromium: %d s of presented frames per player after 5 s of play; 2 shared cores, so figures are noisy: read medians\n", seconds)
 	var all []result
-	rs, err := g.bare(baseline)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench/latency: baseline:", err)
+	if chosen[baseline.key] {
+		rs, err := g.bare(baseline)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench/latency: baseline:", err)
+		}
+		for i := range rs {
+			rs[i].NotTraced = "bare ffmpeg: no platform code logs a trace"
+		}
+		all = append(all, rs...)
 	}
-	all = append(all, rs...)
 	api := client.New(url, "")
 	for _, f := range formats {
+		if !chosen[f.key] {
+			continue
+		}
 		rs, err := g.job(api, f)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "bench/latency: %s: %v\n", f.name, err)
@@ -142,6 +174,7 @@ func run(bin, url string, seconds, renditions int) error {
 		all = append(all, rs...)
 	}
 	printTable(all)
+	printHops(all)
 	return nil
 }
 
@@ -168,7 +201,8 @@ func printTable(all []result) {
 type glass struct {
 	dir        string
 	seconds    int
-	renditions int // of the sample ladder, 0 for all
+	renditions int    // of the sample ladder, 0 for all
+	log        string // the system's JSON log with its latency trace; "" with -url
 }
 
 // play measures url in each of f's players.
@@ -227,7 +261,49 @@ func (g glass) job(api *client.Client, f format) ([]result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return g.play(f, job.Playback_url)
+	rs, err := g.play(f, job.Playback_url)
+	if err != nil {
+		return rs, err
+	}
+	g.traceHops(job.Id, rs)
+	return rs, nil
+}
+
+// traceHops reads job's trace from the system's log and follows the
+// chunks each player fetched (hops.go).
+func (g glass) traceHops(job string, rs []result) {
+	why := "no trace: the system was not started by this command (-url)"
+	var t *trace
+	if g.log != "" {
+		f, err := os.Open(g.log)
+		if err == nil {
+			t, err = readTrace(f, job)
+			f.Close()
+		}
+		if err != nil {
+			why, t = "trace unreadable: "+err.Error(), nil
+		}
+	}
+	for i := range rs {
+		r := &rs[i]
+		switch {
+		case t == nil:
+			r.NotTraced = why
+		case r.Error != "":
+			r.NotTraced = "did not play"
+		default:
+			r.Hops = t.breakdown(r.Shown, r.Requests)
+			if len(r.Hops) == 0 {
+				r.NotTraced = fmt.Sprintf("no chunk followed from capture to display (%d frames shown, %d requests, %d traced frames in, %d files out)",
+					len(r.Shown), len(r.Requests), len(t.frames), len(t.chunks))
+				continue
+			}
+			hop, _ := medians(r.Hops)
+			if p, ok := t.startup(hop[2]); ok {
+				r.Probe = &p
+			}
+		}
+	}
 }
 
 // sampleSpec is the demo page's sample job with f's stream type, segments
@@ -355,7 +431,7 @@ func loadAverage() string {
 
 // startSystem starts redis-server and `ezlive dev` on free loopback ports
 // and returns a function stopping both.
-func startSystem(bin, dir string) (stop func(), apiURL string, err error) {
+func startSystem(bin, dir, logPath string) (stop func(), apiURL string, err error) {
 	ports, err := freePorts(4)
 	if err != nil {
 		return nil, "", err
@@ -366,14 +442,22 @@ func startSystem(bin, dir string) (stop func(), apiURL string, err error) {
 	if err := redis.Start(); err != nil {
 		return nil, "", fmt.Errorf("start redis-server: %w", err)
 	}
-	log, err := os.Create(filepath.Join(dir, "dev.log"))
+	if err := untilListening(redisAddr, 10*time.Second); err != nil { // ezlive dev gives up at once
+		_ = redis.Process.Kill()
+		_ = redis.Wait()
+		return nil, "", fmt.Errorf("redis-server: %w", err)
+	}
+	log, err := os.Create(logPath)
 	if err != nil {
 		return nil, "", err
 	}
 	apiAddr := fmt.Sprintf("127.0.0.1:%d", ports[1])
+	// Debug level in JSON, for the latency trace; the transcoders take
+	// the level and format from the environment.
 	dev := exec.Command(bin, "dev", "-redis", redisAddr, "-listen", apiAddr,
 		"-origin-listen", fmt.Sprintf("127.0.0.1:%d", ports[2]), "-ingest-listen", fmt.Sprintf("127.0.0.1:%d", ports[3]),
-		"-ingest-srt-listen", "", "-data", filepath.Join(dir, "data"), "-log-level", "warn")
+		"-ingest-srt-listen", "", "-data", filepath.Join(dir, "data"))
+	dev.Env = append(os.Environ(), "EZLIVE_LOG_LEVEL=debug", "EZLIVE_LOG_FORMAT=json")
 	dev.Stdout, dev.Stderr = log, log
 	dev.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := dev.Start(); err != nil {
@@ -424,6 +508,21 @@ func untilUp(url string, timeout time.Duration) error {
 			return errors.Join(ctx.Err(), err)
 		case <-time.After(200 * time.Millisecond):
 		}
+	}
+}
+
+// untilListening waits until addr takes TCP connections.
+func untilListening(addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			return c.Close()
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
