@@ -65,6 +65,11 @@
 // (416 when it is shorter than a, 404 when it failed). An upload is paced
 // (pace.go; Config.UploadIdleTimeout, UploadMinRate, UploadRateWindow): one
 // that stalls or trickles fails, so its readers wait no longer than it may.
+// A GET of a media segment that has neither, of a job with an upload in
+// progress (on the air here), waits up to 2 s for its upload to start
+// (awaitEarly): low-latency players ask for the next segment by the clock or
+// a preload hint, and an encoder a little behind would otherwise get them a
+// 404. Any other missing name is 404 at once.
 //
 // An HLS playlist request with _HLS_msn (RFC 8216bis 6.2.5.2, the
 // transcoder writes LL-HLS playlists) is held until a stored version has

@@ -68,20 +68,36 @@ func (u *upload) wakeLocked() {
 
 // uploads indexes the uploads in progress by name.
 type uploads struct {
-	mu     sync.Mutex
-	byName map[string]*upload
-	trace  bool // keep each upload's steps
+	mu      sync.Mutex
+	byName  map[string]*upload
+	trace   bool    // keep each upload's steps
+	started changes // readers waiting for an upload of a name to start (early)
 }
 
 func (us *uploads) start(name, tmp string) *upload {
 	u := &upload{tmp: tmp, trace: us.trace}
 	us.mu.Lock()
-	defer us.mu.Unlock()
 	if us.byName == nil {
 		us.byName = make(map[string]*upload)
 	}
 	us.byName[name] = u // the latest of concurrent writers is followed
+	us.mu.Unlock()
+	us.started.notify(name)
 	return u
+}
+
+// jobUploading reports whether an upload of jobID is in progress: the job
+// is on the air at this origin.
+func (us *uploads) jobUploading(jobID string) bool {
+	prefix := jobID + "/"
+	us.mu.Lock()
+	defer us.mu.Unlock()
+	for name := range us.byName {
+		if strings.HasPrefix(name, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // end settles u. Call it after the rename, so a reader that misses the

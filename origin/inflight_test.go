@@ -443,3 +443,56 @@ func TestParseRange(t *testing.T) {
 		}
 	}
 }
+
+// TestEarlyRequestWaitsForItsUpload: a player that asks for the next
+// segment of a job on the air just before the encoder begins it gets the
+// segment, not a 404; a missing segment of a job not on the air is a 404.
+func TestEarlyRequestWaitsForItsUpload(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Config{})
+	onAir, _ := f.slowPut("/live/job1/v/seg_1.m4s")
+	onAir.Write([]byte("segment one, in progress"))
+	f.waitUploaded("job1/v/seg_1.m4s", 1)
+
+	got := make(chan []byte, 1)
+	go func() {
+		resp, body := f.get("/live/job1/v/seg_2.m4s")
+		if resp.StatusCode != http.StatusOK {
+			body = []byte(resp.Status)
+		}
+		got <- body
+	}()
+	f.waitEarlyReader("job1/v/seg_2.m4s")
+	next, status := f.slowPut("/live/job1/v/seg_2.m4s")
+	next.Write([]byte("segment two"))
+	next.Close()
+	if code := <-status; code != http.StatusNoContent {
+		t.Fatalf("PUT status %d", code)
+	}
+	if body := <-got; string(body) != "segment two" {
+		t.Errorf("early GET of the next segment: %q", body)
+	}
+
+	if r, _ := f.get("/live/job2/v/seg_1.m4s"); r.StatusCode != http.StatusNotFound {
+		t.Errorf("a segment of a job not on the air: %d, want 404", r.StatusCode)
+	}
+	if r, _ := f.get("/live/job1/v/missing.m3u8"); r.StatusCode != http.StatusNotFound {
+		t.Errorf("a playlist that does not exist: %d, want 404", r.StatusCode)
+	}
+}
+
+// waitEarlyReader returns once a reader waits for an upload of name to
+// start.
+func (f *fixture) waitEarlyReader(name string) {
+	f.t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		c := &f.srv.uploads.started
+		c.mu.Lock()
+		_, waiting := c.byName[name]
+		c.mu.Unlock()
+		if waiting {
+			return
+		}
+	}
+	f.t.Fatalf("no reader ever waited for an upload of %s to start", name)
+}

@@ -1,8 +1,8 @@
 package origin
 
 import (
+	"context"
 	"errors"
-	"github.com/ezlivestreaming/ezlive/recording"
 	"io"
 	"io/fs"
 	"net/http"
@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ezlivestreaming/ezlive/recording"
 )
 
 // Cache-Control values. Manifests change every segment. Segments are not
@@ -32,6 +34,11 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, name string) {
 		if up := s.uploads.lookup(name); up != nil && s.follow(w, r, name, up) {
 			return
 		}
+		if s.awaitEarly(r.Context(), name) {
+			if up := s.uploads.lookup(name); up != nil && s.follow(w, r, name, up) {
+				return
+			}
+		}
 		o, err = s.open(r.Context(), name) // the upload ended meanwhile
 	}
 	if err != nil {
@@ -40,6 +47,42 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, name string) {
 	}
 	defer o.Close()
 	s.serveStored(w, r, name, o, classify(name))
+}
+
+// earlyHold bounds how long a request for a segment that does not exist
+// yet waits for its upload to start. A low-latency player computes which
+// segment is due from its clock (DASH's SegmentTemplate) or a playlist
+// that names the next one, and asks for it as the encoder begins it; an
+// encoder a little behind the clock (a busy host) would otherwise answer
+// it 404, which dash.js and Shaka report as errors.
+const earlyHold = 2 * time.Second
+
+// awaitEarly waits, for a media segment of a job whose uploads are in
+// progress (it is on the air here), until an upload of name starts or
+// the file is stored, for earlyHold at most; it reports whether it may be
+// there now. Other names, and segments of jobs not on the air, are not
+// held: their 404 is at once.
+func (s *Server) awaitEarly(ctx context.Context, name string) bool {
+	if kind := classify(name); kind.manifest || kind.rewritten || kind.cacheControl != cacheSegment || !s.uploads.jobUploading(jobOf(name)) {
+		return false
+	}
+	started, stored := s.uploads.started.subscribe(name), s.changes.subscribe(name)
+	defer s.uploads.started.unsubscribe(name, started)
+	defer s.changes.unsubscribe(name, stored)
+	if s.uploads.lookup(name) != nil {
+		return true // started before the subscription
+	}
+	t := time.NewTimer(earlyHold)
+	defer t.Stop()
+	select {
+	case <-started:
+		return true
+	case <-stored:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
 }
 
 // serveStored answers with the stored file o of name, as kind says.
