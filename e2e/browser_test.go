@@ -60,9 +60,10 @@ func webTestFiles(t *testing.T, webDir, except string) []string {
 // TestBrowserDVR runs web/test/dvr.test.mjs (DVR seek-back, a recording
 // and a clip, in Shaka, hls.js and dash.js) with the origin on each of its
 // storages: its files, and S3 (fauxqs), where the bucket must list the
-// jobs' outputs while they stream.
+// jobs' outputs while they stream. The two run at once, but not beside the
+// other e2e tests: it is not parallel, so it runs before them, and
+// TestBrowser's low-latency players never share the cores with its four.
 func TestBrowserDVR(t *testing.T) {
-	t.Parallel()
 	webDir := webTestDir(t)
 	t.Run("file", func(t *testing.T) {
 		t.Parallel()
