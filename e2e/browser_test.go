@@ -2,8 +2,7 @@ package e2e_test
 
 import (
 	"context"
-	"io"
-	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ezlivestreaming/ezlive/internal/fauxqstest"
+	"github.com/ezlivestreaming/ezlive/jobspec"
 )
 
 // TestBrowser runs the browser tests (web/test, node's test runner driving
@@ -89,18 +89,13 @@ func TestBrowserDVR(t *testing.T) {
 	})
 }
 
-// bucketListsOutputs polls a ListObjectsV2 of bucketURL (fauxqs checks no
-// signature) until it lists a job's output, and reports whether it did
-// before ctx ended.
+// bucketListsOutputs polls the bucket at bucketURL (listObjects) until it
+// lists a job's output, and reports whether it did before ctx ended.
 func bucketListsOutputs(ctx context.Context, bucketURL string) bool {
+	q := url.Values{"list-type": {"2"}, "max-keys": {"1"}, "prefix": {jobspec.S3OutputPrefix + "/"}}
 	for ctx.Err() == nil {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, bucketURL+"?list-type=2&max-keys=1&prefix=outputs/", nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if strings.Contains(string(body), "<Key>outputs/") {
-				return true
-			}
+		if page, err := listObjects(ctx, bucketURL+"?"+q.Encode()); err == nil && len(page.Contents) > 0 {
+			return true
 		}
 		select {
 		case <-ctx.Done():

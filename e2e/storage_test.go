@@ -71,7 +71,7 @@ func (s *system) storedFiles(id, pattern string) []string {
 }
 
 // bucketFiles lists the base names of the objects directly under prefix,
-// every page of ListObjectsV2 (fauxqs checks no signature).
+// every page of ListObjectsV2.
 func (s *system) bucketFiles(prefix string) []string {
 	s.t.Helper()
 	var names []string
@@ -80,7 +80,7 @@ func (s *system) bucketFiles(prefix string) []string {
 		if token != "" {
 			q.Set("continuation-token", token)
 		}
-		page, err := listObjects(s.bucket + "?" + q.Encode())
+		page, err := listObjects(context.Background(), s.bucket+"?"+q.Encode())
 		if err != nil {
 			s.t.Fatalf("list %s in %s: %v", prefix, s.bucket, err)
 		}
@@ -100,8 +100,10 @@ type listBucketResult struct {
 	NextContinuationToken string
 }
 
-func listObjects(u string) (*listBucketResult, error) {
-	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, u, nil)
+// listObjects reads one page of a ListObjectsV2 at u (fauxqs checks no
+// signature).
+func listObjects(ctx context.Context, u string) (*listBucketResult, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, err
