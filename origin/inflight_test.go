@@ -45,34 +45,45 @@ func (f *fixture) waitUploaded(name string, size int64) {
 // uploadReached waits for an event, not for a time: the bound only turns a
 // hang into a failure. Safe to call from any goroutine.
 func (f *fixture) uploadReached(name string, size int64) bool {
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		if up := f.srv.uploads.lookup(name); up != nil {
-			up.mu.Lock()
-			got := up.size // not state(): that would look like a waiting reader
-			up.mu.Unlock()
-			if got >= size {
-				return true
-			}
+	return eventually(func() bool {
+		up := f.srv.uploads.lookup(name)
+		if up == nil {
+			return false
 		}
-	}
-	return false
+		up.mu.Lock()
+		defer up.mu.Unlock()
+		return up.size >= size // not state(): that would look like a waiting reader
+	})
 }
 
 // waitReader returns once a reader of the upload of name waits for its
 // next change: only readers call state().
 func (f *fixture) waitReader(name string) {
 	f.t.Helper()
+	waiting := eventually(func() bool {
+		up := f.srv.uploads.lookup(name)
+		if up == nil {
+			return false
+		}
+		up.mu.Lock()
+		defer up.mu.Unlock()
+		return up.changed != nil
+	})
+	if !waiting {
+		f.t.Fatalf("no reader ever waited for the upload of %s", name)
+	}
+}
+
+// eventually polls cond every millisecond until it holds, for 30 s at
+// most (a bound that turns a hang into a failure), and reports whether it
+// did.
+func eventually(cond func() bool) bool {
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		if up := f.srv.uploads.lookup(name); up != nil {
-			up.mu.Lock()
-			waiting := up.changed != nil
-			up.mu.Unlock()
-			if waiting {
-				return
-			}
+		if cond() {
+			return true
 		}
 	}
-	f.t.Fatalf("no reader ever waited for the upload of %s", name)
+	return false
 }
 
 func readN(t *testing.T, r io.Reader, n int) []byte {
@@ -485,14 +496,14 @@ func TestEarlyRequestWaitsForItsUpload(t *testing.T) {
 // start.
 func (f *fixture) waitEarlyReader(name string) {
 	f.t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+	waiting := eventually(func() bool {
 		c := &f.srv.uploads.started
 		c.mu.Lock()
-		_, waiting := c.byName[name]
-		c.mu.Unlock()
-		if waiting {
-			return
-		}
+		defer c.mu.Unlock()
+		_, ok := c.byName[name]
+		return ok
+	})
+	if !waiting {
+		f.t.Fatalf("no reader ever waited for an upload of %s to start", name)
 	}
-	f.t.Fatalf("no reader ever waited for an upload of %s to start", name)
 }
