@@ -550,7 +550,7 @@ func (s *Server) cutMPD(ctx context.Context, dir string, b []byte, from, to time
 		_ = json.Unmarshal(ib, &info)
 	}
 	start, _ := info.Span()
-	clip := recording.CutMPDTime(m, from.Sub(start).Seconds(), to.Sub(start).Seconds())
+	clip := recording.CutMPDTime(m, from.Sub(start), to.Sub(start))
 	if clip.Duration() == 0 {
 		return nil, recording.ErrEmptyClip
 	}

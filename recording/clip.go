@@ -87,17 +87,22 @@ func LiveEdge(p Playlist) time.Time {
 }
 
 // CutMPDTime keeps, of every representation, the segments that overlap
-// [from, to), in seconds from the start of m's first segment.
-func CutMPDTime(m *MPD, from, to float64) *MPD {
+// [from, to), offsets from the start of m's first segment, in whole
+// milliseconds (a clip's span is named in them: ClipName). The comparison
+// is exact, in ticks times 1000, so a span that starts where a segment
+// ends never takes that segment by a rounding.
+func CutMPDTime(m *MPD, from, to time.Duration) *MPD {
+	fromMs, toMs := from.Milliseconds(), to.Milliseconds()
 	out := &MPD{root: m.root, Timelines: map[string]*Timeline{}}
 	for id, tl := range m.Timelines {
 		c := *tl
 		c.Segments = nil
 		if len(tl.Segments) > 0 && tl.Timescale > 0 {
-			origin, scale := tl.Segments[0].Time, float64(tl.Timescale)
+			origin, scale := tl.Segments[0].Time, int64(tl.Timescale)
 			for _, s := range tl.Segments {
-				start := float64(s.Time-origin) / scale
-				if start+float64(s.Duration)/scale > from && start < to {
+				start := int64(s.Time-origin) * 1000 // ms × timescale
+				end := start + int64(s.Duration)*1000
+				if end > fromMs*scale && start < toMs*scale {
 					c.Segments = append(c.Segments, s)
 				}
 			}

@@ -208,10 +208,11 @@ const (
 // Span is the program date-times the recording covers, what clips are
 // cut by: Program_start to Program_end; for a recording without HLS (no
 // program date-times), from when its first segment was indexed, for its
-// Duration.
+// Duration, both to the millisecond as clips are named (ClipName).
 func (i Info) Span() (start, end time.Time) {
 	if !i.Program_start.IsZero() {
 		return i.Program_start, i.Program_end
 	}
-	return i.Started, i.Started.Add(time.Duration(i.Duration * float64(time.Second)))
+	start = i.Started.Truncate(time.Millisecond)
+	return start, start.Add(time.Duration(math.Round(i.Duration*1000)) * time.Millisecond)
 }

@@ -223,6 +223,33 @@ func TestCutAtSegmentBoundaries(t *testing.T) {
 	}
 }
 
+// A DASH recording's clip is cut in offsets from its Span's start: a clip
+// asked in seconds back from the edge, whose span starts where a segment
+// ends, must not take that segment, even when the recording started
+// between two milliseconds (Started is kept to the nanosecond).
+func TestCutMPDTimeAtSegmentBoundaries(t *testing.T) {
+	t.Parallel()
+	m := mustParseMPD(t, liveMPD("g1p0", 1, 10), "") // segment n spans 2(n-1) .. 2n s, every representation
+	started := time.Date(2026, 12, 2, 6, 33, 30, 600_000, time.UTC)
+	start, edge := Info{Started: started, Duration: 20}.Span()
+	for _, c := range []struct {
+		name        string
+		from, to    time.Time
+		first, last int64
+	}{
+		{"the last 4 s", edge.Add(-4 * time.Second).Truncate(time.Millisecond), edge, 9, 10},
+		{"on boundaries", start.Add(4 * time.Second), start.Add(8 * time.Second), 3, 4},
+		{"inside segments widens to their boundaries", start.Add(4500 * time.Millisecond), start.Add(8001 * time.Millisecond), 3, 5},
+	} {
+		clip := CutMPDTime(m, c.from.Sub(start), c.to.Sub(start))
+		for id, tl := range clip.Timelines {
+			if n := len(tl.Segments); n == 0 || tl.Segments[0].Number != c.first || tl.Segments[n-1].Number != c.last {
+				t.Errorf("%s: representation %s has %+v, want segments %d-%d", c.name, id, tl.Segments, c.first, c.last)
+			}
+		}
+	}
+}
+
 func TestExpandTemplate(t *testing.T) {
 	t.Parallel()
 	if got := expand("chunk-g1p0-$RepresentationID$-$Number%05d$.m4s", "2", 7); got != "chunk-g1p0-2-00007.m4s" {

@@ -108,7 +108,9 @@ async function assertSeekBack(t, c, player, url) {
 // index reads the first rendition of a recording's or clip's manifest: an
 // HLS master playlist's first media playlist, or a static MPD's first
 // Representation. Each segment has its absolute URI, number, start (ms of
-// program date-time: HLS's own, or start plus its MPD time) and duration;
+// program date-time: HLS's own, or start plus its MPD time), duration, and
+// overlaps(a, b), whether it overlaps [a, b) in ms of program date-time,
+// computed exactly in whole ms (HLS) or ticks (MPD) as the origin cuts;
 // uriOf(number) names any segment of the rendition.
 async function index(url, start) {
   const text = await get(url);
@@ -131,7 +133,8 @@ async function hlsIndex(master, masterURL) {
     if (line.startsWith('#EXT-X-PROGRAM-DATE-TIME:')) time = Date.parse(line.slice(25));
     else if (line.startsWith('#EXTINF:')) duration = parseFloat(line.slice(8));
     else if (line && !line.startsWith('#')) {
-      segments.push({ uri: new URL(line, url).href, number: Number(/-(\d+)\.\w+$/.exec(line)[1]), time, duration });
+      const [from, ms] = [time, Math.round(duration * 1000)];
+      segments.push({ uri: new URL(line, url).href, number: Number(/-(\d+)\.\w+$/.exec(line)[1]), time, duration, overlaps: (a, b) => from + ms > a && from < b });
       time += duration * 1000;
     }
   }
@@ -158,7 +161,10 @@ function mpdIndex(text, url, start) {
     t0 ??= t;
     const d = Number(attr(s, 'd'));
     for (let i = 0; i <= Number(attr(s, 'r') ?? 0); i++, number++, t += d) {
-      segments.push({ uri: uriOf(number), number, time: start + ((t - t0) / timescale) * 1000, duration: d / timescale });
+      // overlaps compares in ms × timescale, exactly, as the origin cuts.
+      const rel = t - t0;
+      segments.push({ uri: uriOf(number), number, time: start + (rel / timescale) * 1000, duration: d / timescale,
+        overlaps: (a, b) => (rel + d) * 1000 > (a - start) * timescale && rel * 1000 < (b - start) * timescale });
     }
   }
   return { segments, uriOf };
@@ -194,7 +200,7 @@ async function assertRecording(t, c, job) {
   const [from, to] = [Date.parse(clip.Start), Date.parse(clip.End)];
   assert.equal(to - from, CLIP_S * 1000, `${c.name}: clip ${JSON.stringify(clip)}`);
   // The cut: the segments that overlap [Start, End).
-  const cut = vod.segments.filter((s) => s.time + s.duration * 1000 > from && s.time < to);
+  const cut = vod.segments.filter((s) => s.overlaps(from, to));
   const want = total(cut);
   const clipURL = clip.Playback_urls.find((u) => u.endsWith(c.stream === 'hls' ? '.m3u8' : '.mpd'));
   const clipped = await index(clipURL, from);
