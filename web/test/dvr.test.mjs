@@ -99,7 +99,11 @@ async function assertSeekBack(t, c, player, url) {
     const there = await playsFrom(page, `${name}: after seeking back ${BACK_S} s to ${target.toFixed(1)}`, target);
     const behind = there.range.end - there.time;
     note(t, `DVR ${name}: seek range ${fmt(spans.range)} (${(spans.range.end - spans.range.start).toFixed(1)} s of a ${DVR_S} s window), playing at ${spans.time.toFixed(1)}; seeked to ${target.toFixed(1)}, plays at ${there.time.toFixed(1)}, ${behind.toFixed(1)} s behind the range's end ${there.range.end.toFixed(1)}`);
-    assert.ok(behind >= BACK_S - c.segment && there.time >= there.range.start, `${name}: not playing ${BACK_S} s back after the seek: ${JSON.stringify(there)}`);
+    // The range's end moves in steps of a segment (a playlist or MPD
+    // reload) while the playhead moved on until the check saw it play: two
+    // segments of slack. A player that went back to the live edge would
+    // be a few segments behind it, not BACK_S.
+    assert.ok(behind >= BACK_S - 2 * c.segment && there.time >= there.range.start, `${name}: not playing ${BACK_S} s back after the seek: ${JSON.stringify(there)}`);
   } finally {
     await page.close();
   }
