@@ -28,14 +28,20 @@ export async function open(context, player, url, { lowLatency = false, config = 
   if (prepare) await page.evaluate(prepare);
   await page.addScriptTag({ path: SCRIPTS[player] });
   await page.evaluate(START[player], { url, lowLatency, config });
-  await page.waitForFunction(
-    () => {
-      const v = document.getElementById('v');
-      return globalThis.playerError || (v.currentTime > 0 && !v.paused && v.readyState >= 3);
-    },
-    null,
-    { timeout: timeoutMs, polling: 250 },
-  );
+  try {
+    await page.waitForFunction(
+      () => {
+        const v = document.getElementById('v');
+        return globalThis.playerError || (v.currentTime > 0 && !v.paused && v.readyState >= 3);
+      },
+      null,
+      { timeout: timeoutMs, polling: 250 },
+    );
+  } catch (err) {
+    const state = await videoState(page).catch((e) => e.message);
+    await page.close();
+    throw new Error(`${player} did not play ${url} within ${timeoutMs} ms: ${JSON.stringify(state)} (${err.message.split('\n')[0]})`);
+  }
   const failed = await page.evaluate(() => globalThis.playerError);
   if (failed) {
     await page.close();
@@ -43,6 +49,16 @@ export async function open(context, player, url, { lowLatency = false, config = 
   }
   return page;
 }
+
+// videoState is what page's video element says: where it plays, what it
+// holds and why it may not play.
+const videoState = (page) =>
+  page.evaluate(() => {
+    const v = document.getElementById('v');
+    const buffered = [];
+    for (let i = 0; i < v.buffered.length; i++) buffered.push([+v.buffered.start(i).toFixed(2), +v.buffered.end(i).toFixed(2)]);
+    return { time: v.currentTime, paused: v.paused, readyState: v.readyState, networkState: v.networkState, buffered, error: v.error?.message, playerError: globalThis.playerError };
+  });
 
 // START runs in the page: it starts the player and defines estimate().
 // Function expressions: Playwright sends a function's source to the page.
