@@ -36,6 +36,7 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const UNTIL_STREAMING_MS = 120_000;
 const UNTIL_MANIFEST_MS = 60_000;
 const PLAY_MS = 30_000;
+const STILL_MS = 6_000;
 
 let browser;
 let context;
@@ -84,8 +85,9 @@ async function waitFor(what, ms, probe) {
 
 // play loads url in a fresh page with Shaka Player. With refuseKeys, every
 // license and key request fails. It returns the player's errors and the
-// video's currentTime over PLAY_MS, stopping early once playback clearly
-// advanced.
+// video's currentTime each second over PLAY_MS, stopping early once
+// playback clearly advanced, or STILL_MS after the player's first error
+// (a player that failed has had time to move, and did not).
 async function play(t, url, refuseKeys) {
   const page = await context.newPage();
   try {
@@ -93,7 +95,7 @@ async function play(t, url, refuseKeys) {
     await page.goto(`${BASE}/healthz`);
     await page.setContent('<video id="v" muted autoplay width="320"></video>');
     await page.addScriptTag({ url: `${BASE}/web/shaka/shaka-player.ui.js` });
-    return await page.evaluate(async ({ url, refuseKeys, playMs }) => {
+    return await page.evaluate(async ({ url, refuseKeys, playMs, stillMs }) => {
       shaka.polyfill.installAll();
       const video = document.getElementById('v');
       const player = new shaka.Player();
@@ -115,14 +117,16 @@ async function play(t, url, refuseKeys) {
       }
       const times = [];
       const end = Date.now() + playMs;
+      let failedAt;
       while (Date.now() < end) {
         await new Promise((r) => setTimeout(r, 1000));
         times.push(video.currentTime);
         if (times.length >= 6 && times[times.length - 1] - times[times.length - 6] > 3) break;
+        if (errors.length > 0 && (failedAt ??= Date.now()) + stillMs <= Date.now()) break;
       }
       await player.destroy();
       return { errors, times, asked };
-    }, { url, refuseKeys, playMs: PLAY_MS });
+    }, { url, refuseKeys, playMs: PLAY_MS, stillMs: STILL_MS });
   } finally {
     await page.close();
   }
