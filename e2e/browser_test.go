@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,23 +15,36 @@ import (
 	"github.com/ezlivestreaming/ezlive/jobspec"
 )
 
-// TestBrowser runs the browser tests (web/test, node's test runner driving
-// Debian's Chromium through playwright-core) against the whole platform,
+// The browser tests (web/test, node's test runner driving Debian's
+// Chromium through playwright-core) run against the whole platform in
+// three Go tests, by what they can share the two cores with:
+//   - TestBrowserLowLatency: input loss and latency, where low-latency
+//     players sit a second or two from the live edge; it is not parallel,
+//     so it runs first, alone;
+//   - TestBrowserDVR: dvr.test.mjs on each storage;
+//   - TestBrowser: every other file (the demo page, DRM, the job list).
+// The last two are parallel, beside the other e2e tests.
+
+// lowLatencyTests and dvrTests are the files TestBrowser leaves to the
+// other two.
+var (
+	lowLatencyTests = []string{"test/inputloss.test.mjs", "test/latency.test.mjs"}
+	dvrTests        = "test/dvr.test.mjs"
+)
+
+// TestBrowser runs every browser file but the DVR and low-latency ones,
 // the origin on its file storage: the demo page creates jobs that play for
-// HLS and DASH, and the other files play DRM, input loss and latency.
-// dvr.test.mjs (DVR, recordings, clips) runs in TestBrowserDVR, on each
-// storage, beside it. EZLIVE_WEB_TESTS, node --test arguments, narrows the
-// run (default: every file in web/test but dvr.test.mjs).
+// HLS and DASH, and DRM plays with a license and not without.
+// EZLIVE_WEB_TESTS, node --test arguments, narrows the run to any files
+// (e.g. "--test-name-pattern=HLS test/browser.test.mjs").
 func TestBrowser(t *testing.T) {
 	t.Parallel()
 	webDir := webTestDir(t)
 	s := startSystemWith(t, []string{"-queue", "redis"}, nil)
-	// EZLIVE_WEB_TESTS narrows the run, as node --test arguments, e.g.
-	// "--test-name-pattern=HLS test/browser.test.mjs".
 	narrowed := os.Getenv("EZLIVE_WEB_TESTS")
 	args := strings.Fields(narrowed)
 	if narrowed == "" {
-		args = webTestFiles(t, webDir, dvrTests)
+		args = webTestFiles(t, webDir, append([]string{dvrTests}, lowLatencyTests...)...)
 	}
 	shots := runWebTests(t, s, webDir, args...)
 	if pngs, _ := filepath.Glob(filepath.Join(shots, "*.png")); len(pngs) == 0 && narrowed == "" {
@@ -38,11 +52,16 @@ func TestBrowser(t *testing.T) {
 	}
 }
 
-// dvrTests is the browser test that TestBrowserDVR runs on each storage.
-const dvrTests = "test/dvr.test.mjs"
+// TestBrowserLowLatency runs the input loss and latency files. It is not
+// parallel: it runs before the other e2e tests, so their encoders never
+// take the cores its low-latency players need to keep up.
+func TestBrowserLowLatency(t *testing.T) {
+	webDir := webTestDir(t)
+	runWebTests(t, startSystemWith(t, []string{"-queue", "redis"}, nil), webDir, lowLatencyTests...)
+}
 
 // webTestFiles is every browser test file of webDir but except.
-func webTestFiles(t *testing.T, webDir, except string) []string {
+func webTestFiles(t *testing.T, webDir string, except ...string) []string {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(webDir, "test", "*.test.mjs"))
 	if err != nil || len(files) == 0 {
@@ -50,7 +69,7 @@ func webTestFiles(t *testing.T, webDir, except string) []string {
 	}
 	var out []string
 	for _, f := range files {
-		if rel, _ := filepath.Rel(webDir, f); rel != except {
+		if rel, _ := filepath.Rel(webDir, f); !slices.Contains(except, rel) {
 			out = append(out, rel)
 		}
 	}
@@ -60,10 +79,9 @@ func webTestFiles(t *testing.T, webDir, except string) []string {
 // TestBrowserDVR runs web/test/dvr.test.mjs (DVR seek-back, a recording
 // and a clip, in Shaka, hls.js and dash.js) with the origin on each of its
 // storages: its files, and S3 (fauxqs), where the bucket must list the
-// jobs' outputs while they stream. The two run at once, but not beside the
-// other e2e tests: it is not parallel, so it runs before them, and
-// TestBrowser's low-latency players never share the cores with its four.
+// jobs' outputs while they stream.
 func TestBrowserDVR(t *testing.T) {
+	t.Parallel()
 	webDir := webTestDir(t)
 	t.Run("file", func(t *testing.T) {
 		t.Parallel()
