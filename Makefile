@@ -25,12 +25,16 @@ run: deps build
 
 # Every test: unit, contract (Redis, fauxqs), media (ffmpeg/ffprobe),
 # Nomad driver (nomadtest), end to end, and the browser test (Chromium).
+# go test runs two packages at a time in the order given: the slowest
+# (SLOW_PKGS, real ffmpeg and Redis) start first, so the many short ones
+# fill the other core beside them rather than leaving one idle at the end.
 # The whole-system tests (e2e) run real encoders and a browser, so they run
 # after the other packages and two at a time: on 2 cores, more would starve
 # the encoders and make the playback checks fail for the wrong reason.
+SLOW_PKGS := ./transcoder/ ./queue/ ./origin/ ./internal/cli/
 test: deps-test
 	$(GO) vet -tags $(TAGS) ./...
-	$(GO) test -tags $(TAGS) -count=1 -timeout 15m $$($(GO) list ./... | grep -v /e2e$$)
+	$(GO) test -tags $(TAGS) -count=1 -timeout 15m $(SLOW_PKGS) $$($(GO) list ./... | grep -v -e /e2e$$ $(SLOW_PKGS:./%/=-e /%$$))
 	$(GO) test -tags $(TAGS) -count=1 -timeout 15m -parallel 2 ./e2e/
 
 # Figures, not assertions: the machines are noisy, so each prints medians or
