@@ -74,7 +74,7 @@ func (s *Server) recordingViews(ctx context.Context, job *jobspec.LiveJob) ([]re
 	out := make([]recordingView, len(recs))
 	for i, rec := range recs {
 		out[i] = recordingView{Info: rec, Playback_urls: s.recordingURLs(base, rec, "")}
-		if rec.HLS {
+		if rec.HLS || rec.DASH {
 			out[i].Storyboard_url = s.originFolder(base+"/"+jobspec.Recordings+"/"+rec.Run) + recording.StoryboardVTT
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"net/http"
 	"path"
 	"strings"
@@ -204,6 +205,11 @@ func (s *Server) recordHLS(ctx context.Context, jobID, file string, b []byte) (*
 	s.copyOnce(ctx, jobID+"/"+jobspec.HLSMaster, dir+recording.HLSMaster)
 	size := s.sizes(ctx, jobID, names)
 	return s.updateInfo(ctx, dir, run, func(i *recording.Info) {
+		if !i.HLS {
+			// Program date-times an MPD gave before give way to the
+			// playlists', which HLS clips are cut by.
+			i.Program_start, i.Program_end = time.Time{}, time.Time{}
+		}
 		i.HLS, i.Duration = true, max(i.Duration, rec.Duration())
 		i.Bytes += size
 		if first := rec.Segments[0].Time; !first.IsZero() {
@@ -238,6 +244,9 @@ func (s *Server) recordMPD(ctx context.Context, jobID string, b []byte) (*record
 	if len(added) == 0 {
 		return nil, nil
 	}
+	// Before RenderMPD, which drops live's availabilityStartTime (rec may
+	// share live's root).
+	programStart, timed := recording.FirstProgramTime(rec, live)
 	if _, err := s.store(ctx, dir+recording.DASHMaster, bytes.NewReader(recording.RenderMPD(rec, recording.SegmentPrefix))); err != nil {
 		return nil, err
 	}
@@ -248,6 +257,12 @@ func (s *Server) recordMPD(ctx context.Context, jobID string, b []byte) (*record
 	return s.updateInfo(ctx, dir, run, func(i *recording.Info) {
 		i.DASH, i.Duration = true, max(i.Duration, rec.Duration())
 		i.Bytes += size
+		if timed && !i.HLS {
+			// To the millisecond, as clips are named (recording.ClipName):
+			// their offsets from it are then exact.
+			i.Program_start = programStart.Truncate(time.Millisecond)
+			i.Program_end = i.Program_start.Add(time.Duration(math.Round(rec.Duration()*1000)) * time.Millisecond)
+		}
 	})
 }
 

@@ -183,6 +183,14 @@ func TestFFmpegRecording(t *testing.T) {
 				"-hls_playlist", "1", "-hls_master_name", "master.m3u8",
 				"-method", "PUT", "-http_opts", `headers=Authorization\: Bearer T`, base + "master.mpd"}
 		}, []string{"media_0.m3u8", "master.m3u8", "master.mpd"}},
+		// Without playlists, the program date-times come from the live
+		// MPD: its availabilityStartTime and the segments' media time.
+		{"dash muxer, no HLS", func(base string) []string {
+			return []string{"-f", "dash", "-seg_duration", "1", "-window_size", "2", "-extra_window_size", "0",
+				"-use_template", "1", "-use_timeline", "1", "-dash_segment_type", "mp4",
+				"-init_seg_name", "init-g1p0-$RepresentationID$.mp4", "-media_seg_name", "chunk-g1p0-$RepresentationID$-$Number%05d$.m4s",
+				"-method", "PUT", "-http_opts", `headers=Authorization\: Bearer T`, base + "master.mpd"}
+		}, []string{"master.mpd"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -201,6 +209,11 @@ func TestFFmpegRecording(t *testing.T) {
 			info := rec.info("g1p0")
 			if info.Duration < 3 || info.Duration > 5 || info.Bytes == 0 || info.Program_start.IsZero() {
 				t.Fatalf("saved %+v", info)
+			}
+			// The first segment was indexed once it was whole: after it
+			// started, by about its duration.
+			if lead := info.Started.Sub(info.Program_start); lead <= 0 || lead > 10*time.Second {
+				t.Errorf("the recording's program starts at %v, %v before its first segment was indexed (%v)", info.Program_start, lead, info.Started)
 			}
 			// A clip of [1 s, 2.5 s) is cut at the boundaries around it: 1 s to 3 s.
 			clip := recording.ClipName(info.Program_start.Add(time.Second), info.Program_start.Add(2500*time.Millisecond))

@@ -23,8 +23,9 @@ import (
 // the lowest rendition: seconds for hours of recording).
 const storyboardTimeout = 2 * time.Minute
 
-// errNoVideo: the recording has no HLS rendition to make a storyboard of.
-var errNoVideo = fmt.Errorf("no HLS rendition: %w", fs.ErrNotExist)
+// errNoVideo: the recording has no video rendition to make a storyboard
+// of, in its HLS playlists or its MPD.
+var errNoVideo = fmt.Errorf("no video rendition: %w", fs.ErrNotExist)
 
 // prepareStoryboard makes the storyboard of the recording name is in when
 // name is its StoryboardVTT or StoryboardImage and it is missing or older
@@ -49,15 +50,7 @@ func (s *Server) prepareStoryboard(w http.ResponseWriter, r *http.Request, name 
 // ensureStoryboard makes dir's storyboard unless the stored one was made
 // from as many segments as the lowest rendition has now.
 func (s *Server) ensureStoryboard(ctx context.Context, dir string) error {
-	playlist, width, height, err := s.lowestRendition(ctx, dir)
-	if err != nil {
-		return err
-	}
-	b, err := s.readStored(ctx, dir+playlist)
-	if err != nil {
-		return err
-	}
-	p, err := recording.ParseHLS(b, recording.SegmentPrefix)
+	p, width, height, err := s.lowestVideo(ctx, dir)
 	if err != nil {
 		return err
 	}
@@ -79,6 +72,40 @@ func (s *Server) ensureStoryboard(ctx context.Context, dir string) error {
 	}
 	_, err = s.store(ctx, dir+recording.StoryboardVTT, bytes.NewReader(sb.RenderVTT()))
 	return err
+}
+
+// lowestVideo is the segments of dir's lowest video rendition, with its
+// width and height when known: of its HLS playlists (lowestRendition), or
+// for a recording with only DASH, of its MPD.
+func (s *Server) lowestVideo(ctx context.Context, dir string) (recording.Playlist, int, int, error) {
+	playlist, width, height, err := s.lowestRendition(ctx, dir)
+	if errors.Is(err, errNoVideo) {
+		b, err := s.readStored(ctx, dir+recording.DASHMaster)
+		if errors.Is(err, fs.ErrNotExist) {
+			return recording.Playlist{}, 0, 0, errNoVideo
+		}
+		if err != nil {
+			return recording.Playlist{}, 0, 0, err
+		}
+		m, err := recording.ParseMPD(b, recording.SegmentPrefix)
+		if err != nil {
+			return recording.Playlist{}, 0, 0, err
+		}
+		p, width, height, ok := m.LowestVideo()
+		if !ok {
+			return recording.Playlist{}, 0, 0, errNoVideo
+		}
+		return p, width, height, nil
+	}
+	if err != nil {
+		return recording.Playlist{}, 0, 0, err
+	}
+	b, err := s.readStored(ctx, dir+playlist)
+	if err != nil {
+		return recording.Playlist{}, 0, 0, err
+	}
+	p, err := recording.ParseHLS(b, recording.SegmentPrefix)
+	return p, width, height, err
 }
 
 // lowestRendition is the media playlist of dir's lowest variant (by its

@@ -188,7 +188,9 @@ type Info struct {
 	Duration float64   `json:"Duration"` // seconds: its longest rendition
 	Bytes    int64     `json:"Bytes"`    // its segments and init segments, every rendition
 	// Program_start and Program_end are the program date-times its
-	// first segment starts and its last one ends (HLS), what clips cut by.
+	// first segment starts and its last one ends, what clips cut by: its
+	// HLS playlists' (EXT-X-PROGRAM-DATE-TIME), or for a recording with
+	// only DASH, its live MPD's (availabilityStartTime and media time).
 	Program_start time.Time `json:"Program_start,omitzero"`
 	Program_end   time.Time `json:"Program_end,omitzero"`
 	HLS           bool      `json:"Hls"`  // it has HLS playlists (HLSMaster)
@@ -206,9 +208,9 @@ const (
 )
 
 // Span is the program date-times the recording covers, what clips are
-// cut by: Program_start to Program_end; for a recording without HLS (no
-// program date-times), from when its first segment was indexed, for its
-// Duration, both to the millisecond as clips are named (ClipName).
+// cut by: Program_start to Program_end; for a recording indexed before
+// those were kept for DASH, from when its first segment was indexed, for
+// its Duration, both to the millisecond as clips are named (ClipName).
 func (i Info) Span() (start, end time.Time) {
 	if !i.Program_start.IsZero() {
 		return i.Program_start, i.Program_end

@@ -2,10 +2,13 @@ package recording
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/xml"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ezlivestreaming/ezlive/ffmpeg"
 )
@@ -198,6 +201,112 @@ func AppendMPD(rec, live *MPD) []string {
 		rec.root = live.root
 	}
 	return added
+}
+
+// LowestVideo is m's video representation of the lowest bandwidth, as a
+// playlist of its segments (its init segment as their Map), with its
+// width and height: what a storyboard is made of. ok is false when m has
+// no video representation with a timeline.
+func (m *MPD) LowestVideo() (p Playlist, width, height int, ok bool) {
+	var best *node
+	var bestBandwidth int64
+	m.root.walk("Representation", func(set, rep *node) {
+		if !isVideo(set, rep) || m.Timelines[rep.attr("id")] == nil {
+			return
+		}
+		bandwidth, _ := strconv.ParseInt(rep.attr("bandwidth"), 10, 64)
+		if best == nil || bandwidth < bestBandwidth {
+			best, bestBandwidth = rep, bandwidth
+		}
+	})
+	if best == nil {
+		return Playlist{}, 0, 0, false
+	}
+	id := best.attr("id")
+	tl := m.Timelines[id]
+	for _, s := range tl.Segments {
+		p.Segments = append(p.Segments, Segment{URI: expand(tl.Media, id, s.Number), Map: expand(tl.Initialization, id, 0),
+			Duration: float64(s.Duration) / float64(tl.Timescale)})
+	}
+	width, _ = strconv.Atoi(best.attr("width"))
+	height, _ = strconv.Atoi(best.attr("height"))
+	return p, width, height, len(p.Segments) > 0
+}
+
+// isVideo: the set's contentType says, or else the mimeType of the set or
+// the representation.
+func isVideo(set, rep *node) bool {
+	if kind := set.attr("contentType"); kind != "" {
+		return kind == "video"
+	}
+	return strings.HasPrefix(cmp.Or(rep.attr("mimeType"), set.attr("mimeType")), "video/")
+}
+
+// FirstProgramTime is the program date-time at which rec's earliest
+// segment starts on live's clock: live's availabilityStartTime plus its
+// Period's start plus the segment's media time less its template's
+// presentationTimeOffset, as DASH clients place segments on the wall
+// clock (ISO/IEC 23009-1, 5.3.9.5.3). rec and live are of the same run.
+// ok is false when live has no availabilityStartTime (a static MPD), a
+// Period start that is not a plain PT…H…M…S duration, or rec no segment.
+func FirstProgramTime(rec, live *MPD) (first time.Time, ok bool) {
+	ast, err := time.Parse(time.RFC3339Nano, live.root.attr("availabilityStartTime"))
+	if err != nil {
+		return time.Time{}, false
+	}
+	var period *node
+	live.root.walk("Period", func(_, p *node) {
+		if period == nil {
+			period = p
+		}
+	})
+	start, ok := time.Duration(0), period != nil
+	if ok && period.attr("start") != "" {
+		start, ok = xsDuration(period.attr("start"))
+	}
+	if !ok {
+		return time.Time{}, false
+	}
+	offsets := map[string]uint64{}
+	live.root.walk("Representation", func(_, rep *node) {
+		if tmpl := rep.child("SegmentTemplate"); tmpl != nil {
+			offsets[rep.attr("id")], _ = strconv.ParseUint(tmpl.attr("presentationTimeOffset"), 10, 64)
+		}
+	})
+	for id, tl := range rec.Timelines {
+		if len(tl.Segments) == 0 || tl.Timescale == 0 {
+			continue
+		}
+		media := (float64(tl.Segments[0].Time) - float64(offsets[id])) / float64(tl.Timescale)
+		at := ast.Add(start + time.Duration(media*float64(time.Second)))
+		if first.IsZero() || at.Before(first) {
+			first = at
+		}
+	}
+	return first, !first.IsZero()
+}
+
+var xsDurationForm = regexp.MustCompile(`^PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d*)?)S)?$`)
+
+// xsDuration reads the PT…H…M…S form of an xs:duration, the one MPDs
+// write for a Period's start.
+func xsDuration(s string) (time.Duration, bool) {
+	m := xsDurationForm.FindStringSubmatch(s)
+	if m == nil || s == "PT" {
+		return 0, false
+	}
+	var d time.Duration
+	for i, unit := range []time.Duration{time.Hour, time.Minute} {
+		if m[i+1] != "" {
+			n, _ := strconv.Atoi(m[i+1])
+			d += time.Duration(n) * unit
+		}
+	}
+	if m[3] != "" {
+		secs, _ := strconv.ParseFloat(m[3], 64)
+		d += time.Duration(secs * float64(time.Second))
+	}
+	return d, true
 }
 
 // Duration is the longest representation's duration, in seconds.

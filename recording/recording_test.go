@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -247,6 +248,49 @@ func TestCutMPDTimeAtSegmentBoundaries(t *testing.T) {
 				t.Errorf("%s: representation %s has %+v, want segments %d-%d", c.name, id, tl.Segments, c.first, c.last)
 			}
 		}
+	}
+}
+
+// A live MPD places its segments on the wall clock: availabilityStartTime,
+// plus the Period's start, plus media time less presentationTimeOffset.
+func TestFirstProgramTime(t *testing.T) {
+	t.Parallel()
+	ast := time.Date(2026, 12, 2, 6, 33, 30, 0, time.UTC) // liveMPD's
+	for _, c := range []struct {
+		name string
+		live string
+		want time.Time
+		ok   bool
+	}{
+		{"ffmpeg's form", string(liveMPD("g1p0", 3, 5)), ast.Add(4 * time.Second), true}, // segment 3 starts at 4 s
+		{"a Period start", strings.Replace(string(liveMPD("g1p0", 3, 5)), `start="PT0.0S"`, `start="PT1M2.5S"`, 1), ast.Add(66500 * time.Millisecond), true},
+		{"a presentationTimeOffset", strings.ReplaceAll(string(liveMPD("g1p0", 3, 5)), `timescale="12800"`, `timescale="12800" presentationTimeOffset="12800"`), ast.Add(3 * time.Second), true},
+		{"static: no availabilityStartTime", strings.Replace(string(liveMPD("g1p0", 3, 5)), `availabilityStartTime="2026-12-02T06:33:30.000Z"`, "", 1), time.Time{}, false},
+		{"a Period start it cannot read", strings.Replace(string(liveMPD("g1p0", 3, 5)), `start="PT0.0S"`, `start="P1D"`, 1), time.Time{}, false},
+	} {
+		live := mustParseMPD(t, []byte(c.live), "")
+		var rec MPD
+		AppendMPD(&rec, live)
+		got, ok := FirstProgramTime(&rec, live)
+		if ok != c.ok || !got.Equal(c.want) {
+			t.Errorf("%s: FirstProgramTime = %v, %v; want %v, %v", c.name, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+// A DASH-only recording's storyboard is made of its lowest video
+// representation's segments.
+func TestLowestVideo(t *testing.T) {
+	t.Parallel()
+	live := strings.Replace(string(liveMPD("g1p0", 3, 4)), `bandwidth="300000">`, `bandwidth="900000">`, 1) // representation 0
+	p, _, _, ok := mustParseMPD(t, []byte(live), "").LowestVideo()
+	want := []Segment{{URI: "chunk-g1p0-1-00003.m4s", Map: "init-g1p0-1.mp4", Duration: 2}, {URI: "chunk-g1p0-1-00004.m4s", Map: "init-g1p0-1.mp4", Duration: 2}}
+	if !ok || !reflect.DeepEqual(p.Segments, want) {
+		t.Errorf("LowestVideo = %+v, %v; want %+v", p.Segments, ok, want)
+	}
+	audioOnly := regexp.MustCompile(`(?s)<AdaptationSet id="0".*?</AdaptationSet>`).ReplaceAllString(live, "")
+	if _, _, _, ok := mustParseMPD(t, []byte(audioOnly), "").LowestVideo(); ok {
+		t.Error("LowestVideo found video in an MPD of audio only")
 	}
 }
 
