@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"strings"
 	"testing"
 )
@@ -98,5 +99,22 @@ func TestFirstFrameIsTheOneTheFpsFilterKept(t *testing.T) {
 		case tt.ts >= 0 && (!ok || f.ts != tt.ts || captured != 1000+tt.ts || shown != captured+500):
 			t.Errorf("start %v: frame %d (%v) captured %d shown %d, want frame %d", tt.start, f.ts, ok, captured, shown, tt.ts)
 		}
+	}
+}
+
+// The first and last minute are read from when frames were shown: a
+// player that drifts 0.5 s later over three minutes shows it.
+func TestFirstAndLastMinute(t *testing.T) {
+	var shown [][2]int64
+	for ms := int64(0); ms <= 180_000; ms += 40 {
+		latency := 1000 + ms*500/180_000 // 1.0 s, drifting to 1.5 s
+		shown = append(shown, [2]int64{ms - latency, ms})
+	}
+	first, last, ok := firstAndLastMinute(shown)
+	if !ok || math.Abs(first-1.08) > 0.01 || math.Abs(last-1.42) > 0.01 {
+		t.Errorf("firstAndLastMinute = %.3f, %.3f, %v; want 1.08, 1.42, true", first, last, ok)
+	}
+	if _, _, ok := firstAndLastMinute(shown[:len(shown)/2]); ok {
+		t.Error("90 s of frames gave a first and a last minute")
 	}
 }

@@ -19,8 +19,13 @@
 // time goes (hops.go). It prints figures and asserts nothing;
 // web/test/latency.test.mjs checks that each player plays at the live edge.
 //
+// With -seconds of 120 or more it also prints whether each player's latency
+// stays low: the median of its last minute against its first, and its
+// stalls (issue 18: within 0.3 s after 10 minutes, no stall).
+//
 //	go run ./bench/latency [-ezlive bin/ezlive] [-url http://127.0.0.1:1080] [-seconds 20] [-renditions 1]
-//	    [-formats baseline,llhls,lldash,dash] [-log dev.log]
+//	    [-formats baseline,llhls,lldash,dash] [-players shaka,hls.js,dash.js] [-log dev.log]
+//	go run ./bench/latency -formats llhls,lldash -players shaka,hls.js,dash.js -seconds 600 -renditions 1
 package main
 
 import (
@@ -29,6 +34,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -116,6 +122,7 @@ func main() {
 	renditions := flag.Int("renditions", 0, "video renditions of the sample ladder to keep, smallest first (default all); 1 where the machine cannot encode the whole ladder in real time")
 	logPath := flag.String("log", "", "write the system's log (JSON, with its latency trace) to this file and keep it (default: a temporary file)")
 	only := flag.String("formats", "baseline,llhls,lldash,dash", "formats to measure, comma-separated: baseline (bare ffmpeg HLS), llhls, lldash, dash")
+	players := flag.String("players", "", "players to measure, comma-separated labels (shaka, shaka sync, hls.js, hls.js 1.5×, dash.js; default all)")
 	flag.Parse()
 	chosen := map[string]bool{}
 	known := append(slices.Clone(formats), baseline)
@@ -126,10 +133,36 @@ func main() {
 		}
 		chosen[k] = true
 	}
+	if *players != "" {
+		if err := keepPlayers(strings.Split(*players, ",")); err != nil {
+			fmt.Fprintln(os.Stderr, "bench/latency: -players:", err)
+			os.Exit(2)
+		}
+	}
 	if err := run(*bin, *url, *logPath, *seconds, *renditions, chosen); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/latency:", err)
 		os.Exit(1)
 	}
+}
+
+// keepPlayers keeps, of every format, the players labelled one of labels.
+func keepPlayers(labels []string) error {
+	all := append(slices.Clone(formats), baseline)
+	for _, l := range labels {
+		if !slices.ContainsFunc(all, func(f format) bool {
+			return slices.ContainsFunc(f.players, func(p player) bool { return p.label == l })
+		}) {
+			return fmt.Errorf("unknown player %q", l)
+		}
+	}
+	keep := func(f *format) {
+		f.players = slices.DeleteFunc(f.players, func(p player) bool { return !slices.Contains(labels, p.label) })
+	}
+	for i := range formats {
+		keep(&formats[i])
+	}
+	keep(&baseline)
+	return nil
 }
 
 func run(bin, url, logPath string, seconds, renditions int, chosen map[string]bool) error {
@@ -174,8 +207,56 @@ func run(bin, url, logPath string, seconds, renditions int, chosen map[string]bo
 		all = append(all, rs...)
 	}
 	printTable(all)
+	if seconds >= 2*60 {
+		printDrift(all)
+	}
 	printHops(all)
 	return nil
+}
+
+// printDrift prints, per player, the median glass-to-glass latency of the
+// first and of the last minute of presented frames, and whether it stayed
+// low: the last within 0.3 s of the first, and no stall.
+func printDrift(all []result) {
+	fmt.Printf("\nstays low? median of the first and last minute of presented frames, stalls over the whole run\n")
+	fmt.Printf("%-18s %-12s %8s %8s %7s %6s  %s\n", "format", "player", "minute 1", "last", "drift", "stalls", "within 0.3 s, no stall")
+	for _, r := range all {
+		first, last, ok := firstAndLastMinute(r.Shown)
+		if r.Error != "" || !ok {
+			continue
+		}
+		drift := last - first
+		fmt.Printf("%-18s %-12s %7.2fs %7.2fs %+6.2fs %6d  %s\n", r.Name, r.Label, first, last, drift, r.Stalls,
+			yesNo(math.Abs(drift) <= 0.3 && r.Stalls == 0))
+	}
+}
+
+// firstAndLastMinute is the median latency, in seconds, of the frames
+// shown in the first minute after the first and in the minute before the
+// last; ok is false for less than two minutes of frames.
+func firstAndLastMinute(shown [][2]int64) (first, last float64, ok bool) {
+	if len(shown) == 0 || shown[len(shown)-1][1]-shown[0][1] < 2*60_000 {
+		return 0, 0, false
+	}
+	start, end := shown[0][1], shown[len(shown)-1][1]
+	var a, b []float64
+	for _, f := range shown {
+		latency := float64(f[1]-f[0]) / 1000
+		switch {
+		case f[1] < start+60_000:
+			a = append(a, latency)
+		case f[1] > end-60_000:
+			b = append(b, latency)
+		}
+	}
+	return median(a), median(b), true
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 func printTable(all []result) {
