@@ -18,23 +18,25 @@ import (
 // The browser tests (web/test, node's test runner driving Debian's
 // Chromium through playwright-core) run against the whole platform in
 // three Go tests, by what they can share the two cores with:
-//   - TestBrowserLowLatency: input loss and latency, where low-latency
-//     players sit a second or two from the live edge; it is not parallel,
-//     so it runs first, alone;
+//   - TestBrowserLowLatency: input loss in LL-HLS and LL-DASH, and
+//     latency, where low-latency players sit a second or two from the
+//     live edge; it is not parallel, so it runs first, alone;
 //   - TestBrowserDVR: dvr.test.mjs on each storage;
-//   - TestBrowser: every other file (the demo page, DRM, the job list).
+//   - TestBrowser: every other file (the demo page, DRM, input loss in HLS
+//     and DASH, the job list).
 // The last two are parallel, beside the other e2e tests.
 
 // lowLatencyTests and dvrTests are the files TestBrowser leaves to the
 // other two.
 var (
-	lowLatencyTests = []string{"test/inputloss.test.mjs", "test/latency.test.mjs"}
+	lowLatencyTests = []string{"test/inputloss-ll.test.mjs", "test/latency.test.mjs"}
 	dvrTests        = "test/dvr.test.mjs"
 )
 
 // TestBrowser runs every browser file but the DVR and low-latency ones,
 // the origin on its file storage: the demo page creates jobs that play for
-// HLS and DASH, and DRM plays with a license and not without.
+// HLS and DASH, DRM plays with a license and not without, and players
+// play HLS and DASH through an input loss.
 // EZLIVE_WEB_TESTS, node --test arguments, narrows the run to any files
 // (e.g. "--test-name-pattern=HLS test/browser.test.mjs").
 func TestBrowser(t *testing.T) {
@@ -52,7 +54,8 @@ func TestBrowser(t *testing.T) {
 	}
 }
 
-// TestBrowserLowLatency runs the input loss and latency files. It is not
+// TestBrowserLowLatency runs the low-latency input loss and the latency
+// files. It is not
 // parallel: it runs before the other e2e tests, so their encoders never
 // take the cores its low-latency players need to keep up.
 func TestBrowserLowLatency(t *testing.T) {
