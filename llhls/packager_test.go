@@ -152,6 +152,24 @@ func TestPartDateIgnoresAPrftOutsideItsChunk(t *testing.T) {
 	}
 }
 
+// A run's dates may move earlier in its first seconds (the burst after the
+// input probe), never after: chunks written early later on (a publisher's
+// return after an input loss) would date the rest of the run over what is
+// listed already.
+func TestPartDatesSettleAfterTheRunsStart(t *testing.T) {
+	p := NewPackager(Config{Publish: func(string, []byte) {}, Now: func() time.Time { return t0 }})
+	produced := func(media float64, wall time.Time) Chunk {
+		return Chunk{DecodeTime: uint64(media * 90000), Duration: 45000, Produced: wall, ProducedAt: uint64(media * 90000)}
+	}
+	p.partDate("g1p0", 0, 0.5, produced(0, t0), 90000)
+	if got, want := p.partDate("g1p0", 1, 1.5, produced(1, t0.Add(900*time.Millisecond)), 90000), t0.Add(900*time.Millisecond); !got.Equal(want) {
+		t.Errorf("in the first seconds: dated %v, want %v (the earlier mapping)", got, want)
+	}
+	if got, want := p.partDate("g1p0", 10, 10.5, produced(10, t0.Add(9*time.Second)), 90000), t0.Add(9900*time.Millisecond); !got.Equal(want) {
+		t.Errorf("after them: dated %v, want %v (the settled mapping)", got, want)
+	}
+}
+
 // Chunks that arrive before their initialisation segment is read cannot
 // be timed: the segment is left out rather than listed wrong.
 func TestPackagerNeedsTheInitSegment(t *testing.T) {

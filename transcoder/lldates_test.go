@@ -1,0 +1,143 @@
+package transcoder
+
+import (
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ezlivestreaming/ezlive/ffmpeg"
+	"github.com/ezlivestreaming/ezlive/jobspec"
+)
+
+// An LL-HLS job keeps one program date-time per media time through a
+// publisher's absence and return: a segment's date never changes once
+// listed, each segment starts where the one before it ends (within 2 ms;
+// in a run's first seconds the dates may move once, by milliseconds:
+// llhls's anchorSettle), and the audio and video playlists date a segment
+// alike. Players that place segments by EXT-X-PROGRAM-DATE-TIME, as Shaka
+// does, need all three: dates a second early after the publisher's return
+// left Shaka on the slate (its TypeError on 'next').
+func TestLowLatencyHLSDatesThroughALoss(t *testing.T) {
+	t.Parallel()
+	spec := mustValid(withWindow(jobspec.Spec{Output: jobspec.Output{
+		Stream_type: "hls", Segment_format: "fmp4", Segment_duration: 1, Low_latency_mode: true,
+		Video_outputs: []jobspec.VideoOutput{
+			{Label: "low", Codec: "h264", Framerate: 25, Width: 320, Height: 180, Bitrate: "250k", Preset: "veryfast", Threads: 1, Gop_size: 1},
+		},
+		Audio_outputs: []jobspec.AudioOutput{{Label: "audio64k", Codec: "aac", Bitrate: "64k"}},
+	}}, 60))
+	j := startJob(t, "lldates", spec)
+	base := j.origin.URL(j.id)
+	playlists := []string{base + ffmpeg.HLSMediaPlaylist(0), base + ffmpeg.HLSMediaPlaylist(1)}
+	seen := map[string]map[string]datedSegment{} // playlist → segment URI → as first listed
+	var mu sync.Mutex
+	var moved []string
+	done := make(chan struct{})
+	polled := make(chan struct{})
+	go func() {
+		defer close(polled)
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			for _, pl := range playlists {
+				b, err := fetch(pl, "")
+				if err != nil {
+					continue
+				}
+				mu.Lock()
+				if seen[pl] == nil {
+					seen[pl] = map[string]datedSegment{}
+				}
+				for _, s := range datedSegments(string(b)) {
+					if was, ok := seen[pl][s.uri]; !ok {
+						seen[pl][s.uri] = s
+					} else if !was.date.Equal(s.date) {
+						moved = append(moved, s.uri+": "+was.date.Format(time.RFC3339Nano)+" → "+s.date.Format(time.RFC3339Nano))
+					}
+				}
+				mu.Unlock()
+			}
+		}
+	}()
+	publish(t, j.ingestURL(), 6, "320x180")
+	j.waitInput(t, true)
+	time.Sleep(4 * time.Second)
+	publish(t, j.ingestURL(), 6, "320x180")
+	j.waitInput(t, true)
+	close(done)
+	<-polled
+	j.stop(t)
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(moved) > 0 {
+		t.Errorf("segments whose date changed once listed: %v", moved)
+	}
+	byNumber := map[string]map[int64]datedSegment{}
+	for pl, segs := range seen {
+		byNumber[pl] = map[int64]datedSegment{}
+		first := int64(math.MaxInt64)
+		for _, s := range segs {
+			byNumber[pl][s.number] = s
+			first = min(first, s.number)
+		}
+		for n, s := range byNumber[pl] {
+			if next, ok := byNumber[pl][n+1]; ok && n >= first+settleSegments {
+				if gap := next.date.Sub(s.date.Add(time.Duration(s.duration * float64(time.Second)))); gap.Abs() > 2*time.Millisecond {
+					t.Errorf("%s: segment %d starts %v after the end of %d", pl, n+1, gap, n)
+				}
+			}
+		}
+	}
+	video, audio := byNumber[playlists[0]], byNumber[playlists[1]]
+	if len(video) < 10 {
+		t.Fatalf("%d video segments listed", len(video))
+	}
+	for n, v := range video {
+		if a, ok := audio[n]; ok && math.Abs(a.date.Sub(v.date).Seconds()) > 0.05 {
+			t.Errorf("segment %d: video dated %v, audio %v", n, v.date.Format(time.RFC3339Nano), a.date.Format(time.RFC3339Nano))
+		}
+	}
+}
+
+// settleSegments are the 1 s segments of llhls's anchorSettle, and one.
+const settleSegments = 5
+
+type datedSegment struct {
+	uri      string
+	number   int64
+	date     time.Time
+	duration float64
+}
+
+// datedSegments reads each complete segment of an HLS media playlist with
+// its EXT-X-PROGRAM-DATE-TIME (carried on from the one before when it has
+// none) and number (the media sequence).
+func datedSegments(text string) []datedSegment {
+	var out []datedSegment
+	var msn int64
+	var date time.Time
+	var duration float64
+	for line := range strings.Lines(text) {
+		line = strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(line, "#EXT-X-MEDIA-SEQUENCE:"):
+			msn, _ = strconv.ParseInt(strings.TrimPrefix(line, "#EXT-X-MEDIA-SEQUENCE:"), 10, 64)
+		case strings.HasPrefix(line, "#EXT-X-PROGRAM-DATE-TIME:"):
+			date, _ = time.Parse(time.RFC3339Nano, strings.TrimPrefix(line, "#EXT-X-PROGRAM-DATE-TIME:"))
+		case strings.HasPrefix(line, "#EXTINF:"):
+			duration, _ = strconv.ParseFloat(strings.TrimSuffix(strings.TrimPrefix(line, "#EXTINF:"), ","), 64)
+		case line != "" && !strings.HasPrefix(line, "#"):
+			out = append(out, datedSegment{uri: line, number: msn, date: date, duration: duration})
+			msn++
+			date = date.Add(time.Duration(duration * float64(time.Second)))
+		}
+	}
+	return out
+}
