@@ -2,14 +2,14 @@ package transcoder
 
 import (
 	"math"
+	"regexp"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ezlivestreaming/ezlive/ffmpeg"
-	"github.com/ezlivestreaming/ezlive/jobspec"
+	"github.com/ezlivestreaming/ezlive/recording"
 )
 
 // An LL-HLS job keeps one program date-time per media time through a
@@ -22,14 +22,7 @@ import (
 // left Shaka on the slate (its TypeError on 'next').
 func TestLowLatencyHLSDatesThroughALoss(t *testing.T) {
 	t.Parallel()
-	spec := mustValid(withWindow(jobspec.Spec{Output: jobspec.Output{
-		Stream_type: "hls", Segment_format: "fmp4", Segment_duration: 1, Low_latency_mode: true,
-		Video_outputs: []jobspec.VideoOutput{
-			{Label: "low", Codec: "h264", Framerate: 25, Width: 320, Height: 180, Bitrate: "250k", Preset: "veryfast", Threads: 1, Gop_size: 1},
-		},
-		Audio_outputs: []jobspec.AudioOutput{{Label: "audio64k", Codec: "aac", Bitrate: "64k"}},
-	}}, 60))
-	j := startJob(t, "lldates", spec)
+	j := startJob(t, "lldates", lowLatencyHLSSpec())
 	base := j.origin.URL(j.id)
 	playlists := []string{base + ffmpeg.HLSMediaPlaylist(0), base + ffmpeg.HLSMediaPlaylist(1)}
 	seen := map[string]map[string]datedSegment{} // playlist → segment URI → as first listed
@@ -54,7 +47,7 @@ func TestLowLatencyHLSDatesThroughALoss(t *testing.T) {
 				if seen[pl] == nil {
 					seen[pl] = map[string]datedSegment{}
 				}
-				for _, s := range datedSegments(string(b)) {
+				for _, s := range datedSegments(b) {
 					if was, ok := seen[pl][s.uri]; !ok {
 						seen[pl][s.uri] = s
 					} else if !was.date.Equal(s.date) {
@@ -116,27 +109,21 @@ type datedSegment struct {
 	duration float64
 }
 
-// datedSegments reads each complete segment of an HLS media playlist with
-// its EXT-X-PROGRAM-DATE-TIME (carried on from the one before when it has
-// none) and number (the media sequence).
-func datedSegments(text string) []datedSegment {
+var segmentNumber = regexp.MustCompile(`-(\d+)\.m4s$`)
+
+// datedSegments reads each complete segment of an LL-HLS media playlist
+// (recording.ParseHLS) with its EXT-X-PROGRAM-DATE-TIME and its number
+// (the dash muxer numbers every rendition alike).
+func datedSegments(b []byte) []datedSegment {
+	p, err := recording.ParseHLS(b, "")
+	if err != nil {
+		return nil
+	}
 	var out []datedSegment
-	var msn int64
-	var date time.Time
-	var duration float64
-	for line := range strings.Lines(text) {
-		line = strings.TrimSpace(line)
-		switch {
-		case strings.HasPrefix(line, "#EXT-X-MEDIA-SEQUENCE:"):
-			msn, _ = strconv.ParseInt(strings.TrimPrefix(line, "#EXT-X-MEDIA-SEQUENCE:"), 10, 64)
-		case strings.HasPrefix(line, "#EXT-X-PROGRAM-DATE-TIME:"):
-			date, _ = time.Parse(time.RFC3339Nano, strings.TrimPrefix(line, "#EXT-X-PROGRAM-DATE-TIME:"))
-		case strings.HasPrefix(line, "#EXTINF:"):
-			duration, _ = strconv.ParseFloat(strings.TrimSuffix(strings.TrimPrefix(line, "#EXTINF:"), ","), 64)
-		case line != "" && !strings.HasPrefix(line, "#"):
-			out = append(out, datedSegment{uri: line, number: msn, date: date, duration: duration})
-			msn++
-			date = date.Add(time.Duration(duration * float64(time.Second)))
+	for _, s := range p.Segments {
+		if m := segmentNumber.FindStringSubmatch(s.URI); m != nil {
+			n, _ := strconv.ParseInt(m[1], 10, 64)
+			out = append(out, datedSegment{uri: s.URI, number: n, date: s.Time, duration: s.Duration})
 		}
 	}
 	return out

@@ -18,6 +18,18 @@ import (
 	"github.com/ezlivestreaming/ezlive/jobspec"
 )
 
+// lowLatencyHLSSpec is a small LL-HLS fmp4 job (one 180p rendition and
+// audio, 1 s segments) with a 60 s reconnect window.
+func lowLatencyHLSSpec() jobspec.Spec {
+	return mustValid(withWindow(jobspec.Spec{Output: jobspec.Output{
+		Stream_type: "hls", Segment_format: "fmp4", Segment_duration: 1, Low_latency_mode: true,
+		Video_outputs: []jobspec.VideoOutput{
+			{Label: "low", Codec: "h264", Framerate: 25, Width: 320, Height: 180, Bitrate: "250k", Preset: "veryfast", Threads: 1, Gop_size: 1},
+		},
+		Audio_outputs: []jobspec.AudioOutput{{Label: "audio64k", Codec: "aac", Bitrate: "64k"}},
+	}}, 60))
+}
+
 // TestLowLatencyHLS publishes to a low-latency HLS fmp4 job and reads its
 // playlists from the real origin as a player does: media playlists the
 // relay writes with a part per CMAF chunk (byte ranges of the segment in
@@ -26,14 +38,7 @@ import (
 // the job stops.
 func TestLowLatencyHLS(t *testing.T) {
 	t.Parallel()
-	spec := mustValid(withWindow(jobspec.Spec{Output: jobspec.Output{
-		Stream_type: "hls", Segment_format: "fmp4", Segment_duration: 1, Low_latency_mode: true,
-		Video_outputs: []jobspec.VideoOutput{
-			{Label: "low", Codec: "h264", Framerate: 25, Width: 320, Height: 180, Bitrate: "250k", Preset: "veryfast", Threads: 1, Gop_size: 1},
-		},
-		Audio_outputs: []jobspec.AudioOutput{{Label: "audio64k", Codec: "aac", Bitrate: "64k"}},
-	}}, 60))
-	j := startJob(t, "llhls", spec)
+	j := startJob(t, "llhls", lowLatencyHLSSpec())
 	pub := publisher(j.ingestURL(), 8, "320x180")
 	if err := pub.Start(); err != nil {
 		t.Fatal(err)
