@@ -37,24 +37,8 @@ type Packager struct {
 
 	mu         sync.Mutex
 	renditions map[string]*rendition // by playlist name
-	anchors    map[string]anchor     // per encoder run
+	anchors    map[string]time.Time  // per encoder run: the wall clock at media time 0
 }
-
-// anchor maps a run's media time to the wall clock: the wall clock at
-// media time 0, and the media time (seconds) of the run's first part.
-type anchor struct {
-	at    time.Time
-	first float64
-}
-
-// anchorSettle is how long (seconds of media, from a run's first part) the
-// anchor may still move earlier: the first chunks leave the encoder late,
-// in the burst that follows the input probe. After it, a run's dates are
-// fixed: chunks that leave the encoder early later on (the burst when a
-// publisher comes back after an input loss) must not date the rest of the
-// run earlier than what is listed, or the playlist's dates would overlap
-// and its renditions disagree (Shaka syncs them by date).
-const anchorSettle = 4.0
 
 type rendition struct {
 	pl  *Playlist
@@ -73,7 +57,7 @@ func NewPackager(cfg Config) *Packager {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Packager{cfg: cfg, renditions: map[string]*rendition{}, anchors: map[string]anchor{}}
+	return &Packager{cfg: cfg, renditions: map[string]*rendition{}, anchors: map[string]time.Time{}}
 }
 
 // Upload follows one file's upload. Write takes its bytes as they are
@@ -152,31 +136,27 @@ func (p *Packager) reportsLocked(playlist string) []Report {
 	return reports
 }
 
-// partDate is the wall-clock time of media time start (seconds) in run. It
-// is anchored on the producer reference time (prft) of the run's chunks:
-// the encoder's wall clock at a media time. The earliest mapping seen in
-// the run's first anchorSettle seconds wins, for a run's first chunks
-// leave the encoder late, in the burst that follows the input probe, and
-// later ones may be held up by load; so the dates of the first parts may
-// move earlier once, by that burst, and never after. A run whose chunks
-// carry no usable prft is anchored by its first chunk: the time it arrived
-// minus its end.
+// partDate is the wall-clock time of media time start (seconds) in run.
+// The run's first dated part fixes its anchor, for every rendition, from
+// its chunk's producer reference time (prft): the encoder's wall clock at a
+// media time; a chunk without a usable prft anchors the run by the time it
+// arrived minus its end. The anchor never moves: a later, earlier mapping
+// (the burst after the input probe, or a publisher's return after an input
+// loss) would date the parts after it earlier than those listed before, so
+// a rendition's segments would overlap and the renditions disagree, and
+// Shaka, which places LL-HLS segments by date, stalls on that. The price:
+// the first chunk leaves the encoder after the input probe, so the dates
+// may be late by up to that probe, and latency read from them low.
 func (p *Packager) partDate(run string, start, end float64, c Chunk, timescale float64) time.Time {
-	a, ok := p.anchors[run]
+	at, ok := p.anchors[run]
 	if !ok {
-		a.first = start
-	}
-	if producedInChunk(c, timescale) && (!ok || start < a.first+anchorSettle) {
-		if at := c.Produced.Add(-seconds2duration(float64(c.ProducedAt) / timescale)); !ok || at.Before(a.at) {
-			a.at, ok = at, true
-			p.anchors[run] = a
+		at = p.cfg.Now().Add(-seconds2duration(end))
+		if producedInChunk(c, timescale) {
+			at = c.Produced.Add(-seconds2duration(float64(c.ProducedAt) / timescale))
 		}
+		p.anchors[run] = at
 	}
-	if !ok {
-		a.at = p.cfg.Now().Add(-seconds2duration(end))
-		p.anchors[run] = a
-	}
-	return a.at.Add(seconds2duration(start))
+	return at.Add(seconds2duration(start))
 }
 
 // producedInChunk: the chunk has a producer reference time for a media time

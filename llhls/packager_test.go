@@ -131,15 +131,16 @@ func TestPackagerDatesFollowProducerReferenceTime(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Segment i starts i s into the media; ffmpeg wrote it all at once.
-		if start := d.Add(time.Duration(i) * time.Second); start.Before(before) || start.After(after.Add(time.Duration(i)*time.Second)) {
-			t.Errorf("segment %d dated %v, not by ffmpeg's clock (%v to %v)", i, d, before, after)
+		// Segment i starts i s into the media, dated from the first chunk's
+		// prft: when ffmpeg wrote it, between before and after.
+		if zero := d.Add(-time.Duration(i) * time.Second); zero.Before(before) || zero.After(after) {
+			t.Errorf("segment %d dated %v, not by ffmpeg's clock (%v to %v, plus %d s)", i, d, before, after, i)
 		}
 	}
 }
 
 // A prft whose media time is not the chunk's (as under load) is not
-// believed: the chunk is dated by its arrival.
+// believed: the run is anchored by the chunk's arrival.
 func TestPartDateIgnoresAPrftOutsideItsChunk(t *testing.T) {
 	p := NewPackager(Config{Publish: func(string, []byte) {}, Now: func() time.Time { return t0 }})
 	bogus := Chunk{DecodeTime: 90000, Duration: 45000, Produced: t0.Add(-time.Hour), ProducedAt: 1 << 63}
@@ -147,26 +148,28 @@ func TestPartDateIgnoresAPrftOutsideItsChunk(t *testing.T) {
 		t.Errorf("dated %v, want %v (arrival minus end, plus start)", got, want)
 	}
 	good := Chunk{DecodeTime: 135000, Duration: 45000, Produced: t0.Add(-time.Hour), ProducedAt: 135000}
-	if got, want := p.partDate("g1p0", 1.5, 2, good, 90000), t0.Add(-time.Hour); !got.Equal(want) {
+	if got, want := p.partDate("g1p1", 1.5, 2, good, 90000), t0.Add(-time.Hour); !got.Equal(want) {
 		t.Errorf("dated %v, want %v (the prft's wall clock)", got, want)
 	}
 }
 
-// A run's dates may move earlier in its first seconds (the burst after the
-// input probe), never after: chunks written early later on (a publisher's
-// return after an input loss) would date the rest of the run over what is
-// listed already.
-func TestPartDatesSettleAfterTheRunsStart(t *testing.T) {
+// A run's first dated part fixes its dates, for every rendition: chunks
+// that map media time earlier later on (the burst after the input probe,
+// a publisher's return after an input loss) would date what follows over
+// what is listed already, and one rendition's segments against another's.
+func TestTheRunsFirstPartFixesItsDates(t *testing.T) {
 	p := NewPackager(Config{Publish: func(string, []byte) {}, Now: func() time.Time { return t0 }})
 	produced := func(media float64, wall time.Time) Chunk {
 		return Chunk{DecodeTime: uint64(media * 90000), Duration: 45000, Produced: wall, ProducedAt: uint64(media * 90000)}
 	}
 	p.partDate("g1p0", 0, 0.5, produced(0, t0), 90000)
-	if got, want := p.partDate("g1p0", 1, 1.5, produced(1, t0.Add(900*time.Millisecond)), 90000), t0.Add(900*time.Millisecond); !got.Equal(want) {
-		t.Errorf("in the first seconds: dated %v, want %v (the earlier mapping)", got, want)
+	for _, media := range []float64{1, 10} {
+		if got, want := p.partDate("g1p0", media, media+0.5, produced(media, t0.Add(seconds2duration(media-0.1))), 90000), t0.Add(seconds2duration(media)); !got.Equal(want) {
+			t.Errorf("media time %v s, produced 0.1 s earlier than the first part says: dated %v, want %v", media, got, want)
+		}
 	}
-	if got, want := p.partDate("g1p0", 10, 10.5, produced(10, t0.Add(9*time.Second)), 90000), t0.Add(9900*time.Millisecond); !got.Equal(want) {
-		t.Errorf("after them: dated %v, want %v (the settled mapping)", got, want)
+	if got, want := p.partDate("g1p1", 0, 0.5, produced(0, t0.Add(time.Minute)), 90000), t0.Add(time.Minute); !got.Equal(want) {
+		t.Errorf("a new run: dated %v, want %v (its own first part)", got, want)
 	}
 }
 
