@@ -21,7 +21,7 @@ import (
 //   - TestBrowserLowLatency: input loss in LL-HLS and LL-DASH, and
 //     latency, where low-latency players sit a second or two from the
 //     live edge; it is not parallel, so it runs first, alone;
-//   - TestBrowserDVR: dvr.test.mjs on each storage;
+//   - TestBrowserDVR: dvr.test.mjs, the origin on S3;
 //   - TestBrowser: every other file (the demo page, DRM, input loss in HLS
 //     and DASH, the job list).
 // The last two are parallel, beside the other e2e tests.
@@ -80,34 +80,29 @@ func webTestFiles(t *testing.T, webDir string, except ...string) []string {
 }
 
 // TestBrowserDVR runs web/test/dvr.test.mjs (DVR seek-back, a recording
-// and a clip, in Shaka, hls.js and dash.js) with the origin on each of its
-// storages: its files, and S3 (fauxqs), where the bucket must list the
-// jobs' outputs while they stream.
+// and a clip, in Shaka, hls.js and dash.js) with the origin on S3
+// (fauxqs), where the bucket must list the jobs' outputs while they
+// stream. The players read the same manifests and segments from the
+// origin's file storage: TestBrowser plays a recording and a clip there
+// (browser.test.mjs), transcoder's TestDVRWindow checks its DVR windows,
+// and the origin's tests run both storages.
 func TestBrowserDVR(t *testing.T) {
 	t.Parallel()
 	webDir := webTestDir(t)
-	t.Run("file", func(t *testing.T) {
-		t.Parallel()
-		runWebTests(t, startSystemWith(t, []string{"-queue", "redis"}, nil), webDir, dvrTests)
-	})
-	t.Run("s3", func(t *testing.T) {
-		t.Parallel()
-		const bucket = "ezlive-e2e"
-		endpoint := fauxqstest.StartS3(t, bucket)
-		s := startSystemWith(t, []string{"-queue", "redis"}, nil, s3Origin(endpoint, bucket)...)
-		// The jobs' outputs must be seen in the bucket while they stream
-		// (the tests delete the jobs: after the run neither storage holds
-		// them).
-		ctx, stop := context.WithCancel(context.Background())
-		defer stop()
-		stored := make(chan bool, 1)
-		go func() { stored <- bucketListsOutputs(ctx, s.bucket) }()
-		runWebTests(t, s, webDir, dvrTests)
-		stop()
-		if !<-stored {
-			t.Fatal("the bucket never listed a job's output: the origin did not store them in S3")
-		}
-	})
+	const bucket = "ezlive-e2e"
+	endpoint := fauxqstest.StartS3(t, bucket)
+	s := startSystemWith(t, []string{"-queue", "redis"}, nil, s3Origin(endpoint, bucket)...)
+	// The jobs' outputs must be seen in the bucket while they stream (the
+	// tests delete the jobs: after the run it holds none of them).
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	stored := make(chan bool, 1)
+	go func() { stored <- bucketListsOutputs(ctx, s.bucket) }()
+	runWebTests(t, s, webDir, dvrTests)
+	stop()
+	if !<-stored {
+		t.Fatal("the bucket never listed a job's output: the origin did not store them in S3")
+	}
 }
 
 // bucketListsOutputs polls the bucket at bucketURL (listObjects) until it

@@ -132,59 +132,64 @@ async function play(t, url, refuseKeys) {
   }
 }
 
-for (const packaging of PACKAGINGS) {
+// The packagings run at once: most of each is waiting for its job.
+test('encrypted jobs play with our license and not without', { timeout: 360_000, concurrency: true }, async (t) => {
+  await Promise.all(PACKAGINGS.map((packaging) => t.test(packaging, { timeout: 360_000 }, (tc) => encryptedPlays(tc, packaging))));
+});
+
+// encryptedPlays creates an encrypted job of packaging and plays it with
+// its license, without, and without a viewer token.
+async function encryptedPlays(t, packaging) {
   const [stream, format] = packaging.split('-');
-  test(`encrypted ${packaging} job plays with our license and not without`, { timeout: 360_000 }, async (t) => {
-    assert.ok(await drmWired(), 'the API serves no DRM routes (apiserver Config.DRM unset)');
-    const policy = stream === 'dash' ? 'signed' : 'public';
-    const created = await api('POST', '/jobs', await drmSpec(stream, format, policy));
-    assert.equal(created.status, 201, `POST /jobs: ${JSON.stringify(created.json)}`);
-    const id = created.json.Id;
-    const publicUrl = created.json.Playback_url;
-    try {
-      const viewer = await api('POST', `/jobs/${id}/playback_tokens`, { Ttl: 600 });
-      assert.equal(viewer.status, 201, `POST /jobs/${id}/playback_tokens: ${viewer.text}`);
-      const url = viewer.json.Playback_url;
-      assert.ok(url.includes(`/play/${viewer.json.Token}/${id}/`), `the viewer's URL ${url} carries the token`);
-      await waitFor('running', UNTIL_STREAMING_MS, async () => ['running', 'streaming'].includes((await api('GET', `/jobs/${id}`)).json.State));
-      assert.equal((await api('POST', `/jobs/${id}/feed`)).status < 300, true, 'start feed');
-      await waitFor('streaming', UNTIL_STREAMING_MS, async () => (await api('GET', `/jobs/${id}`)).json.State === 'streaming');
-      // a few segments listed, so the player has something to buffer
-      await waitFor('manifest', UNTIL_MANIFEST_MS, async () => {
-        const res = await fetch(url).catch(() => null);
-        if (!res?.ok) return false;
-        const text = await res.text();
-        return stream === 'dash' ? (text.match(/<S /g) || []).length > 0 && /r="[2-9]|<S [^>]*>\s*<S /.test(text) : true;
-      });
-      await sleep(6000);
-      const job = (await api('GET', `/jobs/${id}`)).json;
-      assert.ok(!JSON.stringify(job).match(/"(k|key|Key|kid)"\s*:/), 'GET /jobs/:id carries no key material');
+  assert.ok(await drmWired(), 'the API serves no DRM routes (apiserver Config.DRM unset)');
+  const policy = stream === 'dash' ? 'signed' : 'public';
+  const created = await api('POST', '/jobs', await drmSpec(stream, format, policy));
+  assert.equal(created.status, 201, `POST /jobs: ${JSON.stringify(created.json)}`);
+  const id = created.json.Id;
+  const publicUrl = created.json.Playback_url;
+  try {
+    const viewer = await api('POST', `/jobs/${id}/playback_tokens`, { Ttl: 600 });
+    assert.equal(viewer.status, 201, `POST /jobs/${id}/playback_tokens: ${viewer.text}`);
+    const url = viewer.json.Playback_url;
+    assert.ok(url.includes(`/play/${viewer.json.Token}/${id}/`), `the viewer's URL ${url} carries the token`);
+    await waitFor('running', UNTIL_STREAMING_MS, async () => ['running', 'streaming'].includes((await api('GET', `/jobs/${id}`)).json.State));
+    assert.equal((await api('POST', `/jobs/${id}/feed`)).status < 300, true, 'start feed');
+    await waitFor('streaming', UNTIL_STREAMING_MS, async () => (await api('GET', `/jobs/${id}`)).json.State === 'streaming');
+    // a few segments listed, so the player has something to buffer
+    await waitFor('manifest', UNTIL_MANIFEST_MS, async () => {
+      const res = await fetch(url).catch(() => null);
+      if (!res?.ok) return false;
+      const text = await res.text();
+      return stream === 'dash' ? (text.match(/<S /g) || []).length > 0 && /r="[2-9]|<S [^>]*>\s*<S /.test(text) : true;
+    });
+    await sleep(6000);
+    const job = (await api('GET', `/jobs/${id}`)).json;
+    assert.ok(!JSON.stringify(job).match(/"(k|key|Key|kid)"\s*:/), 'GET /jobs/:id carries no key material');
 
-      const ok = await play(t, url, false);
-      t.diagnostic(`with license: errors ${JSON.stringify(ok.errors)}; currentTime ${ok.times.map((x) => x.toFixed(1)).join(' ')}; asked ${ok.asked.join(' ')}`);
-      assert.ok(ok.asked.some((u) => u.startsWith(`${BASE}/drm/`)), 'the player asked our license/key endpoint');
-      const advanced = ok.times.length >= 6 && ok.times[ok.times.length - 1] - ok.times[ok.times.length - 6] > 3;
-      assert.ok(advanced, `playback with the license did not advance: ${ok.times.join(' ')}; errors ${ok.errors}`);
+    const ok = await play(t, url, false);
+    t.diagnostic(`with license: errors ${JSON.stringify(ok.errors)}; currentTime ${ok.times.map((x) => x.toFixed(1)).join(' ')}; asked ${ok.asked.join(' ')}`);
+    assert.ok(ok.asked.some((u) => u.startsWith(`${BASE}/drm/`)), 'the player asked our license/key endpoint');
+    const advanced = ok.times.length >= 6 && ok.times[ok.times.length - 1] - ok.times[ok.times.length - 6] > 3;
+    assert.ok(advanced, `playback with the license did not advance: ${ok.times.join(' ')}; errors ${ok.errors}`);
 
-      const refused = await play(t, url, true);
-      t.diagnostic(`without license: errors ${JSON.stringify(refused.errors)}; currentTime ${refused.times.map((x) => x.toFixed(1)).join(' ')}`);
-      assert.ok(refused.errors.length > 0, 'refusing the license produced no player error');
-      // a live player starts near the live edge: what matters is that
-      // currentTime never moves from where it was put
-      const moved = Math.max(...refused.times) - Math.min(...refused.times);
-      assert.ok(moved < 0.5, `played without a license: ${refused.times.join(' ')}`);
+    const refused = await play(t, url, true);
+    t.diagnostic(`without license: errors ${JSON.stringify(refused.errors)}; currentTime ${refused.times.map((x) => x.toFixed(1)).join(' ')}`);
+    assert.ok(refused.errors.length > 0, 'refusing the license produced no player error');
+    // a live player starts near the live edge: what matters is that
+    // currentTime never moves from where it was put
+    const moved = Math.max(...refused.times) - Math.min(...refused.times);
+    assert.ok(moved < 0.5, `played without a license: ${refused.times.join(' ')}`);
 
-      // The job's own URL carries no token: a signed job's manifest is not
-      // served there, and a public job's gets no key.
-      const manifest = await fetch(publicUrl);
-      assert.equal(manifest.status, policy === 'signed' ? 404 : 200, `GET ${publicUrl}`);
-      const anyone = await play(t, publicUrl, false);
-      t.diagnostic(`without a viewer token (${policy}): errors ${JSON.stringify(anyone.errors)}; currentTime ${anyone.times.map((x) => x.toFixed(1)).join(' ')}; asked ${anyone.asked.join(' ')}`);
-      assert.ok(anyone.errors.length > 0, 'playing without a viewer token produced no player error');
-      const movedAnyway = Math.max(...anyone.times) - Math.min(...anyone.times);
-      assert.ok(movedAnyway < 0.5, `played without a viewer token: ${anyone.times.join(' ')}`);
-    } finally {
-      await cleanUp(id);
-    }
-  });
+    // The job's own URL carries no token: a signed job's manifest is not
+    // served there, and a public job's gets no key.
+    const manifest = await fetch(publicUrl);
+    assert.equal(manifest.status, policy === 'signed' ? 404 : 200, `GET ${publicUrl}`);
+    const anyone = await play(t, publicUrl, false);
+    t.diagnostic(`without a viewer token (${policy}): errors ${JSON.stringify(anyone.errors)}; currentTime ${anyone.times.map((x) => x.toFixed(1)).join(' ')}; asked ${anyone.asked.join(' ')}`);
+    assert.ok(anyone.errors.length > 0, 'playing without a viewer token produced no player error');
+    const movedAnyway = Math.max(...anyone.times) - Math.min(...anyone.times);
+    assert.ok(movedAnyway < 0.5, `played without a viewer token: ${anyone.times.join(' ')}`);
+  } finally {
+    await cleanUp(id);
+  }
 }

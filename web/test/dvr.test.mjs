@@ -12,9 +12,9 @@
 // the same two players as VOD of that duration (within one segment), from
 // the start, after a seek to the middle and to the last segment. The two
 // jobs run at once. The seek range and where each player plays are printed.
-// e2e's TestBrowserDVR runs this file twice at once: on the origin's file
-// storage and on its S3 storage (fauxqs); ffprobe's reading of a
-// recording is checked in e2e (TestLifecycle*, checkRecordings).
+// e2e's TestBrowserDVR runs this file with the origin on its S3 storage
+// (fauxqs); ffprobe's reading of a recording is checked in e2e
+// (TestLifecycle*, checkRecordings).
 //
 //   EZLIVE_URL=http://127.0.0.1:1080 node --test web/test/dvr.test.mjs
 
