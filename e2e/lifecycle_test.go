@@ -104,7 +104,7 @@ func (s *system) pushUntilStreaming(id string) {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	feeds := testfeed.New("ffmpeg", nil)
+	feeds := testfeed.New("ffmpeg", feedSize, nil)
 	if err := feeds.Start(context.Background(), job); err != nil {
 		s.t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func TestGatewayCrashDoesNotBlockReconnect(t *testing.T) {
 	job := createSample(t, s)
 	s.waitState(job.Id, jobspec.StateRunning, 60*time.Second)
 	s.pushUntilStreaming(job.Id) // leaves the job on its slate
-	feeds := testfeed.New("ffmpeg", nil)
+	feeds := testfeed.New("ffmpeg", feedSize, nil)
 	t.Cleanup(feeds.Close)
 	if err := feeds.Start(context.Background(), s.job(job.Id)); err != nil {
 		t.Fatal(err)

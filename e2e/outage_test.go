@@ -19,7 +19,7 @@ import (
 func TestRedisOutageCutsNoStream(t *testing.T) {
 	t.Parallel()
 	s := startSystemOn(t, redistest.StartPersistent(t), []string{"-queue", "redis"}, nil)
-	feeds := testfeed.New("ffmpeg", nil)
+	feeds := testfeed.New("ffmpeg", feedSize, nil)
 	t.Cleanup(feeds.Close)
 	var jobs []*jobspec.LiveJob
 	for range 2 {

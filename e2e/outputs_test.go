@@ -26,7 +26,7 @@ func TestOutputFailuresAreVisibleThenBounded(t *testing.T) {
 	s := startSystemWith(t, []string{"-queue", "redis"}, []string{"-output-failure-timeout", bound.String()})
 	ctx := context.Background()
 	job := s.waitState(createSample(t, s).Id, jobspec.StateRunning, 60*time.Second)
-	feeds := testfeed.New("ffmpeg", nil)
+	feeds := testfeed.New("ffmpeg", feedSize, nil)
 	if err := feeds.Start(ctx, job); err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ type publisher struct {
 
 func (s *system) publish(jobID string) *publisher {
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &publisher{feeds: testfeed.New("ffmpeg", nil), cancel: cancel}
+	p := &publisher{feeds: testfeed.New("ffmpeg", feedSize, nil), cancel: cancel}
 	p.done.Go(func() {
 		for ctx.Err() == nil {
 			if !p.feeds.Running(jobID) {

@@ -78,7 +78,7 @@ func TestSRTPassphrasePerJob(t *testing.T) {
 // srtPublisher is ffmpeg pushing the test pattern to an srt:// URL for
 // seconds; its stderr goes to the returned buffer.
 func srtPublisher(ctx context.Context, url string, seconds int) (*exec.Cmd, *bytes.Buffer) {
-	args := testfeed.ArgsWithoutClock(url)
+	args := testfeed.ArgsWithoutClock(url, feedSize)
 	args = slices.Insert(args, len(args)-3, "-t", fmt.Sprint(seconds))
 	args[len(args)-2] = "mpegts" // -f flv -> -f mpegts
 	cmd := exec.CommandContext(ctx, "ffmpeg", args...)

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ezlivestreaming/ezlive/testfeed"
+
 	"github.com/ezlivestreaming/ezlive/client"
 	"github.com/ezlivestreaming/ezlive/internal/redistest"
 	"github.com/ezlivestreaming/ezlive/internal/testenv"
@@ -101,8 +103,15 @@ func startSystemOn(t testing.TB, rs *redistest.Server, queueArgs, schedArgs []st
 	return s
 }
 
+// feedSize is the test pattern every e2e publisher pushes, the API's
+// (-feeds) too: 360p, the sample ladder's smallest rendition, costs its
+// publisher and each transcoder's decoder about a third less CPU than the
+// default 720p, on two cores shared by several jobs and a browser.
+var feedSize = testfeed.Size{Width: 640, Height: 360}
+
 func (s *system) apiArgs(extra ...string) []string {
-	args := []string{"api", "-listen", s.apiAddr, "-redis", s.redis.Addr, "-playback-base-url", s.originURL, "-ingest-gateway", s.ingestURL}
+	args := []string{"api", "-listen", s.apiAddr, "-redis", s.redis.Addr, "-playback-base-url", s.originURL, "-ingest-gateway", s.ingestURL,
+		"-feed-size", feedSize.String()}
 	return append(append(args, s.queueArgs...), extra...)
 }
 

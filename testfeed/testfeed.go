@@ -21,38 +21,71 @@ import (
 	"github.com/ezlivestreaming/ezlive/jobspec"
 )
 
-// The pattern: 1280x720 at 30 fps, encoded as cheaply as x264 can, because it
-// runs on the same small machines as the transcoders it feeds.
+// The pattern: 1280x720 (DefaultSize) at 30 fps, encoded as cheaply as x264
+// can, because it runs on the same small machines as the transcoders it
+// feeds.
 const (
 	width     = 1280
 	height    = 720
 	framerate = 30
 )
 
+// Size is the test pattern's frame size.
+type Size struct{ Width, Height int }
+
+// DefaultSize is the pattern's size unless asked otherwise: a camera's
+// 720p. The time code's layout (Layout) is given in it.
+var DefaultSize = Size{width, height}
+
+// ParseSize reads a size written WIDTHxHEIGHT, as ffmpeg takes it: even,
+// from 320x180 to 3840x2160. A smaller pattern costs its publisher and the
+// transcoder's decoder less (the tests feed 640x360).
+func ParseSize(s string) (Size, error) {
+	var z Size
+	if _, err := fmt.Sscanf(s, "%dx%d", &z.Width, &z.Height); err != nil || fmt.Sprintf("%dx%d", z.Width, z.Height) != s {
+		return Size{}, fmt.Errorf("%q is not WIDTHxHEIGHT, e.g. 1280x720", s)
+	}
+	if z.Width < 320 || z.Height < 180 || z.Width > 3840 || z.Height > 2160 || z.Width%2 != 0 || z.Height%2 != 0 {
+		return Size{}, fmt.Errorf("%s: want even sides from 320x180 to 3840x2160", s)
+	}
+	return z, nil
+}
+
+func (z Size) String() string { return fmt.Sprintf("%dx%d", z.Width, z.Height) }
+
+// scaled is v, a length in DefaultSize's frame, in a frame of size z: the
+// clock and the time code keep their place and proportion.
+func (z Size) scaled(v int) int { return v * z.Width / width }
+
 // clock is drawtext's wall-clock expansion, so a viewer can read the latency
 // off the picture. The colon is escaped for the filter option parser.
-const clock = `drawtext=text='%{localtime\:%T}':fontsize=64:fontcolor=white:box=1:boxcolor=black@0.6:boxborderw=12:x=(w-text_w)/2:y=h-text_h-48`
+func clock(z Size) string {
+	return fmt.Sprintf(`drawtext=text='%%{localtime\:%%T}':fontsize=%d:fontcolor=white:box=1:boxcolor=black@0.6:boxborderw=%d:x=(w-text_w)/2:y=h-text_h-%d`,
+		z.scaled(64), z.scaled(12), z.scaled(48))
+}
 
 // Args is the ffmpeg argv (without the program name) that pushes the test
-// pattern with the burned-in clock to ingestURL in real time.
-func Args(ingestURL string) []string { return args(ingestURL, true, false) }
+// pattern of DefaultSize with the burned-in clock to ingestURL in real time.
+func Args(ingestURL string) []string { return args(ingestURL, DefaultSize, true, false) }
 
-// ArgsWithoutClock is Args without the drawtext clock, for an ffmpeg that has
-// no drawtext filter or no font (see ClockWorks).
-func ArgsWithoutClock(ingestURL string) []string { return args(ingestURL, false, false) }
+// ArgsWithoutClock is Args for a pattern of size z without the drawtext
+// clock, for an ffmpeg that has no drawtext filter or no font (see
+// ClockWorks).
+func ArgsWithoutClock(ingestURL string, z Size) []string { return args(ingestURL, z, false, false) }
 
-// args is the feed's argv; with trace set, ffmpeg also writes each frame's
-// capture time to its file descriptor 3 (captureTrace).
-func args(ingestURL string, withClock, trace bool) []string {
-	video := fmt.Sprintf("testsrc2=size=%dx%d:rate=%d", width, height, framerate)
+// args is the feed's argv for a pattern of size z; with trace set, ffmpeg
+// also writes each frame's capture time to its file descriptor 3
+// (captureTrace).
+func args(ingestURL string, z Size, withClock, trace bool) []string {
+	video := fmt.Sprintf("testsrc2=size=%s:rate=%d", z, framerate)
 	if withClock {
-		video += "," + clock
+		video += "," + clock(z)
 	}
 	return []string{
 		"-hide_banner", "-nostdin", "-nostats", "-loglevel", "error",
 		"-re", "-f", "lavfi", "-i", video,
 		"-re", "-f", "lavfi", "-i", "sine=frequency=1000:beep_factor=4:sample_rate=48000",
-		"-map", "0:v", "-map", "1:a", "-vf", timecode(trace),
+		"-map", "0:v", "-map", "1:a", "-vf", timecode(z, trace),
 		"-c:v", ffmpeg.Encoder("h264"), "-preset", "ultrafast", "-tune", "zerolatency",
 		"-pix_fmt", "yuv420p", "-g", fmt.Sprint(2 * framerate), "-keyint_min", fmt.Sprint(2 * framerate),
 		"-b:v", "2000k", "-maxrate", "2000k", "-bufsize", "2000k",
@@ -68,7 +101,7 @@ func ClockWorks(ctx context.Context, ffmpegPath string) bool {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, ffmpegPath, "-hide_banner", "-nostdin", "-loglevel", "error",
-		"-f", "lavfi", "-i", "testsrc2=size=64x64:rate=1:duration=1,"+clock, "-f", "null", "-")
+		"-f", "lavfi", "-i", "testsrc2=size=64x64:rate=1:duration=1,"+clock(DefaultSize), "-f", "null", "-")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	return cmd.Run() == nil
 }
@@ -76,6 +109,7 @@ func ClockWorks(ctx context.Context, ffmpegPath string) bool {
 // Feeds runs at most one test feed per live job. Close stops them all.
 type Feeds struct {
 	ffmpeg string
+	size   Size
 	log    *slog.Logger
 
 	clockOnce sync.Once
@@ -92,15 +126,19 @@ type feed struct {
 	stopping atomic.Bool   // set by stop, so its exit is not logged as a failure
 }
 
-// New returns Feeds that run ffmpegPath ("ffmpeg" when empty).
-func New(ffmpegPath string, logger *slog.Logger) *Feeds {
+// New returns Feeds that run ffmpegPath ("ffmpeg" when empty) to push
+// patterns of size (DefaultSize when zero).
+func New(ffmpegPath string, size Size, logger *slog.Logger) *Feeds {
 	if ffmpegPath == "" {
 		ffmpegPath = "ffmpeg"
 	}
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Feeds{ffmpeg: ffmpegPath, log: logger, feeds: map[string]*feed{}}
+	if size == (Size{}) {
+		size = DefaultSize
+	}
+	return &Feeds{ffmpeg: ffmpegPath, size: size, log: logger, feeds: map[string]*feed{}}
 }
 
 // Start pushes the test pattern into job.RtmpIngestUrl; the job must be
@@ -144,7 +182,7 @@ func (f *Feeds) argv(ctx context.Context, ingestURL string) []string {
 			f.log.Warn("ffmpeg cannot draw text (no drawtext filter or no font): test feed without clock")
 		}
 	})
-	return args(ingestURL, f.withClock, f.trace())
+	return args(ingestURL, f.size, f.withClock, f.trace())
 }
 
 // trace reports whether the feeds log each frame's capture time: with

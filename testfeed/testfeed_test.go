@@ -110,7 +110,7 @@ func alive(pid int) bool {
 }
 
 func newFeeds(t *testing.T) *Feeds {
-	f := New("", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	f := New("", Size{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	t.Cleanup(f.Close)
 	return f
 }
@@ -124,7 +124,7 @@ func TestArgs(t *testing.T) {
 		wantClock bool
 	}{
 		{"with clock", Args(url), true},
-		{"without clock", ArgsWithoutClock(url), false},
+		{"without clock", ArgsWithoutClock(url, DefaultSize), false},
 	} {
 		joined := strings.Join(tc.argv, " ")
 		if got := tc.argv[len(tc.argv)-1]; got != url {
@@ -138,6 +138,23 @@ func TestArgs(t *testing.T) {
 		if got := strings.Contains(joined, "drawtext="); got != tc.wantClock {
 			t.Errorf("%s: drawtext present = %v, want %v", tc.name, got, tc.wantClock)
 		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]Size{"1280x720": DefaultSize, "640x360": {640, 360}, "3840x2160": {3840, 2160}} {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "640", "640x", "x360", "640x360x2", "640X360", " 640x360", "640x360 ", "641x360", "160x90", "7680x4320", "-640x360"} {
+		if got, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) = %v, want an error", in, got)
+		}
+	}
+	if joined := strings.Join(args("rtmp://h/live/k", Size{640, 360}, true, false), " "); !strings.Contains(joined, "testsrc2=size=640x360:rate=30") || !strings.Contains(joined, "fontsize=32") {
+		t.Errorf("a 640x360 pattern's argv: %s", joined)
 	}
 }
 
@@ -254,7 +271,7 @@ func TestCloseStopsAll(t *testing.T) {
 // runChildFeed is the body of the re-executed test binary: start a feed,
 // print ffmpeg's pid, and wait to be killed.
 func runChildFeed(url string) {
-	f := New("", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	f := New("", Size{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := f.Start(context.Background(), &jobspec.LiveJob{Id: "orphan", RtmpIngestUrl: url, State: jobspec.StateRunning}); err != nil {
 		fmt.Println("error:", err)
 		os.Exit(1)

@@ -12,7 +12,8 @@ import (
 // own clock at display to get the latency glass to glass (bench/latency,
 // web/glass.mjs).
 //
-// Layout, in a 1280x720 frame (scale for other sizes; the aspect is kept):
+// Layout, in a 1280x720 frame (scale for other sizes, by width: a pattern of
+// another Size draws it so):
 // TimecodeBlocks blocks of TimecodeBlock pixels in rows of TimecodeRow,
 // starting at (TimecodeX, TimecodeY), read left to right, top to bottom.
 // Block 0 is always white and block 1 always black: a reader thresholds
@@ -39,15 +40,16 @@ const (
 // as t), and the frame's own timestamp is given back after. With trace set
 // the metadata filter prints each frame's number and that timestamp to
 // file descriptor 3 (traceCaptures reads them).
-func timecode(trace bool) string {
+func timecode(z Size, trace bool) string {
 	const ms = "mod(floor(t*1000+0.5),16777216)" // 2^timecodeBits
 	on := func(value string, bit int) string {
 		return fmt.Sprintf("mod(floor(%s/%d),2)", value, 1<<bit)
 	}
+	block := z.scaled(TimecodeBlock)
 	box := func(i int, enable string) string {
-		x := TimecodeX + (i%TimecodeRow)*TimecodeBlock
-		y := TimecodeY + (i/TimecodeRow)*TimecodeBlock
-		s := fmt.Sprintf("drawbox=x=%d:y=%d:w=%d:h=%d:color=white:t=fill", x, y, TimecodeBlock, TimecodeBlock)
+		x := z.scaled(TimecodeX + (i%TimecodeRow)*TimecodeBlock)
+		y := z.scaled(TimecodeY + (i/TimecodeRow)*TimecodeBlock)
+		s := fmt.Sprintf("drawbox=x=%d:y=%d:w=%d:h=%d:color=white:t=fill", x, y, block, block)
 		if enable != "" {
 			s += ":enable='" + enable + "'"
 		}
@@ -56,7 +58,7 @@ func timecode(trace bool) string {
 	rows := (TimecodeBlocks + TimecodeRow - 1) / TimecodeRow
 	chain := []string{
 		"settb=1/1000", "setpts=RTCTIME/1000",
-		fmt.Sprintf("drawbox=x=%d:y=%d:w=%d:h=%d:color=black:t=fill", TimecodeX, TimecodeY, TimecodeRow*TimecodeBlock, rows*TimecodeBlock),
+		fmt.Sprintf("drawbox=x=%d:y=%d:w=%d:h=%d:color=black:t=fill", z.scaled(TimecodeX), z.scaled(TimecodeY), TimecodeRow*block, rows*block),
 		box(0, ""),
 	}
 	if trace {

@@ -12,12 +12,21 @@ import (
 // The time code survives what the sample ladder's smallest rendition does to
 // the picture (640x360, 365 kbit/s x264) and reads back as the wall clock of
 // the frame's passage through the publisher: never before ffmpeg started,
-// never after the frame was decoded here, always increasing.
+// never after the frame was decoded here, always increasing; from a pattern
+// of the default size, and of the tests' 640x360, which draws it smaller.
 func TestTimecodeSurvivesThe360pRendition(t *testing.T) {
 	needFFmpeg(t)
 	t.Parallel()
+	for _, z := range []Size{DefaultSize, {640, 360}} {
+		t.Run(z.String(), func(t *testing.T) {
+			t.Parallel()
+			timecodeSurvives360p(t, args("pipe:1", z, true, false))
+		})
+	}
+}
+
+func timecodeSurvives360p(t *testing.T, argv []string) {
 	const w, h, frames = 640, 360, 45
-	argv := Args("pipe:1")
 	publish := exec.Command("ffmpeg", argv...)
 	transcode := exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-f", "flv", "-i", "pipe:0",
 		"-an", "-vf", "scale=640:360", "-c:v", "libx264", "-preset", "faster", "-tune", "zerolatency",

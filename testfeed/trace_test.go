@@ -41,7 +41,7 @@ func TestCaptureTraceNamesEachFrame(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	publish := exec.Command("ffmpeg", args("pipe:1", false, true)...)
+	publish := exec.Command("ffmpeg", args("pipe:1", DefaultSize, false, true)...)
 	publish.ExtraFiles = []*os.File{w}
 	decode := exec.Command("ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-f", "flv", "-i", "pipe:0",
 		"-map", "0:v", "-vsync", "passthrough", "-f", "rawvideo", "-pix_fmt", "gray", "pipe:1")

@@ -46,6 +46,8 @@ func TestBadCommandLinesNameTheFlag(t *testing.T) {
 			[]string{"-drm-kek", "EZLIVE_DRM_KEK", "32 bytes"}},
 		{"unknown storage", nil, runOrigin, []string{"-storage", "gcs", "-redis", "127.0.0.1:1"}, []string{"-storage", "gcs"}},
 		{"S3 storage without a bucket", nil, runOrigin, []string{"-storage", "s3", "-redis", "127.0.0.1:1"}, []string{"-storage s3", "-s3-bucket"}},
+		{"bad test pattern size", nil, runAPI, []string{"-feeds", "-feed-size", "640x", "-redis", "127.0.0.1:1"}, []string{"-feed-size", "640x", "WIDTHxHEIGHT"}},
+		{"odd test pattern size from the environment", map[string]string{"EZLIVE_FEED_SIZE": "641x360"}, runDev, []string{"-redis", "127.0.0.1:1"}, []string{"-feed-size", "641x360", "even"}},
 		{"KEK not base64 for the API", nil, runAPI, []string{"-drm-kek", "not base64!", "-redis", "127.0.0.1:1"}, []string{"-drm-kek", "base64"}},
 	}
 	for _, tt := range tests {

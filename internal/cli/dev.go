@@ -45,6 +45,7 @@ func devFlags() (*flagSet, *devOptions) {
 			insecure:      addInsecure(fs),
 			shakaDir:      fs.String("shaka-dir", "EZLIVE_SHAKA_DIR", "web/node_modules/shaka-player/dist", "directory of the Shaka Player build for the demo page"),
 			feeds:         fs.Bool("feeds", "EZLIVE_FEEDS", true, "let the demo page push test patterns (POST /jobs/:id/feed)"),
+			feedSize:      addFeedSize(fs),
 			ingestGateway: new(string), ingestGatewaySRT: new(string),
 			drain:  addDrain(fs, "EZLIVE_API_DRAIN", 0),
 			limits: addLimits(fs),

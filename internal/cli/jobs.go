@@ -220,7 +220,7 @@ func runPush(ctx context.Context, args []string) error {
 	if !job.Listening() {
 		return fmt.Errorf("job %s is not listening for input yet (state %s): wait until it is running", job.Id, job.State)
 	}
-	feeds := testfeed.New(*ffmpeg, nil)
+	feeds := testfeed.New(*ffmpeg, testfeed.Size{}, nil)
 	defer feeds.Close()
 	if err := feeds.Start(ctx, job); err != nil {
 		return err

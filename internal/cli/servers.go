@@ -37,6 +37,7 @@ type apiOptions struct {
 	kek                   *string
 	shakaDir              *string
 	feeds, insecure       *bool
+	feedSize              *string
 	ingestGateway         *string
 	ingestGatewaySRT      *string
 	drain                 *time.Duration
@@ -51,6 +52,11 @@ const (
 	defaultMaxQueued   = 10000
 	defaultClientQuota = 1000
 )
+
+// addFeedSize is the test patterns' frame size (-feeds).
+func addFeedSize(fs *flagSet) *string {
+	return fs.String("feed-size", "EZLIVE_FEED_SIZE", testfeed.DefaultSize.String(), "frame size of the test patterns the demo page pushes, WIDTHxHEIGHT")
+}
 
 func addLimits(fs *flagSet) apiLimits {
 	return apiLimits{
@@ -83,6 +89,7 @@ func apiFlags() (*flagSet, *apiOptions) {
 		insecure: addInsecure(fs),
 		shakaDir: fs.String("shaka-dir", "EZLIVE_SHAKA_DIR", web.DefaultShakaDir, "directory of the Shaka Player build for the demo page"),
 		feeds:    fs.Bool("feeds", "EZLIVE_FEEDS", false, "let the demo page push test patterns from this process (POST /jobs/:id/feed)"),
+		feedSize: addFeedSize(fs),
 		ingestGateway: fs.String("ingest-gateway", "EZLIVE_INGEST_GATEWAY", "",
 			"base of the stable ingest URLs, e.g. rtmp://ingest.example.com/live (empty: publishers push to each transcoder)"),
 		ingestGatewaySRT: fs.String("ingest-srt-gateway", "EZLIVE_INGEST_SRT_GATEWAY", "",
@@ -122,7 +129,19 @@ func (o *apiOptions) check() error {
 	if err := o.checkExposure(); err != nil {
 		return err
 	}
+	if _, err := o.feedPattern(); err != nil {
+		return err
+	}
 	return o.limits.check()
+}
+
+// feedPattern is -feed-size, the test patterns' frame size.
+func (o *apiOptions) feedPattern() (testfeed.Size, error) {
+	size, err := testfeed.ParseSize(*o.feedSize)
+	if err != nil {
+		return size, usagef("-feed-size: %v", err)
+	}
+	return size, nil
 }
 
 // checkExposure refuses to serve the whole API without a token to anyone
@@ -164,7 +183,11 @@ func (o *apiOptions) server(b *backend, reg *prometheus.Registry) (*apiserver.Se
 	}
 	closeFeeds := func() {}
 	if *o.feeds {
-		feeds := testfeed.New("", log)
+		size, err := o.feedPattern()
+		if err != nil {
+			return nil, nil, err
+		}
+		feeds := testfeed.New("", size, log)
 		cfg.Feed, closeFeeds = feeds, feeds.Close
 	}
 	srv, err := apiserver.New(cfg)
