@@ -4,6 +4,7 @@
 // (web/static/player.js). Not under test/, so node --test does not run it.
 
 import { createRequire } from 'node:module';
+import { hlsjsCatchUp, shakaLiveSync } from './static/livesync.js';
 
 const require = createRequire(import.meta.url);
 const SCRIPTS = {
@@ -27,7 +28,7 @@ export async function open(context, player, url, { lowLatency = false, config = 
   await page.setContent('<video id="v" muted playsinline width="640"></video>');
   if (prepare) await page.evaluate(prepare);
   await page.addScriptTag({ path: SCRIPTS[player] });
-  await page.evaluate(START[player], { url, lowLatency, config });
+  await page.evaluate(START[player], { url, lowLatency, config, liveSync: { shaka: shakaLiveSync, 'hls.js': hlsjsCatchUp } });
   try {
     await page.waitForFunction(
       () => {
@@ -63,14 +64,14 @@ const videoState = (page) =>
 // START runs in the page: it starts the player and defines estimate().
 // Function expressions: Playwright sends a function's source to the page.
 const START = {
-  shaka: async function ({ url, lowLatency, config }) {
+  shaka: async function ({ url, lowLatency, config, liveSync }) {
     const shaka = globalThis.shaka;
     shaka.polyfill.installAll();
     const video = document.getElementById('v');
     const player = new shaka.Player();
     await player.attach(video);
     player.configure({
-      streaming: { lowLatencyMode: lowLatency },
+      streaming: { lowLatencyMode: lowLatency, liveSync: { ...liveSync.shaka, enabled: lowLatency } },
       manifest: { dash: { ignoreSuggestedPresentationDelay: !lowLatency } },
     });
     player.configure(config);
@@ -83,9 +84,9 @@ const START = {
     await player.load(url);
     video.play();
   },
-  'hls.js': function ({ url, lowLatency, config }) {
+  'hls.js': function ({ url, lowLatency, config, liveSync }) {
     const video = document.getElementById('v');
-    const hls = new globalThis.Hls({ lowLatencyMode: lowLatency, ...config });
+    const hls = new globalThis.Hls({ lowLatencyMode: lowLatency, ...(lowLatency ? liveSync['hls.js'] : {}), ...config });
     globalThis.hls = hls;
     hls.on(globalThis.Hls.Events.ERROR, (_, d) => {
       if (d.fatal) globalThis.playerError = `${d.type}: ${d.details}`;

@@ -12,8 +12,8 @@
 // writing HLS of 1 s segments (no platform code), served from a directory.
 // Players: Shaka Player, hls.js (HLS), dash.js (DASH), on bare pages
 // (web/players.mjs), each as configured for the demo page and tests and,
-// for some, with a lever to compare in the same run (catching up by playing
-// faster). Without -url it starts its own system (a private
+// for some, with a lever to compare in the same run (without catching up
+// by playing faster). Without -url it starts its own system (a private
 // redis-server and `ezlive dev` on free loopback ports, logging its
 // latency trace) and stops it afterwards, and then also prints where the
 // time goes (hops.go). It prints figures and asserts nothing;
@@ -71,16 +71,15 @@ var (
 	shaka  = player{"shaka", "shaka", nil}
 	hlsJS  = player{"hls.js", "hls.js", nil}
 	dashJS = player{"dash.js", "dash.js", nil}
-	// Catching up: playing at up to 1.5× (hls.js) or 1.25× (Shaka) while
-	// behind the player's target.
-	hlsJSCatchUp = player{"hls.js 1.5×", "hls.js", map[string]any{"maxLiveSyncPlaybackRate": 1.5}}
-	shakaSync    = player{"shaka sync", "shaka", map[string]any{"streaming": map[string]any{"liveSync": map[string]any{
-		"enabled": true, "targetLatency": 1, "maxPlaybackRate": 1.25}}}}
+	// In low-latency mode Shaka and hls.js catch up with the live edge
+	// (web/static/livesync.js); the lever, side by side: without.
+	hlsJSNoCatchUp = player{"hls.js 1×", "hls.js", map[string]any{"maxLiveSyncPlaybackRate": 1}}
+	shakaNoSync    = player{"shaka no sync", "shaka", map[string]any{"streaming": map[string]any{"liveSync": map[string]any{"enabled": false}}}}
 )
 
 var formats = []format{
-	{"llhls", "low-latency HLS", "hls", 1, true, []player{shaka, shakaSync, hlsJS, hlsJSCatchUp}},
-	{"lldash", "low-latency DASH", "dash", 1, true, []player{shaka, shakaSync, dashJS}},
+	{"llhls", "low-latency HLS", "hls", 1, true, []player{shaka, shakaNoSync, hlsJS, hlsJSNoCatchUp}},
+	{"lldash", "low-latency DASH", "dash", 1, true, []player{shaka, shakaNoSync, dashJS}},
 	{"dash", "DASH", "dash", 4, false, []player{shaka, dashJS}},
 }
 
@@ -122,7 +121,7 @@ func main() {
 	renditions := flag.Int("renditions", 0, "video renditions of the sample ladder to keep, smallest first (default all); 1 where the machine cannot encode the whole ladder in real time")
 	logPath := flag.String("log", "", "write the system's log (JSON, with its latency trace) to this file and keep it (default: a temporary file)")
 	only := flag.String("formats", "baseline,llhls,lldash,dash", "formats to measure, comma-separated: baseline (bare ffmpeg HLS), llhls, lldash, dash")
-	players := flag.String("players", "", "players to measure, comma-separated labels (shaka, shaka sync, hls.js, hls.js 1.5×, dash.js; default all)")
+	players := flag.String("players", "", "players to measure, comma-separated labels (shaka, shaka no sync, hls.js, hls.js 1×, dash.js; default all)")
 	flag.Parse()
 	chosen := map[string]bool{}
 	known := append(slices.Clone(formats), baseline)

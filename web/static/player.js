@@ -2,6 +2,8 @@
 // shaka-player.ui.js is a classic script that sets window.shaka; when it is
 // missing (node_modules not installed) the player says so and does nothing.
 
+import { shakaLiveSync } from './livesync.js';
+
 export class Player {
   constructor(container, video, note) {
     this.video = video;
@@ -50,7 +52,9 @@ export class Player {
     this.url = url;
     this.say(`Loading ${label}…`);
     this.player.configure({
-      streaming: { lowLatencyMode: lowLatency },
+      // In low-latency mode Shaka catches up with the live edge
+      // (livesync.js).
+      streaming: { lowLatencyMode: lowLatency, liveSync: { ...shakaLiveSync, enabled: lowLatency } },
       // ffmpeg's MPD suggests a delay of one segment, which leaves no margin
       // for encoding and upload: the player waits at every segment. Without
       // it Shaka stays 1.5 × minBufferTime behind; the transcoder sets
