@@ -17,12 +17,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ezlivestreaming/ezlive/testfeed"
-
 	"github.com/ezlivestreaming/ezlive/client"
 	"github.com/ezlivestreaming/ezlive/internal/redistest"
 	"github.com/ezlivestreaming/ezlive/internal/testenv"
 	"github.com/ezlivestreaming/ezlive/jobspec"
+	"github.com/ezlivestreaming/ezlive/testfeed"
 )
 
 // ezliveBin is the binary under test, built once by TestMain.

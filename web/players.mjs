@@ -1,10 +1,10 @@
 // The three players the tests and bench/latency play a live stream with, each
 // on a bare page: Shaka Player, hls.js and dash.js, loaded from node_modules
-// as the page's scripts. Shaka is configured as the demo page configures it
-// (web/static/player.js). Not under test/, so node --test does not run it.
+// as the page's scripts. Shaka and hls.js are configured for live play by
+// web/static/livesync.js, as the demo page is. Not under test/, so node --test does not run it.
 
 import { createRequire } from 'node:module';
-import { hlsjsCatchUp, shakaLiveSync } from './static/livesync.js';
+import { hlsjsLive, shakaLive } from './static/livesync.js';
 
 const require = createRequire(import.meta.url);
 const SCRIPTS = {
@@ -28,7 +28,8 @@ export async function open(context, player, url, { lowLatency = false, config = 
   await page.setContent('<video id="v" muted playsinline width="640"></video>');
   if (prepare) await page.evaluate(prepare);
   await page.addScriptTag({ path: SCRIPTS[player] });
-  await page.evaluate(START[player], { url, lowLatency, config, liveSync: { shaka: shakaLiveSync, 'hls.js': hlsjsCatchUp } });
+  const live = { shaka: shakaLive, 'hls.js': hlsjsLive }[player]?.(lowLatency);
+  await page.evaluate(START[player], { url, lowLatency, config, live });
   try {
     await page.waitForFunction(
       () => {
@@ -64,16 +65,13 @@ const videoState = (page) =>
 // START runs in the page: it starts the player and defines estimate().
 // Function expressions: Playwright sends a function's source to the page.
 const START = {
-  shaka: async function ({ url, lowLatency, config, liveSync }) {
+  shaka: async function ({ url, config, live }) {
     const shaka = globalThis.shaka;
     shaka.polyfill.installAll();
     const video = document.getElementById('v');
     const player = new shaka.Player();
     await player.attach(video);
-    player.configure({
-      streaming: { lowLatencyMode: lowLatency, liveSync: { ...liveSync.shaka, enabled: lowLatency } },
-      manifest: { dash: { ignoreSuggestedPresentationDelay: !lowLatency } },
-    });
+    player.configure(live);
     player.configure(config);
     player.addEventListener('error', (e) => {
       globalThis.playerError = `Shaka error ${e.detail?.code}`;
@@ -84,9 +82,9 @@ const START = {
     await player.load(url);
     video.play();
   },
-  'hls.js': function ({ url, lowLatency, config, liveSync }) {
+  'hls.js': function ({ url, config, live }) {
     const video = document.getElementById('v');
-    const hls = new globalThis.Hls({ lowLatencyMode: lowLatency, ...(lowLatency ? liveSync['hls.js'] : {}), ...config });
+    const hls = new globalThis.Hls({ ...live, ...config });
     globalThis.hls = hls;
     hls.on(globalThis.Hls.Events.ERROR, (_, d) => {
       if (d.fatal) globalThis.playerError = `${d.type}: ${d.details}`;

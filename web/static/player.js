@@ -2,7 +2,7 @@
 // shaka-player.ui.js is a classic script that sets window.shaka; when it is
 // missing (node_modules not installed) the player says so and does nothing.
 
-import { shakaLiveSync } from './livesync.js';
+import { shakaLive } from './livesync.js';
 
 export class Player {
   constructor(container, video, note) {
@@ -51,16 +51,7 @@ export class Player {
     if (!this.player || this.url === url) return;
     this.url = url;
     this.say(`Loading ${label}…`);
-    this.player.configure({
-      // In low-latency mode Shaka catches up with the live edge
-      // (livesync.js).
-      streaming: { lowLatencyMode: lowLatency, liveSync: { ...shakaLiveSync, enabled: lowLatency } },
-      // ffmpeg's MPD suggests a delay of one segment, which leaves no margin
-      // for encoding and upload: the player waits at every segment. Without
-      // it Shaka stays 1.5 × minBufferTime behind; the transcoder sets
-      // minBufferTime to one segment, so that is about 1.5 segments.
-      manifest: { dash: { ignoreSuggestedPresentationDelay: !lowLatency } },
-    });
+    this.player.configure(shakaLive(lowLatency)); // livesync.js
     try {
       await this.player.load(url);
     } catch (err) {
